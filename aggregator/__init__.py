@@ -1,0 +1,1 @@
+"""The envnet aggregator: intake, storage, alerts and metrics."""

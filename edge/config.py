@@ -1,0 +1,95 @@
+"""The edge agent's node.toml, typed and validated at load time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from envnet.configfile import ConfigError, convert, overlay_env, read_toml
+from envnet.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
+from schemas.messages import ID_PATTERN
+
+ENV_OVERRIDES: Final = {"ENVNET_MQTT_URL": ("mqtt", "url")}
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class NodeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+
+
+class MqttSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: str = "mqtt://localhost:1883"
+    client_id: str | None = None
+    keepalive_s: PositiveInt = 30
+    ca_file: str | None = None
+    # Batches not acknowledged by the aggregator within this time are sent again, with the
+    # timeout doubling per attempt up to ack_timeout_cap_s.
+    ack_timeout_s: Positive = 60.0
+    ack_timeout_cap_s: Positive = 900.0
+    reconnect_initial_s: Positive = 0.5
+    reconnect_cap_s: Positive = 60.0
+    # Messages handed to the broker but not yet PUBACKed; beyond this the agent holds back.
+    max_inflight: PositiveInt = 100
+    status_interval_s: Positive = 60.0
+
+    def endpoint(self) -> MqttEndpoint:
+        return parse_mqtt_url(self.url)
+
+
+class SamplingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    sample_interval_s: Positive = 1.0
+    report_interval_s: PositiveInt = 60
+
+
+class JournalSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: str = "journal.sqlite"
+    max_bytes: PositiveInt = 256 * 1024 * 1024
+    max_age_s: PositiveInt = 30 * 86400
+
+
+class DrainSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Backlog is sent at most this fast, after live data, so a drain never delays a live
+    # exceedance and never floods a thin 3G link.
+    rate_readings_per_s: Positive = 500.0
+    batch_readings: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+class SensorSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+    driver: str
+    options: dict[str, Any] = {}
+
+
+class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    node: NodeSection
+    sensors: Annotated[list[SensorSection], msgspec.Meta(min_length=1)]
+    mqtt: MqttSection = MqttSection()
+    sampling: SamplingSection = SamplingSection()
+    journal: JournalSection = JournalSection()
+    drain: DrainSection = DrainSection()
+
+
+def load_edge_config(path: Path, environ: Mapping[str, str] | None = None) -> EdgeConfig:
+    raw = overlay_env(read_toml(path), ENV_OVERRIDES, os.environ if environ is None else environ)
+    config = convert(raw, EdgeConfig, str(path))
+    return validated(config, str(path))
+
+
+def validated(config: EdgeConfig, source: str) -> EdgeConfig:
+    """Cross-field checks that the types alone cannot express."""
+    try:
+        config.mqtt.endpoint()
+    except EndpointError as exc:
+        raise ConfigError(f"{source}: mqtt.url: {exc}") from None
+    ids = [sensor.id for sensor in config.sensors]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{source}: sensor ids must be unique, got {ids}")
+    if config.sampling.sample_interval_s > config.sampling.report_interval_s:
+        raise ConfigError(f"{source}: sample_interval_s must not exceed report_interval_s")
+    return config

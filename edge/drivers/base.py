@@ -1,0 +1,55 @@
+"""The driver interface every sensor implements, and its failure modes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.messages import Flag
+from schemas.quantities import Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One instantaneous value, already in the quantity's canonical unit."""
+
+    quantity: Quantity
+    value: float
+
+
+class DriverError(Exception):
+    """Base of every failure a driver reports. The sampler counts these per sensor and marks
+    the sensor degraded or failed; it never lets one stop the agent."""
+
+
+class SensorTimeoutError(DriverError):
+    """The sensor did not answer in time."""
+
+
+class FrameError(DriverError):
+    """The sensor answered with bytes that are not a valid frame."""
+
+
+class ChecksumError(FrameError):
+    """A complete frame whose checksum does not match."""
+
+
+class Driver(Protocol):
+    """A sensor. `read(at_ms)` takes the sampling time as a parameter: real hardware samples
+    now and ignores it; simulators compute their signal at that instant."""
+
+    @property
+    def sensor_id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def flags(self) -> tuple[Flag, ...]:
+        """Quality flags every reading of this sensor carries (e.g. 'simulated')."""
+        ...
+
+    def read(self, at_ms: int) -> Sequence[Sample]: ...
+
+    def close(self) -> None: ...

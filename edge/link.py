@@ -1,0 +1,226 @@
+"""The edge's MQTT link: one paho client, driven from the agent's own loop, no threads.
+
+paho's callbacks only append typed events to a list that `poll()` returns, so the agent sees
+connection changes and acknowledgements as plain values in one place, in order. Reconnects
+are scheduled here with a capped, jittered backoff; paho's own reconnect (no jitter) is not
+used. The offline status is the MQTT last will, so the broker announces a node that vanishes.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from envnet.backoff import Backoff
+from envnet.endpoints import MqttEndpoint
+from envnet.logs import get_logger
+from schemas import codec, topics
+from schemas.codec import ContractError
+from schemas.messages import STATUS_SCHEMA, StatusMessage
+
+log = get_logger("edge.link")
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    seqs: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class BadAck:
+    error: str
+
+
+LinkEvent = Connected | Disconnected | AckReceived | BadAck
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSettings:
+    endpoint: MqttEndpoint
+    client_id: str
+    keepalive_s: int = 30
+    ca_file: str | None = None
+    max_inflight: int = 100
+    connect_timeout_s: float = 5.0
+
+
+class MqttLink:
+    def __init__(
+        self,
+        node: str,
+        settings: LinkSettings,
+        backoff: Backoff,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        self._node = node
+        self._sleep = sleep
+        self._settings = settings
+        self._backoff = backoff
+        self._monotonic = monotonic
+        self._events: list[LinkEvent] = []
+        self._connected = False
+        self._connecting = False
+        self._next_attempt = monotonic()
+        self._inflight: set[int] = set()
+        self._ack_topic = topics.ack(node)
+        self._client = self._build_client()
+
+    def _build_client(self) -> mqtt.Client:
+        s = self._settings
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            # A persistent session: acks the aggregator sends while the node is away are
+            # queued by the broker and delivered on reconnect.
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        client.connect_timeout = s.connect_timeout_s
+        client.max_inflight_messages_set(s.max_inflight)
+        client.max_queued_messages_set(0)
+        if s.endpoint.username is not None:
+            client.username_pw_set(s.endpoint.username, s.endpoint.password)
+        if s.endpoint.tls:
+            client.tls_set(ca_certs=s.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        offline = StatusMessage(
+            schema=STATUS_SCHEMA, node=self._node, state="offline", reason="lost"
+        )
+        client.will_set(topics.status(self._node), codec.STATUS.encode(offline), qos=1, retain=True)
+        # Sets host and port only; every actual attempt is a reconnect() from poll().
+        client.connect_async(s.endpoint.host, s.endpoint.port, s.keepalive_s)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    # -- paho callbacks: record, never act ------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        self._connecting = False
+        if rc.is_failure:
+            log.warning("broker_refused", broker=self._settings.endpoint.display, reason=str(rc))
+            self._schedule_reconnect()
+            return
+        client.subscribe(self._ack_topic, qos=1)
+        self._connected = True
+        self._backoff.reset()
+        log.info("connected", broker=self._settings.endpoint.display)
+        self._events.append(Connected())
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, props: Any
+    ) -> None:
+        was_connected = self._connected
+        self._connected = False
+        self._connecting = False
+        self._inflight.clear()
+        if was_connected:
+            log.warning("disconnected", reason=str(rc))
+            self._events.append(Disconnected(str(rc)))
+        self._schedule_reconnect()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            ack = codec.ACK.decode(message.payload)
+        except ContractError as exc:
+            self._events.append(BadAck(str(exc)))
+            return
+        if ack.node != self._node:
+            self._events.append(BadAck(f"ack for node {ack.node!r} on our topic"))
+            return
+        self._events.append(AckReceived(list(ack.seqs)))
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any
+    ) -> None:
+        self._inflight.discard(mid)
+
+    # -- driving --------------------------------------------------------------------------
+
+    def _schedule_reconnect(self) -> None:
+        if self._next_attempt > self._monotonic():
+            return  # already scheduled: a refused CONNACK is followed by a disconnect
+        delay = self._backoff.next_delay()
+        self._next_attempt = self._monotonic() + delay
+        log.info("reconnect_scheduled", in_s=round(delay, 2), attempt=self._backoff.attempts)
+
+    def _attempt_connect(self) -> None:
+        endpoint = self._settings.endpoint
+        self._connecting = True
+        try:
+            self._client.reconnect()
+        except (OSError, ssl.SSLError) as exc:
+            # A CONNACK that never comes is handled by paho's keepalive check, which closes
+            # the socket and reports a disconnect, so `_connecting` cannot stick.
+            self._connecting = False
+            log.warning("connect_failed", broker=endpoint.display, error=str(exc))
+            self._schedule_reconnect()
+
+    def poll(self, timeout_s: float) -> list[LinkEvent]:
+        """Do network I/O for up to `timeout_s`, (re)connecting when due; return new events."""
+        if not self._connected and not self._connecting and self._monotonic() >= self._next_attempt:
+            self._attempt_connect()
+        if self._client.socket() is not None:
+            self._client.loop(timeout=max(0.0, timeout_s))
+        else:
+            self._sleep(min(timeout_s, max(0.0, self._next_attempt - self._monotonic())))
+        events, self._events = self._events, []
+        return events
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def inflight(self) -> int:
+        """Messages handed to the broker and not yet PUBACKed."""
+        return len(self._inflight)
+
+    @property
+    def capacity(self) -> int:
+        return max(0, self._settings.max_inflight - len(self._inflight))
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
+        """Publish at QoS 1. False if not connected: the caller keeps the data and retries."""
+        if not self._connected:
+            return False
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        if not info.is_published():
+            self._inflight.add(info.mid)
+        return True
+
+    def close(self, final_status: bytes | None, timeout_s: float = 3.0) -> None:
+        """Publish the final status (the will is not sent on a clean disconnect), wait
+        briefly for outstanding PUBACKs, and disconnect."""
+        if self._connected:
+            if final_status is not None:
+                self.publish(topics.status(self._node), final_status, retain=True)
+            deadline = self._monotonic() + timeout_s
+            while self._inflight and self._connected and self._monotonic() < deadline:
+                self._client.loop(timeout=0.05)
+            self._client.disconnect()
+            self._client.loop(timeout=0.1)
+        self._connected = False

@@ -1,0 +1,82 @@
+"""Assemble an edge agent from its configuration, and run it until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from edge.agent import AgentSettings, EdgeAgent, Producer
+from edge.clock import Clock, WallClock
+from edge.config import EdgeConfig
+from edge.drivers.registry import create_driver
+from edge.journal import Journal
+from edge.link import LinkSettings, MqttLink
+from edge.sampler import Sampler
+from envnet import __version__
+from envnet.backoff import Backoff
+
+
+def build_sampler(config: EdgeConfig, start_ms: int) -> Sampler:
+    drivers = [create_driver(s.driver, s.id, s.options) for s in config.sensors]
+    return Sampler(
+        drivers,
+        config.sampling.sample_interval_s,
+        config.sampling.report_interval_s,
+        start_ms,
+    )
+
+
+def build_agent(
+    config: EdgeConfig,
+    *,
+    clock: Clock | None = None,
+    producer: Producer | None = None,
+    stop: threading.Event | None = None,
+) -> EdgeAgent:
+    clock = clock or WallClock()
+    producer = producer or build_sampler(config, clock.now_ms())
+    journal = Journal(Path(config.journal.path), config.journal.max_bytes, config.journal.max_age_s)
+    mqtt = config.mqtt
+    link = MqttLink(
+        config.node.id,
+        LinkSettings(
+            endpoint=mqtt.endpoint(),
+            client_id=mqtt.client_id or f"envnet-edge-{config.node.id}",
+            keepalive_s=mqtt.keepalive_s,
+            ca_file=mqtt.ca_file,
+            max_inflight=mqtt.max_inflight,
+        ),
+        Backoff(
+            initial_s=mqtt.reconnect_initial_s, cap_s=mqtt.reconnect_cap_s, rng=random.Random()
+        ),
+        sleep=(stop or threading.Event()).wait,
+    )
+    settings = AgentSettings(
+        node=config.node.id,
+        version=__version__,
+        ack_timeout_s=mqtt.ack_timeout_s,
+        ack_timeout_cap_s=mqtt.ack_timeout_cap_s,
+        drain_rate_per_s=config.drain.rate_readings_per_s,
+        drain_batch=config.drain.batch_readings,
+        status_interval_s=mqtt.status_interval_s,
+    )
+    return EdgeAgent(settings, producer, journal, link, clock)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (systemd, docker) and SIGINT (Ctrl-C) both ask for a clean stop."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def run_edge(config: EdgeConfig) -> None:
+    stop = threading.Event()
+    stop_on_signals(stop)
+    build_agent(config, stop=stop).run(stop)

@@ -1,0 +1,109 @@
+"""Structured logging on top of the standard library.
+
+`get_logger(name).info("event", key=value)` emits one record whose fields are kept apart
+from the message, rendered as logfmt for people or JSON lines for log shippers. Secrets never
+reach the output: fields whose name looks secret are masked, and URL credentials are removed
+by `redact_url` wherever a URL is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+LogFormat = Literal["logfmt", "json"]
+
+_SECRET_KEY: Final = re.compile(r"pass|token|secret|authori[sz]ation|credential", re.IGNORECASE)
+_FIELDS_ATTR: Final = "envnet_fields"
+_MASK: Final = "***"
+
+
+def redact_url(url: str) -> str:
+    """Drop the password (and user) from a URL before it is shown anywhere."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"{_MASK}@{host}", parts.path, parts.query, ""))
+
+
+def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_MASK if _SECRET_KEY.search(k) else v) for k, v in fields.items()}
+
+
+class StructLogger:
+    """A thin adapter: an event name plus typed key/value fields."""
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def _log(self, level: int, event: str, fields: dict[str, Any], exc: bool = False) -> None:
+        if self._logger.isEnabledFor(level):
+            self._logger.log(level, event, extra={_FIELDS_ATTR: _clean(fields)}, exc_info=exc)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, event, fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        """Log at ERROR with the traceback of the exception being handled."""
+        self._log(logging.ERROR, event, fields, exc=True)
+
+
+def get_logger(name: str) -> StructLogger:
+    return StructLogger(logging.getLogger(name))
+
+
+def _logfmt_value(value: Any) -> str:
+    text = str(value)
+    if text == "" or any(c in text for c in ' "=\n\t'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, fmt: LogFormat) -> None:
+        super().__init__()
+        self._fmt_kind = fmt
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = getattr(record, _FIELDS_ATTR, {})
+        base = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        if record.exc_info:
+            fields = {**fields, "exc": self.formatException(record.exc_info)}
+        if self._fmt_kind == "json":
+            return json.dumps({**base, **fields}, ensure_ascii=False, default=str)
+        items = {**base, **fields}
+        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in items.items())
+
+
+def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
+    """Configure the root logger once, from the CLI."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(fmt))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # paho and aiomqtt log every reconnect attempt at WARNING; ours says it once, with context.
+    logging.getLogger("mqtt").setLevel(logging.ERROR)

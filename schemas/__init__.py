@@ -1,0 +1,1 @@
+"""The envnet contract between edge and aggregator: message types, topics, vocabulary."""

@@ -1,0 +1,55 @@
+"""Encoding and decoding of contract messages, with errors that say what was wrong."""
+
+from __future__ import annotations
+
+from typing import Final, Generic, Literal, TypeVar
+
+import msgspec
+
+from schemas.messages import (
+    AckMessage,
+    Alert,
+    AlertEvent,
+    ReadingsMessage,
+    StatusMessage,
+)
+
+T = TypeVar("T")
+
+ErrorKind = Literal["malformed", "invalid"]
+
+
+class ContractError(ValueError):
+    """A payload that breaks the contract. `kind` is a stable label for metrics:
+    'malformed' (not JSON at all) or 'invalid' (JSON that breaks the schema)."""
+
+    def __init__(self, kind: ErrorKind, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind: ErrorKind = kind
+        self.detail = detail
+
+
+class Codec(Generic[T]):
+    """A typed decoder and encoder for one message type."""
+
+    def __init__(self, message_type: type[T]) -> None:
+        self._decoder = msgspec.json.Decoder(message_type)
+        self._encoder = msgspec.json.Encoder()
+
+    def decode(self, payload: bytes | bytearray | memoryview) -> T:
+        try:
+            return self._decoder.decode(payload)
+        except msgspec.ValidationError as exc:
+            raise ContractError("invalid", str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise ContractError("malformed", str(exc)) from None
+
+    def encode(self, message: T) -> bytes:
+        return self._encoder.encode(message)
+
+
+READINGS: Final = Codec(ReadingsMessage)
+STATUS: Final = Codec(StatusMessage)
+ACK: Final = Codec(AckMessage)
+ALERT: Final = Codec(Alert)
+ALERT_EVENT: Final = Codec(AlertEvent)

@@ -1,0 +1,176 @@
+"""The messages that cross MQTT, as typed msgspec structs.
+
+These types *are* the contract: the JSON Schema files in schemas/json/ are generated from them
+(`python -m schemas.export`) and a test proves the committed files match. Receivers ignore
+unknown fields, so adding an optional field keeps the schema version; anything else bumps it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from schemas.quantities import SPECS, Quantity, Statistic, Unit
+
+READINGS_SCHEMA: Final = "envnet.readings/1"
+STATUS_SCHEMA: Final = "envnet.status/1"
+ACK_SCHEMA: Final = "envnet.ack/1"
+ALERT_SCHEMA: Final = "envnet.alert/1"
+ALERT_EVENT_SCHEMA: Final = "envnet.alert-event/1"
+
+# Ids become MQTT topic levels and InfluxDB tag values. Restricting them to this alphabet
+# rules out wildcards (+ #), topic separators and line-protocol metacharacters at the door.
+ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+RULE_PATTERN: Final = r"^[a-z0-9][a-z0-9_.-]{0,94}$"
+
+NodeId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="node id")]
+SensorId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="sensor id, per node")]
+RuleId = Annotated[str, msgspec.Meta(pattern=RULE_PATTERN, description="alert rule id")]
+
+# 2000-01-01 .. 2100-01-01 in ms: anything outside is a clock fault, not a measurement.
+EpochMs = Annotated[int, msgspec.Meta(ge=946_684_800_000, lt=4_102_444_800_000)]
+# JSON integers above 2**53 lose precision in JavaScript consumers.
+Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+PeriodS = Annotated[int, msgspec.Meta(ge=1, le=31_622_400, description="averaging period, s")]
+
+MAX_READINGS_PER_MESSAGE: Final = 1000
+MAX_SEQS_PER_ACK: Final = 10_000
+
+Flag = Literal[
+    "simulated",  # produced by a simulator, not a physical sensor
+    "replayed",  # historical data replayed with its original timestamps
+    "incomplete",  # fewer samples than 75 % of the period expects
+    "out_of_range",  # outside the sensor's rated range; value kept as read
+    "calibrating",  # sensor in warm-up or calibration
+    "maintenance",  # a technician flagged the node as under maintenance
+]
+
+
+class Reading(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One interval statistic of one quantity from one sensor.
+
+    `ts` is the *start* of the averaging interval [ts, ts + period_s), so that a clock-hour
+    mean has ts on the hour. (node, sensor, quantity, stat, period_s, ts) identifies a
+    reading: sending it twice stores it once.
+    """
+
+    ts: EpochMs
+    quantity: Quantity
+    value: float
+    unit: Unit
+    period_s: PeriodS
+    stat: Statistic
+    sensor: SensorId
+    flags: Annotated[list[Flag], msgspec.Meta(max_length=8)] = []
+
+    def __post_init__(self) -> None:
+        spec = SPECS[self.quantity]
+        if self.unit != spec.unit:
+            msg = f"unit {self.unit!r} is not the canonical unit {spec.unit!r} of {self.quantity}"
+            raise ValueError(msg)
+        if not spec.lower <= self.value <= spec.upper:
+            msg = (
+                f"{self.quantity} value {self.value!r} is outside the physical bounds "
+                f"[{spec.lower}, {spec.upper}] {spec.unit}"
+            )
+            raise ValueError(msg)
+
+
+class ReadingsMessage(msgspec.Struct, frozen=True, omit_defaults=True):
+    """edge → aggregator on envnet/v1/nodes/{node}/readings, QoS 1."""
+
+    schema: Literal["envnet.readings/1"]
+    node: NodeId
+    seq: Seq
+    readings: Annotated[list[Reading], msgspec.Meta(min_length=1, max_length=1000)]
+    # The node's clock when this copy was sent, and whether it comes from the backlog.
+    # Together they let the aggregator tell live data from a drain after an outage,
+    # in the node's own clock domain (simulators run accelerated clocks).
+    sent_ms: EpochMs | None = None
+    backlog: bool = False
+
+
+class JournalHealth(msgspec.Struct, frozen=True, omit_defaults=True):
+    depth: Annotated[int, msgspec.Meta(ge=0)]
+    oldest_ts: EpochMs | None = None
+    bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    dropped: Annotated[int, msgspec.Meta(ge=0)] = 0
+    last_ack_ms: EpochMs | None = None
+
+
+SensorState = Literal["ok", "degraded", "failed"]
+
+
+class SensorHealth(msgspec.Struct, frozen=True, omit_defaults=True):
+    sensor: SensorId
+    driver: Annotated[str, msgspec.Meta(max_length=64)]
+    state: SensorState
+    errors: Annotated[int, msgspec.Meta(ge=0)] = 0
+    last_ok_ms: EpochMs | None = None
+    last_error: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class StatusMessage(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Retained on envnet/v1/nodes/{node}/status. The offline form is also the MQTT will,
+    fixed at connect time, so it carries no timestamp or journal figures."""
+
+    schema: Literal["envnet.status/1"]
+    node: NodeId
+    state: Literal["online", "offline"]
+    ts: EpochMs | None = None
+    version: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    reason: Literal["lost", "shutdown"] | None = None
+    journal: JournalHealth | None = None
+    sensors: Annotated[list[SensorHealth], msgspec.Meta(max_length=64)] = []
+
+
+class AckMessage(msgspec.Struct, frozen=True):
+    """aggregator → edge on envnet/v1/nodes/{node}/ack, QoS 1, sent only once every reading
+    of these batches is durably in InfluxDB (or was refused as invalid and counted)."""
+
+    schema: Literal["envnet.ack/1"]
+    node: NodeId
+    seqs: Annotated[list[Seq], msgspec.Meta(min_length=1, max_length=MAX_SEQS_PER_ACK)]
+
+
+AlertKind = Literal["exceedance", "aqi", "health", "liveness"]
+AlertState = Literal["firing", "resolved"]
+Severity = Literal["info", "warning", "critical"]
+
+
+class Location(msgspec.Struct, frozen=True):
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+
+
+class Alert(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Retained current state on envnet/v1/alerts/{node}/{rule}."""
+
+    schema: Literal["envnet.alert/1"]
+    node: NodeId
+    rule: RuleId
+    kind: AlertKind
+    state: AlertState
+    severity: Severity
+    standard: Annotated[str, msgspec.Meta(max_length=64)]
+    clause: Annotated[str, msgspec.Meta(max_length=64)]
+    window_s: PeriodS
+    value: float
+    limit: float
+    since_ms: EpochMs
+    updated_ms: EpochMs
+    message: Annotated[str, msgspec.Meta(max_length=300)]
+    quantity: Quantity | None = None
+    unit: Unit | None = None
+    site: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    location: Location | None = None
+
+
+class AlertEvent(msgspec.Struct, frozen=True):
+    """One transition, on envnet/v1/alert-events (not retained)."""
+
+    schema: Literal["envnet.alert-event/1"]
+    event: Literal["fired", "resolved"]
+    at_ms: EpochMs
+    alert: Alert

@@ -1,0 +1,71 @@
+"""MQTT topic names of contract version 1, built and parsed in one place."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from schemas.messages import ID_PATTERN, RULE_PATTERN
+
+PREFIX: Final = "envnet/v1"
+READINGS_FILTER: Final = f"{PREFIX}/nodes/+/readings"
+STATUS_FILTER: Final = f"{PREFIX}/nodes/+/status"
+ALERT_EVENTS: Final = f"{PREFIX}/alert-events"
+ALERTS_FILTER: Final = f"{PREFIX}/alerts/#"
+
+NodeTopicKind = Literal["readings", "status", "ack"]
+
+_KINDS: Final[dict[str, NodeTopicKind]] = {"readings": "readings", "status": "status", "ack": "ack"}
+_NODE_TOPIC = re.compile(r"^envnet/v1/nodes/([^/]+)/(readings|status|ack)$")
+_ID = re.compile(ID_PATTERN)
+_RULE = re.compile(RULE_PATTERN)
+
+
+class TopicError(ValueError):
+    """A topic that is not part of the contract, or names an invalid id."""
+
+
+def readings(node: str) -> str:
+    return f"{PREFIX}/nodes/{_checked_id(node)}/readings"
+
+
+def status(node: str) -> str:
+    return f"{PREFIX}/nodes/{_checked_id(node)}/status"
+
+
+def ack(node: str) -> str:
+    return f"{PREFIX}/nodes/{_checked_id(node)}/ack"
+
+
+def alert(node: str, rule: str) -> str:
+    if not _RULE.match(rule):
+        msg = f"invalid rule id {rule!r}"
+        raise TopicError(msg)
+    return f"{PREFIX}/alerts/{_checked_id(node)}/{rule}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTopic:
+    node: str
+    kind: NodeTopicKind
+
+
+def parse_node_topic(topic: str) -> NodeTopic:
+    """Split envnet/v1/nodes/{node}/{kind}; raise TopicError for anything else."""
+    match = _NODE_TOPIC.match(topic)
+    if match is None:
+        msg = f"not an envnet v1 node topic: {topic[:120]!r}"
+        raise TopicError(msg)
+    node, kind = match.group(1), match.group(2)
+    if not _ID.match(node):
+        msg = f"invalid node id in topic: {node[:80]!r}"
+        raise TopicError(msg)
+    return NodeTopic(node, _KINDS[kind])
+
+
+def _checked_id(node: str) -> str:
+    if not _ID.match(node):
+        msg = f"invalid node id {node!r}"
+        raise TopicError(msg)
+    return node

@@ -1,0 +1,1 @@
+"""Simulated sensors, fleets and replays that stand in for hardware in tests and demos."""
