@@ -91,6 +91,9 @@ class EdgeAgent:
         self._next_bounds = 0.0
         self._next_send_check = 0.0
         self.published_batches = 0
+        # Readings in the journal, refreshed when readings are added or acknowledged; safe to
+        # read from another thread (e.g. a replay waiting for its last acks).
+        self.journal_depth = journal.depth()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -134,6 +137,7 @@ class EdgeAgent:
             self._next_send_check = 0.0
         elif isinstance(event, AckReceived):
             deleted = self._journal.ack(event.seqs, now_ms)
+            self.journal_depth = self._journal.depth()
             log.debug("acked", seqs=len(event.seqs), readings=deleted)
             self._next_send_check = 0.0
         elif isinstance(event, BadAck):
@@ -152,6 +156,7 @@ class EdgeAgent:
                 batch = self._journal.batch(seq)
                 if batch is not None:
                     self._send(batch, now_ms)
+        self.journal_depth = self._journal.depth()
 
     def _send(self, batch: Batch, now_ms: int) -> bool:
         message = ReadingsMessage(

@@ -129,11 +129,19 @@ class Journal:
                 "INSERT INTO readings (batch, ts, quantity, value, period_s, stat, sensor, flags)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (seq, r.ts, r.quantity, r.value, r.period_s, r.stat, r.sensor,
-                     _flags_text(r.flags))
+                    (
+                        seq,
+                        r.ts,
+                        r.quantity,
+                        r.value,
+                        r.period_s,
+                        r.stat,
+                        r.sensor,
+                        _flags_text(r.flags),
+                    )
                     for r in readings
                 ],
-            )  # fmt: skip
+            )
         return seq
 
     def pack_backlog(self, max_readings: int, now_ms: int) -> int | None:
@@ -224,6 +232,9 @@ class Journal:
             if len(due) >= limit:
                 break
         return due
+
+    def depth(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM readings").fetchone()[0])
 
     def unassigned_count(self) -> int:
         return int(

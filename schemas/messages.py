@@ -165,6 +165,9 @@ class Alert(msgspec.Struct, frozen=True, omit_defaults=True):
     unit: Unit | None = None
     site: Annotated[str, msgspec.Meta(max_length=100)] = ""
     location: Location | None = None
+    # Raised from data that arrived late (a node draining its backlog): recorded with its
+    # true time, but not to be paged as if it were happening now.
+    late: bool = False
 
 
 class AlertEvent(msgspec.Struct, frozen=True):

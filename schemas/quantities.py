@@ -22,17 +22,48 @@ from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 Quantity = Literal[
-    "pm2_5", "pm10", "o3", "no2", "so2", "co", "tvoc",
-    "laeq", "lamax",
-    "h2s", "nh3", "odour",
-    "water_temp", "ph", "do", "codmn", "nh3_n", "tp", "tn", "turbidity", "conductivity",
-    "chl_a", "phycocyanin",
-    "air_temp", "rh", "pressure",
-]  # fmt: skip
+    "pm2_5",
+    "pm10",
+    "o3",
+    "no2",
+    "so2",
+    "co",
+    "tvoc",
+    "laeq",
+    "lamax",
+    "h2s",
+    "nh3",
+    "odour",
+    "water_temp",
+    "ph",
+    "do",
+    "codmn",
+    "nh3_n",
+    "tp",
+    "tn",
+    "turbidity",
+    "conductivity",
+    "chl_a",
+    "phycocyanin",
+    "air_temp",
+    "rh",
+    "pressure",
+]
 
 Unit = Literal[
-    "ug/m3", "mg/m3", "dB(A)", "OU", "degC", "pH", "mg/L", "ug/L", "NTU", "uS/cm", "%", "hPa",
-]  # fmt: skip
+    "ug/m3",
+    "mg/m3",
+    "dB(A)",
+    "OU",
+    "degC",
+    "pH",
+    "mg/L",
+    "ug/L",
+    "NTU",
+    "uS/cm",
+    "%",
+    "hPa",
+]
 
 Family = Literal["air", "noise", "odour", "water", "met"]
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from edge.drivers.base import Driver
+from envnet.configfile import ConfigError
 
 DriverFactory = Callable[[str, Mapping[str, Any]], Driver]
 
@@ -23,7 +24,7 @@ DRIVERS: Final[dict[str, str]] = {
 }
 
 
-class UnknownDriverError(ValueError):
+class UnknownDriverError(ConfigError):
     """node.toml names a driver that does not exist, or whose options are wrong."""
 
 

@@ -1,0 +1,138 @@
+"""The aggregator's agg.toml, typed and validated at load time, with ENVNET_* overrides."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from envnet.configfile import ConfigError, convert, overlay_env, read_toml
+from envnet.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
+
+ENV_OVERRIDES: Final = {
+    "ENVNET_MQTT_URL": ("mqtt", "url"),
+    "ENVNET_INFLUX_URL": ("influx", "url"),
+    "ENVNET_INFLUX_DB": ("influx", "database"),
+    "ENVNET_INFLUX_ORG": ("influx", "org"),
+    "ENVNET_INFLUX_BUCKET": ("influx", "bucket"),
+    "ENVNET_INFLUX_TOKEN": ("influx", "token"),
+    "ENVNET_FLEET": ("fleet", "path"),
+}
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class MqttSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: str = "mqtt://localhost:1883"
+    # Fixed, so the broker keeps this subscriber's persistent session (and queues readings
+    # for it) across aggregator restarts and intake pauses.
+    client_id: str = "envnet-aggregator"
+    ca_file: str | None = None
+    keepalive_s: PositiveInt = 30
+    max_payload_bytes: PositiveInt = 1024 * 1024
+    # Intake pauses (disconnects, leaving the broker to queue) when this many received
+    # messages wait for the pipeline, and resumes below the low mark.
+    pause_high_water: PositiveInt = 20_000
+    reconnect_initial_s: Positive = 0.5
+    reconnect_cap_s: Positive = 30.0
+
+    def endpoint(self) -> MqttEndpoint:
+        return parse_mqtt_url(self.url)
+
+
+class InfluxSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: str = "http://localhost:8086"
+    # "v1": /write with database and retention policy (InfluxDB 1.x, e.g. Debian's 1.6.7).
+    # "v2": /api/v2/write with org, bucket and token (InfluxDB 2.x and 3.x).
+    # "auto": v2 when a bucket is configured, else v1.
+    api: Literal["auto", "v1", "v2"] = "auto"
+    database: str = "envnet"
+    retention_policy: str = ""
+    username: str | None = None
+    password: str | None = None
+    org: str = ""
+    bucket: str = ""
+    token: str | None = None
+    gzip: bool = False
+    timeout_s: Positive = 10.0
+    # Readings per write request, and how long a partial batch may wait for company.
+    batch_readings: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
+    linger_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 50
+    # Concurrent write requests. influxd answers 500 when overrun; bound it.
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3
+    # Readings accepted but not yet stored; beyond this, intake waits (backpressure).
+    max_buffered_readings: Annotated[int, msgspec.Meta(ge=1000)] = 200_000
+    retry_initial_s: Positive = 0.2
+    retry_cap_s: Positive = 30.0
+
+    def resolved_api(self) -> Literal["v1", "v2"]:
+        if self.api == "auto":
+            return "v2" if self.bucket else "v1"
+        return self.api
+
+
+class FleetSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    path: str = "fleet.toml"
+
+
+class MetricsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
+
+
+class StateSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # Where the aggregator keeps files of its own (the dead-letter file).
+    dir: str = "aggregator-state"
+    shutdown_drain_s: Positive = 15.0
+
+
+class AlertsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    # GB 3095 edition for air limits: "2026" (in force since 2026-03-01) or "2012".
+    air_edition: Literal["2012", "2026"] = "2026"
+    # Local civil time offset of the city; China uses UTC+8 without DST.
+    utc_offset_h: Annotated[int, msgspec.Meta(ge=-12, le=14)] = 8
+    # GB 3096-2008 §3.4: day 06:00-22:00, night 22:00-06:00. Local rules may move these
+    # (UNVERIFIED for Suzhou, ../shared/standards.md §3.2), hence configurable.
+    day_starts_h: Annotated[int, msgspec.Meta(ge=0, le=23)] = 6
+    night_starts_h: Annotated[int, msgspec.Meta(ge=0, le=23)] = 22
+
+
+class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    mqtt: MqttSection = MqttSection()
+    influx: InfluxSection = InfluxSection()
+    fleet: FleetSection = FleetSection()
+    metrics: MetricsSection = MetricsSection()
+    alerts: AlertsSection = AlertsSection()
+    state: StateSection = StateSection()
+
+
+def load_aggregator_config(
+    path: Path | None, environ: Mapping[str, str] | None = None
+) -> AggregatorConfig:
+    """Load agg.toml (or only defaults and the environment when `path` is None)."""
+    raw = read_toml(path) if path is not None else {}
+    source = str(path) if path is not None else "defaults"
+    env = os.environ if environ is None else environ
+    config = convert(overlay_env(raw, ENV_OVERRIDES, env), AggregatorConfig, source)
+    return validated(config, source)
+
+
+def validated(config: AggregatorConfig, source: str) -> AggregatorConfig:
+    try:
+        config.mqtt.endpoint()
+    except EndpointError as exc:
+        raise ConfigError(f"{source}: mqtt.url: {exc}") from None
+    influx = config.influx
+    if not influx.url.startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: influx.url must be http:// or https://, got {influx.url!r}")
+    if influx.resolved_api() == "v2" and not (influx.org and influx.bucket and influx.token):
+        raise ConfigError(f"{source}: the InfluxDB v2 API needs influx.org, bucket and token")
+    if influx.resolved_api() == "v1" and not influx.database:
+        raise ConfigError(f"{source}: the InfluxDB v1 API needs influx.database")
+    if config.alerts.day_starts_h == config.alerts.night_starts_h:
+        raise ConfigError(f"{source}: alerts.day_starts_h and night_starts_h must differ")
+    return config

@@ -1,0 +1,173 @@
+"""Intake: a raw MQTT message in, an accepted batch or a counted refusal out. Pure.
+
+Refusal reasons are stable labels (they are metric label values):
+- oversized: payload larger than the configured limit, refused before parsing;
+- bad_topic: not an envnet v1 node topic, or an invalid node id in it;
+- malformed: not JSON;
+- invalid: JSON that breaks the envelope of the contract;
+- unknown_node: the node is not in the fleet inventory;
+- node_mismatch: the payload's node differs from the topic's.
+
+A message whose envelope is valid but some readings are not (a wrong unit, a value out of
+physical bounds) is accepted with the good readings; each bad one is refused and counted as
+'invalid_reading', so one bad sensor never costs the node its good data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from aggregator.fleet import Fleet, NodeInfo
+from schemas import codec, topics
+from schemas.codec import ContractError
+from schemas.messages import (
+    EpochMs,
+    NodeId,
+    Reading,
+    ReadingsMessage,
+    Seq,
+    StatusMessage,
+)
+
+RefusalReason = Literal[
+    "oversized", "bad_topic", "malformed", "invalid", "unknown_node", "node_mismatch"
+]
+REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = (
+    "oversized",
+    "bad_topic",
+    "malformed",
+    "invalid",
+    "unknown_node",
+    "node_mismatch",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: RefusalReason
+    detail: str
+    node: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingError:
+    index: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedBatch:
+    info: NodeInfo
+    seq: int
+    readings: list[Reading]
+    backlog: bool
+    sent_ms: int | None
+    bad_readings: list[ReadingError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedStatus:
+    info: NodeInfo
+    status: StatusMessage
+
+
+class _Envelope(msgspec.Struct, frozen=True):
+    """The readings message with each reading left raw, for salvaging the good ones."""
+
+    schema: Literal["envnet.readings/1"]
+    node: NodeId
+    seq: Seq
+    readings: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=1000)]
+    sent_ms: EpochMs | None = None
+    backlog: bool = False
+
+
+_ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
+_READING: Final = msgspec.json.Decoder(Reading)
+
+
+class Intake:
+    def __init__(self, fleet: Fleet, max_payload_bytes: int) -> None:
+        self._fleet = fleet
+        self._max = max_payload_bytes
+
+    def readings(self, topic: str, payload: bytes) -> AcceptedBatch | Refusal:
+        checked = self._check(topic, payload, "readings")
+        if isinstance(checked, Refusal):
+            return checked
+        try:
+            message = codec.READINGS.decode(payload)
+        except ContractError as exc:
+            if exc.kind == "malformed":
+                return Refusal("malformed", exc.detail, checked.node)
+            return self._salvage(checked, payload, exc.detail)
+        if message.node != checked.node:
+            return _mismatch(checked.node, message.node)
+        return _accepted(checked, message)
+
+    def status(self, topic: str, payload: bytes) -> AcceptedStatus | Refusal:
+        checked = self._check(topic, payload, "status")
+        if isinstance(checked, Refusal):
+            return checked
+        try:
+            status = codec.STATUS.decode(payload)
+        except ContractError as exc:
+            return Refusal(exc.kind, exc.detail, checked.node)
+        if status.node != checked.node:
+            return _mismatch(checked.node, status.node)
+        return AcceptedStatus(checked, status)
+
+    def _check(self, topic: str, payload: bytes, kind: str) -> NodeInfo | Refusal:
+        if len(payload) > self._max:
+            return Refusal("oversized", f"{len(payload)} bytes > limit {self._max}")
+        try:
+            parsed = topics.parse_node_topic(topic)
+        except topics.TopicError as exc:
+            return Refusal("bad_topic", str(exc))
+        if parsed.kind != kind:
+            return Refusal("bad_topic", f"expected a {kind} topic, got {parsed.kind}")
+        info = self._fleet.get(parsed.node)
+        if info is None:
+            return Refusal("unknown_node", f"node {parsed.node!r} is not in the fleet", parsed.node)
+        return info
+
+    def _salvage(self, info: NodeInfo, payload: bytes, detail: str) -> AcceptedBatch | Refusal:
+        try:
+            envelope = _ENVELOPE.decode(payload)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return Refusal("invalid", detail, info.node)
+        if envelope.node != info.node:
+            return _mismatch(info.node, envelope.node)
+        good: list[Reading] = []
+        bad: list[ReadingError] = []
+        for index, raw in enumerate(envelope.readings):
+            try:
+                good.append(_READING.decode(raw))
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                bad.append(ReadingError(index, str(exc)))
+        return AcceptedBatch(
+            info=info,
+            seq=envelope.seq,
+            readings=good,
+            backlog=envelope.backlog,
+            sent_ms=envelope.sent_ms,
+            bad_readings=bad,
+        )
+
+
+def _accepted(info: NodeInfo, message: ReadingsMessage) -> AcceptedBatch:
+    return AcceptedBatch(
+        info=info,
+        seq=message.seq,
+        readings=message.readings,
+        backlog=message.backlog,
+        sent_ms=message.sent_ms,
+    )
+
+
+def _mismatch(topic_node: str, payload_node: str) -> Refusal:
+    detail = f"payload node {payload_node!r} differs from topic node {topic_node!r}"
+    return Refusal("node_mismatch", detail, topic_node)

@@ -1,0 +1,39 @@
+"""Counting and reporting refused input without letting a flood of it flood the log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aggregator.intake import Refusal
+from aggregator.metrics import Metrics
+from envnet.logs import get_logger
+
+log = get_logger("aggregator.intake")
+
+
+@dataclass(slots=True)
+class RefusalReporter:
+    """Every refusal is counted; per reason, one is logged per `interval_s`, with how many
+    were suppressed since the last one."""
+
+    metrics: Metrics
+    interval_s: float = 10.0
+    _last: dict[str, float] = field(default_factory=dict)
+    _suppressed: dict[str, int] = field(default_factory=dict)
+
+    def report(self, refusal: Refusal, now_s: float) -> None:
+        self.metrics.refused.labels(refusal.reason).inc()
+        self._log(refusal.reason, now_s, node=refusal.node, detail=refusal.detail[:300])
+
+    def report_readings(self, node: str, count: int, detail: str, now_s: float) -> None:
+        self.metrics.readings_refused.labels("invalid_reading").inc(count)
+        self._log("invalid_reading", now_s, node=node, count=count, detail=detail[:300])
+
+    def _log(self, reason: str, now_s: float, **fields: object) -> None:
+        last = self._last.get(reason)
+        if last is not None and now_s - last < self.interval_s:
+            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
+            return
+        self._last[reason] = now_s
+        suppressed = self._suppressed.pop(reason, 0)
+        log.warning("refused", reason=reason, suppressed_since_last=suppressed, **fields)

@@ -1,0 +1,222 @@
+"""`envnet demo`: a live simulated city network, end to end, on real mosquitto and influxd.
+
+It starts (unless ENVNET_MQTT_URL and ENVNET_INFLUX_URL name running services) mosquitto and
+influxd with data under .dev/, then the aggregator and a simulated fleet as child processes,
+and shows a live view. On Ctrl-C or after --duration it stops what it started, and only that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from envnet.demo_view import DemoState, render
+from envnet.endpoints import parse_mqtt_url
+from envnet.logs import get_logger
+from envnet.services import Influxd, Mosquitto, ServiceError, free_port, influx_query
+
+log = get_logger("envnet.demo")
+
+DATABASE: Final = "envnet"
+CLEAR: Final = "\x1b[H\x1b[2J"
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    parser.add_argument("--nodes", type=int, default=10, help="simulated nodes (default 10)")
+    parser.add_argument("--accel", type=float, default=60.0, help="event-time speed-up (60)")
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    parser.add_argument("--dir", type=Path, default=Path(".dev"), help="state directory")
+    parser.add_argument("--plain", action="store_true", help="no screen redraws (for logs/CI)")
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    mqtt_url: str
+    influx_url: str
+    database: str
+    own: bool
+
+
+@contextlib.contextmanager
+def stack(directory: Path) -> Iterator[Stack]:
+    """The broker and database: the environment's if it names both, else our own."""
+    mqtt_url = os.environ.get("ENVNET_MQTT_URL")
+    influx_url = os.environ.get("ENVNET_INFLUX_URL")
+    database = os.environ.get("ENVNET_INFLUX_DB") or DATABASE
+    if mqtt_url and influx_url:
+        log.info("using_existing_services", mqtt=parse_mqtt_url(mqtt_url).display)
+        yield Stack(mqtt_url, influx_url, database, own=False)
+        return
+    with Mosquitto(directory / "mosquitto") as mqtt, Influxd(directory / "influxdb") as influx:
+        yield Stack(mqtt.url, influx.url, database, own=True)
+
+
+def _aggregator_config(path: Path, metrics_port: int, state_dir: Path, fleet: Path) -> None:
+    path.write_text(
+        "# Written by envnet demo. ENVNET_* variables supply the broker and database.\n"
+        f'[fleet]\npath = "{fleet}"\n'
+        f'[metrics]\nhost = "127.0.0.1"\nport = {metrics_port}\n'
+        f'[state]\ndir = "{state_dir}"\n',
+        encoding="utf-8",
+    )
+
+
+def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as handle:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            argv, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_STORED = re.compile(rb"^envnet_readings_stored_total ([0-9.e+]+)$", re.MULTILINE)
+
+
+def stored_total(metrics_url: str) -> float | None:
+    try:
+        with urllib.request.urlopen(metrics_url, timeout=1) as response:  # noqa: S310 - loopback
+            match = _STORED.search(response.read())
+    except (urllib.error.URLError, OSError):
+        return None
+    return float(match.group(1)) if match else None
+
+
+def _subscribe(state: DemoState, mqtt_url: str) -> object:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    endpoint = parse_mqtt_url(mqtt_url)
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="")
+    if endpoint.username:
+        client.username_pw_set(endpoint.username, endpoint.password)
+    if endpoint.tls:
+        client.tls_set()
+
+    def on_connect(c: mqtt.Client, u: object, f: object, rc: object, p: object) -> None:
+        c.subscribe([("envnet/v1/nodes/+/readings", 0), ("envnet/v1/nodes/+/status", 0),
+                     ("envnet/v1/alerts/#", 0), ("envnet/v1/alert-events", 0)])  # fmt: skip
+
+    def on_message(c: mqtt.Client, u: object, message: mqtt.MQTTMessage) -> None:
+        state.on_message(message.topic, bytes(message.payload))
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.connect_async(endpoint.host, endpoint.port)
+    client.loop_start()
+    return client
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    directory: Path = args.dir.resolve()
+    demo_dir = directory / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda s, f: stop.set())
+    signal.signal(signal.SIGTERM, lambda s, f: stop.set())
+    try:
+        with stack(directory) as services:
+            return _run(args, services, demo_dir, stop)
+    except ServiceError as exc:
+        sys.stderr.write(f"envnet demo: {exc}\n")
+        return 1
+
+
+def _run(args: argparse.Namespace, services: Stack, demo_dir: Path, stop: threading.Event) -> int:
+    influx_query(services.influx_url, f'CREATE DATABASE "{services.database}"')
+    fleet_file = demo_dir / "fleet.toml"
+    agg_file = demo_dir / "agg.toml"
+    metrics_port = free_port()
+    _aggregator_config(agg_file, metrics_port, demo_dir / "aggregator-state", fleet_file)
+    env = {
+        **os.environ,
+        "ENVNET_MQTT_URL": services.mqtt_url,
+        "ENVNET_INFLUX_URL": services.influx_url,
+        "ENVNET_INFLUX_DB": services.database,
+    }
+    cli = [sys.executable, "-m", "envnet.cli"]
+    fleet_args = ["sim", "fleet", "--nodes", str(args.nodes), "--accel", str(args.accel),
+                  "--seed", str(args.seed), "--state-dir", str(demo_dir / "journals"),
+                  "--inventory", str(fleet_file)]  # fmt: skip
+    subprocess.run([*cli, *fleet_args, "--inventory-only"], env=env, check=True)  # noqa: S603
+    aggregator = _spawn([*cli, "aggregator", "--config", str(agg_file)], env,
+                        demo_dir / "aggregator.log")  # fmt: skip
+    fleet = _spawn([*cli, *fleet_args], env, demo_dir / "fleet.log")
+    state = DemoState()
+    client = _subscribe(state, services.mqtt_url)
+    try:
+        _watch(args, services, state, f"http://127.0.0.1:{metrics_port}/metrics", stop)
+    finally:
+        _stop(fleet)
+        _stop(aggregator)
+        client.loop_stop()  # type: ignore[attr-defined]
+    return _summary(services, state, demo_dir)
+
+
+def _watch(args: argparse.Namespace, services: Stack, state: DemoState, metrics_url: str,
+           stop: threading.Event) -> None:  # fmt: skip
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    redraw = sys.stdout.isatty() and not args.plain
+    last_total, last_at = 0.0, time.monotonic()
+    header = (f"envnet demo: {args.nodes} simulated nodes at {args.accel:g}x event time; "
+              f"broker {parse_mqtt_url(services.mqtt_url).display}, influx {services.influx_url}; "
+              "Ctrl-C stops")  # fmt: skip
+    while not stop.wait(1.0 if redraw else 5.0):
+        total = stored_total(metrics_url) or last_total
+        now = time.monotonic()
+        rate = (total - last_total) / max(now - last_at, 1e-6)
+        last_total, last_at = total, now
+        text = render(state, stored_per_s=rate, stored_total=total, header=header)
+        sys.stdout.write((CLEAR + text + "\n") if redraw else (text + "\n\n"))
+        sys.stdout.flush()
+        if deadline is not None and now >= deadline:
+            break
+
+
+def _summary(services: Stack, state: DemoState, demo_dir: Path) -> int:
+    result = influx_query(
+        services.influx_url, "SELECT count(value) FROM readings", services.database
+    )
+    stored = _first_value(result)
+    fired = sum(1 for e in state.events if e.event == "fired")
+    host, port = services.influx_url.split("//", 1)[1].split(":")
+    print(f"\nstored readings: {stored}; alert events seen: {fired}; logs in {demo_dir}")
+    print("query the stored data with the influx CLI, e.g.:")
+    print(f"  influx -host {host} -port {port} -database {services.database} -execute "
+          "'SELECT count(value) FROM readings GROUP BY quantity'")  # fmt: skip
+    print(f"  influx -host {host} -port {port} -database {services.database} -execute "
+          "'SELECT node, rule, event, message FROM alerts ORDER BY time DESC LIMIT 10'")  # fmt: skip
+    if services.own:
+        print("(the demo's own influxd has stopped: its data stays in .dev/influxdb; run "
+              "`make demo` again and use the port it prints)")  # fmt: skip
+    return 0 if stored else 1
+
+
+def _first_value(result: dict[str, object]) -> int:
+    try:
+        series = result["results"][0]["series"][0]  # type: ignore[index]
+        return int(series["values"][0][1])
+    except (KeyError, IndexError, TypeError):
+        return 0
