@@ -1,0 +1,39 @@
+"""Fixtures that start real mosquitto, influxd and victoria-metrics processes on free ports,
+with data in the test's temporary directory. Nothing here is a fake."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from envnet.services import Influxd, Mosquitto, VictoriaMetrics
+
+DATABASE = "envnet"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The services are Debian packages; `make test` installs them. Fail loudly, don't skip:
+    # an integration test that silently does not run is a test that cannot fail.
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    with Mosquitto(tmp_path / "mosquitto") as broker:
+        yield broker
+
+
+@pytest.fixture
+def influxd(tmp_path: Path) -> Iterator[Influxd]:
+    with Influxd(tmp_path / "influxd") as server:
+        server.query(f'CREATE DATABASE "{DATABASE}"')
+        yield server
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    with VictoriaMetrics(tmp_path / "victoria") as server:
+        yield server

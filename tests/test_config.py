@@ -1,0 +1,123 @@
+"""Configuration files and ENVNET_* overrides give clear errors, never tracebacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load_aggregator_config
+from aggregator.fleet import load_fleet
+from edge.config import load_edge_config
+from envnet.configfile import ConfigError
+from envnet.endpoints import EndpointError, parse_mqtt_url
+
+NODE = """
+[node]
+id = "sz-1"
+[[sensors]]
+id = "pm"
+driver = "sim-air"
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_edge_config_defaults_and_env_override(tmp_path: Path) -> None:
+    path = write(tmp_path, "node.toml", NODE)
+    config = load_edge_config(path, environ={"ENVNET_MQTT_URL": "mqtts://u:p%40ss@broker:8884"})
+    endpoint = config.mqtt.endpoint()
+    assert (endpoint.host, endpoint.port, endpoint.tls) == ("broker", 8884, True)
+    assert (endpoint.username, endpoint.password) == ("u", "p@ss")
+    assert "p@ss" not in repr(endpoint) and "p@ss" not in endpoint.display
+    assert config.sampling.report_interval_s == 60
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (NODE + "[mqtt]\nurl = 'http://x'\n", "mqtt:// or mqtts://"),
+        (NODE + "[mqtt]\nurl = 'mqtt://x'\nbogus = 1\n", "bogus"),
+        (NODE.replace('"sz-1"', '"SZ 1"'), "node.id"),
+        (NODE + "[[sensors]]\nid = 'pm'\ndriver = 'sim-air'\n", "unique"),
+        (NODE + "[sampling]\nsample_interval_s = 120\n", "sample_interval_s"),
+        ("[node\nid=1", "not valid TOML"),
+    ],
+)
+def test_edge_config_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_edge_config(write(tmp_path, "node.toml", text), environ={})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_edge_config(tmp_path / "absent.toml", environ={})
+
+
+def test_aggregator_env_overrides_select_v2(tmp_path: Path) -> None:
+    env = {
+        "ENVNET_INFLUX_URL": "http://db:8086",
+        "ENVNET_INFLUX_ORG": "suzhou",
+        "ENVNET_INFLUX_BUCKET": "envnet",
+        "ENVNET_INFLUX_TOKEN": "secret",
+        "ENVNET_FLEET": "/etc/envnet/fleet.toml",
+    }
+    config = load_aggregator_config(None, environ=env)
+    assert config.influx.resolved_api() == "v2"
+    assert config.fleet.path == "/etc/envnet/fleet.toml"
+    v1 = load_aggregator_config(None, environ={"ENVNET_INFLUX_DB": "city"})
+    assert v1.influx.resolved_api() == "v1" and v1.influx.database == "city"
+
+
+def test_aggregator_v2_needs_token(tmp_path: Path) -> None:
+    path = write(tmp_path, "agg.toml", "[influx]\napi = 'v2'\norg = 'o'\nbucket = 'b'\n")
+    with pytest.raises(ConfigError, match="org, bucket and token"):
+        load_aggregator_config(path, environ={})
+
+
+def test_fleet_inventory(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "fleet.toml",
+        """
+[nodes.sz-taihu]
+site = "Taihu, Gonghu Bay"
+location = { lat = 31.42, lon = 120.33 }
+water_body = "lake"
+water_target = 3
+[nodes.sz-road]
+site = "Ring road"
+noise_zone = "4a"
+air_zone = 2
+""",
+    )
+    fleet = load_fleet(path)
+    info = fleet.get("sz-taihu")
+    assert info is not None and info.node == "sz-taihu" and info.water_target == 3
+    assert "sz-road" in fleet and len(fleet) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[nodes.x]\nsite = "a"\nnoise_zone = "5"\n', "noise_zone"),
+        ('[nodes.x]\nsite = "a"\nair_zone = 3\n', "air_zone"),
+        ('[nodes.x]\nsite = "a"\nwater_target = 3\n', "water_target needs water_body"),
+        ('[nodes."X Y"]\nsite = "a"\n', "nodes"),
+        ('[nodes.x]\nsite = "back\\\\slash"\n', "site"),
+        ('[nodes.x]\nsite = "a"\nodour_grade = "II"\n', "odour_grade"),
+    ],
+)
+def test_fleet_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_fleet(write(tmp_path, "fleet.toml", text))
+
+
+@pytest.mark.parametrize("url", ["tcp://x", "mqtt://", "mqtt://h:99999", "mqtt://h/path"])
+def test_bad_mqtt_urls(url: str) -> None:
+    with pytest.raises(EndpointError):
+        parse_mqtt_url(url)

@@ -1,0 +1,152 @@
+"""Line protocol is built by pure functions; hostile text can never add a tag, field or point."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aggregator.fleet import NodeInfo
+from aggregator.lineprotocol import LineProtocolError, escape_key, format_field, line
+from aggregator.records import NodeTags, alert_line, reading_line, status_line
+from schemas.messages import (
+    ALERT_SCHEMA,
+    STATUS_SCHEMA,
+    Alert,
+    JournalHealth,
+    Reading,
+    SensorHealth,
+    StatusMessage,
+)
+from tests.lineproto_parser import parse
+
+HOSTILE = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40)
+
+
+def expected_tag(text: str) -> str:
+    return text.replace("\\", "/").replace("\n", " ").replace("\r", " ")
+
+
+@given(HOSTILE, HOSTILE)
+def test_hostile_tag_values_stay_inside_their_tag(key: str, value: str) -> None:
+    parsed = parse(line("m", [("node", value), ("k" + key, "v")], [("value", 1.0)], 5))
+    assert parsed.tags["node"] == expected_tag(value)
+    assert parsed.fields == {"value": "1.0"}
+    assert parsed.timestamp == 5
+
+
+@given(HOSTILE)
+def test_hostile_string_fields_stay_inside_their_field(text: str) -> None:
+    parsed = parse(line("m", [], [("message", text), ("value", 2)], 7))
+    assert set(parsed.fields) == {"message", "value"}
+    assert parsed.fields["value"] == "2i"
+
+
+def test_injection_attempt_through_a_site_name() -> None:
+    site = "x value=666 1\nreadings,node=evil value=1 2"
+    text = line("readings", [("site", site)], [("value", 1.5)], 9)
+    assert "\n" not in text
+    parsed = parse(text)
+    assert parsed.tags == {"site": "x value=666 1 readings,node=evil value=1 2"}
+    assert parsed.fields == {"value": "1.5"}
+
+
+def test_field_formatting() -> None:
+    assert format_field(True) == "true"
+    assert format_field(3) == "3i"
+    assert format_field(2.5) == "2.5"
+    assert format_field(1e-7) == "1e-07"
+    assert format_field('say "hi" \\') == '"say \\"hi\\" \\\\"'
+    with pytest.raises(LineProtocolError):
+        format_field(math.nan)
+    with pytest.raises(LineProtocolError):
+        format_field(math.inf)
+
+
+def test_a_point_needs_a_field() -> None:
+    with pytest.raises(LineProtocolError):
+        line("m", [("a", "b")], [("value", None)], 1)
+
+
+def test_empty_tags_are_omitted_and_tags_sorted() -> None:
+    assert line("m", [("z", "1"), ("a", ""), ("b", "2")], [("v", 1.0)], 1) == "m,b=2,z=1 v=1.0 1"
+
+
+def test_escape_key_replaces_backslash() -> None:
+    assert escape_key("a\\") == "a/"
+
+
+def test_reading_line() -> None:
+    info = NodeInfo(site="Gonghu Bay, Taihu", node="sz-taihu")
+    reading = Reading(
+        ts=1796000400000,
+        quantity="chl_a",
+        value=23.0,
+        unit="ug/L",
+        period_s=600,
+        stat="mean",
+        sensor="sonde",
+        flags=["simulated", "incomplete"],
+    )
+    text = reading_line(NodeTags.of(info), reading)
+    assert text == (
+        "readings,family=water,node=sz-taihu,period_s=600,quantity=chl_a,sensor=sonde,"
+        'site=Gonghu\\ Bay\\,\\ Taihu,stat=mean value=23.0,flags="simulated,incomplete" '
+        "1796000400000"
+    )
+    parsed = parse(text)
+    assert parsed.tags["site"] == "Gonghu Bay, Taihu"
+
+
+def test_alert_and_status_lines() -> None:
+    info = NodeInfo(site="S", node="n1")
+    alert = Alert(
+        schema=ALERT_SCHEMA,
+        node="n1",
+        rule="odour.h2s",
+        kind="exceedance",
+        state="firing",
+        severity="warning",
+        standard="GB 14554-93",
+        clause="Table 1",
+        window_s=60,
+        value=80.0,
+        limit=60.0,
+        since_ms=1,
+        updated_ms=2,
+        message='h2s "high"',
+        quantity="h2s",
+        unit="ug/m3",
+        site="S",
+    )
+    parsed = parse(alert_line(alert, "fired", late=True))
+    assert parsed.tags["rule"] == "odour.h2s"
+    assert parsed.fields["late"] == "true"
+    assert parsed.fields["window_s"] == "60i"
+    assert parsed.timestamp == 2
+    status = StatusMessage(
+        schema=STATUS_SCHEMA,
+        node="n1",
+        state="online",
+        ts=10,
+        journal=JournalHealth(depth=3, dropped=1),
+        sensors=[
+            SensorHealth(sensor="a", driver="d", state="ok"),
+            SensorHealth(sensor="b", driver="d", state="failed"),
+        ],
+    )
+    parsed = parse(status_line(status, info, received_ms=99))
+    assert parsed.fields == {
+        "online": "true",
+        "journal_depth": "3i",
+        "journal_dropped": "1i",
+        "sensors_ok": "1i",
+        "sensors_failed": "1i",
+    }
+    assert parsed.timestamp == 10
+    will = StatusMessage(schema=STATUS_SCHEMA, node="n1", state="offline", reason="lost")
+    parsed = parse(status_line(will, info, received_ms=99))
+    assert parsed.fields == {"online": "false"}
+    assert parsed.timestamp == 99

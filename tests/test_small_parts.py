@@ -1,0 +1,85 @@
+"""Backoff, token bucket, sequence tracking and log redaction."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aggregator.seqs import SeqState, SeqTracker
+from edge.ratelimit import TokenBucket
+from envnet.backoff import Backoff
+from envnet.logs import configure_logging, get_logger, redact_url
+
+
+@given(st.floats(0.01, 5), st.floats(5, 120), st.integers(0, 2**32))
+def test_backoff_stays_within_its_cap(initial: float, cap: float, seed: int) -> None:
+    backoff = Backoff(initial, cap, rng=random.Random(seed))
+    delays = [backoff.next_delay() for _ in range(100)]
+    assert all(0 <= d <= cap for d in delays)
+    backoff.reset()
+    assert backoff.next_delay() <= initial
+
+
+def test_backoff_ceiling_grows_then_caps() -> None:
+    backoff = Backoff(1.0, 8.0, jitter=0.0)
+    assert [backoff.next_delay() for _ in range(6)] == [1, 2, 4, 8, 8, 8]
+
+
+def test_full_jitter_spreads_a_fleet() -> None:
+    delays = {round(Backoff(1.0, 60.0, rng=random.Random(s)).next_delay(), 3) for s in range(50)}
+    assert len(delays) > 40
+
+
+def test_backoff_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="initial_s <= cap_s"):
+        Backoff(10.0, 1.0)
+
+
+def test_token_bucket_paces_to_the_rate() -> None:
+    bucket = TokenBucket(rate_per_s=100.0, burst=100.0)
+    assert bucket.try_take(100, 0)
+    assert not bucket.try_take(1, 0)
+    assert bucket.ms_until(50, 0) == 501
+    assert bucket.try_take(50, 500)
+
+
+@given(st.lists(st.tuples(st.integers(1, 300), st.integers(0, 1000)), max_size=200))
+def test_token_bucket_never_exceeds_rate_plus_burst(takes: list[tuple[int, int]]) -> None:
+    bucket = TokenBucket(rate_per_s=200.0, burst=100.0)
+    now, taken = 0, 0
+    for amount, step_ms in takes:
+        now += step_ms
+        if bucket.try_take(amount, now):
+            taken += amount
+    # Each take may overdraw by at most one oversized amount (300 here).
+    assert taken <= 100 + 200.0 * now / 1000 + 300
+
+
+def test_seq_tracker() -> None:
+    seqs = SeqTracker(recent_per_node=2)
+    assert seqs.state("n", 1) is SeqState.NEW
+    seqs.begin("n", 1)
+    assert seqs.state("n", 1) is SeqState.IN_FLIGHT
+    seqs.stored("n", 1)
+    assert seqs.state("n", 1) is SeqState.STORED
+    assert seqs.state("other", 1) is SeqState.NEW
+    seqs.stored("n", 2)
+    seqs.stored("n", 3)
+    assert seqs.state("n", 1) is SeqState.NEW  # bounded memory: forgotten
+    seqs.begin("n", 9)
+    seqs.abandon("n", 9)
+    assert seqs.state("n", 9) is SeqState.NEW
+
+
+def test_urls_and_secret_fields_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    assert redact_url("mqtt://user:hunter2@h:1883") == "mqtt://***@h:1883"
+    assert redact_url("http://h:8086") == "http://h:8086"
+    configure_logging("debug", "json")
+    logging.getLogger().addHandler(caplog.handler)
+    get_logger("t").info("connect", token="hunter2", password="hunter2", host="h")
+    text = caplog.records[-1].__dict__["envnet_fields"]
+    assert text == {"token": "***", "password": "***", "host": "h"}
