@@ -1,0 +1,262 @@
+"""Simulated sensors implementing the edge Driver protocol (edge/drivers/base.py).
+
+Each driver wraps one pure model of simulators.signals: `read(at_ms)` evaluates the model at
+`at_ms`, adds any scripted episodes and returns canonical-unit samples. Nothing depends on
+the order or rate of reads, so an accelerated demo clock, a test and a replay of the same
+times all see the same values.
+
+Options come from the sensor's `options` table in node.toml and are validated by a
+msgspec.Struct that forbids unknown fields, so a typo is a clear ValueError (which the
+driver registry reports as a configuration error). Every driver accepts:
+
+- seed (int, 0): selects the noise streams; equal seeds give equal weather across families.
+- origin_ms (int, default 0 = the Unix epoch): the instant episodes are timed from. It is a
+  parameter rather than "the first read" so that values stay a pure function of time; a
+  demo that wants episodes "a minute after start" passes its start time here.
+- episodes (list of {quantity, start_s, duration_s, peak, ramp_s}): scripted additions
+  (signals.Episode), e.g. to guarantee an exceedance at a known time.
+- fault_rate (0..1, 0): the share of reads that raise SensorTimeoutError, decided by a hash
+  of (seed, at_ms): deterministic, and independent of which reads happened before.
+
+and its family's own options (see each class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Final, Protocol, TypeVar
+
+import msgspec
+
+from edge.drivers.base import Sample, SensorTimeoutError
+from schemas.messages import Flag
+from schemas.quantities import SPECS, Family, Quantity
+from simulators.noise import channel_id, keyed_hash, stream_key, unit_from_hash
+from simulators.signals import (
+    TROPHIC_STATES,
+    AirModel,
+    AirParams,
+    Body,
+    Episode,
+    MetModel,
+    NoiseModel,
+    NoiseParams,
+    OdourModel,
+    OdourParams,
+    TrophicState,
+    WaterModel,
+    WaterParams,
+    Zone,
+    clip,
+)
+
+_FAULT_CHANNEL: Final = channel_id("driver.fault")
+_FLAGS: Final[tuple[Flag, ...]] = ("simulated",)
+
+Share = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+
+
+class EpisodeOption(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One `episodes` entry of node.toml; see signals.Episode."""
+
+    quantity: Quantity
+    start_s: float
+    duration_s: float
+    peak: float
+    ramp_s: float = 0.0
+
+
+class CommonOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    seed: int = 0
+    # None and 0 both mean "episodes are timed from the Unix epoch".
+    origin_ms: int | None = None
+    episodes: list[EpisodeOption] = []
+    fault_rate: Share = 0.0
+
+
+class AirOptions(CommonOptions, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    traffic: Share = 0.5  # 0 park .. 1 kerbside of an arterial road
+    haze: bool = False  # a polluted-region site where stagnant weather builds haze
+
+
+class MetOptions(CommonOptions, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class NoiseOptions(CommonOptions, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    zone: Zone = "2"  # GB 3096-2008 functional zone class
+
+
+class OdourOptions(CommonOptions, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    source_bearing_deg: float = 0.0  # from the sensor to the source, clockwise from north
+    source_strength: Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)] = 1.0
+    plume_width_deg: Annotated[float, msgspec.Meta(ge=1.0, le=90.0)] = 15.0
+
+
+class WaterOptions(CommonOptions, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    body: Body = "lake"
+    # 0 oligotrophic .. 1 hypereutrophic, or a name from signals.TROPHIC_STATES.
+    trophic: Share | TrophicState = "eutrophic"
+
+
+OptionsT = TypeVar("OptionsT", bound=CommonOptions)
+
+
+def parse_options(options: Mapping[str, Any], kind: type[OptionsT], driver: str) -> OptionsT:
+    """Validate a driver's options table, or raise ValueError naming the driver and field."""
+    try:
+        table = dict(options)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{driver} options must be a table, got {type(options).__name__}"
+        ) from None
+    try:
+        return msgspec.convert(table, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        valid = ", ".join(field.name for field in msgspec.structs.fields(kind))
+        raise ValueError(f"{driver} options: {exc} (valid options: {valid})") from None
+
+
+def build_episodes(
+    options: Sequence[EpisodeOption], family: Family, driver: str
+) -> dict[Quantity, tuple[Episode, ...]]:
+    """Episodes grouped by quantity; each must be a quantity this driver measures."""
+    grouped: dict[Quantity, list[Episode]] = {}
+    for item in options:
+        if SPECS[item.quantity].family != family:
+            raise ValueError(
+                f"episode quantity {item.quantity!r} is not measured by {driver} ({family} family)"
+            )
+        episode = Episode(item.quantity, item.start_s, item.duration_s, item.peak, item.ramp_s)
+        grouped.setdefault(item.quantity, []).append(episode)
+    return {q: tuple(es) for q, es in grouped.items()}
+
+
+class _Values(Protocol):
+    def pairs(self) -> tuple[tuple[Quantity, float], ...]: ...
+
+
+class _Model(Protocol):
+    def at(self, t_ms: int) -> _Values: ...
+
+
+class _SimDriver:
+    """What every simulated driver shares: identity, faults, episodes, clipping."""
+
+    NAME: ClassVar[str]
+    FAMILY: ClassVar[Family]
+
+    def __init__(self, sensor_id: str, options: CommonOptions, model: _Model) -> None:
+        self._sensor_id = sensor_id
+        self._model = model
+        self._fault_rate = options.fault_rate
+        self._fault_key = stream_key(options.seed, _FAULT_CHANNEL)
+        self._origin_ms = options.origin_ms or 0
+        try:
+            self._episodes = build_episodes(options.episodes, self.FAMILY, self.NAME)
+        except ValueError as exc:
+            raise ValueError(f"{self.NAME} options: {exc}") from None
+
+    @property
+    def sensor_id(self) -> str:
+        return self._sensor_id
+
+    @property
+    def name(self) -> str:
+        return self.NAME
+
+    @property
+    def flags(self) -> tuple[Flag, ...]:
+        return _FLAGS
+
+    def read(self, at_ms: int) -> list[Sample]:
+        if self._fault_rate > 0.0 and self.faults_at(at_ms):
+            raise SensorTimeoutError(f"{self._sensor_id}: simulated timeout at {at_ms}")
+        pairs = self._model.at(at_ms).pairs()
+        if not self._episodes:
+            return [Sample(q, v) for q, v in pairs]
+        return [Sample(q, self._with_episodes(q, v, at_ms)) for q, v in pairs]
+
+    def faults_at(self, at_ms: int) -> bool:
+        """Whether a read at `at_ms` times out (a pure function of seed and at_ms)."""
+        return unit_from_hash(keyed_hash(self._fault_key, at_ms)) < self._fault_rate
+
+    def _with_episodes(self, quantity: Quantity, value: float, at_ms: int) -> float:
+        episodes = self._episodes.get(quantity)
+        if episodes is None:
+            return value
+        extra = sum(e.offset(self._origin_ms, at_ms) for e in episodes)
+        # An episode may push a value past its physical bounds (a DO crash below zero):
+        # clip, as the models do, so a simulator never emits an impossible value.
+        return clip(quantity, value + extra)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class SimAirDriver(_SimDriver):
+    """Driver "sim-air": pm2_5, pm10, o3, no2, so2, co, tvoc.
+    Options: traffic (0..1), haze (bool)."""
+
+    NAME = "sim-air"
+    FAMILY = "air"
+
+    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
+        opts = parse_options(options, AirOptions, self.NAME)
+        model = AirModel(AirParams(traffic=opts.traffic, haze=opts.haze), opts.seed)
+        super().__init__(sensor_id, opts, model)
+
+
+class SimMetDriver(_SimDriver):
+    """Driver "sim-met": air_temp, rh, pressure. No family options."""
+
+    NAME = "sim-met"
+    FAMILY = "met"
+
+    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
+        opts = parse_options(options, MetOptions, self.NAME)
+        super().__init__(sensor_id, opts, MetModel(opts.seed))
+
+
+class SimNoiseDriver(_SimDriver):
+    """Driver "sim-noise": laeq and lamax of each 1-s sample. Options: zone ("0".."4b")."""
+
+    NAME = "sim-noise"
+    FAMILY = "noise"
+
+    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
+        opts = parse_options(options, NoiseOptions, self.NAME)
+        super().__init__(sensor_id, opts, NoiseModel(NoiseParams(zone=opts.zone), opts.seed))
+
+
+class SimOdourDriver(_SimDriver):
+    """Driver "sim-odour": h2s, nh3, odour. Options: source_bearing_deg, source_strength,
+    plume_width_deg."""
+
+    NAME = "sim-odour"
+    FAMILY = "odour"
+
+    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
+        opts = parse_options(options, OdourOptions, self.NAME)
+        params = OdourParams(
+            source_bearing_deg=opts.source_bearing_deg,
+            source_strength=opts.source_strength,
+            plume_width_deg=opts.plume_width_deg,
+        )
+        super().__init__(sensor_id, opts, OdourModel(params, opts.seed))
+
+
+class SimWaterDriver(_SimDriver):
+    """Driver "sim-water": water_temp, ph, do, codmn, nh3_n, tp, tn, turbidity, conductivity,
+    chl_a, phycocyanin. Options: body ("lake" | "river"), trophic (0..1, or "oligotrophic",
+    "mesotrophic", "eutrophic", "hypereutrophic")."""
+
+    NAME = "sim-water"
+    FAMILY = "water"
+
+    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
+        opts = parse_options(options, WaterOptions, self.NAME)
+        trophic = opts.trophic
+        level = TROPHIC_STATES[trophic] if isinstance(trophic, str) else trophic
+        params = WaterParams(body=opts.body, trophic=level)
+        super().__init__(sensor_id, opts, WaterModel(params, opts.seed))
