@@ -71,13 +71,14 @@ class InfluxSettings:
 
 @dataclass(frozen=True, slots=True)
 class PushSettings:
-    grafana_url: str | None
+    # URLs may carry basic-auth credentials, so they stay out of repr like the tokens.
+    grafana_url: str | None = field(repr=False)
     token: str | None = field(repr=False)
     assets: Path
     folder_uid: str
     folder_title: str
     influx: InfluxSettings
-    prometheus_url: str | None
+    prometheus_url: str | None = field(repr=False)
     dry_run: bool
     timeout_s: float
 

@@ -1,0 +1,1 @@
+"""Grafana as code for envnet: the committed assets and the builder that generates them."""

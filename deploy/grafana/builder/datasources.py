@@ -1,0 +1,51 @@
+"""The data sources the dashboards and alert rules query, as templates without secrets.
+
+The uids are fixed so that every panel can name its data source by uid; `envnet grafana push`
+fills in the URL, database and credentials from its options or ENVNET_* variables, so nothing
+deployment-specific (and no secret) is ever committed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from deploy.grafana.builder.grafana_json import JSON, datasource_ref
+
+INFLUX_UID: Final = "envnet-influxdb"
+PROMETHEUS_UID: Final = "envnet-prometheus"
+
+INFLUX: Final = datasource_ref(INFLUX_UID, "influxdb")
+PROMETHEUS: Final = datasource_ref(PROMETHEUS_UID, "prometheus")
+
+
+def influxdb_template() -> JSON:
+    return {
+        "uid": INFLUX_UID,
+        "name": "envnet InfluxDB",
+        "type": "influxdb",
+        "access": "proxy",
+        # Placeholders: replaced by --influx-url / ENVNET_INFLUX_URL and --influx-db at push.
+        "url": "http://localhost:8086",
+        "jsonData": {
+            "version": "InfluxQL",
+            "dbName": "envnet",
+            # POST keeps long InfluxQL (many node ids in a regex) out of URL length limits.
+            "httpMode": "POST",
+            # Nodes report every 60 s by default (edge/config.py report_interval_s).
+            "timeInterval": "60s",
+        },
+        "isDefault": False,
+    }
+
+
+def prometheus_template() -> JSON:
+    return {
+        "uid": PROMETHEUS_UID,
+        "name": "envnet Prometheus",
+        "type": "prometheus",
+        "access": "proxy",
+        # Placeholder: replaced by --prometheus-url / ENVNET_PROMETHEUS_URL at push.
+        "url": "http://localhost:9090",
+        "jsonData": {"httpMethod": "POST", "timeInterval": "15s"},
+        "isDefault": False,
+    }
