@@ -14,9 +14,7 @@ from typing import Final
 
 FieldValue = float | int | bool | str
 
-_MEASUREMENT: Final = str.maketrans(
-    {",": r"\,", " ": r"\ ", "\\": "/", "\n": r"\ ", "\r": r"\ "}
-)
+_MEASUREMENT: Final = str.maketrans({",": r"\,", " ": r"\ ", "\\": "/", "\n": r"\ ", "\r": r"\ "})
 # InfluxDB's parser skips the character after any backslash in a tag or key, so a literal
 # backslash has no unambiguous escape there (a value ending in one swallows the separator).
 # It is replaced by '/'; the fleet inventory refuses site names that contain one anyway.

@@ -125,31 +125,37 @@ class Subscriber:
                 self._s, self._s.client_id, clean=False, queue_type=_tracking_queue(holder)
             )
             self._queue = holder[0]
-            paused = False
             try:
-                async with client:
-                    self._on_state(True)
-                    backoff.reset()
-                    log.info("subscriber_connected", broker=self._s.endpoint.display)
-                    await client.subscribe(self._subscriptions)
-                    self.subscribed.set()
-                    try:
-                        async with asyncio.TaskGroup() as group:
-                            group.create_task(self._consume(client), name="mqtt-consume")
-                            group.create_task(self._watch(), name="mqtt-watch")
-                    except* _IntakePausedError:
-                        paused = True
+                outcome = await self._session(client, backoff)
             except aiomqtt.MqttError as exc:
-                log.warning(
-                    "subscriber_disconnected", broker=self._s.endpoint.display, error=str(exc)
-                )
+                outcome = str(exc)
             finally:
                 self._on_state(False)
             await self.drain_received()
-            if paused:
+            if outcome == "paused":
                 await self._wait_until_resumable()
-            else:
-                await asyncio.sleep(backoff.next_delay())
+                continue
+            log.warning("subscriber_disconnected", broker=self._s.endpoint.display, error=outcome)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> str:
+        """One connection: 'paused' when intake paused, else why the connection ended."""
+        async with client:
+            self._on_state(True)
+            backoff.reset()
+            log.info("subscriber_connected", broker=self._s.endpoint.display)
+            await client.subscribe(self._subscriptions)
+            self.subscribed.set()
+            outcome = "closed"
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._consume(client), name="mqtt-consume")
+                    group.create_task(self._watch(), name="mqtt-watch")
+            except* _IntakePausedError:
+                outcome = "paused"
+            except* aiomqtt.MqttError as lost:
+                outcome = str(lost.exceptions[0])
+        return outcome
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         queue = self._queue

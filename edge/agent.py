@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from edge.clock import Clock
+from edge.clock import Clock, WallClock
 from edge.journal import Batch, Journal
 from edge.link import AckReceived, BadAck, Connected, Disconnected, LinkEvent, MqttLink
 from edge.ratelimit import TokenBucket
@@ -37,6 +37,8 @@ log = get_logger("edge.agent")
 MAX_POLL_S = 0.5
 # Journal bounds are enforced at most this often (wall seconds): it costs a full scan.
 BOUNDS_EVERY_S = 60.0
+# At shutdown, how long to wait for acks of batches in flight.
+SHUTDOWN_ACK_WAIT_S = 3.0
 # How often due resends and backlog are looked for when nothing else prompts it.
 SEND_CHECK_EVERY_S = 1.0
 
@@ -77,12 +79,16 @@ class EdgeAgent:
         link: MqttLink,
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
+        transport_clock: Clock | None = None,
     ) -> None:
         self._s = settings
         self._producer = producer
         self._journal = journal
         self._link = link
         self._clock = clock
+        # Readings live in event time (`clock`, accelerated in simulations); acknowledgement
+        # timeouts and the drain rate are about the network, so they run on real time.
+        self._wall = transport_clock or WallClock()
         self._monotonic = monotonic
         self._bucket = TokenBucket(settings.drain_rate_per_s, burst=max(settings.drain_batch, 1))
         self._readings_topic = topics.readings(settings.node)
@@ -119,7 +125,7 @@ class EdgeAgent:
             self._next_bounds = wall + BOUNDS_EVERY_S
         if self._link.connected:
             if wall >= self._next_send_check:
-                self._send_due(now_ms)
+                self._send_due(now_ms, self._wall.now_ms())
                 self._next_send_check = wall + SEND_CHECK_EVERY_S
             if wall >= self._next_status:
                 self._publish_status()
@@ -151,14 +157,15 @@ class EdgeAgent:
         for start in range(0, len(readings), MAX_READINGS_PER_MESSAGE):
             chunk = readings[start : start + MAX_READINGS_PER_MESSAGE]
             online = self._link.connected and self._link.capacity > 0
-            seq = self._journal.append(chunk, now_ms, as_batch=online)
+            wall_ms = self._wall.now_ms()
+            seq = self._journal.append(chunk, wall_ms, as_batch=online)
             if seq is not None:
                 batch = self._journal.batch(seq)
                 if batch is not None:
-                    self._send(batch, now_ms)
+                    self._send(batch, now_ms, wall_ms)
         self.journal_depth = self._journal.depth()
 
-    def _send(self, batch: Batch, now_ms: int) -> bool:
+    def _send(self, batch: Batch, now_ms: int, wall_ms: int) -> bool:
         message = ReadingsMessage(
             schema=READINGS_SCHEMA,
             node=self._s.node,
@@ -169,34 +176,35 @@ class EdgeAgent:
         )
         if not self._link.publish(self._readings_topic, codec.READINGS.encode(message)):
             return False
-        self._journal.mark_sent(batch.seq, now_ms)
+        self._journal.mark_sent(batch.seq, wall_ms)
         self.published_batches += 1
         return True
 
-    def _send_due(self, now_ms: int) -> None:
+    def _send_due(self, now_ms: int, wall_ms: int) -> None:
         """Resend unacknowledged batches, then pack and send backlog, within the drain rate."""
         timeout_ms = int(self._s.ack_timeout_s * 1000)
         cap_ms = int(self._s.ack_timeout_cap_s * 1000)
         while self._link.capacity > 0:
-            due = self._journal.due_batches(now_ms, timeout_ms, cap_ms, self._link.capacity)
+            due = self._journal.due_batches(wall_ms, timeout_ms, cap_ms, self._link.capacity)
             if not due:
                 break
             for seq in due:
                 batch = self._journal.batch(seq)
                 if batch is None:
                     continue
-                if not self._bucket.try_take(len(batch.readings), now_ms):
+                if not self._bucket.try_take(len(batch.readings), wall_ms):
                     return
-                if not self._send(batch, now_ms):
+                if not self._send(batch, now_ms, wall_ms):
                     return
-        while self._link.capacity > 0 and self._bucket.ms_until(self._s.drain_batch, now_ms) == 0:
-            packed = self._journal.pack_backlog(self._s.drain_batch, now_ms)
+        bucket = self._bucket
+        while self._link.capacity > 0 and bucket.ms_until(self._s.drain_batch, wall_ms) == 0:
+            packed = self._journal.pack_backlog(self._s.drain_batch, wall_ms)
             if packed is None:
                 return
             batch = self._journal.batch(packed)
-            if batch is None or not self._bucket.try_take(len(batch.readings), now_ms):
+            if batch is None or not bucket.try_take(len(batch.readings), wall_ms):
                 return
-            if not self._send(batch, now_ms):
+            if not self._send(batch, now_ms, wall_ms):
                 return
 
     def _enforce_bounds(self, now_ms: int) -> None:
@@ -230,5 +238,11 @@ class EdgeAgent:
         tail = self._producer.flush(now_ms)
         if tail:
             self._record(tail, now_ms)
+        # Wait briefly for the aggregator's acks of what is in flight, so a restart does not
+        # resend it. Whatever is still unacked stays journaled and goes out next time.
+        deadline = self._monotonic() + SHUTDOWN_ACK_WAIT_S
+        while self._link.connected and self.journal_depth > 0 and self._monotonic() < deadline:
+            for event in self._link.poll(0.05):
+                self._handle(event)
         final = codec.STATUS.encode(self.status("offline"))
         self._link.close(final)

@@ -21,12 +21,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from envnet.demo_view import DemoState, render
 from envnet.endpoints import parse_mqtt_url
 from envnet.logs import get_logger
 from envnet.services import Influxd, Mosquitto, ServiceError, free_port, influx_query
+
+if TYPE_CHECKING:  # paho is imported lazily: `envnet --help` must not need it
+    import paho.mqtt.client as mqtt
 
 log = get_logger("envnet.demo")
 
@@ -104,7 +107,7 @@ def stored_total(metrics_url: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def _subscribe(state: DemoState, mqtt_url: str) -> object:
+def _subscribe(state: DemoState, mqtt_url: str) -> mqtt.Client:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -166,12 +169,13 @@ def _run(args: argparse.Namespace, services: Stack, demo_dir: Path, stop: thread
     fleet = _spawn([*cli, *fleet_args], env, demo_dir / "fleet.log")
     state = DemoState()
     client = _subscribe(state, services.mqtt_url)
+    print(influx_hints(services), flush=True)
     try:
         _watch(args, services, state, f"http://127.0.0.1:{metrics_port}/metrics", stop)
     finally:
         _stop(fleet)
         _stop(aggregator)
-        client.loop_stop()  # type: ignore[attr-defined]
+        client.loop_stop()
     return _summary(services, state, demo_dir)
 
 
@@ -189,34 +193,44 @@ def _watch(args: argparse.Namespace, services: Stack, state: DemoState, metrics_
         rate = (total - last_total) / max(now - last_at, 1e-6)
         last_total, last_at = total, now
         text = render(state, stored_per_s=rate, stored_total=total, header=header)
+        if redraw:
+            text += "\n\n" + influx_hints(services)
         sys.stdout.write((CLEAR + text + "\n") if redraw else (text + "\n\n"))
         sys.stdout.flush()
         if deadline is not None and now >= deadline:
             break
 
 
+def influx_hints(services: Stack) -> str:
+    host, _, port = services.influx_url.split("//", 1)[1].partition(":")
+    cli = f"influx -host {host} -port {port or 8086} -database {services.database} -execute"
+    return (
+        "query the stored data with the influx CLI while the demo runs, e.g.:\n"
+        f"  {cli} 'SELECT count(value) FROM readings GROUP BY quantity'\n"
+        f"  {cli} 'SELECT node, rule, event, message FROM alerts ORDER BY time DESC LIMIT 10'"
+    )
+
+
 def _summary(services: Stack, state: DemoState, demo_dir: Path) -> int:
     result = influx_query(
         services.influx_url, "SELECT count(value) FROM readings", services.database
     )
-    stored = _first_value(result)
+    stored = _first_count(result)
     fired = sum(1 for e in state.events if e.event == "fired")
-    host, port = services.influx_url.split("//", 1)[1].split(":")
     print(f"\nstored readings: {stored}; alert events seen: {fired}; logs in {demo_dir}")
-    print("query the stored data with the influx CLI, e.g.:")
-    print(f"  influx -host {host} -port {port} -database {services.database} -execute "
-          "'SELECT count(value) FROM readings GROUP BY quantity'")  # fmt: skip
-    print(f"  influx -host {host} -port {port} -database {services.database} -execute "
-          "'SELECT node, rule, event, message FROM alerts ORDER BY time DESC LIMIT 10'")  # fmt: skip
+    print(influx_hints(services))
     if services.own:
-        print("(the demo's own influxd has stopped: its data stays in .dev/influxdb; run "
-              "`make demo` again and use the port it prints)")  # fmt: skip
-    return 0 if stored else 1
+        print(f"(the demo's own influxd has stopped; its data stays in {demo_dir.parent}/influxdb)")
+    return 0 if stored and fired else 1
 
 
-def _first_value(result: dict[str, object]) -> int:
-    try:
-        series = result["results"][0]["series"][0]  # type: ignore[index]
-        return int(series["values"][0][1])
-    except (KeyError, IndexError, TypeError):
+def _first_count(result: dict[str, object]) -> int:
+    """The first value of an InfluxQL `SELECT count(...)` result, 0 if there is none."""
+    results = result.get("results")
+    if not isinstance(results, list) or not results or not isinstance(results[0], dict):
         return 0
+    series = results[0].get("series")
+    if not isinstance(series, list) or not series:
+        return 0
+    values = series[0].get("values")
+    return int(values[0][1]) if isinstance(values, list) and values else 0

@@ -39,7 +39,7 @@ MAX_SEQS_PER_ACK: Final = 10_000
 
 Flag = Literal[
     "simulated",  # produced by a simulator, not a physical sensor
-    "replayed",  # historical data replayed with its original timestamps
+    "replayed",  # historical data replayed, with original or shifted timestamps
     "incomplete",  # fewer samples than 75 % of the period expects
     "out_of_range",  # outside the sensor's rated range; value kept as read
     "calibrating",  # sensor in warm-up or calibration

@@ -10,7 +10,6 @@ import argparse
 import os
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
@@ -45,10 +44,6 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _day(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
 def run_replay_command(args: argparse.Namespace) -> int:
     from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, SensorSection
     from edge.runtime import build_agent, stop_on_signals
@@ -62,7 +57,8 @@ def run_replay_command(args: argparse.Namespace) -> int:
         speed=args.speed,
         date_from=args.date_from,
         date_to=args.date_to,
-        rebase_to_ms=now_ms if args.rebase_now else None,
+        # Rebased hourly readings start on a clock hour, like the real ones.
+        rebase_to_ms=now_ms - now_ms % 3_600_000 if args.rebase_now else None,
     )
     journal = args.journal or Path(".dev/replay") / f"{args.node}.sqlite"
     config = EdgeConfig(
