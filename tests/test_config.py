@@ -9,6 +9,7 @@ import pytest
 from aggregator.config import load_aggregator_config
 from aggregator.fleet import load_fleet
 from edge.config import load_edge_config
+from edge.runtime import build_sampler
 from envnet.configfile import ConfigError
 from envnet.endpoints import EndpointError, parse_mqtt_url
 
@@ -121,3 +122,15 @@ def test_fleet_errors(tmp_path: Path, text: str, message: str) -> None:
 def test_bad_mqtt_urls(url: str) -> None:
     with pytest.raises(EndpointError):
         parse_mqtt_url(url)
+
+
+def test_shipped_example_configs_load() -> None:
+    deploy = Path(__file__).resolve().parents[1] / "deploy" / "config"
+    node = load_edge_config(deploy / "node.toml", environ={})
+    assert node.node.id == "sz-sip-roadside"
+    sampler = build_sampler(node, start_ms=1_796_000_000_000)
+    assert {h.sensor for h in sampler.health()} == {"pm", "met", "snd"}
+    agg = load_aggregator_config(deploy / "agg.toml", environ={})
+    assert agg.influx.resolved_api() == "v1"
+    fleet = load_fleet(deploy / "fleet.toml")
+    assert node.node.id in fleet
