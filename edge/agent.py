@@ -121,7 +121,7 @@ class EdgeAgent:
             self._record(readings, now_ms)
         wall = self._monotonic()
         if wall >= self._next_bounds:
-            self._enforce_bounds(now_ms)
+            self._enforce_bounds(self._wall.now_ms())
             self._next_bounds = wall + BOUNDS_EVERY_S
         if self._link.connected:
             if wall >= self._next_send_check:
@@ -207,8 +207,8 @@ class EdgeAgent:
             if not self._send(batch, now_ms, wall_ms):
                 return
 
-    def _enforce_bounds(self, now_ms: int) -> None:
-        dropped = self._journal.enforce_bounds(now_ms)
+    def _enforce_bounds(self, wall_ms: int) -> None:
+        dropped = self._journal.enforce_bounds(wall_ms)
         if dropped:
             log.warning("journal_dropped", readings=dropped, reason="over age or byte bound")
 

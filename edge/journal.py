@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS readings (
     period_s INTEGER NOT NULL,
     stat TEXT NOT NULL,
     sensor TEXT NOT NULL,
-    flags TEXT NOT NULL
+    flags TEXT NOT NULL,
+    journaled_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS readings_batch ON readings (batch);
 CREATE TABLE IF NOT EXISTS batches (
@@ -126,8 +127,9 @@ class Journal:
                     "INSERT INTO batches (seq, created_ms, live) VALUES (?, ?, 1)", (seq, now_ms)
                 )
             self._db.executemany(
-                "INSERT INTO readings (batch, ts, quantity, value, period_s, stat, sensor, flags)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO readings"
+                " (batch, ts, quantity, value, period_s, stat, sensor, flags, journaled_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         seq,
@@ -138,6 +140,7 @@ class Journal:
                         r.stat,
                         r.sensor,
                         _flags_text(r.flags),
+                        now_ms,
                     )
                     for r in readings
                 ],
@@ -262,6 +265,9 @@ class Journal:
     def enforce_bounds(self, now_ms: int) -> int:
         """Drop the oldest readings beyond the age and byte bounds; count and return them.
 
+        Age is time spent in the journal (`now_ms` and the journaling time are on the same
+        real-time clock), not the age of the measurement: replayed historical data is young.
+
         Dropping is the explicit policy for a node offline longer than its journal can hold:
         oldest first, because the newest data matters most to an operator, and every dropped
         reading is counted in the node's status.
@@ -269,7 +275,7 @@ class Journal:
         dropped = 0
         with self._transaction():
             cursor = self._db.execute(
-                "DELETE FROM readings WHERE ts < ?", (now_ms - self._max_age_ms,)
+                "DELETE FROM readings WHERE journaled_ms < ?", (now_ms - self._max_age_ms,)
             )
             dropped += cursor.rowcount
         while self.used_bytes() > self._max_bytes:

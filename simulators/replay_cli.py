@@ -47,19 +47,24 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 def run_replay_command(args: argparse.Namespace) -> int:
     from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, SensorSection
     from edge.runtime import build_agent, stop_on_signals
-    from simulators.replay_csv import CsvReplay
+    from envnet.configfile import ConfigError
+    from envnet.logs import get_logger
+    from simulators.replay_csv import CsvReplay, ReplayFileError
 
     now_ms = time.time_ns() // 1_000_000
-    replay = CsvReplay(
-        args.csv,
-        sensor=args.sensor,
-        start_ms=now_ms,
-        speed=args.speed,
-        date_from=args.date_from,
-        date_to=args.date_to,
-        # Rebased hourly readings start on a clock hour, like the real ones.
-        rebase_to_ms=now_ms - now_ms % 3_600_000 if args.rebase_now else None,
-    )
+    try:
+        replay = CsvReplay(
+            args.csv,
+            sensor=args.sensor,
+            start_ms=now_ms,
+            speed=args.speed,
+            date_from=args.date_from,
+            date_to=args.date_to,
+            # Rebased hourly readings start on a clock hour, like the real ones.
+            rebase_to_ms=now_ms - now_ms % 3_600_000 if args.rebase_now else None,
+        )
+    except (ReplayFileError, ValueError) as exc:
+        raise ConfigError(f"replay-csv: {exc}") from None
     journal = args.journal or Path(".dev/replay") / f"{args.node}.sqlite"
     config = EdgeConfig(
         node=NodeSection(id=args.node),
@@ -80,4 +85,9 @@ def run_replay_command(args: argparse.Namespace) -> int:
             break
     stop.set()
     worker.join()
-    return 0
+    counts = replay.counts
+    log = get_logger("simulators.replay")
+    log.info("replay_done", rows=counts.rows_emitted, readings=counts.readings_emitted,
+             skipped=dict(counts.skipped), missing=dict(counts.missing),
+             unacked=agent.journal_depth)
+    return 0 if agent.journal_depth == 0 else 1

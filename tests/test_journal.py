@@ -90,11 +90,13 @@ def test_due_batches_back_off_per_attempt(tmp_path: Path) -> None:
 
 def test_age_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
     journal = open_journal(tmp_path, max_age_s=3600)
+    # Age is time in the journal: an old measurement journaled just now is young.
     journal.append([reading(BASE)], BASE, as_batch=True)
-    journal.append([reading(BASE + 3_000_000)], BASE, as_batch=False)
+    journal.append([reading(BASE - 10**9)], BASE + 3_000_000, as_batch=False)
     assert journal.enforce_bounds(BASE + 3_700_000) == 1
     health = journal.health()
     assert health.depth == 1 and health.dropped == 1
+    assert health.oldest_ts == BASE - 10**9
     assert journal.batch(1) is None  # the emptied batch went too
 
 

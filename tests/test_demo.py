@@ -1,0 +1,82 @@
+"""`envnet demo` as a newcomer runs it: on its own services, or on the ones ENVNET_* names;
+Ctrl-C (SIGINT) stops everything it started, and only that."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from envnet.services import Influxd, Mosquitto
+from tests.harness import count, wait_for
+
+DEMO = [sys.executable, "-m", "envnet.cli", "demo", "--plain", "--nodes", "10"]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and str(os.getpid()) != entry.name:
+            found.append(cmdline)
+    return found
+
+
+def test_demo_uses_the_services_named_by_the_environment(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "ENVNET_MQTT_URL": mosquitto.url,
+        "ENVNET_INFLUX_URL": influxd.url,
+        "ENVNET_INFLUX_DB": "envnet",
+    }
+    result = subprocess.run(
+        [*DEMO, "--duration", "6", "--dir", str(tmp_path / "dev")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert not (tmp_path / "dev" / "mosquitto").exists(), "started its own broker"
+    assert not (tmp_path / "dev" / "influxdb").exists(), "started its own influxd"
+    assert count(influxd, "SELECT count(value) FROM readings") > 0
+    assert count(influxd, "SELECT count(value) FROM alerts") > 0, "no alert in the demo's first run"
+    assert "odour.h2s" in result.stdout
+
+
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+    directory = tmp_path / "dev"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVNET_")}
+    demo = subprocess.Popen(
+        [*DEMO, "--dir", str(directory)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("ingest:") and "total 0" not in line:
+                break
+        assert processes_mentioning(str(directory)), "demo started nothing"
+        demo.send_signal(signal.SIGINT)
+        remaining, _ = demo.communicate(timeout=60)
+        lines.append(remaining)
+    finally:
+        demo.kill()
+    assert demo.returncode == 0, "".join(lines)[-3000:]
+    wait_for(lambda: not processes_mentioning(str(directory)), 10, "demo children to exit")
+    assert "stored readings:" in "".join(lines)
