@@ -72,7 +72,7 @@ options = {{ seed = 3 }}
 
 
 def statuses(probe: MqttProbe) -> list[tuple[str, str | None]]:
-    out = []
+    out: list[tuple[str, str | None]] = []
     for payload in probe.on(lambda t: t == "envnet/v1/nodes/cli-node/status"):
         status = codec.STATUS.decode(payload)
         out.append((status.state, status.reason))

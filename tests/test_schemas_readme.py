@@ -16,8 +16,8 @@ ROW = re.compile(r"^\| `(\w+)` \| `([^`]+)` \| (\w+) \| `(\w+)` \| (\S+) … (\S
 def test_quantity_table_matches_the_vocabulary() -> None:
     rows = {m.group(1): m.groups()[1:] for m in ROW.finditer(README)}
     assert set(rows) == set(SPECS)
-    for quantity, (unit, family, stat, lower, upper) in rows.items():
-        spec = SPECS[quantity]
+    for quantity, spec in SPECS.items():
+        unit, family, stat, lower, upper = rows[quantity]
         assert (unit, family, stat) == (spec.unit, spec.family, spec.default_stat), quantity
         assert (float(lower), float(upper)) == (spec.lower, spec.upper), quantity
 
