@@ -1,0 +1,48 @@
+"""CPU time of processes over a measurement window, from /proc/<pid>/stat (Linux)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Final
+
+_TICKS: Final = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process, or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+class CpuSampler:
+    """Per-role CPU use between `start` and `stop`, as a % of one core."""
+
+    def __init__(self, roles: dict[str, list[int]]) -> None:
+        self._roles = roles
+        self._before: dict[int, float] = {}
+        self._started = 0.0
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+        for pids in self._roles.values():
+            for pid in pids:
+                self._before[pid] = cpu_seconds(pid) or 0.0
+
+    def stop(self) -> dict[str, float]:
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        usage = {}
+        for role, pids in self._roles.items():
+            used = 0.0
+            for pid in pids:
+                now = cpu_seconds(pid)
+                if now is not None:
+                    used += now - self._before.get(pid, 0.0)
+            usage[role] = 100.0 * used / elapsed
+        return usage

@@ -1,0 +1,212 @@
+"""The messages the benchmark sends, and the line protocol they become, built from templates.
+
+A node's readings are numbered k = 0, 1, 2, … Reading k is quantity SAMPLE[k % 6] of sample
+k // 6, timestamped at the start of that sample's minute, so every reading is unique per
+(node, sensor, quantity, stat, period_s, ts) and none overwrites another in InfluxDB.
+Message m of a node (seq m + 1) carries readings m·R … m·R + R − 1.
+
+Payloads are encoded once per node as templates (with msgspec, through the contract codec)
+and then only the seq and the timestamps are spliced in, so a publisher spends its time
+publishing rather than encoding.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from math import gcd
+from typing import Final
+
+from aggregator.fleet import NodeInfo
+from aggregator.records import NodeTags, reading_line
+from schemas import codec, topics
+from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
+from schemas.quantities import Quantity, Unit
+
+PERIOD_S: Final = 60
+PERIOD_MS: Final = PERIOD_S * 1000
+HOUR_MS: Final = 3_600_000
+# Template timestamps and seq: recognisable, 13 digits like every real ts, and in range.
+_TS_SENTINEL_BASE: Final = 4_102_444_000_000
+_SEQ_SENTINEL: Final = 2**53 - 1
+# Value variants per template pattern, so InfluxDB does not compress constant series.
+VALUE_VARIANTS: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Quantum:
+    quantity: Quantity
+    sensor: str
+    unit: Unit
+    typical: float
+
+
+# One node sample: what a street air-quality station reports each minute. Typical values are
+# well inside the GB 3095 Grade II limits, so no alert fires during the benchmark.
+SAMPLE: Final[tuple[Quantum, ...]] = (
+    Quantum("pm2_5", "pm", "ug/m3", 35.0),
+    Quantum("pm10", "pm", "ug/m3", 60.0),
+    Quantum("o3", "gas", "ug/m3", 80.0),
+    Quantum("no2", "gas", "ug/m3", 40.0),
+    Quantum("air_temp", "met", "degC", 18.0),
+    Quantum("rh", "met", "%", 55.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """A message shape: `readings` per message, sent as backlog (drain) or live data."""
+
+    mode: str
+    readings: int
+    backlog: bool
+
+    @property
+    def patterns(self) -> int:
+        """Messages repeat their quantity layout with this period."""
+        return len(SAMPLE) // gcd(self.readings, len(SAMPLE))
+
+
+SHAPES: Final = {
+    "backlog": Shape("backlog", 100, backlog=True),
+    "live": Shape("live", len(SAMPLE), backlog=False),
+}
+
+
+def node_ids(publishers: int, nodes_per_publisher: int) -> list[tuple[str, ...]]:
+    """Node ids per publisher: publisher p drives nodes b{p}n{i}."""
+    return [
+        tuple(f"b{p:03d}n{i:03d}" for i in range(nodes_per_publisher)) for p in range(publishers)
+    ]
+
+
+def node_info(node: str) -> NodeInfo:
+    """The fleet entry of a bench node: an air station in a Class 2 zone."""
+    return NodeInfo(site=f"Bench site {node}", air_zone=2, node=node)
+
+
+def start_ts_ms(now_s: float | None = None) -> int:
+    """Where every node's first reading starts: 30 days ago, on the hour (a backlog)."""
+    now_ms = int((time.time() if now_s is None else now_s) * 1000)
+    start = now_ms - 30 * 24 * HOUR_MS
+    return start - start % HOUR_MS
+
+
+def reading_ts(t0_ms: int, k: int) -> int:
+    return t0_ms + (k // len(SAMPLE)) * PERIOD_MS
+
+
+def _value(quantum: Quantum, rng: random.Random) -> float:
+    return round(quantum.typical * rng.uniform(0.7, 1.3), 1)
+
+
+def _template_readings(shape: Shape, pattern: int, rng: random.Random) -> list[Reading]:
+    """The readings of a message of this pattern, with sentinel timestamps."""
+    out = []
+    for j in range(shape.readings):
+        quantum = SAMPLE[(pattern * shape.readings + j) % len(SAMPLE)]
+        out.append(
+            Reading(
+                ts=_TS_SENTINEL_BASE + j,
+                quantity=quantum.quantity,
+                value=_value(quantum, rng),
+                unit=quantum.unit,
+                period_s=PERIOD_S,
+                stat="mean",
+                sensor=quantum.sensor,
+            )
+        )
+    return out
+
+
+def _split(payload: bytes, sentinels: list[bytes]) -> list[bytes]:
+    """Cut `payload` at each sentinel, in order; the sentinels must each occur once."""
+    chunks = []
+    rest = payload
+    for sentinel in sentinels:
+        head, found, rest = rest.partition(sentinel)
+        if not found or sentinel in rest:
+            raise ValueError(f"template sentinel {sentinel!r} not found exactly once")
+        chunks.append(head)
+    chunks.append(rest)
+    return chunks
+
+
+class PayloadTemplates:
+    """Encoded messages of one node, with the seq and timestamps left to fill in."""
+
+    def __init__(self, node: str, shape: Shape, t0_ms: int, sent_ms: int) -> None:
+        self.node = node
+        self.topic = topics.readings(node)
+        self._shape = shape
+        self._t0 = t0_ms
+        rng = random.Random(node)
+        sentinels = [str(_SEQ_SENTINEL).encode()] + [
+            str(_TS_SENTINEL_BASE + j).encode() for j in range(shape.readings)
+        ]
+        self._chunks: list[list[bytes]] = []
+        for variant in range(shape.patterns * VALUE_VARIANTS):
+            message = ReadingsMessage(
+                schema=READINGS_SCHEMA,
+                node=node,
+                seq=_SEQ_SENTINEL,
+                readings=_template_readings(shape, variant % shape.patterns, rng),
+                sent_ms=sent_ms,
+                backlog=shape.backlog,
+            )
+            self._chunks.append(_split(codec.READINGS.encode(message), sentinels))
+
+    def payload(self, m: int) -> bytes:
+        """Message m (0-based) of this node, seq m + 1."""
+        readings = self._shape.readings
+        chunks = self._chunks[m % len(self._chunks)]
+        first = m * readings
+        # Readings of one sample share a timestamp: format each sample's once.
+        base = first // len(SAMPLE)
+        stamps = [
+            str(self._t0 + s * PERIOD_MS).encode()
+            for s in range(base, (first + readings - 1) // len(SAMPLE) + 1)
+        ]
+        parts = [chunks[0], str(m + 1).encode(), chunks[1]]
+        for j in range(readings):
+            parts.append(stamps[(first + j) // len(SAMPLE) - base])
+            parts.append(chunks[j + 2])
+        return b"".join(parts)
+
+
+def check_payload(templates: PayloadTemplates, shape: Shape, t0_ms: int, m: int) -> None:
+    """Decode message m with the contract codec and check its seq and readings."""
+    message = codec.READINGS.decode(templates.payload(m))
+    first = m * shape.readings
+    expected = [reading_ts(t0_ms, k) for k in range(first, first + shape.readings)]
+    quantities = [SAMPLE[k % len(SAMPLE)].quantity for k in range(first, first + shape.readings)]
+    if (
+        message.node != templates.node
+        or message.seq != m + 1
+        or [r.ts for r in message.readings] != expected
+        or [r.quantity for r in message.readings] != quantities
+    ):
+        raise ValueError(f"bad bench payload for {templates.node} message {m}")
+
+
+class LineTemplates:
+    """The line protocol the aggregator writes for one node's messages, as in records.py."""
+
+    def __init__(self, node: str, shape: Shape, t0_ms: int) -> None:
+        self._shape = shape
+        self._t0 = t0_ms
+        tags = NodeTags.of(node_info(node))
+        rng = random.Random(node)
+        self._prefixes: list[list[str]] = []
+        for variant in range(shape.patterns * VALUE_VARIANTS):
+            readings = _template_readings(shape, variant % shape.patterns, rng)
+            lines = [reading_line(tags, r) for r in readings]
+            self._prefixes.append([line.rsplit(" ", 1)[0] + " " for line in lines])
+
+    def lines(self, m: int) -> list[str]:
+        """The lines of message m of this node."""
+        shape = self._shape
+        prefixes = self._prefixes[m % len(self._prefixes)]
+        first = m * shape.readings
+        return [f"{prefix}{reading_ts(self._t0, first + j)}" for j, prefix in enumerate(prefixes)]
