@@ -56,32 +56,40 @@ OnStored = Callable[[list[AcceptedBatch]], Awaitable[None]]
 
 
 class ReadingBudget:
-    """Counts readings accepted and not yet stored; `acquire` waits when over the cap."""
+    """Counts readings accepted and not yet stored; `acquire` waits when over the cap.
+
+    Single event loop, no awaits between check and update, so the fast path needs no lock;
+    waiters park on an event that every release sets.
+    """
 
     def __init__(self, cap: int) -> None:
         self._cap = cap
         self._used = 0
-        self._changed = asyncio.Condition()
+        self._released = asyncio.Event()
 
     @property
     def used(self) -> int:
         return self._used
 
-    async def acquire(self, n: int) -> None:
-        async with self._changed:
-            # An oversized request is let through when nothing else is buffered.
-            await self._changed.wait_for(lambda: self._used == 0 or self._used + n <= self._cap)
-            self._used += n
+    def _fits(self, n: int) -> bool:
+        # An oversized request is let through when nothing else is buffered.
+        return self._used == 0 or self._used + n <= self._cap
 
-    async def release(self, n: int) -> None:
-        async with self._changed:
-            self._used -= n
-            self._changed.notify_all()
+    async def acquire(self, n: int) -> None:
+        while not self._fits(n):
+            self._released.clear()
+            await self._released.wait()
+        self._used += n
+
+    def release(self, n: int) -> None:
+        self._used -= n
+        self._released.set()
 
     async def wait_for_room(self, fraction: float) -> None:
         """Wait until at most `fraction` of the cap is in use."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._used <= self._cap * fraction)
+        while self._used > self._cap * fraction:
+            self._released.clear()
+            await self._released.wait()
 
 
 @dataclass(slots=True)
@@ -173,7 +181,7 @@ class Pipeline:
         finally:
             self._slots.release()
         readings = sum(item.readings for item in chunk)
-        await self.budget.release(readings)
+        self.budget.release(readings)
         self._metrics.queue_depth.set(self.budget.used)
         batches = [item.batch for item in stored if item.batch is not None]
         if batches:

@@ -7,44 +7,50 @@ Everything else goes through lineprotocol.line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from aggregator.fleet import NodeInfo
-from aggregator.lineprotocol import escape_key, format_field, line
+from aggregator.lineprotocol import escape_key, line
 from aggregator.storage_schema import ALERTS, NODE_STATUS, READINGS
 from schemas.messages import Alert, Reading, StatusMessage
 from schemas.quantities import SPECS
 
 
-@dataclass(frozen=True, slots=True)
-class NodeTags:
-    """The escaped parts of a node's reading lines that do not change per reading."""
+class ReadingLines:
+    """Builds one node's reading lines.
 
-    node: str
-    site: str
+    The series part of a line (measurement and tags) is cached per (sensor, quantity, stat,
+    period): a node has a handful of series and sends them again and again. Tag keys are in
+    sorted order: family, node, period_s, quantity, sensor, site, stat. quantity, stat and
+    family come from closed vocabularies, node and sensor match ID_PATTERN, and the site is
+    escaped once, so nothing per reading needs escaping.
+    """
 
-    @classmethod
-    def of(cls, info: NodeInfo) -> NodeTags:
-        return cls(node=escape_key(info.node), site=escape_key(info.site))
+    __slots__ = ("_node", "_series", "_site")
 
+    def __init__(self, info: NodeInfo) -> None:
+        self._node = escape_key(info.node)
+        self._site = escape_key(info.site)
+        self._series: dict[tuple[str, str, str, int], str] = {}
 
-def reading_line(tags: NodeTags, reading: Reading) -> str:
-    # Tag keys in sorted order: family, node, period_s, quantity, sensor, site, stat.
-    # quantity, stat and family come from closed vocabularies; node and sensor match
-    # ID_PATTERN; the site is pre-escaped. None of them can carry a metacharacter.
-    family = SPECS[reading.quantity].family
-    head = (
-        f"{READINGS.name},family={family},node={tags.node},period_s={reading.period_s},"
-        f"quantity={reading.quantity},sensor={reading.sensor},site={tags.site},"
-        f"stat={reading.stat} value={format_field(float(reading.value))}"
-    )
-    if reading.flags:
-        head += ',flags="' + ",".join(reading.flags) + '"'
-    return f"{head} {reading.ts}"
+    def _series_key(self, r: Reading) -> str:
+        key = (r.sensor, r.quantity, r.stat, r.period_s)
+        series = self._series.get(key)
+        if series is None:
+            family = SPECS[r.quantity].family
+            series = self._series[key] = (
+                f"{READINGS.name},family={family},node={self._node},period_s={r.period_s},"
+                f"quantity={r.quantity},sensor={r.sensor},site={self._site},stat={r.stat} value="
+            )
+        return series
 
+    def line(self, r: Reading) -> str:
+        # Reading values are finite floats (the contract's bounds), so repr() is exact.
+        if r.flags:
+            return f'{self._series_key(r)}{float(r.value)!r},flags="{",".join(r.flags)}" {r.ts}'
+        return f"{self._series_key(r)}{float(r.value)!r} {r.ts}"
 
-def reading_lines(tags: NodeTags, readings: list[Reading]) -> list[str]:
-    return [reading_line(tags, r) for r in readings]
+    def lines(self, readings: list[Reading]) -> list[str]:
+        line = self.line
+        return [line(r) for r in readings]
 
 
 def alert_line(alert: Alert, event: str, late: bool) -> str:

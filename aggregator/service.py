@@ -23,7 +23,7 @@ from aggregator.metrics import Metrics
 from aggregator.metrics_http import MetricsServer, make_app
 from aggregator.mqtt_session import Publisher, SessionSettings, Subscriber
 from aggregator.pipeline import PendingBatch, Pipeline, PipelineSettings
-from aggregator.records import NodeTags, alert_line, reading_lines, status_line
+from aggregator.records import ReadingLines, alert_line, status_line
 from aggregator.refusals import RefusalReporter
 from aggregator.rules import Evaluator, LocalTime
 from aggregator.seqs import SeqState, SeqTracker
@@ -38,6 +38,13 @@ from schemas.messages import (
 )
 
 log = get_logger("aggregator.service")
+
+
+def _ack_messages(node: str, seqs: list[int]) -> list[AckMessage]:
+    return [
+        AckMessage(ACK_SCHEMA, node, seqs[start : start + MAX_SEQS_PER_ACK])
+        for start in range(0, len(seqs), MAX_SEQS_PER_ACK)
+    ]
 
 
 async def _first(awaitable: Awaitable[object], task: asyncio.Task[None]) -> None:
@@ -109,7 +116,9 @@ class AggregatorService:
         self._intake = Intake(fleet, config.mqtt.max_payload_bytes)
         self._refusals = RefusalReporter(self.metrics)
         self._seqs = SeqTracker()
-        self._tags: dict[str, NodeTags] = {}
+        self._lines: dict[str, ReadingLines] = {}
+        self._readings_messages = self.metrics.messages_received.labels("readings")
+        self._status_messages = self.metrics.messages_received.labels("status")
         alerts = config.alerts
         local = LocalTime(alerts.utc_offset_h, alerts.day_starts_h, alerts.night_starts_h)
         self._evaluator = Evaluator(alerts.air_edition, local)
@@ -219,7 +228,7 @@ class AggregatorService:
             )
 
     async def _handle_readings(self, topic: str, payload: bytes) -> None:
-        self.metrics.messages_received.labels("readings").inc()
+        self._readings_messages.inc()
         result = self._intake.readings(topic, payload)
         if isinstance(result, Refusal):
             self._refusals.report(result, time.monotonic())
@@ -240,7 +249,7 @@ class AggregatorService:
         if not result.readings:
             await self._stored([result])
             return
-        lines = reading_lines(self._node_tags(result.info), result.readings)
+        lines = self._node_lines(result.info).lines(result.readings)
         assert self._pipeline is not None
         try:
             await self._pipeline.submit(PendingBatch(lines, result))
@@ -249,7 +258,7 @@ class AggregatorService:
             raise
 
     def _handle_status(self, topic: str, payload: bytes) -> None:
-        self.metrics.messages_received.labels("status").inc()
+        self._status_messages.inc()
         result = self._intake.status(topic, payload)
         if isinstance(result, Refusal):
             self._refusals.report(result, time.monotonic())
@@ -258,11 +267,11 @@ class AggregatorService:
         line = status_line(result.status, result.info, int(time.time() * 1000))
         self._pipeline.submit_internal(PendingBatch([line]))
 
-    def _node_tags(self, info: NodeInfo) -> NodeTags:
-        tags = self._tags.get(info.node)
-        if tags is None:
-            tags = self._tags[info.node] = NodeTags.of(info)
-        return tags
+    def _node_lines(self, info: NodeInfo) -> ReadingLines:
+        lines = self._lines.get(info.node)
+        if lines is None:
+            lines = self._lines[info.node] = ReadingLines(info)
+        return lines
 
     # -- after storage --------------------------------------------------------------------
 
@@ -307,11 +316,14 @@ class AggregatorService:
 
     async def _flush_outbox(self) -> None:
         acks, transitions = self._outbox.take()
-        for node, seqs in acks.items():
-            for start in range(0, len(seqs), MAX_SEQS_PER_ACK):
-                message = AckMessage(ACK_SCHEMA, node, seqs[start : start + MAX_SEQS_PER_ACK])
-                if await self._publisher.publish(topics.ack(node), codec.ACK.encode(message)):
-                    self.metrics.acks_sent.inc()
+        # Published concurrently: each publish waits for its PUBACK, and a flush may hold
+        # acks for hundreds of nodes.
+        sends = [
+            self._publisher.publish(topics.ack(node), codec.ACK.encode(message))
+            for node, seqs in acks.items()
+            for message in _ack_messages(node, seqs)
+        ]
+        self.metrics.acks_sent.inc(sum(await asyncio.gather(*sends)))
         for transition in transitions:
             await self._publish_transition(transition)
 

@@ -29,6 +29,7 @@ class HourResult:
 class _Series:
     hours: dict[int, dict[int, tuple[float, int]]] = field(default_factory=dict)
     closed_before_ms: int = 0
+    newest_ms: int = -1
 
 
 def hour_start(ts_ms: int) -> int:
@@ -53,6 +54,9 @@ class HourlyWindows:
             self.late_readings += 1
             return []
         series.hours.setdefault(start, {})[reading.ts] = (reading.value, reading.period_s)
+        if start <= series.newest_ms:
+            return []  # only a reading in a newer hour closes anything
+        series.newest_ms = start
         closed = sorted(h for h in series.hours if h < start)
         results = [_result(h, series.hours.pop(h), energy) for h in closed]
         if closed:

@@ -1,6 +1,6 @@
 """The database ceiling: raw batched line-protocol writes to influxd, no MQTT, no aggregator.
 
-The lines are those the aggregator would write for the same messages (records.reading_line,
+The lines are those the aggregator would write for the same messages (records.ReadingLines,
 same nodes, same timestamps), grouped into bodies of whole messages of up to
 `lines_per_post` lines, posted by `concurrency` workers to /write (v1, precision=ms).
 """

@@ -19,7 +19,7 @@ from math import gcd
 from typing import Final
 
 from aggregator.fleet import NodeInfo
-from aggregator.records import NodeTags, reading_line
+from aggregator.records import ReadingLines
 from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from schemas.quantities import Quantity, Unit
@@ -196,12 +196,12 @@ class LineTemplates:
     def __init__(self, node: str, shape: Shape, t0_ms: int) -> None:
         self._shape = shape
         self._t0 = t0_ms
-        tags = NodeTags.of(node_info(node))
+        builder = ReadingLines(node_info(node))
         rng = random.Random(node)
         self._prefixes: list[list[str]] = []
         for variant in range(shape.patterns * VALUE_VARIANTS):
             readings = _template_readings(shape, variant % shape.patterns, rng)
-            lines = [reading_line(tags, r) for r in readings]
+            lines = builder.lines(readings)
             self._prefixes.append([line.rsplit(" ", 1)[0] + " " for line in lines])
 
     def lines(self, m: int) -> list[str]:

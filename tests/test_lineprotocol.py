@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import get_args
 
 import pytest
 from hypothesis import given
@@ -10,17 +11,20 @@ from hypothesis import strategies as st
 
 from aggregator.fleet import NodeInfo
 from aggregator.lineprotocol import LineProtocolError, escape_key, format_field, line
-from aggregator.records import NodeTags, alert_line, reading_line, status_line
+from aggregator.records import ReadingLines, alert_line, status_line
 from schemas.messages import (
     ALERT_SCHEMA,
     STATUS_SCHEMA,
     Alert,
+    Flag,
     JournalHealth,
     Reading,
     SensorHealth,
     StatusMessage,
 )
 from tests.lineproto_parser import parse
+
+FLAGS: tuple[Flag, ...] = get_args(Flag)
 
 HOSTILE = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40)
 
@@ -90,7 +94,9 @@ def test_reading_line() -> None:
         sensor="sonde",
         flags=["simulated", "incomplete"],
     )
-    text = reading_line(NodeTags.of(info), reading)
+    builder = ReadingLines(info)
+    text = builder.line(reading)
+    assert builder.line(reading) == text  # the cached series part gives the same line
     assert text == (
         "readings,family=water,node=sz-taihu,period_s=600,quantity=chl_a,sensor=sonde,"
         'site=Gonghu\\ Bay\\,\\ Taihu,stat=mean value=23.0,flags="simulated,incomplete" '
@@ -150,3 +156,28 @@ def test_alert_and_status_lines() -> None:
     parsed = parse(status_line(will, info, received_ms=99))
     assert parsed.fields == {"online": "false"}
     assert parsed.timestamp == 99
+
+
+@given(
+    st.floats(-20, 5000, allow_nan=False),
+    st.integers(946_684_800_000, 4_102_444_799_999),
+    st.lists(st.sampled_from(FLAGS), max_size=3),
+)
+def test_reading_lines_parse_back(value: float, ts: int, flags: list[Flag]) -> None:
+    builder = ReadingLines(NodeInfo(site='A "quoted", spaced=site', node="n-1"))
+    reading = Reading(
+        ts=ts,
+        quantity="o3",
+        value=value,
+        unit="ug/m3",
+        period_s=60,
+        stat="mean",
+        sensor="s_1",
+        flags=flags,
+    )
+    parsed = parse(builder.line(reading))
+    assert float(parsed.fields["value"]) == value
+    assert parsed.timestamp == ts
+    assert parsed.tags["site"] == 'A "quoted", spaced=site'
+    assert parsed.tags["quantity"] == "o3" and parsed.tags["sensor"] == "s_1"
+    assert ("flags" in parsed.fields) == bool(flags)
