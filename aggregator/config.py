@@ -34,9 +34,13 @@ class MqttSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ca_file: str | None = None
     keepalive_s: PositiveInt = 30
     max_payload_bytes: PositiveInt = 1024 * 1024
-    # Intake pauses (disconnects, leaving the broker to queue) when this many received
-    # messages wait for the pipeline, and resumes below the low mark.
-    pause_high_water: PositiveInt = 20_000
+    # Flow control: with this many received messages waiting for the pipeline, intake stops
+    # reading the socket (TCP then holds the broker back), and reads again below a quarter.
+    read_buffer_messages: Annotated[int, msgspec.Meta(ge=4)] = 2000
+    # Reading stopped this long means storage is stalled: intake disconnects and the broker
+    # holds the backlog for our persistent session. Must stay below keepalive_s, after which
+    # an unread socket counts as dead.
+    pause_after_s: Positive = 10.0
     reconnect_initial_s: Positive = 0.5
     reconnect_cap_s: Positive = 30.0
 
@@ -126,6 +130,8 @@ def validated(config: AggregatorConfig, source: str) -> AggregatorConfig:
         config.mqtt.endpoint()
     except EndpointError as exc:
         raise ConfigError(f"{source}: mqtt.url: {exc}") from None
+    if config.mqtt.pause_after_s >= config.mqtt.keepalive_s:
+        raise ConfigError(f"{source}: mqtt.pause_after_s must be below mqtt.keepalive_s")
     influx = config.influx
     if not influx.url.startswith(("http://", "https://")):
         raise ConfigError(f"{source}: influx.url must be http:// or https://, got {influx.url!r}")

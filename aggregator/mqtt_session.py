@@ -17,6 +17,7 @@ import asyncio
 import random
 import select
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -68,6 +69,12 @@ class BurstReadClient(aiomqtt.Client):
 
     MAX_PACKETS_PER_WAKEUP: ClassVar[int] = 256
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reader: Callable[[], None] | None = None
+        self._reader_fd = -1
+        self._read_paused_at: float | None = None
+
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
         loop = self._loop
 
@@ -75,18 +82,45 @@ class BurstReadClient(aiomqtt.Client):
             try:
                 for _ in range(self.MAX_PACKETS_PER_WAKEUP):
                     client.loop_read()
-                    if client.socket() is None or not _has_data(sock):
+                    if self._read_paused_at is not None or client.socket() is None:
+                        break
+                    if not _has_data(sock):
                         break
             except Exception as exc:  # noqa: BLE001 - as aiomqtt: any failure ends the connection
                 if not self._disconnected.done():
                     self._disconnected.set_exception(exc)
 
-        def start_misc_loop() -> None:
+        def start() -> None:
+            self._reader, self._reader_fd = on_readable, sock.fileno()
+            if self._read_paused_at is None:
+                loop.add_reader(self._reader_fd, on_readable)
             self._misc_task = loop.create_task(self._misc_loop())
 
         # paho calls this from the executor thread that ran connect() (as in aiomqtt).
-        loop.call_soon_threadsafe(loop.add_reader, sock.fileno(), on_readable)
-        loop.call_soon_threadsafe(start_misc_loop)
+        loop.call_soon_threadsafe(start)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
+        super()._on_socket_close(client, userdata, sock)
+        self._reader, self._reader_fd = None, -1
+
+    # -- flow control: stop reading the socket while the consumer is behind, so TCP pushes
+    # back on the broker instead of messages piling up in memory.
+
+    def pause_reading(self) -> None:
+        if self._read_paused_at is None:
+            self._read_paused_at = time.monotonic()
+            if self._reader_fd >= 0:
+                self._loop.remove_reader(self._reader_fd)
+
+    def resume_reading(self) -> None:
+        if self._read_paused_at is not None:
+            self._read_paused_at = None
+            if self._reader is not None and self._reader_fd >= 0:
+                self._loop.add_reader(self._reader_fd, self._reader)
+
+    def read_paused_for(self, now: float) -> float:
+        """Seconds reading has been paused, 0 when it is not."""
+        return 0.0 if self._read_paused_at is None else now - self._read_paused_at
 
 
 def _has_data(sock: PahoSocket) -> bool:
@@ -103,7 +137,7 @@ def _client(
     client_id: str,
     clean: bool,
     queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
-) -> aiomqtt.Client:
+) -> BurstReadClient:
     endpoint = settings.endpoint
     tls = None
     if endpoint.tls:
@@ -123,18 +157,39 @@ def _client(
     )
 
 
-def _tracking_queue(
-    holder: list[asyncio.Queue[aiomqtt.Message]],
-) -> type[asyncio.Queue[aiomqtt.Message]]:
-    """A queue class that hands its instance to us, so we can watch and drain the messages
-    aiomqtt has received (the queue is created inside aiomqtt.Client)."""
+class FlowQueue(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's receive queue, with watermarks: at `high` messages it stops its client
+    reading the socket, and resumes it once the consumer has taken it down to `low`."""
 
-    class TrackedQueue(asyncio.Queue[aiomqtt.Message]):
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._client: BurstReadClient | None = None
+        self._high = self._low = 0
+
+    def attach(self, client: BurstReadClient, high: int) -> None:
+        self._client, self._high, self._low = client, high, high // 4
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        super().put_nowait(item)
+        if self._client is not None and self.qsize() >= self._high:
+            self._client.pause_reading()
+
+    def get_nowait(self) -> aiomqtt.Message:
+        item = super().get_nowait()
+        if self._client is not None and self.qsize() <= self._low:
+            self._client.resume_reading()
+        return item
+
+
+def _flow_queue_type(holder: list[FlowQueue]) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """aiomqtt creates its queue itself (from `queue_type`); this class hands us the instance."""
+
+    class HeldFlowQueue(FlowQueue):
         def __init__(self, maxsize: int = 0) -> None:
             super().__init__(maxsize)
             holder.append(self)
 
-    return TrackedQueue
+    return HeldFlowQueue
 
 
 class Subscriber:
@@ -144,7 +199,8 @@ class Subscriber:
         subscriptions: list[tuple[str, int]],
         handler: Handler,
         *,
-        high_water: int,
+        read_buffer: int,
+        pause_after_s: float,
         wait_resumable: Callable[[], Awaitable[None]],
         on_state: Callable[[bool], None] = lambda connected: None,
         on_pause: Callable[[], None] = lambda: None,
@@ -152,11 +208,12 @@ class Subscriber:
         self._s = settings
         self._subscriptions = subscriptions
         self._handler = handler
-        self._high_water = high_water
+        self._read_buffer = read_buffer
+        self._pause_after_s = pause_after_s
         self._wait_resumable = wait_resumable
         self._on_state = on_state
         self._on_pause = on_pause
-        self._queue: asyncio.Queue[aiomqtt.Message] | None = None
+        self._queue: FlowQueue | None = None
         self._carry: list[aiomqtt.Message] = []
         # Set once the first subscription is in place (the broker queues for us from then on).
         self.subscribed = asyncio.Event()
@@ -170,13 +227,13 @@ class Subscriber:
         """Connect, consume, pause and reconnect until cancelled."""
         backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
         while True:
-            holder: list[asyncio.Queue[aiomqtt.Message]] = []
+            holder: list[FlowQueue] = []
             client = _client(
-                self._s, self._s.client_id, clean=False, queue_type=_tracking_queue(holder)
+                self._s, self._s.client_id, clean=False, queue_type=_flow_queue_type(holder)
             )
             self._queue = holder[0]
             try:
-                outcome = await self._session(client, backoff)
+                outcome = await self._session(client, holder[0], backoff)
             except aiomqtt.MqttError as exc:
                 outcome = str(exc)
             finally:
@@ -188,19 +245,22 @@ class Subscriber:
             log.warning("subscriber_disconnected", broker=self._s.endpoint.display, error=outcome)
             await asyncio.sleep(backoff.next_delay())
 
-    async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> str:
+    async def _session(self, client: BurstReadClient, queue: FlowQueue, backoff: Backoff) -> str:
         """One connection: 'paused' when intake paused, else why the connection ended."""
         async with client:
             self._on_state(True)
             backoff.reset()
             log.info("subscriber_connected", broker=self._s.endpoint.display)
             await client.subscribe(self._subscriptions)
+            # Flow control starts only now: paused reading before the SUBACK arrived (the
+            # broker sends a queued backlog first) would wait for it forever.
+            queue.attach(client, self._read_buffer)
             self.subscribed.set()
             outcome = "closed"
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._consume(client), name="mqtt-consume")
-                    group.create_task(self._watch(), name="mqtt-watch")
+                    group.create_task(self._watch(client), name="mqtt-watch")
             except* _IntakePausedError:
                 outcome = "paused"
             except* aiomqtt.MqttError as lost:
@@ -228,14 +288,15 @@ class Subscriber:
             self._carry.append(message)
             raise
 
-    async def _watch(self) -> None:
+    async def _watch(self, client: BurstReadClient) -> None:
+        """Reading paused for long means storage is stalled (e.g. InfluxDB down): leave, and
+        let the broker hold the backlog for our persistent session, before paho's keepalive
+        check gives up on a socket we are not reading."""
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
-            if self._queue is not None and self._queue.qsize() > self._high_water:
+            if client.read_paused_for(time.monotonic()) > self._pause_after_s:
                 self._on_pause()
-                log.warning(
-                    "intake_paused", backlog=self._queue.qsize(), high_water=self._high_water
-                )
+                log.warning("intake_paused", backlog=self.backlog, paused_s=self._pause_after_s)
                 raise _IntakePausedError
 
     async def drain_received(self) -> None:

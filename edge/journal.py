@@ -67,9 +67,9 @@ def _flags_text(flags: Iterable[Flag]) -> str:
     return ",".join(flags)
 
 
-def _flags_list(text: str) -> list[Flag]:
+def _flags_tuple(text: str) -> tuple[Flag, ...]:
     # Written by _flags_text from validated readings, so every item is a Flag.
-    return cast(list[Flag], [flag for flag in text.split(",") if flag])
+    return cast(tuple[Flag, ...], tuple(flag for flag in text.split(",") if flag))
 
 
 class Journal:
@@ -209,7 +209,7 @@ class Journal:
                 period_s=period_s,
                 stat=stat,
                 sensor=sensor,
-                flags=_flags_list(flags),
+                flags=_flags_tuple(flags),
             )
             for ts, quantity, value, period_s, stat, sensor, flags in self._db.execute(
                 "SELECT ts, quantity, value, period_s, stat, sensor, flags FROM readings"

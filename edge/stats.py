@@ -85,9 +85,9 @@ class IntervalStats:
         readings = []
         for (sensor, quantity), acc in self._acc.items():
             spec = SPECS[quantity]
-            flags = list(self._flags[sensor])
+            flags = self._flags[sensor]
             if acc.count < COMPLETENESS * self.expected_samples:
-                flags.append("incomplete")
+                flags = (*flags, "incomplete")
             # Bounds are integers and samples were checked against them, so rounding a
             # mean, level or extreme of in-bounds samples stays in bounds.
             value = round(acc.result(spec.default_stat), DECIMALS)

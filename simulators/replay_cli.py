@@ -87,7 +87,12 @@ def run_replay_command(args: argparse.Namespace) -> int:
     worker.join()
     counts = replay.counts
     log = get_logger("simulators.replay")
-    log.info("replay_done", rows=counts.rows_emitted, readings=counts.readings_emitted,
-             skipped=dict(counts.skipped), missing=dict(counts.missing),
-             unacked=agent.journal_depth)
+    log.info(
+        "replay_done",
+        rows=counts.rows_emitted,
+        readings=counts.readings_emitted,
+        skipped=dict(counts.skipped),
+        missing=dict(counts.missing),
+        unacked=agent.journal_depth,
+    )
     return 0 if agent.journal_depth == 0 else 1

@@ -395,7 +395,7 @@ class CsvReplay:
                 period_s=PERIOD_S,
                 stat="mean",
                 sensor=self._sensor,
-                flags=["replayed"],
+                flags=("replayed",),
             )
             for s in row.values
         ]

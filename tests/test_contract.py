@@ -142,7 +142,7 @@ def readings(draw: st.DrawFn) -> Reading:
         period_s=draw(st.integers(1, 86400)),
         stat=draw(st.sampled_from(STATISTICS)),
         sensor=draw(st.from_regex(r"\A[a-z0-9][a-z0-9_-]{0,20}\Z")),
-        flags=draw(st.lists(st.sampled_from(["simulated", "incomplete"]), max_size=2)),
+        flags=tuple(draw(st.lists(st.sampled_from(["simulated", "incomplete"]), max_size=2))),
     )
 
 

@@ -19,7 +19,7 @@ def reading(ts: int, value: float = 1.0, quantity: str = "pm2_5") -> Reading:
         period_s=60,
         stat="mean",
         sensor="pm",
-        flags=["simulated"],
+        flags=("simulated",),
     )
 
 
@@ -39,7 +39,7 @@ def test_live_batch_round_trip_and_ack(tmp_path: Path) -> None:
     batch = journal.batch(1)
     assert batch is not None and batch.live and batch.attempts == 0
     assert [r.ts for r in batch.readings] == [BASE, BASE + 60_000]
-    assert batch.readings[0].flags == ["simulated"]
+    assert batch.readings[0].flags == ("simulated",)
     assert journal.ack([1], BASE + 1) == 2
     assert journal.depth() == 0
     assert journal.health().last_ack_ms == BASE + 1

@@ -92,7 +92,7 @@ def test_reading_line() -> None:
         period_s=600,
         stat="mean",
         sensor="sonde",
-        flags=["simulated", "incomplete"],
+        flags=("simulated", "incomplete"),
     )
     builder = ReadingLines(info)
     text = builder.line(reading)
@@ -173,7 +173,7 @@ def test_reading_lines_parse_back(value: float, ts: int, flags: list[Flag]) -> N
         period_s=60,
         stat="mean",
         sensor="s_1",
-        flags=flags,
+        flags=tuple(flags),
     )
     parsed = parse(builder.line(reading))
     assert float(parsed.fields["value"]) == value

@@ -286,7 +286,7 @@ def test_exactly_the_rows_due_are_emitted(tmp_path: Path) -> None:
     rest = replay.step(START + 10**9)
     assert len({r.ts for r in rest}) == 3
     assert all(r.period_s == 3600 and r.stat == "mean" for r in first + two + rest)
-    assert all(r.flags == ["replayed"] and r.sensor == "ref" for r in first + two + rest)
+    assert all(r.flags == ("replayed",) and r.sensor == "ref" for r in first + two + rest)
 
 
 def test_speed_scales_the_schedule(tmp_path: Path) -> None:

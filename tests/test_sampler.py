@@ -47,10 +47,10 @@ def test_samples_on_the_cadence_and_closes_aligned_intervals() -> None:
     assert {r.quantity for r in readings} == {"pm2_5", "pm10"}
     assert all(r.ts == 0 and r.period_s == 60 for r in readings)
     # 29 samples (31..59 s) of 60 expected: the first interval is incomplete.
-    assert all(r.flags == ["incomplete"] for r in readings)
+    assert all(r.flags == ("incomplete",) for r in readings)
     assert driver.reads[0] == 31_000
     readings = sampler.step(120_000)
-    assert all(r.ts == 60_000 and r.flags == [] for r in readings)
+    assert all(r.ts == 60_000 and r.flags == () for r in readings)
 
 
 def test_sensor_errors_are_counted_and_do_not_stop_sampling() -> None:

@@ -50,8 +50,8 @@ def test_interval_close_uses_each_quantity_statistic() -> None:
     assert by_quantity["pm2_5"].value == 25.0
     assert by_quantity["pm2_5"].ts == 60_000
     assert by_quantity["pm2_5"].period_s == 60
-    assert by_quantity["laeq"].flags == ["simulated"]
-    assert by_quantity["pm2_5"].flags == []
+    assert by_quantity["laeq"].flags == ("simulated",)
+    assert by_quantity["pm2_5"].flags == ()
 
 
 def test_interval_with_too_few_samples_is_flagged_incomplete() -> None:
@@ -59,12 +59,12 @@ def test_interval_with_too_few_samples_is_flagged_incomplete() -> None:
     for _ in range(44):  # 44/60 < 75 %
         stats.add("pm", "pm2_5", 10.0, ())
     (reading,) = stats.close()
-    assert reading.flags == ["incomplete"]
+    assert reading.flags == ("incomplete",)
     stats = IntervalStats(start_ms=0, period_s=60, expected_samples=60)
     for _ in range(45):
         stats.add("pm", "pm2_5", 10.0, ())
     (reading,) = stats.close()
-    assert reading.flags == []
+    assert reading.flags == ()
 
 
 @given(st.integers(0, 4_102_444_800_000), st.sampled_from([1, 10, 60, 600, 3600]))

@@ -175,7 +175,8 @@ def test_backpressure_pauses_intake_without_loss(
 ) -> None:
     config = aggregator_config(mosquitto, influxd.url, tmp_path, max_buffered_readings=1000)
     config = msgspec.structs.replace(
-        config, mqtt=msgspec.structs.replace(config.mqtt, pause_high_water=20)
+        config,
+        mqtt=msgspec.structs.replace(config.mqtt, read_buffer_messages=20, pause_after_s=1.0),
     )
     probe = MqttProbe(mosquitto.port, ["envnet/v1/nodes/+/ack"]).start()
     with running_aggregator(config, FLEET) as agg:
