@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from aggregator.alerts import AlertBook, Transition
 from aggregator.config import AggregatorConfig
@@ -38,6 +39,8 @@ from schemas.messages import (
 )
 
 log = get_logger("aggregator.service")
+
+ACK_LINGER_S: Final = 0.1
 
 
 def _ack_messages(node: str, seqs: list[int]) -> list[AckMessage]:
@@ -313,6 +316,9 @@ class AggregatorService:
     async def _publish_outbox(self) -> None:
         while True:
             await self._outbox.ready.wait()
+            # Let acks gather for a moment: under load a node then gets one ack for many
+            # batches instead of one per write, and a node waits at most this long more.
+            await asyncio.sleep(ACK_LINGER_S)
             await self._flush_outbox()
 
     async def _flush_outbox(self) -> None:

@@ -45,6 +45,7 @@ class PublisherFleet:
         self._finish = _CTX.Event()
         self._results: multiprocessing.Queue[object] = _CTX.Queue()
         self._procs: list[SpawnProcess] = []
+        self._early_acks: list[AckReport] = []
 
     @property
     def pids(self) -> list[int]:
@@ -116,16 +117,21 @@ class PublisherFleet:
         )
 
     def _get_sent(self, timeout_s: float, on_idle: Callable[[], None] | None) -> SentReport:
-        item = self._get(timeout_s, on_idle)
-        if not isinstance(item, SentReport):
-            raise BenchError(f"unexpected publisher report {item!r}")
-        return item
+        while True:
+            item = self._get(timeout_s, on_idle)
+            if isinstance(item, SentReport):
+                return item
+            if not isinstance(item, AckReport):
+                raise BenchError(f"unexpected publisher report {item!r}")
+            # A fast publisher can be fully acked before the others have reported sent.
+            self._early_acks.append(item)
 
     def wait_acked(self, grace_s: float) -> int:
         """Acked batches over all publishers. Each reports once all of its sent batches are
         acked, or once `grace_s` has passed (then told to stop waiting)."""
         deadline = time.monotonic() + grace_s
-        acked = reports = 0
+        acked = sum(r.acked for r in self._early_acks)
+        reports = len(self._early_acks)
         while reports < len(self._specs):
             if time.monotonic() > deadline:
                 self._finish.set()
