@@ -49,7 +49,7 @@ class BenchOptions:
     ack_grace_s: float = 30.0
     influx_concurrency: int = 3
     lines_per_post: int = 5000
-    subscriber_kinds: tuple[SubscriberKind, ...] = ("aiomqtt", "paho")
+    subscriber_kinds: tuple[SubscriberKind, ...] = ("intake", "aiomqtt", "paho")
     influx_ceiling: bool = True
     overrides: Overrides = field(default_factory=dict)
     log_level: str = "info"

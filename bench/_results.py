@@ -106,10 +106,11 @@ class ModeResult:
 
     @property
     def mqtt_ceiling(self) -> SubscriberCeiling | None:
-        """The aiomqtt subscriber (the aggregator's client library) when measured."""
-        for sub in self.subscribers:
-            if sub.kind == "aiomqtt":
-                return sub
+        """The aggregator's own intake client counting only, when measured; else aiomqtt."""
+        for kind in ("intake", "aiomqtt"):
+            for sub in self.subscribers:
+                if sub.kind == kind:
+                    return sub
         return self.subscribers[0] if self.subscribers else None
 
     def ceilings(self) -> dict[str, float]:

@@ -1,9 +1,11 @@
 """A bare subscriber process that only counts readings messages: the MQTT intake ceiling.
 
-Two implementations, so the report can say which client library is faster here:
-- "aiomqtt", as the aggregator's intake uses it (same client options: MQTT 3.1.1, persistent
-  session, max_inflight_messages=1000);
-- "paho", paho-mqtt's own network loop with a counting callback.
+Three implementations, with the aggregator's client options (MQTT 3.1.1, persistent session,
+max_inflight_messages=1000):
+- "intake": the aggregator's own client (aggregator.mqtt_session.BurstReadClient), taking
+  messages straight off its queue: the ceiling the aggregator is measured against;
+- "aiomqtt": plain aiomqtt 2.5 with `async for message in client.messages`, as documented;
+- "paho": paho-mqtt's own network loop with a counting callback.
 
 The count and the time of the last message live in shared memory for the parent to poll.
 """
@@ -21,9 +23,10 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from aggregator.mqtt_session import BurstReadClient
 from schemas import topics
 
-SubscriberKind = Literal["aiomqtt", "paho"]
+SubscriberKind = Literal["intake", "aiomqtt", "paho"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,9 @@ class Counters:
 
 
 async def _count_aiomqtt(spec: SubscriberSpec, ready: Event, counters: Counters) -> None:
+    if spec.kind == "intake":
+        await _count_intake(spec, ready, counters)
+        return
     client = aiomqtt.Client(
         "127.0.0.1",
         spec.port,
@@ -67,6 +73,43 @@ async def _count_aiomqtt(spec: SubscriberSpec, ready: Event, counters: Counters)
         ready.set()
         n = 0
         async for _ in client.messages:
+            n += 1
+            messages.value = n
+            last_at.value = time.perf_counter()
+
+
+async def _count_intake(spec: SubscriberSpec, ready: Event, counters: Counters) -> None:
+    """The aggregator's own intake (BurstReadClient, messages taken straight off its queue)
+    with no processing: what the aggregator could receive if handling cost nothing."""
+    holder: list[asyncio.Queue[aiomqtt.Message]] = []
+
+    class HeldQueue(asyncio.Queue[aiomqtt.Message]):
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            holder.append(self)
+
+    client = BurstReadClient(
+        "127.0.0.1",
+        spec.port,
+        identifier=spec.client_id,
+        clean_session=False,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        keepalive=30,
+        max_inflight_messages=1000,
+        queue_type=HeldQueue,
+    )
+    messages = counters.messages
+    last_at = counters.last_at
+    async with client:
+        await client.subscribe(topics.READINGS_FILTER, qos=1)
+        ready.set()
+        queue = holder[0]
+        n = 0
+        while True:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:
+                await anext(client.messages)
             n += 1
             messages.value = n
             last_at.value = time.perf_counter()
@@ -102,7 +145,7 @@ def _count_paho(spec: SubscriberSpec, ready: Event, counters: Counters) -> None:
 def run_subscriber(spec: SubscriberSpec, ready: Event, counters: Counters) -> None:
     """Process entry point; runs until the parent terminates it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if spec.kind == "aiomqtt":
+    if spec.kind in ("intake", "aiomqtt"):
         asyncio.run(_count_aiomqtt(spec, ready, counters))
     else:
         _count_paho(spec, ready, counters)

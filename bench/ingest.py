@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--subscribers",
         type=_kinds,
-        default=("aiomqtt", "paho"),
-        help="bare subscriber ceilings to measure: aiomqtt,paho (default), aiomqtt, or none",
+        default=("intake", "aiomqtt", "paho"),
+        help="bare subscriber ceilings to measure, among intake (the aggregator's own MQTT "
+        "client, counting only; the ceiling), aiomqtt, paho; default all three, or none",
     )
     p.add_argument("--no-influx-ceiling", action="store_true", help="skip the raw-write ceiling")
     p.add_argument(

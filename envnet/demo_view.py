@@ -86,7 +86,7 @@ def render(state: DemoState, *, stored_per_s: float, stored_total: float, header
     for node, view in nodes.items():
         mark = {True: "", False: " (offline)", None: ""}[view.online]
         values = "  ".join(
-            f"{q}={view.latest[q]:g}{SPECS[q].unit if q in ('co', 'laeq') else ''}"
+            f"{q}={view.latest[q]:.4g}{SPECS[q].unit if q in ('co', 'laeq') else ''}"
             for q in SHOWN
             if q in view.latest
         )

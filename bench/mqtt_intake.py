@@ -1,0 +1,155 @@
+"""MQTT intake: how fast can one asyncio process take QoS 1 messages off a real mosquitto?
+
+Fills a persistent session's queue with N messages while the subscriber is away, then times
+draining it, alone, with four intakes, in the same run:
+
+- paho: paho-mqtt's own network loop with a counting callback (the baseline);
+- aiomqtt-iter: aiomqtt 2.5 as documented, `async for message in client.messages`;
+- aiomqtt-queue: aiomqtt, taking messages straight off its queue when they are waiting
+  (what the aggregator's Subscriber does);
+- burst: aggregator.mqtt_session.BurstReadClient, which reads every buffered packet per
+  event-loop wake-up.
+
+Prints each rate and its ratio to paho's. Last line, machine-readable:
+`paho_msgs_per_s=… aiomqtt_iter_ratio=… aiomqtt_queue_ratio=… burst_ratio=…`
+
+    .venv/bin/python bench/mqtt_intake.py [--messages 60000] [--payload-bytes 700] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiomqtt
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from aggregator.mqtt_session import BurstReadClient
+from envnet.services import Mosquitto
+
+TOPIC_FILTER = "bench/+/readings"
+
+
+def fill(port: int, client_id: str, count: int, payload: bytes) -> None:
+    """Create the persistent session, leave, and publish `count` messages for it."""
+    session = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+    )
+    session.connect("127.0.0.1", port)
+    session.subscribe(TOPIC_FILTER, 1)
+    for _ in range(3):
+        session.loop(0.2)
+    session.disconnect()
+    publisher = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+    publisher.max_inflight_messages_set(1000)
+    publisher.connect("127.0.0.1", port)
+    publisher.loop_start()
+    infos = [publisher.publish(f"bench/{i % 100}/readings", payload, qos=1) for i in range(count)]
+    for info in infos:
+        info.wait_for_publish(timeout=60)
+    publisher.loop_stop()
+    publisher.disconnect()
+
+
+def drain_paho(port: int, client_id: str, count: int) -> float:
+    received = 0
+    started = 0.0
+
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        nonlocal received, started
+        if received == 0:
+            started = time.perf_counter()
+        received += 1
+        if received == count:
+            client.disconnect()
+
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+    )
+    client.max_inflight_messages_set(1000)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_forever()
+    return count / (time.perf_counter() - started)
+
+
+async def _drain_aiomqtt(port: int, client_id: str, count: int, kind: str) -> float:
+    holder: list[asyncio.Queue[aiomqtt.Message]] = []
+
+    class HeldQueue(asyncio.Queue[aiomqtt.Message]):
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            holder.append(self)
+
+    client_type = BurstReadClient if kind == "burst" else aiomqtt.Client
+    client = client_type(
+        "127.0.0.1",
+        port,
+        identifier=client_id,
+        clean_session=False,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        max_inflight_messages=1000,
+        queue_type=HeldQueue,
+    )
+    received = 0
+    started = 0.0
+    async with client:
+        queue = holder[0]
+        while received < count:
+            if kind == "aiomqtt-iter":
+                await anext(client.messages)
+            else:
+                try:
+                    queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    await anext(client.messages)
+            if received == 0:
+                started = time.perf_counter()
+            received += 1
+    return count / (time.perf_counter() - started)
+
+
+def drainer(kind: str) -> Callable[[int, str, int], float]:
+    if kind == "paho":
+        return drain_paho
+    return lambda port, client_id, count: asyncio.run(_drain_aiomqtt(port, client_id, count, kind))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--payload-bytes", type=int, default=700)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    kinds = ["paho", "aiomqtt-iter", "aiomqtt-queue", "burst"]
+    rates: dict[str, list[float]] = {k: [] for k in kinds}
+    payload = b"x" * args.payload_bytes
+    with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp) / "mosquitto") as broker:
+        for round_ in range(args.rounds):
+            for kind in kinds:  # interleaved, so machine noise hits every intake alike
+                client_id = f"intake-{kind}-{round_}"
+                fill(broker.port, client_id, args.messages, payload)
+                rates[kind].append(drainer(kind)(broker.port, client_id, args.messages))
+    baseline = statistics.median(rates["paho"])
+    print(
+        f"{args.messages} QoS 1 messages of {args.payload_bytes} bytes, drained alone, "
+        f"median of {args.rounds} rounds:"
+    )
+    for kind in kinds:
+        median = statistics.median(rates[kind])
+        print(f"  {kind:<14} {median:>9,.0f} msg/s  {median / baseline:5.2f} x paho")
+    ratio = {k: statistics.median(v) / baseline for k, v in rates.items()}
+    print(
+        f"paho_msgs_per_s={baseline:.0f} aiomqtt_iter_ratio={ratio['aiomqtt-iter']:.2f} "
+        f"aiomqtt_queue_ratio={ratio['aiomqtt-queue']:.2f} burst_ratio={ratio['burst']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
