@@ -1,10 +1,13 @@
 """The edge agent loop: produce readings, journal them, publish them, delete them on ack.
 
 One thread, one loop, in this order each turn:
-1. readings that completed by now are committed to the journal (as a live batch if online);
-2. live batches go out at once; resends and backlog follow, under the drain rate limit and
-   the broker in-flight window, so a drain never delays live data;
-3. the link does network I/O until the next deadline and reports events (connect, ack).
+1. readings that completed by now are committed to the journal; if online, as live batches
+   that go out at once, ahead of anything else and outside the drain rate;
+2. resends and the backlog drain follow, oldest first, under the drain rate (a token bucket
+   on real time) and leaving in-flight slots free for live data, so a drain never delays a
+   live exceedance;
+3. the link does network I/O until the next deadline (a sample, or drain tokens) and
+   reports events (connect, ack).
 """
 
 from __future__ import annotations
@@ -13,16 +16,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from edge.clock import Clock, WallClock
-from edge.journal import Batch, Journal
-from edge.link import AckReceived, BadAck, Connected, Disconnected, LinkEvent, MqttLink
+from edge.journal import Batch, Journal, JournalFullError
+from edge.link import AckReceived, BadAck, Connected, Disconnected, Link, LinkEvent
 from edge.ratelimit import TokenBucket
+from edge.resend import ResendSchedule
 from envnet.logs import get_logger
 from schemas import codec, topics
 from schemas.messages import (
-    MAX_READINGS_PER_MESSAGE,
     READINGS_SCHEMA,
     STATUS_SCHEMA,
     Reading,
@@ -34,13 +37,21 @@ from schemas.messages import (
 log = get_logger("edge.agent")
 
 # The longest the loop blocks in network I/O; bounds the reaction time to a stop request.
-MAX_POLL_S = 0.5
-# Journal bounds are enforced at most this often (wall seconds): it costs a full scan.
-BOUNDS_EVERY_S = 60.0
+MAX_POLL_S: Final = 0.5
+# Journal upkeep (bounds, a lone commit of acknowledged deletes) at most this often, wall s.
+UPKEEP_EVERY_S: Final = 60.0
+# Acknowledged deletes ride on the next append's commit; they get a commit of their own only
+# when no append came for this long (a node whose sensors all failed).
+ACK_FLUSH_AFTER_S: Final = 120.0
 # At shutdown, how long to wait for acks of batches in flight.
-SHUTDOWN_ACK_WAIT_S = 3.0
-# How often due resends and backlog are looked for when nothing else prompts it.
-SEND_CHECK_EVERY_S = 1.0
+SHUTDOWN_ACK_WAIT_S: Final = 3.0
+# In-flight slots the drain leaves to live batches (at most half of the window), so a live
+# batch is never queued behind drained ones in the MQTT client.
+LIVE_RESERVE: Final = 2
+# Batches sent and not acknowledged, at most; the rest waits in the journal (bounded memory).
+MAX_UNACKED_BATCHES: Final = 1000
+# On a full disk, drop this share of the journal (oldest first) to make room.
+FULL_DISK_SHED: Final = 0.05
 
 
 class Producer(Protocol):
@@ -57,6 +68,28 @@ class Producer(Protocol):
     def health(self) -> list[SensorHealth]: ...
 
     def close(self) -> None: ...
+
+
+class LoopHook(Protocol):
+    """Told when the loop starts, completes a turn and begins to stop: systemd's
+    notifications and watchdog (edge.watchdog) are sent from the loop's own thread."""
+
+    def started(self) -> None: ...
+
+    def turn_done(self) -> None: ...
+
+    def stopping(self) -> None: ...
+
+
+class _NoHook:
+    def started(self) -> None:
+        """Nobody to tell."""
+
+    def turn_done(self) -> None:
+        """Nobody to tell."""
+
+    def stopping(self) -> None:
+        """Nobody to tell."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,26 +109,33 @@ class EdgeAgent:
         settings: AgentSettings,
         producer: Producer,
         journal: Journal,
-        link: MqttLink,
+        link: Link,
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
         transport_clock: Clock | None = None,
+        hook: LoopHook | None = None,
     ) -> None:
         self._s = settings
+        self._hook = hook or _NoHook()
         self._producer = producer
         self._journal = journal
         self._link = link
         self._clock = clock
-        # Readings live in event time (`clock`, accelerated in simulations); acknowledgement
-        # timeouts and the drain rate are about the network, so they run on real time.
+        # Readings live in event time (`clock`, accelerated in simulations). The journal's
+        # timestamps (its age bound, the last ack) are real time (`transport_clock`). Ack
+        # timeouts and the drain rate are durations on the monotonic clock, which NTP does not
+        # step: a clock set back an hour must not stall the drain for an hour.
         self._wall = transport_clock or WallClock()
         self._monotonic = monotonic
         self._bucket = TokenBucket(settings.drain_rate_per_s, burst=max(settings.drain_batch, 1))
+        self._resend = ResendSchedule(
+            int(settings.ack_timeout_s * 1000), int(settings.ack_timeout_cap_s * 1000)
+        )
+        self._reserve = min(LIVE_RESERVE, link.max_inflight // 2)
         self._readings_topic = topics.readings(settings.node)
         self._status_topic = topics.status(settings.node)
         self._next_status = 0.0
-        self._next_bounds = 0.0
-        self._next_send_check = 0.0
+        self._next_upkeep = 0.0
         self.published_batches = 0
         # Readings in the journal, refreshed when readings are added or acknowledged; safe to
         # read from another thread (e.g. a replay waiting for its last acks).
@@ -105,9 +145,14 @@ class EdgeAgent:
 
     def run(self, stop: threading.Event) -> None:
         log.info("agent_started", node=self._s.node, version=self._s.version)
+        if self._journal.quarantined is not None:
+            log.error("journal_quarantined", moved_to=str(self._journal.quarantined))
+        self._hook.started()
         try:
             while not stop.is_set():
                 self._turn()
+                self._hook.turn_done()
+            self._hook.stopping()
             self._shutdown()
         finally:
             self._producer.close()
@@ -119,33 +164,47 @@ class EdgeAgent:
         readings = self._producer.step(now_ms)
         if readings:
             self._record(readings, now_ms)
-        wall = self._monotonic()
-        if wall >= self._next_bounds:
-            self._enforce_bounds(self._wall.now_ms())
-            self._next_bounds = wall + BOUNDS_EVERY_S
+        mono = self._monotonic()
+        if mono >= self._next_upkeep:
+            self._upkeep(self._wall.now_ms())
+            self._next_upkeep = mono + UPKEEP_EVERY_S
         if self._link.connected:
-            if wall >= self._next_send_check:
-                self._send_due(now_ms, self._wall.now_ms())
-                self._next_send_check = wall + SEND_CHECK_EVERY_S
-            if wall >= self._next_status:
+            if mono >= self._next_status:
                 self._publish_status()
-        timeout = min(
-            MAX_POLL_S, max(0.0, self._clock.wall_seconds_until(self._producer.next_due_ms()))
-        )
-        for event in self._link.poll(timeout):
+            self._drain(now_ms, self._mono_ms())
+        for event in self._link.poll(self._poll_timeout()):
             self._handle(event)
 
+    def _poll_timeout(self) -> float:
+        """Until the next sample is due or the drain may send again, at most MAX_POLL_S."""
+        until_sample = self._clock.wall_seconds_until(self._producer.next_due_ms())
+        return max(0.0, min(MAX_POLL_S, until_sample, self._until_drain_s()))
+
+    def _until_drain_s(self) -> float:
+        # With the in-flight window full, the broker's PUBACKs end the poll.
+        if not self._link.connected or self._link.capacity <= self._reserve:
+            return MAX_POLL_S
+        mono_ms = self._mono_ms()
+        waits = []
+        due_ms = self._resend.next_due_ms()
+        if due_ms is not None:
+            tokens_ms = self._bucket.ms_until(self._s.drain_batch, mono_ms)
+            waits.append(max(due_ms - mono_ms, tokens_ms))
+        backlog = self._journal.backlog
+        if backlog and self._may_add_batches():
+            waits.append(self._bucket.ms_until(min(self._s.drain_batch, backlog), mono_ms))
+        return min(waits, default=MAX_POLL_S * 1000) / 1000.0
+
     def _handle(self, event: LinkEvent) -> None:
-        now_ms = self._clock.now_ms()
         if isinstance(event, Connected):
-            self._journal.mark_all_unsent()
+            self._resend.all_due(self._mono_ms())
             self._publish_status()
-            self._next_send_check = 0.0
         elif isinstance(event, AckReceived):
-            deleted = self._journal.ack(event.seqs, now_ms)
+            for seq in event.seqs:
+                self._resend.remove(seq)
+            acked = self._journal.ack(event.seqs, self._wall.now_ms())
             self.journal_depth = self._journal.depth()
-            log.debug("acked", seqs=len(event.seqs), readings=deleted)
-            self._next_send_check = 0.0
+            log.debug("acked", seqs=len(event.seqs), readings=acked)
         elif isinstance(event, BadAck):
             log.warning("bad_ack", error=event.error)
         elif isinstance(event, Disconnected):
@@ -154,61 +213,98 @@ class EdgeAgent:
     # -- journal then publish -------------------------------------------------------------
 
     def _record(self, readings: Sequence[Reading], now_ms: int) -> None:
-        for start in range(0, len(readings), MAX_READINGS_PER_MESSAGE):
-            chunk = readings[start : start + MAX_READINGS_PER_MESSAGE]
-            online = self._link.connected and self._link.capacity > 0
-            wall_ms = self._wall.now_ms()
-            seq = self._journal.append(chunk, wall_ms, as_batch=online)
-            if seq is not None:
-                batch = self._journal.batch(seq)
-                if batch is not None:
-                    self._send(batch, now_ms, wall_ms)
+        """Journal, then publish at once if online: live data waits for nothing."""
+        live = self._link.connected and self._link.capacity > 0 and self._may_add_batches()
+        for batch in self._append(readings, self._wall.now_ms(), live):
+            mono_ms = self._mono_ms()
+            self._resend.add(batch.seq, mono_ms)
+            if self._publish(batch, now_ms, backlog=False):
+                self._resend.sent(batch.seq, mono_ms)
         self.journal_depth = self._journal.depth()
 
-    def _send(self, batch: Batch, now_ms: int, wall_ms: int) -> bool:
+    def _append(self, readings: Sequence[Reading], wall_ms: int, live: bool) -> list[Batch]:
+        """Journal readings. On a full disk, drop the oldest part of the journal to make
+        room and try once more; readings that still do not fit are counted as dropped."""
+        try:
+            return self._journal.append(readings, wall_ms, live=live)
+        except JournalFullError as exc:
+            log.error("journal_full", error=str(exc))
+        try:
+            room = int(self._journal.used_bytes() * (1 - FULL_DISK_SHED))
+            dropped = self._journal.enforce_bounds(wall_ms, max_bytes=room)
+            log.warning("journal_dropped", readings=dropped, reason="disk full")
+            return self._journal.append(readings, wall_ms, live=live)
+        except JournalFullError as exc:
+            self._journal.lost(readings)
+            log.error("readings_lost", readings=len(readings), reason="disk full", error=str(exc))
+            return []
+
+    def _publish(self, batch: Batch, now_ms: int, *, backlog: bool) -> bool:
         message = ReadingsMessage(
             schema=READINGS_SCHEMA,
             node=self._s.node,
             seq=batch.seq,
             readings=batch.readings,
             sent_ms=now_ms,
-            backlog=not (batch.live and batch.attempts == 0),
+            backlog=backlog,
         )
         if not self._link.publish(self._readings_topic, codec.READINGS.encode(message)):
             return False
-        self._journal.mark_sent(batch.seq, wall_ms)
         self.published_batches += 1
         return True
 
-    def _send_due(self, now_ms: int, wall_ms: int) -> None:
-        """Resend unacknowledged batches, then pack and send backlog, within the drain rate."""
-        timeout_ms = int(self._s.ack_timeout_s * 1000)
-        cap_ms = int(self._s.ack_timeout_cap_s * 1000)
-        while self._link.capacity > 0:
-            due = self._journal.due_batches(wall_ms, timeout_ms, cap_ms, self._link.capacity)
-            if not due:
-                break
-            for seq in due:
-                batch = self._journal.batch(seq)
-                if batch is None:
-                    continue
-                if not self._bucket.try_take(len(batch.readings), wall_ms):
+    def _drain(self, now_ms: int, mono_ms: int) -> None:
+        """Resends, then new backlog batches, oldest first, within the drain rate and
+        leaving LIVE_RESERVE in-flight slots to live batches."""
+        while self._link.capacity > self._reserve:
+            seq = self._resend.next_due(mono_ms)
+            if seq is None:
+                seq = self._pack(mono_ms)
+                if seq is None:
                     return
-                if not self._send(batch, now_ms, wall_ms):
-                    return
-        bucket = self._bucket
-        while self._link.capacity > 0 and bucket.ms_until(self._s.drain_batch, wall_ms) == 0:
-            packed = self._journal.pack_backlog(self._s.drain_batch, wall_ms)
-            if packed is None:
+            size = self._journal.batch_readings(seq)
+            if size is None:  # acknowledged meanwhile, or dropped by the bounds
+                self._resend.remove(seq)
+                continue
+            if not self._bucket.try_take(size, mono_ms):
                 return
-            batch = self._journal.batch(packed)
-            if batch is None or not bucket.try_take(len(batch.readings), wall_ms):
+            batch = self._journal.batch(seq)
+            if batch is None:
+                self._resend.remove(seq)
+                continue
+            if not self._publish(batch, now_ms, backlog=True):
                 return
-            if not self._send(batch, now_ms, wall_ms):
-                return
+            self._resend.sent(seq, mono_ms)
 
-    def _enforce_bounds(self, wall_ms: int) -> None:
-        dropped = self._journal.enforce_bounds(wall_ms)
+    def _pack(self, mono_ms: int) -> int | None:
+        """A new backlog batch, if there is backlog and the rate allows a batch now."""
+        backlog = self._journal.backlog
+        if not backlog or not self._may_add_batches():
+            return None
+        if self._bucket.ms_until(min(self._s.drain_batch, backlog), mono_ms):
+            return None
+        seq = self._journal.pack_backlog(self._s.drain_batch)
+        if seq is not None:
+            self._resend.add(seq, mono_ms)
+        return seq
+
+    def _may_add_batches(self) -> bool:
+        # An aggregator that acks nothing for days must not make the agent's memory grow:
+        # past this many unacknowledged batches, new readings wait in the journal.
+        return len(self._resend) < MAX_UNACKED_BATCHES
+
+    def _mono_ms(self) -> int:
+        return int(self._monotonic() * 1000)
+
+    def _upkeep(self, wall_ms: int) -> None:
+        try:
+            dropped = self._journal.enforce_bounds(wall_ms)
+            since = self._journal.pending_since_ms
+            if since is not None and wall_ms - since >= ACK_FLUSH_AFTER_S * 1000:
+                self._journal.flush()
+        except JournalFullError as exc:
+            log.error("journal_full", error=str(exc))
+            return
         if dropped:
             log.warning("journal_dropped", readings=dropped, reason="over age or byte bound")
 
@@ -222,7 +318,7 @@ class EdgeAgent:
             ts=self._clock.now_ms(),
             version=self._s.version,
             reason=None if state == "online" else "shutdown",
-            journal=self._journal.health(),
+            journal=self._journal.health(self._wall.now_ms()),
             sensors=self._producer.health(),
         )
 

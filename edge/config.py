@@ -11,7 +11,7 @@ import msgspec
 
 from envnet.configfile import ConfigError, convert, overlay_env, read_toml
 from envnet.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
-from schemas.messages import ID_PATTERN
+from schemas.messages import ID_PATTERN, SensorSerial
 
 ENV_OVERRIDES: Final = {"ENVNET_MQTT_URL": ("mqtt", "url")}
 
@@ -64,6 +64,9 @@ class SensorSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
     driver: str
     options: dict[str, Any] = {}
+    # The physical sensor's serial number: sent on every reading of this sensor, so that the
+    # aggregator applies this sensor's calibration (the value itself is sent uncalibrated).
+    serial: SensorSerial | None = None
 
 
 class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

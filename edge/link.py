@@ -12,7 +12,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -49,6 +49,27 @@ class BadAck:
 
 
 LinkEvent = Connected | Disconnected | AckReceived | BadAck
+
+
+class Link(Protocol):
+    """What the agent needs of its uplink: MqttLink, or a simulated one in tests."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    @property
+    def capacity(self) -> int:
+        """Messages that can be handed over now without waiting for the broker."""
+        ...
+
+    @property
+    def max_inflight(self) -> int: ...
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool: ...
+
+    def poll(self, timeout_s: float) -> list[LinkEvent]: ...
+
+    def close(self, final_status: bytes | None, timeout_s: float = 3.0) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +221,10 @@ class MqttLink:
     @property
     def capacity(self) -> int:
         return max(0, self._settings.max_inflight - len(self._inflight))
+
+    @property
+    def max_inflight(self) -> int:
+        return self._settings.max_inflight
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
         """Publish at QoS 1. False if not connected: the caller keeps the data and retries."""

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
 
-from edge.agent import AgentSettings, EdgeAgent, Producer
+from edge.agent import AgentSettings, EdgeAgent, LoopHook, Producer
 from edge.clock import Clock, WallClock
 from edge.config import EdgeConfig
 from edge.drivers.registry import create_driver
 from edge.journal import Journal
 from edge.link import LinkSettings, MqttLink
 from edge.sampler import Sampler
+from edge.watchdog import systemd_watchdog
 from envnet import __version__
 from envnet.backoff import Backoff
 
@@ -26,6 +28,7 @@ def build_sampler(config: EdgeConfig, start_ms: int) -> Sampler:
         config.sampling.sample_interval_s,
         config.sampling.report_interval_s,
         start_ms,
+        serials={s.id: s.serial for s in config.sensors if s.serial is not None},
     )
 
 
@@ -35,6 +38,7 @@ def build_agent(
     clock: Clock | None = None,
     producer: Producer | None = None,
     stop: threading.Event | None = None,
+    hook: LoopHook | None = None,
 ) -> EdgeAgent:
     clock = clock or WallClock()
     producer = producer or build_sampler(config, clock.now_ms())
@@ -63,7 +67,7 @@ def build_agent(
         drain_batch=config.drain.batch_readings,
         status_interval_s=mqtt.status_interval_s,
     )
-    return EdgeAgent(settings, producer, journal, link, clock)
+    return EdgeAgent(settings, producer, journal, link, clock, hook=hook)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -79,4 +83,13 @@ def stop_on_signals(stop: threading.Event) -> None:
 def run_edge(config: EdgeConfig) -> None:
     stop = threading.Event()
     stop_on_signals(stop)
-    build_agent(config, stop=stop).run(stop)
+    clock = WallClock()
+    producer = build_sampler(config, clock.now_ms())
+    # Under systemd (Type=notify): READY=1, watchdog pings while the sampler keeps its
+    # schedule, STOPPING=1. Without $NOTIFY_SOCKET the hook does nothing.
+    hook = systemd_watchdog(
+        os.environ,
+        lambda: clock.wall_seconds_until(producer.next_due_ms()),
+        config.sampling.sample_interval_s,
+    )
+    build_agent(config, clock=clock, producer=producer, stop=stop, hook=hook).run(stop)

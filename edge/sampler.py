@@ -7,7 +7,7 @@ A failing sensor is counted and reported in its health, and never stops the othe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from edge.drivers.base import Driver, DriverError
@@ -43,8 +43,10 @@ class Sampler:
         sample_interval_s: float,
         report_interval_s: int,
         start_ms: int,
+        serials: Mapping[str, str] | None = None,
     ) -> None:
         self._drivers = list(drivers)
+        self._serials = dict(serials or {})
         self._sample_ms = max(1, round(sample_interval_s * 1000))
         self._period_s = report_interval_s
         self._expected = max(1, math.floor(report_interval_s * 1000 / self._sample_ms))
@@ -53,7 +55,12 @@ class Sampler:
         self.next_sample_ms = self._first_sample_at(start_ms)
 
     def _new_interval(self, at_ms: int) -> IntervalStats:
-        return IntervalStats(interval_start(at_ms, self._period_s), self._period_s, self._expected)
+        return IntervalStats(
+            interval_start(at_ms, self._period_s),
+            self._period_s,
+            self._expected,
+            serials=self._serials,
+        )
 
     def _first_sample_at(self, at_ms: int) -> int:
         return at_ms + (-at_ms) % self._sample_ms

@@ -8,7 +8,7 @@ L_eq = 10·lg[(1/N) Σ 10^(0.1·L_i)] (GB 3096-2008 §3 via the GB 12348-2008 de
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -65,6 +65,8 @@ class IntervalStats:
     start_ms: int
     period_s: int
     expected_samples: int
+    # Serial numbers of the sensors that have one configured, put on each of their readings.
+    serials: Mapping[str, str] = field(default_factory=dict)
     _acc: dict[tuple[str, Quantity], _Accumulator] = field(default_factory=dict)
     _flags: dict[str, tuple[Flag, ...]] = field(default_factory=dict)
 
@@ -101,6 +103,7 @@ class IntervalStats:
                     stat=spec.default_stat,
                     sensor=sensor,
                     flags=flags,
+                    serial=self.serials.get(sensor),
                 )
             )
         return readings

@@ -24,31 +24,17 @@ and its family's own options (see each class).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, ClassVar, Final, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Final
 
 import msgspec
 
-from edge.drivers.base import Sample, SensorTimeoutError
+from edge.drivers.base import Sample, SensorIdentity, SensorTimeoutError
+from edge.drivers.options import parse_options
 from schemas.messages import Flag
 from schemas.quantities import SPECS, Family, Quantity
 from simulators.noise import channel_id, keyed_hash, stream_key, unit_from_hash
-from simulators.signals import (
-    TROPHIC_STATES,
-    AirModel,
-    AirParams,
-    Body,
-    Episode,
-    MetModel,
-    NoiseModel,
-    NoiseParams,
-    OdourModel,
-    OdourParams,
-    TrophicState,
-    WaterModel,
-    WaterParams,
-    Zone,
-    clip,
-)
+from simulators.physical import Site, SiteOptions
+from simulators.signals import Body, Episode, TrophicState, Zone, clip
 
 _FAULT_CHANNEL: Final = channel_id("driver.fault")
 _FLAGS: Final[tuple[Flag, ...]] = ("simulated",)
@@ -99,24 +85,6 @@ class WaterOptions(CommonOptions, frozen=True, forbid_unknown_fields=True, kw_on
     trophic: Share | TrophicState = "eutrophic"
 
 
-OptionsT = TypeVar("OptionsT", bound=CommonOptions)
-
-
-def parse_options(options: Mapping[str, Any], kind: type[OptionsT], driver: str) -> OptionsT:
-    """Validate a driver's options table, or raise ValueError naming the driver and field."""
-    try:
-        table = dict(options)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{driver} options must be a table, got {type(options).__name__}"
-        ) from None
-    try:
-        return msgspec.convert(table, kind, strict=True)
-    except msgspec.ValidationError as exc:
-        valid = ", ".join(field.name for field in msgspec.structs.fields(kind))
-        raise ValueError(f"{driver} options: {exc} (valid options: {valid})") from None
-
-
 def build_episodes(
     options: Sequence[EpisodeOption], family: Family, driver: str
 ) -> dict[Quantity, tuple[Episode, ...]]:
@@ -132,23 +100,16 @@ def build_episodes(
     return {q: tuple(es) for q, es in grouped.items()}
 
 
-class _Values(Protocol):
-    def pairs(self) -> tuple[tuple[Quantity, float], ...]: ...
+class _SimDriver(SensorIdentity):
+    """What every simulated driver shares: faults, episodes, clipping. Its values are its
+    family's quantities of a simulated site (simulators.physical), so a driver of a seed sees
+    the same weather as the byte-level device simulators of that seed."""
 
-
-class _Model(Protocol):
-    def at(self, t_ms: int) -> _Values: ...
-
-
-class _SimDriver:
-    """What every simulated driver shares: identity, faults, episodes, clipping."""
-
-    NAME: ClassVar[str]
     FAMILY: ClassVar[Family]
 
-    def __init__(self, sensor_id: str, options: CommonOptions, model: _Model) -> None:
-        self._sensor_id = sensor_id
-        self._model = model
+    def __init__(self, sensor_id: str, options: CommonOptions, site: SiteOptions) -> None:
+        super().__init__(sensor_id, _FLAGS)
+        self._site = Site(site)
         self._fault_rate = options.fault_rate
         self._fault_key = stream_key(options.seed, _FAULT_CHANNEL)
         self._origin_ms = options.origin_ms or 0
@@ -157,22 +118,10 @@ class _SimDriver:
         except ValueError as exc:
             raise ValueError(f"{self.NAME} options: {exc}") from None
 
-    @property
-    def sensor_id(self) -> str:
-        return self._sensor_id
-
-    @property
-    def name(self) -> str:
-        return self.NAME
-
-    @property
-    def flags(self) -> tuple[Flag, ...]:
-        return _FLAGS
-
     def read(self, at_ms: int) -> list[Sample]:
         if self._fault_rate > 0.0 and self.faults_at(at_ms):
             raise SensorTimeoutError(f"{self._sensor_id}: simulated timeout at {at_ms}")
-        pairs = self._model.at(at_ms).pairs()
+        pairs = self._site.family(self.FAMILY, at_ms).items()
         if not self._episodes:
             return [Sample(q, v) for q, v in pairs]
         return [Sample(q, self._with_episodes(q, v, at_ms)) for q, v in pairs]
@@ -203,8 +152,8 @@ class SimAirDriver(_SimDriver):
 
     def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
         opts = parse_options(options, AirOptions, self.NAME)
-        model = AirModel(AirParams(traffic=opts.traffic, haze=opts.haze), opts.seed)
-        super().__init__(sensor_id, opts, model)
+        site = SiteOptions(seed=opts.seed, traffic=opts.traffic, haze=opts.haze)
+        super().__init__(sensor_id, opts, site)
 
 
 class SimMetDriver(_SimDriver):
@@ -215,7 +164,7 @@ class SimMetDriver(_SimDriver):
 
     def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
         opts = parse_options(options, MetOptions, self.NAME)
-        super().__init__(sensor_id, opts, MetModel(opts.seed))
+        super().__init__(sensor_id, opts, SiteOptions(seed=opts.seed))
 
 
 class SimNoiseDriver(_SimDriver):
@@ -226,7 +175,7 @@ class SimNoiseDriver(_SimDriver):
 
     def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
         opts = parse_options(options, NoiseOptions, self.NAME)
-        super().__init__(sensor_id, opts, NoiseModel(NoiseParams(zone=opts.zone), opts.seed))
+        super().__init__(sensor_id, opts, SiteOptions(seed=opts.seed, zone=opts.zone))
 
 
 class SimOdourDriver(_SimDriver):
@@ -238,12 +187,13 @@ class SimOdourDriver(_SimDriver):
 
     def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
         opts = parse_options(options, OdourOptions, self.NAME)
-        params = OdourParams(
+        site = SiteOptions(
+            seed=opts.seed,
             source_bearing_deg=opts.source_bearing_deg,
             source_strength=opts.source_strength,
             plume_width_deg=opts.plume_width_deg,
         )
-        super().__init__(sensor_id, opts, OdourModel(params, opts.seed))
+        super().__init__(sensor_id, opts, site)
 
 
 class SimWaterDriver(_SimDriver):
@@ -256,7 +206,5 @@ class SimWaterDriver(_SimDriver):
 
     def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
         opts = parse_options(options, WaterOptions, self.NAME)
-        trophic = opts.trophic
-        level = TROPHIC_STATES[trophic] if isinstance(trophic, str) else trophic
-        params = WaterParams(body=opts.body, trophic=level)
-        super().__init__(sensor_id, opts, WaterModel(params, opts.seed))
+        site = SiteOptions(seed=opts.seed, body=opts.body, trophic=opts.trophic)
+        super().__init__(sensor_id, opts, site)

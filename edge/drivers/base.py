@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from schemas.messages import Flag
 from schemas.quantities import Quantity
@@ -53,3 +53,27 @@ class Driver(Protocol):
     def read(self, at_ms: int) -> Sequence[Sample]: ...
 
     def close(self) -> None: ...
+
+
+class SensorIdentity:
+    """The identity half of the Driver protocol, the same for every driver: its sensor id,
+    its registry name (`NAME`, the `driver` of node.toml) and the quality flags fixed when it
+    is made. A driver adds `read` and `close`."""
+
+    NAME: ClassVar[str]
+
+    def __init__(self, sensor_id: str, flags: tuple[Flag, ...] = ()) -> None:
+        self._sensor_id = sensor_id
+        self._flags = flags
+
+    @property
+    def sensor_id(self) -> str:
+        return self._sensor_id
+
+    @property
+    def name(self) -> str:
+        return self.NAME
+
+    @property
+    def flags(self) -> tuple[Flag, ...]:
+        return self._flags

@@ -16,6 +16,13 @@ from envnet.configfile import ConfigError
 DriverFactory = Callable[[str, Mapping[str, Any]], Driver]
 
 DRIVERS: Final[dict[str, str]] = {
+    # Hardware (issue #4); options are documented in each module.
+    "pms5003": "edge.drivers.pms5003:from_options",
+    "sds011": "edge.drivers.sds011:from_options",
+    "modbus": "edge.drivers.modbus_sensor:from_options",
+    "bme280": "edge.drivers.bme280:from_options",
+    "ads1115-gas": "edge.drivers.ads1115:from_options",
+    # Simulated sensors (pure models, no bytes).
     "sim-air": "simulators.drivers:SimAirDriver",
     "sim-met": "simulators.drivers:SimMetDriver",
     "sim-noise": "simulators.drivers:SimNoiseDriver",

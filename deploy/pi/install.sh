@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# Install the envnet edge agent on Raspberry Pi OS (bookworm; bullseye works too).
+#
+#   sudo deploy/pi/install.sh [--source DIR|WHEEL] [--config node.toml] [--ca-file ca.crt]
+#                             [--extras edge] [--disable-bt] [--no-start]
+#                             [--steps boot,user,venv,config,service] [--root DIR] [--dry-run]
+#
+# Steps, each safe to run again (it changes only what is not yet as wanted):
+#   boot     enable the UART (enable_uart=1) and I2C (dtparam=i2c_arm=on, i2c-dev module),
+#            remove the serial console from cmdline.txt so the UART is free for a sensor;
+#            /boot/firmware (bookworm) or /boot (bullseye). This is what
+#            `raspi-config nonint do_serial_hw 0; do_serial_cons 1; do_i2c 0` does, as plain
+#            edits that also work on a mounted SD card image (--root). --disable-bt gives the
+#            PL011 UART to GPIO 14/15 on a Pi 3/4/Zero W (dtoverlay=disable-bt).
+#   user     a system user `envnet` in the dialout (serial) and i2c groups;
+#   venv     /opt/envnet/venv with `pip install 'envnet[edge]'` from --source, a source tree
+#            (default: the tree this script is in) or a wheel;
+#   config   /etc/envnet/node.toml from --config or the example, never over an existing one,
+#            root:envnet 0640 (it holds the broker password); --ca-file to /etc/envnet/ca.crt;
+#   service  /etc/systemd/system/envnet-edge.service (deploy/pi/envnet-edge.service), enabled;
+#            (re)started unless the boot settings changed (then: reboot) or --no-start.
+#
+# --root DIR works on another root file system (a mounted SD card image); the venv step then
+# does nothing (its interpreter must run on the Pi) and systemd is not started.
+# --dry-run prints what would change and changes nothing.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+root=/
+dry_run=0
+source_arg=""
+config_src=""
+ca_src=""
+extras=edge
+disable_bt=0
+start=1
+steps="boot,user,venv,config,service"
+prefix=/opt/envnet
+unit_name=envnet-edge.service
+reboot_needed=0
+
+usage() {
+  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) root=${2:?--root needs a directory}; shift 2 ;;
+    --dry-run) dry_run=1; shift ;;
+    --source) source_arg=${2:?--source needs a directory or a wheel}; shift 2 ;;
+    --config) config_src=${2:?--config needs a file}; shift 2 ;;
+    --ca-file) ca_src=${2:?--ca-file needs a file}; shift 2 ;;
+    --extras) extras=${2:?--extras needs a list}; shift 2 ;;
+    --disable-bt) disable_bt=1; shift ;;
+    --no-start) start=0; shift ;;
+    --steps) steps=${2:?--steps needs a list}; shift 2 ;;
+    -h|--help) usage ;;
+    *) echo "install.sh: unknown argument $1" >&2; usage ;;
+  esac
+done
+
+root=${root%/}
+if [ -n "$root" ] && [ ! -d "$root" ]; then
+  echo "install.sh: --root $root is not a directory" >&2
+  exit 2
+fi
+if [ "$dry_run" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run as root (sudo), or with --dry-run" >&2
+  exit 1
+fi
+
+# -- output and actions ------------------------------------------------------------------
+
+say() { printf '%s\n' "$*"; }
+# A change: printed as "would: ..." in a dry run, "done: ..." after doing it.
+change() {
+  local what=$1
+  shift
+  if [ "$dry_run" -eq 1 ]; then
+    say "would: $what"
+  else
+    "$@"
+    say "done: $what"
+  fi
+}
+same() { say "ok: $*"; }
+# A path inside the target root.
+r() { printf '%s%s' "$root" "$1"; }
+on_host() { [ -z "$root" ]; }
+wants() { case ",$steps," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# -- boot: UART and I2C ------------------------------------------------------------------
+
+boot_dir() {
+  if [ -f "$(r /boot/firmware/config.txt)" ]; then
+    printf '/boot/firmware'
+  elif [ -f "$(r /boot/config.txt)" ]; then
+    printf '/boot'
+  fi
+}
+
+# Set KEY=VALUE in config.txt (KEY may itself hold '=', e.g. dtparam=i2c_arm). An active line
+# with another value is rewritten; otherwise the setting is appended under [all], so that a
+# conditional section such as [pi4] at the end of the file does not capture it.
+append_config() {
+  local file=$1 line=$2 last
+  last=$(grep -E '^\[' "$file" | tail -n 1 || true)
+  {
+    printf '\n# envnet (deploy/pi/install.sh)\n'
+    if [ -n "$last" ] && [ "$last" != "[all]" ]; then
+      printf '[all]\n'
+    fi
+    printf '%s\n' "$line"
+  } >>"$file"
+}
+
+rewrite_config() {
+  local file=$1 key=$2 value=$3
+  sed -i -E "s/^[[:space:]]*${key}=.*/${key}=${value}/" "$file"
+}
+
+config_set() {
+  local file=$1 key=$2 value=$3 current
+  current=$(grep -E "^[[:space:]]*${key}=" "$file" | tail -n 1 | sed -E "s/^[[:space:]]*${key}=//" || true)
+  if [ "$current" = "$value" ]; then
+    same "$file: ${key}=${value}"
+  elif [ -n "$current" ]; then
+    change "$file: ${key}=${current} -> ${key}=${value}" rewrite_config "$file" "$key" "$value"
+    reboot_needed=1
+  else
+    change "$file: add ${key}=${value}" append_config "$file" "${key}=${value}"
+    reboot_needed=1
+  fi
+}
+
+config_line() {
+  local file=$1 line=$2
+  if grep -qxF "$line" "$file"; then
+    same "$file: $line"
+  else
+    change "$file: add $line" append_config "$file" "$line"
+    reboot_needed=1
+  fi
+}
+
+# The kernel's serial console would talk on, and read from, the sensor's UART.
+console_pattern='console=(serial0|serial1|ttyAMA0|ttyS0)(,[0-9]+)?'
+
+strip_console() {
+  local file=$1
+  sed -i -E "s/(^| )${console_pattern}( |$)/\1/g; s/  +/ /g; s/ $//" "$file"
+}
+
+boot_step() {
+  local dir config cmdline modules
+  dir=$(boot_dir)
+  if [ -z "$dir" ]; then
+    say "skip: no config.txt in $(r /boot/firmware) or $(r /boot): not Raspberry Pi OS?"
+    return
+  fi
+  config=$(r "$dir/config.txt")
+  cmdline=$(r "$dir/cmdline.txt")
+  config_set "$config" enable_uart 1
+  config_set "$config" dtparam=i2c_arm on
+  if [ "$disable_bt" -eq 1 ]; then
+    config_line "$config" dtoverlay=disable-bt
+  fi
+  if [ -f "$cmdline" ] && grep -qE "(^| )${console_pattern}( |$)" "$cmdline"; then
+    change "$cmdline: remove the serial console" strip_console "$cmdline"
+    reboot_needed=1
+  else
+    same "$cmdline: no serial console"
+  fi
+  modules=$(r /etc/modules)
+  if [ -f "$modules" ] && grep -qx 'i2c-dev' "$modules"; then
+    same "$modules: i2c-dev"
+  else
+    change "$modules: add i2c-dev" sh -c "printf 'i2c-dev\n' >>'$modules'"
+    reboot_needed=1
+  fi
+}
+
+# -- user ---------------------------------------------------------------------------------
+
+has_entry() { grep -q "^$2:" "$(r "/etc/$1")" 2>/dev/null; }
+in_group() { grep -qE "^$1:[^:]*:[^:]*:(.*,)?envnet(,|$)" "$(r /etc/group)" 2>/dev/null; }
+prefix_opt() { if on_host; then :; else printf -- '--prefix\n%s\n' "$root"; fi; }
+
+user_step() {
+  local -a p
+  mapfile -t p < <(prefix_opt)
+  if has_entry group i2c; then
+    same "group i2c exists"
+  else
+    # Raspberry Pi OS has it, with a udev rule giving it /dev/i2c-*; plain Debian does not.
+    change "create group i2c" groupadd "${p[@]}" --system i2c
+  fi
+  if has_entry passwd envnet; then
+    same "user envnet exists"
+  else
+    change "create system user envnet" useradd "${p[@]}" --system --user-group \
+      --home-dir /var/lib/envnet --no-create-home --shell /usr/sbin/nologin envnet
+  fi
+  local group
+  for group in dialout i2c; do
+    if in_group "$group"; then
+      same "envnet is in $group"
+    else
+      change "add envnet to $group" usermod "${p[@]}" -a -G "$group" envnet
+    fi
+  done
+}
+
+# -- venv ---------------------------------------------------------------------------------
+
+package_spec() {
+  local src=${source_arg:-$repo}
+  if [ -d "$src" ] && [ -f "$src/pyproject.toml" ]; then
+    printf '%s[%s]' "$(cd "$src" && pwd)" "$extras"
+  elif [ -f "$src" ] && [[ $src == *.whl ]]; then
+    printf '%s[%s]' "$(cd "$(dirname "$src")" && pwd)/$(basename "$src")" "$extras"
+  else
+    echo "install.sh: --source must be an envnet source tree or a .whl, got $src" >&2
+    return 1
+  fi
+}
+
+venv_step() {
+  local spec venv=$prefix/venv
+  if ! on_host; then
+    say "skip: venv under --root (run this installer on the Pi to create $venv)"
+    return
+  fi
+  spec=$(package_spec)
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    change "apt-get install python3-venv" apt-get install -y -q python3-venv
+  fi
+  if [ -x "$venv/bin/python" ]; then
+    same "$venv exists"
+  else
+    change "create $venv" python3 -m venv "$venv"
+  fi
+  # pip itself decides what is up to date; on Raspberry Pi OS it also finds piwheels.
+  change "pip install $spec into $venv" "$venv/bin/pip" install -q --upgrade "$spec"
+}
+
+# -- config -------------------------------------------------------------------------------
+
+install_file() { install -m "$1" -o 0 -g "$2" "$3" "$4"; }
+# The envnet group's id in the target root's /etc/group (numeric: under --root the host's
+# names do not apply), or 0 (root) before the user step has created it.
+owner_group() {
+  local gid
+  gid=$(awk -F: '$1 == "envnet" { print $3 }' "$(r /etc/group)" 2>/dev/null || true)
+  printf '%s' "${gid:-0}"
+}
+
+config_step() {
+  local etc node src group
+  etc=$(r /etc/envnet)
+  node="$etc/node.toml"
+  src=${config_src:-$here/node.toml}
+  group=$(owner_group)
+  if [ -d "$etc" ]; then
+    same "$etc exists"
+  else
+    change "create $etc (root:gid $group 0750)" install -d -m 0750 -o 0 -g "$group" "$etc"
+  fi
+  if [ -f "$node" ]; then
+    same "$node kept (not overwritten)"
+  else
+    [ -f "$src" ] || { echo "install.sh: no config $src" >&2; return 1; }
+    change "install $node from $src (root:gid $group 0640)" \
+      install_file 0640 "$group" "$src" "$node"
+    say "note: edit $node: node id, broker URL and password, sensors"
+  fi
+  if [ -n "$ca_src" ]; then
+    if [ -f "$etc/ca.crt" ] && cmp -s "$ca_src" "$etc/ca.crt"; then
+      same "$etc/ca.crt"
+    else
+      change "install $etc/ca.crt from $ca_src" install_file 0644 0 "$ca_src" "$etc/ca.crt"
+    fi
+  fi
+}
+
+# -- service ------------------------------------------------------------------------------
+
+systemd_running() { on_host && [ -d /run/systemd/system ]; }
+enable_by_link() { mkdir -p "$(dirname "$1")" && ln -s "/etc/systemd/system/$unit_name" "$1"; }
+
+service_step() {
+  local unit
+  unit=$(r "/etc/systemd/system/$unit_name")
+  if [ -f "$unit" ] && cmp -s "$here/$unit_name" "$unit"; then
+    same "$unit is current"
+  else
+    change "install $unit" install -D -m 0644 "$here/$unit_name" "$unit"
+    if systemd_running; then
+      change "systemctl daemon-reload" systemctl daemon-reload
+    fi
+  fi
+  local wants_link
+  wants_link=$(r "/etc/systemd/system/multi-user.target.wants/$unit_name")
+  if [ -L "$wants_link" ]; then
+    same "$unit_name enabled"
+  elif on_host || command -v systemctl >/dev/null 2>&1; then
+    local -a sys=(systemctl)
+    on_host || sys+=("--root=$root")
+    change "enable $unit_name" "${sys[@]}" --quiet enable "$unit_name"
+  else
+    # What `systemctl enable` does for WantedBy=multi-user.target, on an image without it.
+    change "enable $unit_name" enable_by_link "$wants_link"
+  fi
+  if [ "$reboot_needed" -eq 1 ]; then
+    say "note: UART/I2C settings changed: reboot; $unit_name starts at boot"
+  elif [ "$start" -eq 1 ] && systemd_running; then
+    change "restart $unit_name" systemctl restart "$unit_name"
+  else
+    say "note: $unit_name not started now (--no-start, --root, or no systemd)"
+  fi
+}
+
+# -- main ---------------------------------------------------------------------------------
+
+say "envnet edge install: root ${root:-/}$([ "$dry_run" -eq 1 ] && printf ', dry run')"
+for step in boot user venv config service; do
+  if wants "$step"; then
+    "${step}_step"
+  fi
+done
