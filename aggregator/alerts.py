@@ -1,57 +1,326 @@
-"""Alert state: observations in, transitions out. Pure.
+"""The alert lifecycle: observations in, transitions out. Pure: every clock is a parameter.
 
-Exactly one alert per (node, rule). An observation that exceeds fires a resolved or absent
-alert; one that does not resolves a firing alert. Observations older than the alert's last
-update are ignored, so late data cannot flip the current state backwards. (Issue #3 adds
-pending states, minimum durations, hysteresis, re-notification and acknowledgement.)
+One alert per (node, rule). Its live state moves through
+
+    (none) --exceeded--> pending --exceeded for pending_s--> firing
+    firing --cleared for clear_s--> resolved --exceeded--> pending ...
+
+in event time (the observations' own times), so a replay gives the same alerts as the live run.
+`exceeded` and `cleared` are separate judgements made by the rule (aggregator.observations):
+between the limit and the clear level neither holds, and the alert keeps its state, so a value
+hovering at the limit does not flap.
+
+Two lanes keep late data honest. Observations flagged late (a node draining its backlog, a
+window re-evaluated because data arrived late) or older than the live state run through their
+own *late lane*: they produce alerts marked `late`, recorded at their true times on the event
+stream and in InfluxDB, and they never touch the live state or page anyone.
+
+Re-notification (for firing, unacknowledged, non-suspect live alerts) and the closing of idle
+late episodes run on the aggregator's wall clock, through `tick(now_ms)`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
+
+import msgspec
 
 from aggregator.fleet import NodeInfo
-from aggregator.rules import Observation
-from schemas.messages import ALERT_SCHEMA, Alert
+from aggregator.observations import Observation
+from schemas.messages import ALERT_SCHEMA, Alert, AlertEventKind
 
-Event = Literal["fired", "resolved"]
+AlertKey = tuple[str, str]
+TrackState = Literal["pending", "firing", "resolved"]
+
+
+class AlertStateError(ValueError):
+    """A persisted alert book that cannot be decoded."""
+
+
+class AckRefusedError(ValueError):
+    """An acknowledgement for an alert that is not firing."""
+
+
+class LifecyclePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How one family of rules moves between states. Durations are event time, in seconds,
+    except renotify_s, which is wall-clock time since the last page."""
+
+    pending_s: int = 0
+    clear_s: int = 0
+    renotify_s: int = 0  # 0: never re-notify
+
+
+class PolicyTable:
+    """Policies by rule-id prefix ("odour", "odour.h2s", ...): the longest matching prefix of
+    whole dot-separated segments wins, then the default."""
+
+    def __init__(self, default: LifecyclePolicy, by_prefix: Mapping[str, LifecyclePolicy]) -> None:
+        self._default = default
+        self._by_prefix = dict(by_prefix)
+        self._cache: dict[str, LifecyclePolicy] = {}
+
+    def for_rule(self, rule_id: str) -> LifecyclePolicy:
+        policy = self._cache.get(rule_id)
+        if policy is None:
+            policy = self._cache[rule_id] = self._lookup(rule_id)
+        return policy
+
+    def _lookup(self, rule_id: str) -> LifecyclePolicy:
+        parts = rule_id.split(".")
+        for end in range(len(parts), 0, -1):
+            found = self._by_prefix.get(".".join(parts[:end]))
+            if found is not None:
+                return found
+        return self._default
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    event: Event
+    event: AlertEventKind
     alert: Alert
+    # When it happened: event time for fired/resolved, the wall clock for the others.
+    at_ms: int
+
+    @property
+    def pages(self) -> bool:
+        """Whether a paging sink (webhook) should notify someone now."""
+        alert = self.alert
+        return (
+            self.event in ("fired", "renotified")
+            and alert.state == "firing"
+            and not alert.late
+            and not alert.suspect
+        )
+
+    @property
+    def retained(self) -> bool:
+        """Whether this changes the retained live state on envnet/v1/alerts/{node}/{rule}."""
+        return not self.alert.late
+
+
+class Track(msgspec.Struct, kw_only=True):
+    """The state of one (node, rule) in one lane. Persisted as is."""
+
+    state: TrackState = "resolved"
+    alert: Alert | None = None  # the last published form; None until it first fires
+    exceeded_since_ms: int | None = None  # start of the current run of exceedances
+    cleared_since_ms: int | None = None  # start of the current run of clear observations
+    updated_ms: int = 0  # event time of the newest observation applied
+    paged_wall_ms: int = 0  # wall time of the last fire or re-notification
+    touched_wall_ms: int = 0  # wall time of the last observation (late lane idling)
+
+
+class _Snapshot(msgspec.Struct):
+    live: list[tuple[str, str, Track]]
+    late: list[tuple[str, str, Track]]
+
+
+_DECODER: Final = msgspec.msgpack.Decoder(_Snapshot)
+_ENCODER: Final = msgspec.msgpack.Encoder()
 
 
 class AlertBook:
-    def __init__(self) -> None:
-        self._alerts: dict[tuple[str, str], Alert] = {}
+    def __init__(self, policies: PolicyTable, late_idle_s: int = 900) -> None:
+        self._policies = policies
+        self._late_idle_ms = late_idle_s * 1000
+        self._live: dict[AlertKey, Track] = {}
+        self._late: dict[AlertKey, Track] = {}
+        self._dirty: set[AlertKey] = set()
 
-    def apply(self, obs: Observation, info: NodeInfo) -> Transition | None:
+    # -- observations ---------------------------------------------------------------------
+
+    def apply(self, obs: Observation, info: NodeInfo, now_ms: int) -> Transition | None:
         key = (obs.node, obs.rule.id)
-        current = self._alerts.get(key)
-        if current is not None and obs.at_ms < current.updated_ms:
+        live = self._live.get(key)
+        late = obs.late or (live is not None and obs.at_ms < live.updated_ms)
+        lane = self._late if late else self._live
+        track = lane.get(key)
+        if track is None:
+            if not obs.exceeded:
+                return None  # nothing open and nothing to open: keep no state
+            track = lane[key] = Track()
+        if late and obs.at_ms < track.updated_ms:
+            # Older than what this late episode already covers: a second backlog pass.
             return None
-        firing = current is not None and current.state == "firing"
-        if obs.exceeded and not firing:
-            alert = _alert(obs, info, state="firing", since_ms=obs.at_ms)
-            self._alerts[key] = alert
-            return Transition("fired", alert)
-        if not obs.exceeded and firing and current is not None:
-            alert = _alert(obs, info, state="resolved", since_ms=current.since_ms)
-            self._alerts[key] = alert
-            return Transition("resolved", alert)
-        if current is not None:
-            self._alerts[key] = _alert(obs, info, state=current.state, since_ms=current.since_ms)
+        self._dirty.add(key)
+        track.touched_wall_ms = now_ms
+        return self._step(track, obs, info, late, now_ms)
+
+    def _step(
+        self, track: Track, obs: Observation, info: NodeInfo, late: bool, now_ms: int
+    ) -> Transition | None:
+        track.updated_ms = obs.at_ms
+        if obs.exceeded:
+            return self._exceeded(track, obs, info, late, now_ms)
+        if obs.is_cleared:
+            return self._cleared(track, obs, info, late)
+        # In the hysteresis band: neither a new exceedance nor a clearance.
+        track.cleared_since_ms = None
+        if track.state == "firing":
+            self._remember(track, obs, info, late)
         return None
 
+    def _exceeded(
+        self, track: Track, obs: Observation, info: NodeInfo, late: bool, now_ms: int
+    ) -> Transition | None:
+        track.cleared_since_ms = None
+        if track.exceeded_since_ms is None:
+            track.exceeded_since_ms = obs.at_ms
+        if track.state == "firing":
+            return self._refresh(track, obs, info, late, now_ms)
+        pending_ms = self._policies.for_rule(obs.rule.id).pending_s * 1000
+        if obs.at_ms - track.exceeded_since_ms >= pending_ms:
+            return self._fire(track, obs, info, late, now_ms)
+        track.state = "pending"
+        return None
+
+    def _cleared(
+        self, track: Track, obs: Observation, info: NodeInfo, late: bool
+    ) -> Transition | None:
+        track.exceeded_since_ms = None
+        if track.state == "pending":
+            track.state = "resolved"  # never published, so nothing to retract
+        if track.state != "firing":
+            return None
+        if track.cleared_since_ms is None:
+            track.cleared_since_ms = obs.at_ms
+        clear_ms = self._policies.for_rule(obs.rule.id).clear_s * 1000
+        if obs.at_ms - track.cleared_since_ms < clear_ms:
+            self._remember(track, obs, info, late)
+            return None
+        return self._resolve(track, obs, info, late)
+
+    def _fire(
+        self, track: Track, obs: Observation, info: NodeInfo, late: bool, now_ms: int
+    ) -> Transition:
+        since = track.exceeded_since_ms if track.exceeded_since_ms is not None else obs.at_ms
+        alert = _alert(obs, info, "firing", since, late)
+        track.state, track.alert, track.paged_wall_ms = "firing", alert, now_ms
+        return Transition("fired", alert, obs.at_ms)
+
+    def _refresh(
+        self, track: Track, obs: Observation, info: NodeInfo, late: bool, now_ms: int
+    ) -> Transition | None:
+        was_suspect = track.alert is not None and track.alert.suspect
+        alert = self._remember(track, obs, info, late)
+        if was_suspect and not alert.suspect and not late:
+            # Fired on a sensor judged unhealthy; a healthy sensor now confirms it: page.
+            track.paged_wall_ms = now_ms
+            return Transition("renotified", alert, now_ms)
+        return None
+
+    def _resolve(self, track: Track, obs: Observation, info: NodeInfo, late: bool) -> Transition:
+        assert track.alert is not None
+        alert = _alert(obs, info, "resolved", track.alert.since_ms, late)
+        track.state, track.alert = "resolved", alert
+        track.cleared_since_ms = None
+        return Transition("resolved", alert, obs.at_ms)
+
+    def _remember(self, track: Track, obs: Observation, info: NodeInfo, late: bool) -> Alert:
+        """Keep the firing alert's latest value without publishing it (that would spam)."""
+        assert track.alert is not None
+        previous = track.alert
+        alert = _alert(obs, info, _published_state(track), previous.since_ms, late)
+        alert = msgspec.structs.replace(
+            alert,
+            acked_by=previous.acked_by,
+            acked_ms=previous.acked_ms,
+            ack_note=previous.ack_note,
+        )
+        track.alert = alert
+        return alert
+
+    # -- wall clock -----------------------------------------------------------------------
+
+    def tick(self, now_ms: int) -> list[Transition]:
+        """Re-notifications due, and late episodes whose backlog has gone quiet."""
+        out: list[Transition] = []
+        for key, track in self._live.items():
+            alert = track.alert
+            if track.state != "firing" or alert is None or alert.acked_by or alert.suspect:
+                continue
+            every = self._policies.for_rule(alert.rule).renotify_s * 1000
+            if every and now_ms - track.paged_wall_ms >= every:
+                track.paged_wall_ms = now_ms
+                self._dirty.add(key)
+                out.append(Transition("renotified", alert, now_ms))
+        for key, track in list(self._late.items()):
+            if now_ms - track.touched_wall_ms < self._late_idle_ms:
+                continue
+            del self._late[key]
+            self._dirty.add(key)
+            if track.state == "firing" and track.alert is not None:
+                # The backlog ended while the episode was still open: close it where the
+                # backlog's data ended, and say so.
+                closed = msgspec.structs.replace(
+                    track.alert,
+                    state="resolved",
+                    message=("backlog ended while exceeding; " + track.alert.message)[:300],
+                )
+                out.append(Transition("resolved", closed, track.updated_ms))
+        return out
+
+    def acknowledge(
+        self, node: str, rule: str, by: str, note: str | None, now_ms: int
+    ) -> Transition:
+        track = self._live.get((node, rule))
+        if track is None or track.state != "firing" or track.alert is None:
+            raise AckRefusedError(f"no firing alert {rule!r} on node {node!r}")
+        alert = msgspec.structs.replace(track.alert, acked_by=by, acked_ms=now_ms, ack_note=note)
+        track.alert = alert
+        self._dirty.add((node, rule))
+        return Transition("acknowledged", alert, now_ms)
+
+    # -- views and persistence ------------------------------------------------------------
+
     def firing(self) -> list[Alert]:
-        return [a for a in self._alerts.values() if a.state == "firing"]
+        return [t.alert for t in self._live.values() if t.state == "firing" and t.alert]
+
+    def live(self) -> Iterator[Alert]:
+        return (t.alert for t in self._live.values() if t.alert is not None)
+
+    def take_dirty(self) -> dict[AlertKey, tuple[Track | None, Track | None]]:
+        """(live, late) track of every key changed since the last call, for the state store."""
+        dirty, self._dirty = self._dirty, set()
+        return {key: (self._live.get(key), self._late.get(key)) for key in dirty}
+
+    def snapshot(self) -> bytes:
+        return _ENCODER.encode(
+            _Snapshot(
+                live=[(n, r, t) for (n, r), t in self._live.items()],
+                late=[(n, r, t) for (n, r), t in self._late.items()],
+            )
+        )
+
+    def restore(self, data: bytes) -> None:
+        try:
+            snapshot = _DECODER.decode(data)
+        except msgspec.DecodeError as exc:
+            raise AlertStateError(f"alert state unreadable: {exc}") from None
+        self._live = {(n, r): t for n, r, t in snapshot.live}
+        self._late = {(n, r): t for n, r, t in snapshot.late}
+        self._dirty.clear()
+
+    def load(self, key: AlertKey, live: Track | None, late: Track | None) -> None:
+        """Restore one key's tracks (from the state store's rows)."""
+        if live is not None:
+            self._live[key] = live
+        if late is not None:
+            self._late[key] = late
+
+
+def _published_state(track: Track) -> Literal["firing", "resolved"]:
+    return "firing" if track.state == "firing" else "resolved"
 
 
 def _alert(
-    obs: Observation, info: NodeInfo, *, state: Literal["firing", "resolved"], since_ms: int
+    obs: Observation,
+    info: NodeInfo,
+    state: Literal["firing", "resolved"],
+    since_ms: int,
+    late: bool,
 ) -> Alert:
     rule = obs.rule
     return Alert(
@@ -73,5 +342,7 @@ def _alert(
         unit=rule.unit,
         site=info.site,
         location=info.location,
-        late=obs.late,
+        late=late,
+        suspect=obs.suspect,
+        window_start_ms=obs.window_start_ms,
     )

@@ -62,10 +62,52 @@ class Metrics:
             "envnet_alert_transitions", "Alert transitions", ["event", "kind"], registry=r
         )
         self.alerts_firing = Gauge("envnet_alerts_firing", "Alerts currently firing", registry=r)
+        self.alert_commands = Counter(
+            "envnet_alert_commands",
+            "Operator alert commands, by result (accepted, refused, invalid)",
+            ["result"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "envnet_webhook_deliveries",
+            "Webhook deliveries by outcome (delivered, rejected, gave_up, dropped)",
+            ["outcome"],
+            registry=r,
+        )
+        self.window_series = Gauge(
+            "envnet_window_series", "Series with averaging-window state", registry=r
+        )
+        self.window_held_readings = Gauge(
+            "envnet_window_held_readings",
+            "Reading parts held for late re-evaluation of windows (memory)",
+            registry=r,
+        )
+        self.window_readings = Counter(
+            "envnet_window_readings",
+            "Readings the windows treated specially: late (re-evaluated), too_late (beyond the "
+            "late horizon), duplicate, not_windowed (period > 1 h), future (clock fault)",
+            ["kind"],
+            registry=r,
+        )
+        self.alerting_worker_failures = Counter(
+            "envnet_alerting_worker_failures",
+            "Errors in the alerting worker process, and its loss",
+            registry=r,
+        )
+        self.state_saves = Counter(
+            "envnet_state_saves", "Saves of alert and evaluator state", ["what"], registry=r
+        )
         self.rules_skipped = Counter(
             "envnet_rules_skipped",
             "Rule evaluations skipped, e.g. node lacks the classification a rule needs",
             ["reason"],
+            registry=r,
+        )
+        self.calibrations = Counter(
+            "envnet_calibrations",
+            "Readings with a sensor serial, by calibration result: applied, no_record, "
+            "out_of_bounds (the calibrated value was outside the physical bounds; raw kept)",
+            ["result"],
             registry=r,
         )
         for reason in REFUSAL_REASONS:

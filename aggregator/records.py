@@ -7,9 +7,12 @@ Everything else goes through lineprotocol.line.
 
 from __future__ import annotations
 
+from aggregator.event_windows import WindowResult
 from aggregator.fleet import NodeInfo
 from aggregator.lineprotocol import escape_key, line
-from aggregator.storage_schema import ALERTS, NODE_STATUS, READINGS
+from aggregator.rules_air import AqiRecord
+from aggregator.rules_point import WaterRecord
+from aggregator.storage_schema import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS
 from schemas.messages import Alert, Reading, StatusMessage
 from schemas.quantities import SPECS
 
@@ -43,17 +46,38 @@ class ReadingLines:
         return series
 
     def line(self, r: Reading) -> str:
+        """The reading as sent: its value, flags and, if it has one, its sensor's serial."""
         # Reading values are finite floats (the contract's bounds), so repr() is exact.
-        if r.flags:
-            return f'{self._series_key(r)}{float(r.value)!r},flags="{",".join(r.flags)}" {r.ts}'
-        return f"{self._series_key(r)}{float(r.value)!r} {r.ts}"
+        if r.serial is None:  # first: the fast path measured fastest this way round
+            if r.flags:
+                return f'{self._series_key(r)}{float(r.value)!r},flags="{",".join(r.flags)}" {r.ts}'
+            return f"{self._series_key(r)}{float(r.value)!r} {r.ts}"
+        return self._with_serial(r, f"{float(r.value)!r}")
 
     def lines(self, readings: list[Reading]) -> list[str]:
         line = self.line
         return [line(r) for r in readings]
 
+    def calibrated_line(self, r: Reading, raw: float, version: str) -> str:
+        """`r` carries the calibrated value; the sensor's own value and the calibration
+        version are stored beside it. Versions and serials are pattern-checked (the
+        calibration record, the contract): nothing to escape."""
+        return self._with_serial(r, f'{float(r.value)!r},raw={float(raw)!r},cal="{version}"')
 
-def alert_line(alert: Alert, event: str, late: bool) -> str:
+    def rejected_line(self, r: Reading, version: str) -> str:
+        """Calibration `version` gave a value outside the physical bounds: the sensor's own
+        value is stored as the value, and the rejected version is named."""
+        raw = f"{float(r.value)!r}"
+        return self._with_serial(r, f'{raw},raw={raw},cal_rejected="{version}"')
+
+    def _with_serial(self, r: Reading, fields: str) -> str:
+        flags = f',flags="{",".join(r.flags)}"' if r.flags else ""
+        return f'{self._series_key(r)}{fields}{flags},serial="{r.serial}" {r.ts}'
+
+
+def alert_line(alert: Alert, event: str, at_ms: int) -> str:
+    """One alert transition, at `at_ms`: the event time of fired/resolved, the wall clock of
+    renotified/acknowledged (so they never overwrite the fired point of the same series)."""
     tags = [
         ("node", alert.node),
         ("site", alert.site),
@@ -71,9 +95,13 @@ def alert_line(alert: Alert, event: str, late: bool) -> str:
         ("standard", alert.standard),
         ("clause", alert.clause),
         ("message", alert.message),
-        ("late", late),
+        ("late", alert.late),
+        ("suspect", alert.suspect),
+        ("since_ms", alert.since_ms),
+        ("window_start_ms", alert.window_start_ms),
+        ("acked_by", alert.acked_by),
     ]
-    return line(ALERTS.name, tags, fields, alert.updated_ms)
+    return line(ALERTS.name, tags, fields, at_ms)
 
 
 def status_line(status: StatusMessage, info: NodeInfo, received_ms: int) -> str:
@@ -89,3 +117,61 @@ def status_line(status: StatusMessage, info: NodeInfo, received_ms: int) -> str:
     # The offline will carries no timestamp: it is stamped on arrival.
     ts = status.ts if status.ts is not None else received_ms
     return line(NODE_STATUS.name, [("node", info.node), ("site", info.site)], fields, ts)
+
+
+Field = tuple[str, float | int | bool | str | None]
+
+
+def window_line(w: WindowResult, info: NodeInfo) -> str | None:
+    """A closed window; None for one without data (nothing to plot)."""
+    if w.value != w.value:  # nan: no data in the window
+        return None
+    _, sensor, quantity = w.key
+    tags = [("node", info.node), ("site", info.site), ("sensor", sensor),
+            ("quantity", quantity), ("window", w.kind)]  # fmt: skip
+    fields: list[Field] = [
+        ("value", float(w.value)),
+        ("valid", w.valid),
+        ("hours", w.hours),
+        ("coverage_s", w.coverage_s),
+        ("l10", w.l10),
+        ("l50", w.l50),
+        ("l90", w.l90),
+        ("revision", w.revision),
+    ]
+    return line(WINDOWS.name, tags, fields, w.start_ms)
+
+
+def aqi_line(record: AqiRecord, info: NodeInfo) -> str | None:
+    result = record.result
+    if result.aqi is None or result.category is None:
+        return None
+    tags = [("node", info.node), ("site", info.site), ("report", record.report),
+            ("edition", result.edition)]  # fmt: skip
+    iaqi = result.by_pollutant
+    fields: list[Field] = [
+        ("aqi", result.aqi),
+        ("level", result.category.level),
+        ("category", result.category.name_en),
+        ("colour", result.category.hex),
+        ("primary", ",".join(result.primary)),
+        ("missing", ",".join(result.missing)),
+        ("publishable", result.publishable),
+        *((f"iaqi_{p}", v) for p, v in sorted(iaqi.items())),
+    ]
+    return line(AQI.name, tags, fields, record.start_ms)
+
+
+def water_line(record: WaterRecord, info: NodeInfo) -> str:
+    e = record.evaluation
+    tags = [("node", info.node), ("site", info.site), ("body", e.body)]
+    trophic = record.trophic
+    fields: list[Field] = [
+        ("class", e.water_class),
+        ("target", e.target),
+        ("meets_target", e.meets_target),
+        ("exceeding", ",".join(f"{c.item}:{c.multiple:.3g}" for c in e.exceeding)),
+        ("tli", None if trophic is None else round(trophic.tli, 2)),
+        ("trophic_state", None if trophic is None else trophic.state.name_en),
+    ]
+    return line(WATER_QUALITY.name, tags, fields, record.at_ms)

@@ -1,262 +1,266 @@
-"""The first set of standards rules: readings in, observations (exceeded or not) out.
+"""The standards engine: stored readings in; observations and derived values out.
 
-Pure apart from the hourly windows it keeps. Which rules apply to a node follows from its
-fleet inventory entry: a node without an air zone gets no GB 3095 rules, and so on; such
-skips are counted, because a missing classification silently muting alerts would be worse.
+Pure apart from the state it keeps (windows, health, AQI and water trackers), and every clock
+is a parameter. Per batch of a node, in order:
 
-Rules in this set:
-- air.{so2,no2,co,o3}.1h: clock-hour means (valid with >= 45 min of data, GB 3095-2026 Table 4)
-  against GB 3095 Table 1 1-h limits, by zone grade and by the phase of the hour's local date;
-- noise.laeq.1h: hourly energy-mean L_Aeq against the GB 3096-2008 Table 1 day or night limit
-  (comparing each hour is common real-time practice, UNVERIFIED as the standard's evaluation,
-  which uses whole-period L_d and L_n: ../shared/standards.md §3.3);
-- noise.lamax.night: night L_Amax against the night limit + 15 dB(A) (GB 3096-2008 §5.4);
-- odour.{h2s,nh3,odour}: each reading against GB 14554-93 Table 1 by the node's grade;
-- water.{do,codmn,nh3_n,tp,tn,ph}.class: single-factor class worse than the node's target
-  (GB 3838-2002 §5.1);
-- bloom.chl_a.{who_low,who_moderate}: chlorophyll-a at the WHO 1999/2003 levels.
+1. health checks judge each reading (aggregator.health): a sensor judged unhealthy makes the
+   exceedances it measures *suspect*;
+2. averaging windows close in event time (aggregator.event_windows): 1-h, daily, O3 8-h and
+   MDA8, noise day/night with L10/L50/L90, re-evaluated when data arrives late;
+3. rule families turn closed windows and single readings into observations:
+   aggregator.rules_air (GB 3095 limits, HJ 633 AQI), aggregator.rules_noise (GB 3096),
+   aggregator.rules_point (GB 14554 odour, GB 3838 water, WHO blooms).
+
+An observation is *late* when it comes from a node's backlog, from a window revised by late
+data, or from data older than `late_after_ms` on the aggregator's clock: recorded at its true
+time and never paged (aggregator.alerts).
+
+Which rules apply to a node follows from its fleet inventory entry: a node without an air zone
+gets no GB 3095 rules, and so on; such skips are counted, because a missing classification
+silently muting alerts would be worse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Final, Literal, cast
+from dataclasses import dataclass, field
+from typing import Final, Literal
 
+from aggregator.event_windows import (
+    AIR_DAILY,
+    HOURLY,
+    NOISE,
+    OZONE,
+    SeriesSpec,
+    WindowEngine,
+    WindowResult,
+)
 from aggregator.fleet import NodeInfo
-from aggregator.standards import gb3095, gb3096, gb3838, gb14554, who_bloom
-from aggregator.windows import HourlyWindows, HourResult
-from schemas.messages import AlertKind, Reading, Severity
-from schemas.quantities import SPECS, Quantity, Unit
-
-AIR_1H: Final[tuple[Quantity, ...]] = ("so2", "no2", "co", "o3")
-ODOUR: Final[tuple[gb14554.OdourItem, ...]] = ("h2s", "nh3", "odour")
-WATER: Final[tuple[gb3838.WaterItem, ...]] = ("do", "codmn", "nh3_n", "tp", "tn", "ph")
+from aggregator.health import HealthMonitor
+from aggregator.observations import Observation
+from aggregator.rules_air import AirSettings, AqiRecord, AqiTracker, aqi_observation
+from aggregator.rules_air import limit_observation as air_limit
+from aggregator.rules_noise import NoiseSettings, lamax_observation, window_observation
+from aggregator.rules_point import (
+    PointSettings,
+    WaterRecord,
+    WaterSites,
+    bloom_observations,
+    odour_observation,
+    site_observation,
+    water_item_observation,
+)
+from schemas.messages import Reading
+from schemas.quantities import Quantity
 
 SkipReason = Literal["no_air_zone", "no_noise_zone", "no_odour_grade", "no_water_class"]
+OdourWindow = Literal["reading", "1h"]
+
+AIR: Final[frozenset[Quantity]] = frozenset(("pm2_5", "pm10", "so2", "no2", "co", "o3"))
+ODOUR: Final[frozenset[Quantity]] = frozenset(("h2s", "nh3", "odour"))
+WATER: Final[frozenset[Quantity]] = frozenset(
+    ("do", "codmn", "nh3_n", "tp", "tn", "ph", "chl_a", "phycocyanin")
+)
+# The windows each quantity needs. Quantities not listed are not windowed.
+SPECS: Final[dict[Quantity, SeriesSpec]] = {
+    "pm2_5": AIR_DAILY,
+    "pm10": AIR_DAILY,
+    "so2": AIR_DAILY,
+    "no2": AIR_DAILY,
+    "co": AIR_DAILY,
+    "o3": OZONE,
+    "laeq": NOISE,
+    "h2s": HOURLY,
+    "nh3": HOURLY,
+    "odour": HOURLY,
+}
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    kind: AlertKind
-    severity: Severity
-    quantity: Quantity
-    standard: str
-    clause: str
-    window_s: int
-
-    @property
-    def unit(self) -> Unit:
-        return SPECS[self.quantity].unit
+class RuleSettings:
+    air: AirSettings
+    noise: NoiseSettings
+    point: PointSettings
+    odour_window: OdourWindow = "reading"
+    late_after_ms: int = 900_000
+    # Readings starting further ahead of the aggregator's clock are stored but not windowed:
+    # a node with a broken clock would otherwise move its series' event time far ahead and
+    # make all its real data "too late". 0 disables the guard (accelerated simulations).
+    max_future_ms: int = 3_600_000
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    rule: Rule
-    node: str
-    exceeded: bool
-    value: float
-    limit: float
-    at_ms: int
-    late: bool
-    message: str
+@dataclass(slots=True)
+class Evaluation:
+    """What one batch produced: observations for the alert lifecycle, and derived values
+    (closed windows, AQI, water site evaluations) for storage."""
 
-
-@dataclass(frozen=True, slots=True)
-class LocalTime:
-    utc_offset_h: int
-    day_starts_h: int
-    night_starts_h: int
-
-    def of(self, ts_ms: int) -> datetime:
-        return datetime.fromtimestamp(ts_ms / 1000, UTC) + timedelta(hours=self.utc_offset_h)
-
-    def is_night(self, ts_ms: int) -> bool:
-        return gb3096.is_night(self.of(ts_ms).hour, self.day_starts_h, self.night_starts_h)
-
-
-_Handler = Callable[[NodeInfo, Reading, bool], list[Observation]]
+    observations: list[Observation] = field(default_factory=list)
+    windows: list[WindowResult] = field(default_factory=list)
+    aqi: list[AqiRecord] = field(default_factory=list)
+    water: list[WaterRecord] = field(default_factory=list)
 
 
 class Evaluator:
-    def __init__(self, edition: gb3095.Edition, local: LocalTime) -> None:
-        self._edition: gb3095.Edition = edition
-        self._local = local
-        self._windows = HourlyWindows()
+    def __init__(
+        self, settings: RuleSettings, windows: WindowEngine, health: HealthMonitor
+    ) -> None:
+        self._s = settings
+        self.windows = windows
+        self.health = health
+        self._aqi = AqiTracker(settings.air)
+        self._water = WaterSites(settings.point)
         self.skipped: dict[SkipReason, int] = {}
-        handlers: dict[Quantity, _Handler] = {
-            "laeq": self._noise_hourly,
-            "lamax": self._noise_lmax,
-            "chl_a": self._bloom,
-        }
-        handlers.update({q: self._air for q in AIR_1H})
-        handlers.update({q: self._odour for q in ODOUR})
-        handlers.update({q: self._water for q in WATER})
-        self._handlers = handlers
+        self.future_readings = 0
 
-    @property
-    def late_window_readings(self) -> int:
-        return self._windows.late_readings
+    # -- entry points ---------------------------------------------------------------------
 
-    def evaluate(self, info: NodeInfo, readings: list[Reading], late: bool) -> list[Observation]:
-        observations: list[Observation] = []
-        for reading in readings:
-            observations.extend(self._one(info, reading, late))
-        return observations
+    def evaluate(
+        self, info: NodeInfo, readings: list[Reading], backlog: bool, now_ms: int
+    ) -> Evaluation:
+        out = Evaluation()
+        node = info.node
+        judge = self.health.judge
+        windowed: list[tuple[tuple[str, str, str], Reading, SeriesSpec]] = []
+        horizon = now_ms + self._s.max_future_ms if self._s.max_future_ms else None
+        for r in readings:
+            judge(node, r)
+            spec = SPECS.get(r.quantity)
+            if spec is not None:
+                if horizon is not None and r.ts > horizon:
+                    self.future_readings += 1
+                else:
+                    windowed.append(((node, r.sensor, r.quantity), r, spec))
+            if r.quantity in WATER or r.quantity in ("lamax", *ODOUR):
+                self._point(info, r, backlog, now_ms, out)
+        for w in self.windows.add_batch(windowed) if windowed else ():
+            self._window(info, w, backlog, now_ms, out)
+        out.observations.extend(self.health.take_observations(late=backlog))
+        return out
 
-    def _one(self, info: NodeInfo, r: Reading, late: bool) -> list[Observation]:
-        handler = self._handlers.get(r.quantity)
-        return handler(info, r, late) if handler is not None else []
+    def warm(self, info: NodeInfo, readings: list[Reading]) -> None:
+        """Replay stored readings (a restart), producing nothing: into the windows, and the
+        water readings into the site state (else the first reading after a restart would
+        judge the site on one parameter, and its alert would resolve and fire again). The AQI
+        tracker is rebuilt from the windows they close: an hour's AQI is computed again when
+        a slower series (a 1-h analyser) closes that hour after the restart, and it must
+        still count the pollutants that closed it before, or the AQI drops and the alert
+        flaps (resolved, then fired again)."""
+        node = info.node
+        closed = self.windows.add_batch(
+            ((node, r.sensor, r.quantity), r, spec)
+            for r in readings
+            if (spec := SPECS.get(r.quantity)) is not None
+        )
+        for r in readings:
+            if r.quantity in WATER:
+                self._water.add(info, r)
+        for w in closed:
+            _, sensor, quantity = w.key
+            q: Quantity = quantity  # type: ignore[assignment]
+            self._aqi.add(node, sensor, q, w)
 
-    def _skip(self, reason: SkipReason) -> list[Observation]:
+    def _late(self, backlog: bool, revision: bool, end_ms: int, now_ms: int) -> bool:
+        return backlog or revision or now_ms - end_ms > self._s.late_after_ms
+
+    def _skip(self, reason: SkipReason) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        return []
 
-    # -- air ------------------------------------------------------------------------------
+    # -- closed windows -------------------------------------------------------------------
 
-    def _air(self, info: NodeInfo, r: Reading, late: bool) -> list[Observation]:
+    def _window(
+        self, info: NodeInfo, w: WindowResult, backlog: bool, now_ms: int, out: Evaluation
+    ) -> None:
+        out.windows.append(w)
+        _, sensor, quantity = w.key
+        q: Quantity = quantity  # type: ignore[assignment]
+        late = self._late(backlog, w.revision, w.end_ms, now_ms)
+        suspect = self.health.was_unhealthy(info.node, sensor, w.start_ms, w.end_ms)
+        if q in AIR:
+            self._air(info, sensor, q, w, late, suspect, out)
+        elif q == "laeq":
+            if info.noise_zone is None:
+                self._skip("no_noise_zone")
+            elif obs := window_observation(self._s.noise, info, w, late, suspect):
+                out.observations.append(obs)
+        elif q in ODOUR and self._s.odour_window == "1h" and w.kind == "1h" and w.valid:
+            self._odour(info, q, w.value, w.start_ms, 3600, late, suspect, out)
+
+    def _air(
+        self,
+        info: NodeInfo,
+        sensor: str,
+        q: Quantity,
+        w: WindowResult,
+        late: bool,
+        suspect: bool,
+        out: Evaluation,
+    ) -> None:
         if info.air_zone is None:
-            return self._skip("no_air_zone")
-        hours = self._windows.add((info.node, r.sensor, r.quantity), r, energy=False)
-        return [obs for h in hours if (obs := self._air_hour(info, r.quantity, h, late))]
-
-    def _air_hour(
-        self, info: NodeInfo, q: Quantity, hour: HourResult, late: bool
-    ) -> Observation | None:
-        if hour.coverage_s < gb3095.MIN_COVERAGE_1H_S or info.air_zone is None:
-            return None
-        phase = gb3095.phase_for(self._edition, self._local.of(hour.start_ms).date())
-        limit = gb3095.limit(phase, q, "1h", info.air_zone)
-        if limit is None:
-            return None
-        standard, clause = gb3095.clause(phase)
-        grade = "I" if info.air_zone == 1 else "II"
-        rule = Rule(f"air.{q}.1h", "exceedance", "warning", q, standard, clause, 3600)
-        exceeded = hour.value > limit
-        unit = SPECS[q].unit
-        message = (
-            f"1-h mean {q} {hour.value:.1f} {unit} "
-            f"{'exceeds' if exceeded else 'within'} Grade {grade} limit {limit:g}"
+            self._skip("no_air_zone")
+        elif obs := air_limit(self._s.air, info, q, w, late, suspect):
+            out.observations.append(obs)
+        record = self._aqi.add(info.node, sensor, q, w)
+        if record is None:
+            return
+        out.aqi.append(record)
+        span = 3_600_000 if record.report == "hour" else 86_400_000
+        aqi_suspect = any(
+            self.health.was_unhealthy(info.node, s, record.start_ms, record.start_ms + span)
+            for p in record.result.primary
+            if (s := self._aqi.sensor_of(info.node, p)) is not None
         )
-        return Observation(
-            rule, info.node, exceeded, hour.value, limit, hour.start_ms, late, message
-        )
+        if obs := aqi_observation(self._s.air, info, record, late, aqi_suspect):
+            out.observations.append(obs)
 
-    # -- noise ----------------------------------------------------------------------------
+    # -- single readings ------------------------------------------------------------------
 
-    def _noise_hourly(self, info: NodeInfo, r: Reading, late: bool) -> list[Observation]:
-        if info.noise_zone is None:
-            return self._skip("no_noise_zone")
-        hours = self._windows.add((info.node, r.sensor, r.quantity), r, energy=True)
-        zone = info.noise_zone
-        out = []
-        for hour in hours:
-            if hour.coverage_s < gb3095.MIN_COVERAGE_1H_S:
-                continue
-            night = self._local.is_night(hour.start_ms)
-            limit = gb3096.LIMITS[zone].night if night else gb3096.LIMITS[zone].day
-            rule = Rule(
-                "noise.laeq.1h", "exceedance", "warning", "laeq", "GB 3096-2008", "Table 1", 3600
-            )
-            exceeded = hour.value > limit
-            period = "night" if night else "day"
-            message = f"hourly LAeq {hour.value:.1f} dB(A) vs zone {zone} {period} limit {limit:g}"
-            out.append(
-                Observation(
-                    rule, info.node, exceeded, hour.value, limit, hour.start_ms, late, message
-                )
-            )
-        return out
+    def _point(
+        self, info: NodeInfo, r: Reading, backlog: bool, now_ms: int, out: Evaluation
+    ) -> None:
+        end = r.ts + r.period_s * 1000
+        late = self._late(backlog, False, end, now_ms)
+        suspect = self.health.was_unhealthy(info.node, r.sensor, r.ts, end)
+        q = r.quantity
+        if q == "lamax":
+            if info.noise_zone is None:
+                self._skip("no_noise_zone")
+            elif obs := lamax_observation(self._s.noise, info, r, late, suspect):
+                out.observations.append(obs)
+        elif q in ODOUR:
+            if self._s.odour_window == "reading":
+                self._odour(info, q, r.value, r.ts, r.period_s, late, suspect, out)
+        else:
+            self._water_reading(info, r, late, suspect, out)
 
-    def _noise_lmax(self, info: NodeInfo, r: Reading, late: bool) -> list[Observation]:
-        if info.noise_zone is None:
-            return self._skip("no_noise_zone")
-        limit = gb3096.LIMITS[info.noise_zone].night + gb3096.NIGHT_LMAX_MARGIN_DB
-        rule = Rule(
-            "noise.lamax.night",
-            "exceedance",
-            "warning",
-            "lamax",
-            "GB 3096-2008",
-            "§5.4",
-            r.period_s,
-        )
-        # By day the rule does not apply: an open night alert resolves when the night ends.
-        exceeded = self._local.is_night(r.ts) and r.value > limit
-        message = f"night LAmax {r.value:.1f} dB(A) vs night limit + 15 = {limit:g}"
-        return [Observation(rule, info.node, exceeded, r.value, limit, r.ts, late, message)]
+    def _odour(
+        self,
+        info: NodeInfo,
+        q: Quantity,
+        value: float,
+        at_ms: int,
+        window_s: int,
+        late: bool,
+        suspect: bool,
+        out: Evaluation,
+    ) -> None:
+        obs = odour_observation(self._s.point, info, q, value, at_ms, window_s, late, suspect)
+        if obs is None:
+            self._skip("no_odour_grade")
+        else:
+            out.observations.append(obs)
 
-    # -- odour ----------------------------------------------------------------------------
-
-    def _odour(self, info: NodeInfo, r: Reading, late: bool) -> list[Observation]:
-        if info.odour_grade is None:
-            return self._skip("no_odour_grade")
-        item = cast(gb14554.OdourItem, r.quantity)
-        limit = gb14554.limit(item, info.odour_grade)
-        rule = Rule(
-            f"odour.{item}",
-            "exceedance",
-            "warning",
-            r.quantity,
-            "GB 14554-93",
-            "Table 1",
-            r.period_s,
-        )
-        exceeded = r.value > limit
-        message = (
-            f"{item} {r.value:g} {r.unit} vs plant-boundary limit {limit:g} "
-            f"(grade {info.odour_grade})"
-        )
-        return [Observation(rule, info.node, exceeded, r.value, limit, r.ts, late, message)]
-
-    # -- water and blooms -----------------------------------------------------------------
-
-    def _water(self, info: NodeInfo, r: Reading, late: bool) -> list[Observation]:
-        body, target = info.water_body, info.water_target
-        if body is None or target is None:
-            return self._skip("no_water_class")
-        if not gb3838.evaluates(r.quantity, body):
-            return []
-        item = cast(gb3838.WaterItem, r.quantity)
-        result = gb3838.classify(item, r.value, body, target)
-        rule = Rule(
-            f"water.{item}.class",
-            "exceedance",
-            "warning",
-            r.quantity,
-            "GB 3838-2002",
-            "Table 1, §5.1",
-            r.period_s,
-        )
-        exceeded = result.water_class > target
-        message = (
-            f"{item} {r.value:g} {r.unit} is Class {gb3838.class_name(result.water_class)}, "
-            f"target Class {gb3838.class_name(target)}"
-        )
-        if exceeded:
-            message += f", exceeds by {result.multiple:.2f}x"
-        limit = result.target_limit
-        return [Observation(rule, info.node, exceeded, r.value, limit, r.ts, late, message)]
-
-    def _bloom(self, info: NodeInfo, r: Reading, late: bool) -> list[Observation]:
-        out = []
-        for level in who_bloom.LEVELS:
-            rule = Rule(
-                f"bloom.chl_a.{level.name}",
-                "exceedance",
-                level.severity,
-                "chl_a",
-                "WHO 2003",
-                "recreational guidance levels",
-                r.period_s,
-            )
-            exceeded = r.value >= level.chl_a_ug_l
-            message = f"chlorophyll-a {r.value:g} ug/L vs WHO level {level.chl_a_ug_l:g}"
-            out.append(
-                Observation(
-                    rule, info.node, exceeded, r.value, level.chl_a_ug_l, r.ts, late, message
-                )
-            )
-        return out
+    def _water_reading(
+        self, info: NodeInfo, r: Reading, late: bool, suspect: bool, out: Evaluation
+    ) -> None:
+        out.observations.extend(bloom_observations(self._s.point, info, r, late, suspect))
+        if r.quantity in ("chl_a", "phycocyanin"):
+            record = self._water.add(info, r)
+        elif info.water_body is None or info.water_target is None:
+            self._skip("no_water_class")
+            return
+        else:
+            if obs := water_item_observation(self._s.point, info, r, late, suspect):
+                out.observations.append(obs)
+            record = self._water.add(info, r)
+        if record is not None:
+            out.water.append(record)
+            out.observations.append(site_observation(info, record, late, suspect))

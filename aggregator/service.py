@@ -8,13 +8,21 @@ then close the publishing connection.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import os
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from aggregator.alerts import AlertBook, Transition
+from aggregator.alerting import now_ms
+from aggregator.alerting_worker import AlertingWorker, WorkerError
+from aggregator.alerts import Transition
+from aggregator.calibrated_batch import calibrate_batch
+from aggregator.calibration import CalibrationBook
+from aggregator.calibration_file import load_calibrations
 from aggregator.config import AggregatorConfig
 from aggregator.deadletter import DeadLetters
 from aggregator.fleet import Fleet, NodeInfo
@@ -24,10 +32,10 @@ from aggregator.metrics import Metrics
 from aggregator.metrics_http import MetricsServer, make_app
 from aggregator.mqtt_session import Publisher, SessionSettings, Subscriber
 from aggregator.pipeline import PendingBatch, Pipeline, PipelineSettings
-from aggregator.records import ReadingLines, alert_line, status_line
+from aggregator.records import ReadingLines, status_line
 from aggregator.refusals import RefusalReporter
-from aggregator.rules import Evaluator, LocalTime
 from aggregator.seqs import SeqState, SeqTracker
+from aggregator.webhook import WebhookSink
 from envnet.logs import get_logger
 from schemas import codec, topics
 from schemas.messages import (
@@ -120,12 +128,21 @@ class AggregatorService:
         self._refusals = RefusalReporter(self.metrics)
         self._seqs = SeqTracker()
         self._lines: dict[str, ReadingLines] = {}
+        # No calibration file: every line is built exactly as before calibration existed.
+        path = config.calibration.path
+        self._calibration: CalibrationBook | None = (
+            load_calibrations(Path(path)) if path is not None else None
+        )
         self._readings_messages = self.metrics.messages_received.labels("readings")
         self._status_messages = self.metrics.messages_received.labels("status")
-        alerts = config.alerts
-        local = LocalTime(alerts.utc_offset_h, alerts.day_starts_h, alerts.night_starts_h)
-        self._evaluator = Evaluator(alerts.air_edition, local)
-        self._book = AlertBook()
+        # Standards evaluation runs in a process of its own (aggregator/alerting_worker.py).
+        self._alerting = AlertingWorker(
+            config, fleet, self.metrics, self._submit_lines, self._publish_later
+        )
+        self._webhooks = [
+            WebhookSink(hook.settings(os.environ), self._count_webhook)
+            for hook in config.alerts.webhooks
+        ]
         self._outbox = _Outbox()
         self._publisher = Publisher(session_settings(config))
         self._pipeline: Pipeline | None = None
@@ -148,11 +165,27 @@ class AggregatorService:
             retry_cap_s=influx.retry_cap_s,
         )
         dead = DeadLetters(Path(config.state.dir) / "dead-letters.jsonl")
+        await self._alerting.start(Path(config.state.dir))
+        try:
+            await self._alerting.warm_start(influx_target(config))
+            await self._serve(stop, settings, dead)
+        finally:
+            await self._alerting.close()
+        log.info("aggregator_stopped")
+
+    async def _serve(
+        self, stop: asyncio.Event, settings: PipelineSettings, dead: DeadLetters
+    ) -> None:
+        config = self._config
         async with InfluxWriter(influx_target(config)) as writer:
             pipeline = self._pipeline = Pipeline(writer, settings, self.metrics, dead, self._stored)
             subscriber = self._subscriber = Subscriber(
                 session_settings(config),
-                [(topics.READINGS_FILTER, 1), (topics.STATUS_FILTER, 1)],
+                [
+                    (topics.READINGS_FILTER, 1),
+                    (topics.STATUS_FILTER, 1),
+                    (topics.ALERT_COMMANDS, 1),
+                ],
                 self._handle,
                 read_buffer=config.mqtt.read_buffer_messages,
                 pause_after_s=config.mqtt.pause_after_s,
@@ -170,6 +203,7 @@ class AggregatorService:
                 influx=writer.target.display,
                 nodes=len(self._fleet),
                 metrics_port=server.port,
+                calibrations=len(self._calibration) if self._calibration is not None else 0,
             )
             try:
                 async with asyncio.TaskGroup() as group:
@@ -177,7 +211,14 @@ class AggregatorService:
                     flusher = group.create_task(pipeline.run(), name="influx-flusher")
                     outbox = group.create_task(self._publish_outbox(), name="outbox")
                     gauges = group.create_task(self._update_gauges(), name="gauges")
+                    ticker = group.create_task(self._tick(), name="alert-ticker")
+                    checkpoints = group.create_task(self._checkpoints(), name="checkpoints")
+                    hooks = [
+                        group.create_task(hook.run(), name=f"webhook-{i}")
+                        for i, hook in enumerate(self._webhooks)
+                    ]
                     await self._publisher.wait_ready(timeout_s=5.0)
+                    await self._republish_alert_states()
                     intake = group.create_task(subscriber.run(), name="mqtt-subscriber")
                     await _first(subscriber.subscribed.wait(), intake)
                     self.started.set()
@@ -186,11 +227,10 @@ class AggregatorService:
                     intake.cancel()
                     await asyncio.wait([intake])
                     await self._finish(subscriber, pipeline)
-                    for task in (outbox, gauges, flusher, publisher):
+                    for task in (ticker, checkpoints, outbox, gauges, flusher, publisher, *hooks):
                         task.cancel()
             finally:
                 await server.stop()
-        log.info("aggregator_stopped")
 
     async def _finish(self, subscriber: Subscriber, pipeline: Pipeline) -> None:
         drain_s = self._config.state.shutdown_drain_s
@@ -208,7 +248,17 @@ class AggregatorService:
                 readings=pipeline.budget.used,
                 note="not acked; nodes will resend them",
             )
+        # Let the worker finish evaluating what was stored (their acks wait for it), then
+        # store what it derived (windows, AQI, alert records) before the last acks go out.
+        try:
+            await asyncio.wait_for(self._alerting.sync(), drain_s)
+        except (TimeoutError, WorkerError) as exc:
+            log.warning("shutdown_unevaluated", error=str(exc) or "timeout")
+        await pipeline.drain(drain_s)
         await self._flush_outbox()
+
+    def _count_webhook(self, outcome: str) -> None:
+        self.metrics.webhook_deliveries.labels(outcome).inc()
 
     def _on_intake_state(self, connected: bool) -> None:
         self._intake_connected = connected
@@ -226,6 +276,8 @@ class AggregatorService:
             await self._handle_readings(topic, payload)
         elif topic.endswith("/status"):
             self._handle_status(topic, payload)
+        elif topic == topics.ALERT_COMMANDS:
+            self._alerting.command(payload)
         else:
             self._refusals.report(
                 Refusal("bad_topic", f"unexpected topic {topic[:120]!r}"), time.monotonic()
@@ -249,11 +301,13 @@ class AggregatorService:
                 self._outbox.ack(node, seq)
             return
         self.metrics.readings_received.inc(len(result.readings))
+        self._alerting.heard(node, result.readings, now_ms())
         self._seqs.begin(node, seq)
         if not result.readings:
             await self._stored([result])
             return
-        lines = self._node_lines(result.info).lines(result.readings)
+        # From here on the batch carries calibrated readings: the standards judge those.
+        lines, result = self._lines_for(result)
         assert self._pipeline is not None
         try:
             await self._pipeline.submit(PendingBatch(lines, result))
@@ -268,8 +322,27 @@ class AggregatorService:
             self._refusals.report(result, time.monotonic())
             return
         assert self._pipeline is not None
-        line = status_line(result.status, result.info, int(time.time() * 1000))
+        arrival = now_ms()
+        self._alerting.status(result.status, arrival)
+        line = status_line(result.status, result.info, arrival)
         self._pipeline.submit_internal(PendingBatch([line]))
+
+    def _lines_for(self, batch: AcceptedBatch) -> tuple[list[str], AcceptedBatch]:
+        builder = self._node_lines(batch.info)
+        if self._calibration is None:
+            return builder.lines(batch.readings), batch
+        calibrated = calibrate_batch(builder, self._calibration, batch.readings)
+        counter = self.metrics.calibrations
+        for result, n in (
+            ("applied", calibrated.applied),
+            ("no_record", calibrated.no_record),
+            ("out_of_bounds", calibrated.out_of_bounds),
+        ):
+            if n:
+                counter.labels(result).inc(n)
+        if calibrated.readings is not batch.readings:
+            batch = dataclasses.replace(batch, readings=calibrated.readings)
+        return calibrated.lines, batch
 
     def _node_lines(self, info: NodeInfo) -> ReadingLines:
         lines = self._lines.get(info.node)
@@ -281,35 +354,26 @@ class AggregatorService:
 
     async def _stored(self, batches: list[AcceptedBatch]) -> None:
         for batch in batches:
-            node = batch.info.node
-            self._seqs.stored(node, batch.seq)
-            self._outbox.ack(node, batch.seq)
-            observations = self._evaluator.evaluate(batch.info, batch.readings, late=batch.backlog)
-            for obs in observations:
-                transition = self._book.apply(obs, batch.info)
-                if transition is not None:
-                    self._on_transition(transition)
-        for reason, count in self._evaluator.skipped.items():
-            self.metrics.rules_skipped.labels(reason).inc(count)
-        self._evaluator.skipped.clear()
+            self._seqs.stored(batch.info.node, batch.seq)
+        try:
+            evaluated = await self._alerting.stored(batches)
+        except WorkerError:
+            self._evaluated(batches)  # stored is stored: the alerts are what is lost
+            return
+        # The acks wait for the evaluation: an acked batch has had its alerts judged and
+        # saved, so a crash cannot lose an alert whose readings the node has deleted.
+        evaluated.add_done_callback(functools.partial(self._evaluated, batches))
 
-    def _on_transition(self, transition: Transition) -> None:
-        alert = transition.alert
-        self.metrics.alert_transitions.labels(transition.event, alert.kind).inc()
-        log.warning(
-            "alert",
-            transition=transition.event,
-            node=alert.node,
-            rule=alert.rule,
-            value=alert.value,
-            limit=alert.limit,
-            late=alert.late,
-            message=alert.message,
-        )
-        self._outbox.alert(transition)
+    def _evaluated(self, batches: list[AcceptedBatch], _: object = None) -> None:
+        for batch in batches:
+            self._outbox.ack(batch.info.node, batch.seq)
+
+    def _submit_lines(self, lines: list[str]) -> None:
         assert self._pipeline is not None
-        line = alert_line(alert, transition.event, alert.late)
-        self._pipeline.submit_internal(PendingBatch([line]))
+        self._pipeline.submit_internal(PendingBatch(lines))
+
+    def _publish_later(self, transition: Transition) -> None:
+        self._outbox.alert(transition)
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -336,14 +400,39 @@ class AggregatorService:
 
     async def _publish_transition(self, transition: Transition) -> None:
         alert = transition.alert
-        state_topic = topics.alert(alert.node, alert.rule)
-        await self._publisher.publish(state_topic, codec.ALERT.encode(alert), retain=True)
-        event = AlertEvent(ALERT_EVENT_SCHEMA, transition.event, alert.updated_ms, alert)
+        if transition.retained:
+            state_topic = topics.alert(alert.node, alert.rule)
+            await self._publisher.publish(state_topic, codec.ALERT.encode(alert), retain=True)
+        event = AlertEvent(ALERT_EVENT_SCHEMA, transition.event, transition.at_ms, alert)
         await self._publisher.publish(topics.ALERT_EVENTS, codec.ALERT_EVENT.encode(event))
+        for hook in self._webhooks:
+            hook.offer(transition)
+
+    async def _republish_alert_states(self) -> None:
+        """Publish every saved alert's retained state again. A crash between saving a change
+        and publishing it would otherwise leave the retained topic stale for good."""
+        sends = [
+            self._publisher.publish(
+                topics.alert(a.node, a.rule), codec.ALERT.encode(a), retain=True
+            )
+            for a in self._alerting.live_alerts
+        ]
+        await asyncio.gather(*sends)
+
+    async def _tick(self) -> None:
+        """Wall-clock alert work: re-notifications, idle late episodes, liveness."""
+        while True:
+            await asyncio.sleep(1.0)
+            self._alerting.tick(now_ms(), intake_live=self._intake_connected)
+
+    async def _checkpoints(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.state.checkpoint_s)
+            self._alerting.checkpoint()
 
     async def _update_gauges(self) -> None:
         while True:
             if self._subscriber is not None:
                 self.metrics.mqtt_backlog.set(self._subscriber.backlog)
-            self.metrics.alerts_firing.set(len(self._book.firing()))
-            await asyncio.sleep(1.0)
+            self._alerting.update_gauges()
+            await asyncio.sleep(2.0)

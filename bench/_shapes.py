@@ -97,8 +97,15 @@ def reading_ts(t0_ms: int, k: int) -> int:
     return t0_ms + (k // len(SAMPLE)) * PERIOD_MS
 
 
+# How far a value may wander from its typical level, minute to minute. The aggregator judges
+# sensor health (aggregator/health.py): air temperature jumping 5 °C in a minute is a spike,
+# and a bench whose sensors looked broken would measure alert handling, not ingest.
+SPREAD: Final[dict[Quantity, float]] = {"air_temp": 0.01, "rh": 0.01}
+
+
 def _value(quantum: Quantum, rng: random.Random) -> float:
-    return round(quantum.typical * rng.uniform(0.7, 1.3), 1)
+    spread = SPREAD.get(quantum.quantity, 0.3)
+    return round(quantum.typical * rng.uniform(1 - spread, 1 + spread), 1)
 
 
 def _template_readings(shape: Shape, pattern: int, rng: random.Random) -> list[Reading]:

@@ -22,8 +22,23 @@ def _edge(args: argparse.Namespace) -> int:
     from edge.config import load_edge_config
     from edge.runtime import run_edge
 
+    if args.config is None:  # not required by argparse, so that `edge check --config` parses
+        sys.stderr.write("envnet edge: the following arguments are required: --config\n")
+        return EXIT_CONFIG
     run_edge(load_edge_config(args.config))
     return 0
+
+
+def _edge_check(args: argparse.Namespace) -> int:
+    from edge.check_cli import run_check_command
+
+    return run_check_command(args)
+
+
+def _edge_status(args: argparse.Namespace) -> int:
+    from edge.status_cli import run_status_command
+
+    return run_status_command(args)
 
 
 def _aggregator(args: argparse.Namespace) -> int:
@@ -46,6 +61,12 @@ def _sim_replay(args: argparse.Namespace) -> int:
     return run_replay_command(args)
 
 
+def _sim_devices(args: argparse.Namespace) -> int:
+    from simulators.devices_cli import run_devices_command
+
+    return run_devices_command(args)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from envnet.demo import run_demo
 
@@ -58,6 +79,24 @@ def _grafana_push(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _standards(args: argparse.Namespace) -> int:
+    from envnet.standards_cli import run_standards_command
+
+    return run_standards_command(args)
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from envnet.alerts_cli import run
+
+    return run(args)
+
+
+def _calibration(args: argparse.Namespace) -> int:
+    from aggregator.calibration_cli import run
+
+    return run(args)
+
+
 def _add_logging(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
@@ -65,7 +104,7 @@ def _add_logging(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", default="logfmt", choices=["logfmt", "json"])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, edge_only: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envnet",
         description="City environmental sensor networks: edge agents, aggregator, simulators.",
@@ -80,9 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
         "and delete readings when the aggregator acknowledges them. ENVNET_MQTT_URL overrides "
         "[mqtt] url. SIGTERM or Ctrl-C stops it cleanly.",
     )
-    edge.add_argument("--config", type=Path, required=True, help="node.toml")
+    edge.add_argument("--config", type=Path, default=None, help="node.toml (required)")
     _add_logging(edge)
     edge.set_defaults(func=_edge)
+    _add_edge_commands(edge)
+    if edge_only:
+        # `envnet edge` on a Pi: the other commands import their modules to declare their
+        # options (the aggregator, the simulators, an HTTP client for Grafana), which cost the
+        # running agent 23 MB of RSS here (bench/edge_footprint.py).
+        return parser
 
     agg = sub.add_parser(
         "aggregator",
@@ -100,10 +145,70 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sim(sub)
     _add_demo(sub)
     _add_grafana(sub)
+    _add_standards(sub)
+    _add_alerts(sub)
+    _add_calibration(sub)
     return parser
 
 
+def _add_calibration(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from aggregator.calibration_cli import add_calibration_arguments
+
+    calibration = sub.add_parser(
+        "calibration",
+        help="sensor calibration records: list them, recalibrate stored history",
+        description="Show the calibration records of agg.toml's [calibration] path, or apply "
+        "them to readings already stored in InfluxDB. ENVNET_INFLUX_* override the file.",
+    )
+    add_calibration_arguments(calibration)
+    _add_logging(calibration)
+    calibration.set_defaults(func=_calibration)
+
+
+def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from envnet.alerts_cli import add_alerts_arguments
+
+    alerts = sub.add_parser(
+        "alerts",
+        help="open alerts: list them, acknowledge one",
+        description="Read the retained alert states from the broker, or acknowledge an open "
+        "alert (published on envnet/v1/alert-commands; the aggregator confirms it). "
+        "ENVNET_MQTT_URL names the broker.",
+    )
+    add_alerts_arguments(alerts)
+    alerts.set_defaults(func=_alerts)
+
+
+def _add_edge_commands(edge: argparse.ArgumentParser) -> None:
+    """`envnet edge --config F` runs the agent; `envnet edge COMMAND` are tools beside it."""
+    from edge.check_cli import add_check_arguments
+    from edge.status_cli import add_status_arguments
+
+    edge_sub = edge.add_subparsers(dest="edge_command", required=False, metavar="EDGE_COMMAND")
+    check = edge_sub.add_parser(
+        "check",
+        help="check a node on site: sensors, broker login, clock, journal",
+        description="Read each configured sensor once, log in to the broker with the node's "
+        "credentials and CA file, check that the clock is synchronised and look at the "
+        "journal; print a table (or --json). Exit status 0 if nothing failed, 1 if a check "
+        "failed, 2 for a bad configuration.",
+    )
+    add_check_arguments(check)
+    _add_logging(check)
+    check.set_defaults(func=_edge_check)
+    status = edge_sub.add_parser(
+        "status",
+        help="show the node's journal: depth, age, last ack, dropped readings",
+        description="Read the node's SQLite journal (read-only; the agent may be running) and "
+        "print its depth and age, the last acknowledgement (time and seq) and the readings "
+        "dropped past its bounds. Exit status 1 if there is no journal.",
+    )
+    add_status_arguments(status)
+    status.set_defaults(func=_edge_status)
+
+
 def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulators.devices_cli import add_devices_arguments
     from simulators.fleet_cli import add_fleet_arguments
     from simulators.replay_cli import add_replay_arguments
 
@@ -129,6 +234,19 @@ def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_replay_arguments(replay)
     _add_logging(replay)
     replay.set_defaults(func=_sim_replay)
+    devices = sim_sub.add_parser(
+        "devices",
+        help="byte-level sensor simulators on pseudo-terminals (PMS5003, SDS011, Modbus)",
+        description="Serve the devices of a devices.toml on pseudo-terminals, from the same "
+        "physical models as the fleet: PMS5003 and SDS011 frames, and Modbus RTU slaves for "
+        "register-map profiles, with injectable faults. Prints 'name path' per device; an edge "
+        "node whose `port` options name those paths runs its real drivers against them. I2C "
+        'sensors are simulated inside the edge instead (bus = "sim:node"). SIGTERM or '
+        "Ctrl-C stops it.",
+    )
+    add_devices_arguments(devices)
+    _add_logging(devices)
+    devices.set_defaults(func=_sim_devices)
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -165,6 +283,19 @@ def _add_grafana(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     push.set_defaults(func=_grafana_push)
 
 
+def _add_standards(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from envnet.standards_cli import add_standards_arguments
+
+    standards = sub.add_parser(
+        "standards",
+        help="standards calculators: AQI, water class, noise and odour limits",
+        description="Evaluate values by hand against HJ 633 (AQI), GB 3838-2002 (surface "
+        "water, lake TLI), GB 3096-2008 (noise) and GB 14554-93 (odour).",
+    )
+    add_standards_arguments(standards)
+    standards.set_defaults(func=_standards)
+
+
 def _missing(message: str) -> Callable[[argparse.Namespace], int]:
     def report(args: argparse.Namespace) -> int:
         sys.stderr.write(message + "\n")
@@ -174,7 +305,8 @@ def _missing(message: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(edge_only=argv[:1] == ["edge"]).parse_args(argv)
     configure_logging(getattr(args, "log_level", "info"), getattr(args, "log_format", "logfmt"))
     try:
         result: int = args.func(args)

@@ -73,7 +73,9 @@ def _aggregator_config(path: Path, metrics_port: int, state_dir: Path, fleet: Pa
         "# Written by envnet demo. ENVNET_* variables supply the broker and database.\n"
         f'[fleet]\npath = "{fleet}"\n'
         f'[metrics]\nhost = "127.0.0.1"\nport = {metrics_port}\n'
-        f'[state]\ndir = "{state_dir}"\n',
+        f'[state]\ndir = "{state_dir}"\n'
+        # The simulated fleet runs event time ahead of the clock (--accel): window it all.
+        "[alerts.windows]\nmax_future_s = 0\n",
         encoding="utf-8",
     )
 

@@ -82,6 +82,10 @@ class _Formatter(logging.Formatter):
         super().__init__()
         self._fmt_kind = fmt
 
+    @property
+    def kind(self) -> LogFormat:
+        return self._fmt_kind
+
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, _FIELDS_ATTR, {})
         base = {
@@ -96,6 +100,16 @@ class _Formatter(logging.Formatter):
             return json.dumps({**base, **fields}, ensure_ascii=False, default=str)
         items = {**base, **fields}
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in items.items())
+
+
+def logging_settings() -> tuple[str, LogFormat]:
+    """The level and format the root logger was configured with, for a child process."""
+    root = logging.getLogger()
+    fmt: LogFormat = "logfmt"
+    for handler in root.handlers:
+        if isinstance(handler.formatter, _Formatter):
+            fmt = handler.formatter.kind
+    return logging.getLevelName(root.getEffectiveLevel()).lower(), fmt
 
 
 def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:

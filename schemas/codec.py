@@ -9,6 +9,7 @@ import msgspec
 from schemas.messages import (
     AckMessage,
     Alert,
+    AlertCommand,
     AlertEvent,
     ReadingsMessage,
     StatusMessage,
@@ -53,3 +54,4 @@ STATUS: Final = Codec(StatusMessage)
 ACK: Final = Codec(AckMessage)
 ALERT: Final = Codec(Alert)
 ALERT_EVENT: Final = Codec(AlertEvent)
+ALERT_COMMAND: Final = Codec(AlertCommand)

@@ -18,7 +18,14 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas.messages import AckMessage, Alert, AlertEvent, ReadingsMessage, StatusMessage
+from schemas.messages import (
+    AckMessage,
+    Alert,
+    AlertCommand,
+    AlertEvent,
+    ReadingsMessage,
+    StatusMessage,
+)
 from schemas.quantities import SPECS
 
 JSON_DIR: Final = Path(__file__).parent / "json"
@@ -30,6 +37,7 @@ MESSAGES: Final[dict[str, tuple[type[Any], str]]] = {
     "ack": (AckMessage, "The aggregator's acknowledgement of stored batches"),
     "alert": (Alert, "The retained current state of one alert"),
     "alert-event": (AlertEvent, "One alert transition"),
+    "alert-command": (AlertCommand, "An operator's command about an open alert"),
 }
 
 

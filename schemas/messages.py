@@ -18,15 +18,30 @@ STATUS_SCHEMA: Final = "envnet.status/1"
 ACK_SCHEMA: Final = "envnet.ack/1"
 ALERT_SCHEMA: Final = "envnet.alert/1"
 ALERT_EVENT_SCHEMA: Final = "envnet.alert-event/1"
+ALERT_COMMAND_SCHEMA: Final = "envnet.alert-command/1"
 
 # Ids become MQTT topic levels and InfluxDB tag values. Restricting them to this alphabet
 # rules out wildcards (+ #), topic separators and line-protocol metacharacters at the door.
-ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-RULE_PATTERN: Final = r"^[a-z0-9][a-z0-9_.-]{0,94}$"
+# `(?!\n)$`, not `$`: in Python regexes (msgspec's and jsonschema's) `$` also matches before a
+# trailing newline, which would let "pm\n" through to a topic or a line-protocol tag.
+ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,62}(?!\n)$"
+RULE_PATTERN: Final = r"^[a-z0-9][a-z0-9_.-]{0,94}(?!\n)$"
+# A sensor's serial number as its maker prints it: case kept, so it matches the calibration
+# sheet. Stored as an InfluxDB string field; this alphabet needs no escaping there. (?!\n)
+# because Python's `$` (msgspec's validator) also matches before a final newline; JSON
+# Schema's (ECMA-262) does not, and both read the lookahead the same way.
+SERIAL_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?!\n)$"
 
 NodeId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="node id")]
 SensorId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="sensor id, per node")]
 RuleId = Annotated[str, msgspec.Meta(pattern=RULE_PATTERN, description="alert rule id")]
+SensorSerial = Annotated[
+    str, msgspec.Meta(pattern=SERIAL_PATTERN, description="the physical sensor's serial number")
+]
+# Operator names end up in InfluxDB fields and logs: printable, bounded, no control characters.
+OperatorId = Annotated[
+    str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,64}$", description="operator name")
+]
 
 # 2000-01-01 .. 2100-01-01 in ms: anything outside is a clock fault, not a measurement.
 EpochMs = Annotated[int, msgspec.Meta(ge=946_684_800_000, lt=4_102_444_800_000)]
@@ -55,7 +70,8 @@ class Reading(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
 
     `ts` is the *start* of the averaging interval [ts, ts + period_s), so that a clock-hour
     mean has ts on the hour. (node, sensor, quantity, stat, period_s, ts) identifies a
-    reading: sending it twice stores it once.
+    reading: sending it twice stores it once. `value` is the sensor's own reading in the
+    canonical unit: field calibration is applied centrally, by `serial` (aggregator.calibration).
     """
 
     ts: EpochMs
@@ -67,6 +83,9 @@ class Reading(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     sensor: SensorId
     # A tuple, not a list: the empty default is then shared, not one new list per reading.
     flags: Annotated[tuple[Flag, ...], msgspec.Meta(max_length=8)] = ()
+    # The physical sensor behind `sensor`, when the node knows it: the aggregator calibrates
+    # `value` (always the sensor's own, uncalibrated reading) by this serial's records.
+    serial: SensorSerial | None = None
 
     def __post_init__(self) -> None:
         spec = SPECS[self.quantity]
@@ -99,8 +118,14 @@ class JournalHealth(msgspec.Struct, frozen=True, omit_defaults=True):
     depth: Annotated[int, msgspec.Meta(ge=0)]
     oldest_ts: EpochMs | None = None
     bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Readings dropped (oldest first) over the journal's life: past its age or byte bound,
+    # or not journaled at all because the disk was full.
     dropped: Annotated[int, msgspec.Meta(ge=0)] = 0
     last_ack_ms: EpochMs | None = None
+    dropped_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # How long the oldest reading has been in the journal, s (the age bound is on this).
+    oldest_age_s: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    last_ack_seq: Seq | None = None
 
 
 SensorState = Literal["ok", "degraded", "failed"]
@@ -172,12 +197,38 @@ class Alert(msgspec.Struct, frozen=True, omit_defaults=True):
     # Raised from data that arrived late (a node draining its backlog): recorded with its
     # true time, but not to be paged as if it were happening now.
     late: bool = False
+    # Measured by a sensor that health checks judged unhealthy (stuck, spiking, optical PM in
+    # high humidity): recorded, but not paged as a real exceedance.
+    suspect: bool = False
+    # Start of the averaging window the value belongs to (absent for single readings).
+    window_start_ms: EpochMs | None = None
+    # Set once an operator acknowledges the alert; cleared when the alert resolves.
+    acked_by: OperatorId | None = None
+    acked_ms: EpochMs | None = None
+    ack_note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+# fired: an alert opened (after its pending time); resolved: it cleared (after its clear time);
+# renotified: still firing and unacknowledged after the re-notification interval, or confirmed
+# by a healthy sensor after firing as suspect; acknowledged: an operator took it on.
+AlertEventKind = Literal["fired", "resolved", "renotified", "acknowledged"]
 
 
 class AlertEvent(msgspec.Struct, frozen=True):
     """One transition, on envnet/v1/alert-events (not retained)."""
 
     schema: Literal["envnet.alert-event/1"]
-    event: Literal["fired", "resolved"]
+    event: AlertEventKind
     at_ms: EpochMs
     alert: Alert
+
+
+class AlertCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """operator → aggregator on envnet/v1/alert-commands, QoS 1: acknowledge an open alert."""
+
+    schema: Literal["envnet.alert-command/1"]
+    action: Literal["ack"]
+    node: NodeId
+    rule: RuleId
+    by: OperatorId
+    note: Annotated[str, msgspec.Meta(max_length=200)] | None = None

@@ -13,6 +13,7 @@ READINGS_FILTER: Final = f"{PREFIX}/nodes/+/readings"
 STATUS_FILTER: Final = f"{PREFIX}/nodes/+/status"
 ALERT_EVENTS: Final = f"{PREFIX}/alert-events"
 ALERTS_FILTER: Final = f"{PREFIX}/alerts/#"
+ALERT_COMMANDS: Final = f"{PREFIX}/alert-commands"
 
 NodeTopicKind = Literal["readings", "status", "ack"]
 

@@ -8,8 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from envnet.services import Influxd, Mosquitto, VictoriaMetrics
+
+# No per-example deadline: these machines are shared and noisy, and a slow example is not a
+# wrong one. Property tests still fail on any counterexample.
+settings.register_profile(
+    "envnet", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("envnet")
 
 DATABASE = "envnet"
 

@@ -47,6 +47,11 @@ def aggregator_config(
         influx=msgspec.structs.replace(
             config.influx, retry_initial_s=0.05, retry_cap_s=0.5, **influx
         ),
+        # Simulated fleets run event time ahead of the wall clock (time acceleration).
+        alerts=msgspec.structs.replace(
+            config.alerts,
+            windows=msgspec.structs.replace(config.alerts.windows, max_future_s=0),
+        ),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -35,7 +36,12 @@ from tests.harness import (
     wait_for,
 )
 
-ORIGIN = 1_795_900_000_000
+DAY_MS = 86_400_000
+# The fleet's episodes are timed for this instant's time of day. Event time starts at that
+# time of day on the next such day from now: exceedances in data from the past are late by
+# design (recorded, never paged), and this test checks the live path.
+REFERENCE = 1_795_900_000_000
+ORIGIN = REFERENCE + DAY_MS * -(-(int(time.time() * 1000) - REFERENCE) // DAY_MS)
 ACCEL = 120.0
 
 

@@ -126,8 +126,9 @@ def test_alert_and_status_lines() -> None:
         quantity="h2s",
         unit="ug/m3",
         site="S",
+        late=True,
     )
-    parsed = parse(alert_line(alert, "fired", late=True))
+    parsed = parse(alert_line(alert, "fired", alert.updated_ms))
     assert parsed.tags["rule"] == "odour.h2s"
     assert parsed.fields["late"] == "true"
     assert parsed.fields["window_s"] == "60i"

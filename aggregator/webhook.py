@@ -1,0 +1,142 @@
+"""Webhook sink: alert events POSTed as JSON to an HTTP endpoint, in order, with retries.
+
+The body is the contract's `envnet.alert-event/1` object (schemas/README.md), so a receiver
+can validate it with schemas/json/alert-event.schema.json. What is sent: events that page
+(`fired`/`renotified` of live, non-suspect alerts) plus `resolved` and `acknowledged` of live
+alerts, so an incident tool can close what it opened. Late (backlog) and suspect alerts are not
+sent unless the sink is configured to include them: they must not page anyone.
+
+Delivery: one worker per sink, in order. Connection errors, timeouts, 429 and 5xx are retried
+with capped, jittered backoff up to `max_attempts`; other 4xx mean the receiver rejects the
+event, which is dropped and counted. The queue is bounded; when a receiver is down for long,
+the oldest events are dropped first and counted (the alerts remain on MQTT and in InfluxDB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import aiohttp
+
+from aggregator.alerts import Transition
+from envnet.backoff import Backoff
+from envnet.logs import get_logger
+from schemas import codec
+from schemas.messages import ALERT_EVENT_SCHEMA, AlertEvent
+
+log = get_logger("aggregator.webhook")
+
+Outcome = Literal["delivered", "rejected", "gave_up", "dropped"]
+_RETRY_STATUS: Final = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    url: str
+    timeout_s: float = 10.0
+    max_attempts: int = 8
+    retry_initial_s: float = 1.0
+    retry_cap_s: float = 300.0
+    queue_max: int = 10_000
+    include_late: bool = False
+    include_suspect: bool = False
+    # Sent as "Authorization: Bearer …"; never logged.
+    token: str | None = None
+
+    @property
+    def display(self) -> str:
+        """The URL without userinfo or query (which may carry secrets), for logs."""
+        head, _, _ = self.url.partition("?")
+        scheme, sep, rest = head.partition("://")
+        return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+def wanted(transition: Transition, settings: WebhookSettings) -> bool:
+    alert = transition.alert
+    if alert.late and not settings.include_late:
+        return False
+    return not (alert.suspect and not settings.include_suspect)
+
+
+class RetryableError(Exception):
+    """A delivery attempt that may succeed later."""
+
+
+class WebhookSink:
+    def __init__(
+        self,
+        settings: WebhookSettings,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._queue: deque[AlertEvent] = deque()
+        self._ready = asyncio.Event()
+        self._on_outcome = on_outcome
+        self.dropped = 0
+
+    def offer(self, transition: Transition) -> None:
+        if not wanted(transition, self.settings):
+            return
+        if len(self._queue) >= self.settings.queue_max:
+            self._queue.popleft()
+            self.dropped += 1
+            self._count("dropped")
+        event = AlertEvent(ALERT_EVENT_SCHEMA, transition.event, transition.at_ms, transition.alert)
+        self._queue.append(event)
+        self._ready.set()
+
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    async def run(self) -> None:
+        timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                await self._ready.wait()
+                while self._queue:
+                    event = self._queue[0]
+                    outcome = await self._deliver(session, codec.ALERT_EVENT.encode(event))
+                    if self._queue and self._queue[0] is event:
+                        self._queue.popleft()
+                    self._count(outcome)
+                self._ready.clear()
+
+    async def _deliver(self, session: aiohttp.ClientSession, body: bytes) -> Outcome:
+        s = self.settings
+        backoff = Backoff(s.retry_initial_s, s.retry_cap_s)
+        for attempt in range(1, s.max_attempts + 1):
+            try:
+                return await self._post(session, body)
+            except RetryableError as exc:
+                if attempt == s.max_attempts:
+                    log.error("webhook_gave_up", url=s.display, attempts=attempt, error=str(exc))
+                    return "gave_up"
+                delay = backoff.next_delay()
+                log.warning("webhook_retry", url=s.display, attempt=attempt, error=str(exc))
+                await asyncio.sleep(delay)
+        return "gave_up"
+
+    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> Outcome:
+        headers = {"Content-Type": "application/json"}
+        if self.settings.token:
+            headers["Authorization"] = f"Bearer {self.settings.token}"
+        try:
+            async with session.post(self.settings.url, data=body, headers=headers) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
+        if 200 <= status < 300:
+            return "delivered"
+        if status >= 500 or status in _RETRY_STATUS:
+            raise RetryableError(f"HTTP {status}")
+        log.error("webhook_rejected", url=self.settings.display, status=status)
+        return "rejected"
+
+    def _count(self, outcome: Outcome) -> None:
+        if self._on_outcome is not None:
+            self._on_outcome(outcome)
