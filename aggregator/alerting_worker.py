@@ -41,6 +41,9 @@ log = get_logger("aggregator.alerting_worker")
 
 _HEADER: Final = struct.Struct("!I")
 MAX_FRAME: Final = 256 * 1024 * 1024
+# Enough to keep the worker busy while the service writes the next chunks, few enough that
+# evaluation (and so the acks, which wait for it) never lags storage by more than seconds.
+MAX_STORED_IN_FLIGHT: Final = 4
 
 
 class WorkerError(RuntimeError):
@@ -327,6 +330,8 @@ class AlertingWorker:
         self._waiters: deque[asyncio.Future[Reply] | None] = deque()
         self._pump: asyncio.Task[None] | None = None
         self._closing = False
+        # Stored requests the worker has not answered yet: beyond this, storing waits.
+        self._room = asyncio.Semaphore(MAX_STORED_IN_FLIGHT)
         # Newest reading per (node, quantity) heard since the last tick, with its arrival.
         self._heard: dict[str, tuple[int, dict[str, Reading]]] = {}
         self.live_alerts: list[Alert] = []
@@ -384,9 +389,15 @@ class AlertingWorker:
     async def stored(self, batches: list[AcceptedBatch]) -> asyncio.Future[Reply]:
         """Hand stored batches over for evaluation; the future resolves once they are
         evaluated and their alert transitions saved (or fails if the worker is gone)."""
+        await self._room.acquire()
         waiter: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        waiter.add_done_callback(lambda _: self._room.release())
         request = Stored([StoredBatch(b.info.node, b.seq, b.backlog, b.readings) for b in batches])
-        self._write(request, waiter)
+        try:
+            self._write(request, waiter)
+        except WorkerError:
+            waiter.cancel()
+            raise
         assert self._writer is not None
         await self._writer.drain()
         return waiter

@@ -181,11 +181,16 @@ class Pipeline:
         finally:
             self._slots.release()
         readings = sum(item.readings for item in chunk)
-        self.budget.release(readings)
-        self._metrics.queue_depth.set(self.budget.used)
-        batches = [item.batch for item in stored if item.batch is not None]
-        if batches:
-            await self._on_stored(batches)
+        try:
+            batches = [item.batch for item in stored if item.batch is not None]
+            if batches:
+                await self._on_stored(batches)
+        finally:
+            # Released only once the stored batches are handed on: when what comes after
+            # storage (the alerting worker) falls behind, intake slows down with it instead
+            # of queueing without bound.
+            self.budget.release(readings)
+            self._metrics.queue_depth.set(self.budget.used)
 
     async def _store(self, chunk: list[PendingBatch]) -> list[PendingBatch]:
         """Write until durable; returns the items that are now stored or dead-lettered."""

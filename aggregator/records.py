@@ -111,6 +111,9 @@ def status_line(status: StatusMessage, info: NodeInfo, received_ms: int) -> str:
         ("online", status.state == "online"),
         ("journal_depth", journal.depth if journal else None),
         ("journal_dropped", journal.dropped if journal else None),
+        ("journal_dropped_bytes", journal.dropped_bytes if journal else None),
+        ("journal_bytes", journal.bytes if journal else None),
+        ("journal_oldest_age_s", journal.oldest_age_s if journal else None),
         ("sensors_ok", sum(1 for s in sensors if s.state == "ok") if sensors else None),
         ("sensors_failed", sum(1 for s in sensors if s.state == "failed") if sensors else None),
     ]

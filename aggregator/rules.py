@@ -60,6 +60,8 @@ ODOUR: Final[frozenset[Quantity]] = frozenset(("h2s", "nh3", "odour"))
 WATER: Final[frozenset[Quantity]] = frozenset(
     ("do", "codmn", "nh3_n", "tp", "tn", "ph", "chl_a", "phycocyanin")
 )
+# Quantities judged reading by reading (no window needed).
+POINT: Final[frozenset[Quantity]] = WATER | ODOUR | {"lamax"}
 # The windows each quantity needs. Quantities not listed are not windowed.
 SPECS: Final[dict[Quantity, SeriesSpec]] = {
     "pm2_5": AIR_DAILY,
@@ -110,6 +112,8 @@ class Evaluator:
         self._water = WaterSites(settings.point)
         self.skipped: dict[SkipReason, int] = {}
         self.future_readings = 0
+        # AQI (report, start) changed by the batch being evaluated, with its late flag.
+        self._aqi_due: dict[tuple[Literal["hour", "day"], int], bool] = {}
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -129,10 +133,12 @@ class Evaluator:
                     self.future_readings += 1
                 else:
                     windowed.append(((node, r.sensor, r.quantity), r, spec))
-            if r.quantity in WATER or r.quantity in ("lamax", *ODOUR):
+            if r.quantity in POINT:
                 self._point(info, r, backlog, now_ms, out)
-        for w in self.windows.add_batch(windowed) if windowed else ():
-            self._window(info, w, backlog, now_ms, out)
+        if windowed:
+            for w in self.windows.add_batch(windowed):
+                self._window(info, w, backlog, now_ms, out)
+            self._aqi_records(info, backlog, now_ms, out)
         out.observations.extend(self.health.take_observations(late=backlog))
         return out
 
@@ -156,7 +162,7 @@ class Evaluator:
         for w in closed:
             _, sensor, quantity = w.key
             q: Quantity = quantity  # type: ignore[assignment]
-            self._aqi.add(node, sensor, q, w)
+            self._aqi.note(node, sensor, q, w)
 
     def _late(self, backlog: bool, revision: bool, end_ms: int, now_ms: int) -> bool:
         return backlog or revision or now_ms - end_ms > self._s.late_after_ms
@@ -198,18 +204,26 @@ class Evaluator:
             self._skip("no_air_zone")
         elif obs := air_limit(self._s.air, info, q, w, late, suspect):
             out.observations.append(obs)
-        record = self._aqi.add(info.node, sensor, q, w)
-        if record is None:
-            return
-        out.aqi.append(record)
-        span = 3_600_000 if record.report == "hour" else 86_400_000
-        aqi_suspect = any(
-            self.health.was_unhealthy(info.node, s, record.start_ms, record.start_ms + span)
-            for p in record.result.primary
-            if (s := self._aqi.sensor_of(info.node, p)) is not None
-        )
-        if obs := aqi_observation(self._s.air, info, record, late, aqi_suspect):
-            out.observations.append(obs)
+        key = self._aqi.note(info.node, sensor, q, w)
+        if key is not None:
+            self._aqi_due[key] = late
+
+    def _aqi_records(self, info: NodeInfo, backlog: bool, now_ms: int, out: Evaluation) -> None:
+        """The AQI of every hour and day this batch changed, computed once each."""
+        due, self._aqi_due = self._aqi_due, {}
+        for (report, start), late in due.items():
+            record = self._aqi.compute(info.node, report, start)
+            if record is None:
+                continue
+            out.aqi.append(record)
+            span = 3_600_000 if report == "hour" else 86_400_000
+            suspect = any(
+                self.health.was_unhealthy(info.node, s, start, start + span)
+                for p in record.result.primary
+                if (s := self._aqi.sensor_of(info.node, p)) is not None
+            )
+            if obs := aqi_observation(self._s.air, info, record, late, suspect):
+                out.observations.append(obs)
 
     # -- single readings ------------------------------------------------------------------
 

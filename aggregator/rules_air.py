@@ -123,6 +123,15 @@ class AqiTracker:
         self._nodes: dict[str, _NodeAqi] = {}
 
     def add(self, node: str, sensor: str, q: Quantity, w: WindowResult) -> AqiRecord | None:
+        """Note a closed window and recompute the AQI it belongs to."""
+        key = self.note(node, sensor, q, w)
+        return None if key is None else self.compute(node, *key)
+
+    def note(
+        self, node: str, sensor: str, q: Quantity, w: WindowResult
+    ) -> tuple[hj633.Report, int] | None:
+        """Note a closed window; returns which AQI (report, start) it changes, to compute once
+        after a whole batch (a batch often closes the same hour for several pollutants)."""
         if q not in AQI_POLLUTANTS or not w.valid:
             return None
         pollutant = cast(hj633.Pollutant, q)
@@ -134,11 +143,19 @@ class AqiTracker:
                 state.o3_1h_max[day] = max(w.value, state.o3_1h_max.get(day, w.value))
             state.hours.setdefault(w.start_ms, {})[pollutant] = _non_negative(w.value)
             self._forget(state, w.start_ms)
-            return self._hourly(node, state, w.start_ms)
+            return "hour", w.start_ms
         if w.kind in ("24h", "mda8"):
             state.days.setdefault(day, {})[pollutant] = _non_negative(w.value)
-            return self._daily(node, state, day)
+            return "day", day
         return None
+
+    def compute(self, node: str, report: hj633.Report, start_ms: int) -> AqiRecord | None:
+        state = self._nodes.get(node)
+        if state is None:
+            return None
+        if report == "hour":
+            return self._hourly(node, state, start_ms) if start_ms in state.hours else None
+        return self._daily(node, state, start_ms) if start_ms in state.days else None
 
     def sensor_of(self, node: str, pollutant: hj633.Pollutant) -> str | None:
         state = self._nodes.get(node)

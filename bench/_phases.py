@@ -18,7 +18,7 @@ from typing import Final
 
 from bench._aggregator import AggregatorProcess, AggregatorSetup, Overrides
 from bench._influx_ceiling import bodies, measure_influx_writes
-from bench._procstat import CpuSampler
+from bench._procstat import CpuSampler, children
 from bench._profile import PySpy, summarize
 from bench._publisher import PublisherSpec
 from bench._publishers import BenchError, PublisherFleet, SentTotals
@@ -208,6 +208,8 @@ def _drive(
         fleet.wait_ready()
         roles = {
             "aggregator": [agg.pid or 0],
+            # Standards evaluation runs in a child process (aggregator/alerting_worker.py).
+            "alerting worker": children(agg.pid or 0),
             "mosquitto": [broker.pid or 0],
             "influxd": [influxd.pid or 0],
             "publishers": fleet.pids,

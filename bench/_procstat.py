@@ -21,6 +21,15 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (e.g. the aggregator's alerting worker)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
 class CpuSampler:
     """Per-role CPU use between `start` and `stop`, as a % of one core."""
 

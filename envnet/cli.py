@@ -25,7 +25,14 @@ def _edge(args: argparse.Namespace) -> int:
     if args.config is None:  # not required by argparse, so that `edge check --config` parses
         sys.stderr.write("envnet edge: the following arguments are required: --config\n")
         return EXIT_CONFIG
-    run_edge(load_edge_config(args.config))
+    from edge.journal import JournalError
+
+    try:
+        run_edge(load_edge_config(args.config))
+    except JournalError as exc:
+        # An unwritable directory, a journal from a newer agent: say so, no traceback.
+        sys.stderr.write(f"envnet edge: journal: {exc}\n")
+        return 1
     return 0
 
 

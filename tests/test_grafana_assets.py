@@ -1,8 +1,10 @@
 """The Grafana assets under deploy/grafana/ are fresh, consistent with storage and standards.
 
 Every InfluxQL query (panels, annotations, variables, alert rules) may name only measurements,
-tags and fields of aggregator.storage_schema, and only tag values of the contract's vocabularies.
-Threshold lines must equal the standards numbers. They are restated here from
+tags and fields of aggregator.storage_schema, only tag values of the contract's and the
+standards engine's vocabularies (quantity, report, window, body, ...), and may compare a field
+only with a literal of the field's stored type (a boolean with true/false, never 'true').
+Threshold lines and colours must equal the standards numbers. They are restated here from
 ../shared/standards.md as an independent check of aggregator/standards/, which
 deploy/grafana/builder/limits.py draws from.
 
@@ -21,11 +23,19 @@ from typing import Any, get_args, get_type_hints
 
 import pytest
 
+from aggregator.event_windows import WindowKind
 from aggregator.metrics import Metrics
+from aggregator.standards import gb3838, hj633
 from aggregator.storage_schema import MEASUREMENTS
 from deploy.grafana.builder.__main__ import ROOT, stale_files
 from deploy.grafana.builder.assets import render
-from deploy.grafana.builder.limits import LIMITS, NIGHT_LMAX_MARGIN_DB, NOISE_ZONES
+from deploy.grafana.builder.limits import (
+    GOOD_AIR_TARGET_PERCENT,
+    LIMITS,
+    NIGHT_LMAX_MARGIN_DB,
+    NOISE_ZONES,
+    WINDOW_LIMITS,
+)
 from envnet.services import Influxd
 from schemas.messages import AlertEvent, AlertKind, Severity
 from schemas.quantities import QUANTITIES, SPECS, STATISTICS, Family
@@ -41,6 +51,10 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "kind": get_args(AlertKind),
     "severity": get_args(Severity),
     "event": get_args(get_type_hints(AlertEvent)["event"]),
+    "report": get_args(hj633.Report),
+    "edition": get_args(hj633.Edition),
+    "window": get_args(WindowKind),
+    "body": get_args(gb3838.WaterBody),
 }
 
 # standards.md numbers, restated (canonical units: µg/m³, CO mg/m³, dB(A), mg/L, µg/L).
@@ -64,6 +78,28 @@ STANDARDS_MD: dict[str, set[float]] = {
     "tn": {1.0},  # §5.1 Class III lakes
     "chl_a": {10, 50},  # §6.1 WHO 1999/2003
 }
+# The aggregator's windows against their limits, by (quantity, window):
+WINDOW_LIMITS_MD: dict[tuple[str, str], set[float]] = {
+    ("pm2_5", "24h"): {60},  # §1.1 GB 3095-2026 Table 1 transition Grade II 24-h
+    ("pm10", "24h"): {120},  # §1.1 transition Grade II 24-h
+    ("no2", "24h"): {80},  # §1.1 transition Grade II 24-h
+    ("so2", "24h"): {150},  # §1.1 transition Grade II 24-h
+    ("co", "24h"): {4},  # §1.1 Grade II 24-h, mg/m³
+    ("o3", "mda8"): {160},  # §1.1 Grade II daily max 8-h (MDA8)
+    ("laeq", "day"): {60},  # §3.1 GB 3096-2008 Class 2 day (L_d)
+    ("laeq", "night"): {50},  # §3.1 Class 2 night (L_n)
+}
+# §2.3 HJ 633-2026 Table 1 / Appendix A Table A.1: the first AQI of each level and its colour.
+AQI_LEVELS_MD: list[tuple[float | None, str]] = [
+    (None, "#00E400"),  # I 1-50 (2012: 0-50)
+    (51, "#FFFF00"),  # II 51-100
+    (101, "#FF7E00"),  # III 101-150
+    (151, "#FF0000"),  # IV 151-200
+    (201, "#99004C"),  # V 201-300
+    (301, "#7E0023"),  # VI > 300
+]
+TLI_BOUNDS_MD = {30, 50, 60, 70}  # §6.3 总站生字[2001]090号
+
 NOISE_ZONES_MD = {
     "0": (50, 40),
     "1": (55, 45),
@@ -77,6 +113,10 @@ QUOTED = re.compile(r'"([^"]+)"')
 FROM = re.compile(r'\bFROM\s+"([^"]+)"')
 ALIAS = re.compile(r'\bAS\s+"([^"]+)"')
 COMPARISON = re.compile(r'"([^"]+)"\s*(=~|!~|!=|<>|=)\s*(\'(?:[^\'\\]|\\.)*\'|/(?:[^/\\]|\\.)*/)')
+# A name compared with a bare literal: a boolean or a number (never a tag: tags are strings).
+BARE_COMPARISON = re.compile(
+    r'"([^"]+)"\s*(<=|>=|!=|<>|=|<|>)\s*(true|false|-?\d+(?:\.\d+)?)(?![\w.])'
+)
 GROUP_BY = re.compile(r"\bGROUP BY\s+(.*?)(?=\s+fill\(|\s+tz\(|\s+ORDER\b|\s+LIMIT\b|\)|$)")
 WITH_KEY = re.compile(r'\bWITH KEY = "([^"]+)"')
 TEMPLATE_VARIABLE = re.compile(r"\$[a-z_]")
@@ -137,15 +177,22 @@ def schema_problems(query: str) -> list[str]:
     if unknown:
         return [f"unknown measurement(s) {unknown}"]
     tags = {t for m in measurements for t in MEASUREMENTS[m].tags}
-    fields = {f for m in measurements for f in MEASUREMENTS[m].fields}
+    fields: dict[str, set[str]] = {}
+    for m in measurements:
+        for name, kind in MEASUREMENTS[m].fields.items():
+            fields.setdefault(name, set()).add(kind)
     aliases = set(ALIAS.findall(query))
     problems = [
         f"unknown name {name!r}"
         for name in QUOTED.findall(query)
-        if name not in tags | fields | aliases | set(measurements)
+        if name not in tags | set(fields) | aliases | set(measurements)
     ]
     for key, _op, value in COMPARISON.findall(query):
-        problems += value_problems(key, value, tags | fields)
+        problems += value_problems(key, value, tags | set(fields))
+        if key in fields and key not in tags and fields[key] != {"string"}:
+            problems.append(f"{key!r} ({'/'.join(sorted(fields[key]))}) compared with {value}")
+    for key, _op, value in BARE_COMPARISON.findall(query):
+        problems += literal_problems(key, value, tags, fields)
     for clause in GROUP_BY.findall(query):
         problems += [f"GROUP BY non-tag {k!r}" for k in QUOTED.findall(clause) if k not in tags]
     problems += [f"WITH KEY non-tag {k!r}" for k in WITH_KEY.findall(query) if k not in tags]
@@ -165,6 +212,40 @@ def value_problems(key: str, value: str, names: set[str]) -> list[str]:
             return [f"unrecognised regex {value} on {key!r}"]
         values = fixed.group(1).split("|")
     return [f"{key} value {v!r} not in the vocabulary" for v in values if v not in VOCABULARY[key]]
+
+
+def literal_problems(
+    key: str, value: str, tags: set[str], fields: dict[str, set[str]]
+) -> list[str]:
+    """A bare true/false or number must meet a stored field of that type."""
+    if key in tags:
+        return [f"tag {key!r} compared with the bare literal {value} (tags are strings)"]
+    if key not in fields:
+        return [f"WHERE on unknown key {key!r}"]
+    wanted = {"boolean"} if value in ("true", "false") else {"integer", "float"}
+    if fields[key] <= wanted:
+        return []
+    return [f"{key!r} ({'/'.join(sorted(fields[key]))}) compared with {value}"]
+
+
+def tag_values_of(panel: JSON, key: str) -> set[str]:
+    found: set[str] = set()
+    for query in panel_queries(panel):
+        found |= {v.strip("'") for k, op, v in COMPARISON.findall(query) if k == key and op == "="}
+    return found
+
+
+def measurements_of(panel: JSON) -> set[str]:
+    return {m for query in panel_queries(panel) for m in FROM.findall(query)}
+
+
+def panels_from(measurement: str) -> list[JSON]:
+    return [
+        panel
+        for board in influx_dashboards()
+        for panel in board["panels"]
+        if measurements_of(panel) == {measurement}
+    ]
 
 
 def quantities_of(panel: JSON) -> set[str]:
@@ -231,9 +312,32 @@ def test_the_schema_check_rejects_what_storage_lacks() -> None:
         'SELECT mean("value") FROM "readings" WHERE $timeFilter GROUP BY "flags"',
         'SHOW TAG VALUES FROM "readings" WITH KEY = "value"',
         'SELECT "message" FROM "alerts" WHERE "event" = \'firing\'',
+        'SELECT "aqi" FROM "aqi" WHERE "report" = \'hourly\'',
+        'SELECT "aqi" FROM "aqi" WHERE "edition" = \'2020\'',
+        'SELECT "value" FROM "windows" WHERE "window" =~ /^(day|evening)$/',
+        'SELECT "tli" FROM "water_quality" WHERE "body" = \'sea\'',
+        'SELECT "message" FROM "alerts" WHERE "late" = \'false\'',
+        'SELECT "message" FROM "alerts" WHERE "suspect" = 0',
+        'SELECT "value" FROM "windows" WHERE "valid" =~ /true/',
+        'SELECT "aqi" FROM "aqi" WHERE "category" <= 100',
+        'SELECT "aqi" FROM "aqi" WHERE "aqi" = true',
+        'SELECT "aqi" FROM "aqi" WHERE "node" = 3',
+        'SELECT "aqi" FROM "aqi" WHERE "level" > 2 AND "colour" = false',
+        'SELECT "class" FROM "water_quality" WHERE "class" <= 3 AND "grade" <= 3',
     ]
     for query in bad:
         assert schema_problems(query), query
+
+
+def test_the_schema_check_accepts_stored_values_of_the_right_type() -> None:
+    good = [
+        'SELECT "aqi" FROM "aqi" WHERE "report" = \'day\' AND "aqi" <= 100',
+        'SELECT "value" FROM "windows" WHERE "window" =~ /^(day|night)$/ AND "valid" = true',
+        'SELECT "message" FROM "alerts" WHERE "late" = false AND "acked_by" = \'ops\'',
+        'SELECT "tli" FROM "water_quality" WHERE "body" = \'lake\' AND "class" > 3',
+    ]
+    for query in good:
+        assert schema_problems(query) == [], query
 
 
 def test_every_panel_and_target_uses_the_provisioned_datasource() -> None:
@@ -292,19 +396,125 @@ def test_noise_zone_table_matches_standards_md() -> None:
 
 
 def test_threshold_lines_equal_the_standards_and_are_cited() -> None:
+    """Reading panels carry the readings lines, window panels the limits of their window."""
     drawn: set[str] = set()
-    for board in influx_dashboards():
-        for panel in board["panels"]:
-            quantities = quantities_of(panel)
-            if panel["type"] != "timeseries" or len(quantities) != 1:
-                continue
-            (quantity,) = quantities
-            expected = STANDARDS_MD.get(quantity, set())
-            assert threshold_values(panel) == expected, panel["title"]
-            for lim in (x for x in LIMITS if x.quantity == quantity):
-                assert lim.citation in panel["description"], panel["title"]
-            drawn |= {quantity} if expected else set()
+    for panel in panels_from("readings"):
+        quantities = quantities_of(panel)
+        if panel["type"] != "timeseries" or len(quantities) != 1:
+            continue
+        (quantity,) = quantities
+        expected = STANDARDS_MD.get(quantity, set())
+        assert threshold_values(panel) == expected, panel["title"]
+        for lim in (x for x in LIMITS if x.quantity == quantity):
+            assert lim.citation in panel["description"], panel["title"]
+        drawn |= {quantity} if expected else set()
     assert drawn == set(STANDARDS_MD)
+
+
+def test_window_limits_match_standards_md() -> None:
+    table = {key: {lim.value for lim in limits} for key, limits in WINDOW_LIMITS.items()}
+    assert table == WINDOW_LIMITS_MD
+
+
+def test_window_panels_draw_their_window_limits_and_cite_them() -> None:
+    drawn: set[tuple[str, str]] = set()
+    for panel in panels_from("windows"):
+        if panel["type"] != "timeseries":
+            continue
+        (quantity,) = quantities_of(panel)
+        (window,) = tag_values_of(panel, "window")
+        expected = WINDOW_LIMITS_MD.get((quantity, window), set())
+        assert threshold_values(panel) == expected, panel["title"]
+        citations = {
+            lim.citation for k, v in WINDOW_LIMITS.items() if k == (quantity, window) for lim in v
+        }
+        for citation in citations:
+            assert citation in panel["description"], panel["title"]
+        if quantity in ("pm2_5", "pm10", "no2", "so2", "co", "o3"):
+            assert "GB 3095-2026 Table 1" in panel["description"], panel["title"]
+        drawn |= {(quantity, window)} if expected else set()
+    assert drawn == set(WINDOW_LIMITS_MD)
+
+
+def test_window_panels_show_only_valid_windows() -> None:
+    panels = panels_from("windows")
+    assert len(panels) >= 10
+    for panel in panels:
+        for query in panel_queries(panel):
+            assert '"valid" = true' in query, panel["title"]
+
+
+def test_aqi_panels_use_the_hj633_levels_and_colours() -> None:
+    panels = [p for p in panels_from("aqi") if p["type"] == "timeseries"]
+    assert {frozenset(tag_values_of(p, "report")) for p in panels} == {
+        frozenset({"hour"}),
+        frozenset({"day"}),
+    }
+    for panel in panels:
+        steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["value"], s["color"]) for s in steps] == AQI_LEVELS_MD, panel["title"]
+        assert "HJ 633-2026 Table 1" in panel["description"]
+    # The table cells use the same colours.
+    tables = [p for p in panels_from("aqi") if p["type"] == "table"]
+    cells = [o for t in tables for o in t["fieldConfig"]["overrides"]]
+    assert cells
+    for override in (o for o in cells if o["matcher"]["options"] == "aqi"):
+        (steps,) = [p["value"]["steps"] for p in override["properties"] if p["id"] == "thresholds"]
+        assert [(s["value"], s["color"]) for s in steps] == AQI_LEVELS_MD
+    assert [c.hex for c in hj633.CATEGORIES] == [colour for _, colour in AQI_LEVELS_MD]
+
+
+def test_good_air_stat_divides_good_days_by_all_days_with_the_target() -> None:
+    (panel,) = [p for p in panels_from("aqi") if p["type"] == "stat"]
+    (query,) = panel_queries(panel)
+    assert "\"report\" = 'day'" in query
+    indicator = re.search(r'floor\((\d+) / \("aqi" \+ (\d+)\)\) AS "good"', query)
+    assert indicator is not None
+    numerator, offset = map(int, indicator.groups())
+    # 1 for a good day (AQI <= 100), else 0, for every AQI the aggregator can store and more.
+    assert [numerator // (aqi + offset) for aqi in range(1001)] == [1] * 101 + [0] * 900
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [(s["value"], s["color"]) for s in steps] == [(None, "red"), (86, "green")]
+    assert GOOD_AIR_TARGET_PERCENT == 86
+    assert "UNVERIFIED" in panel["description"]
+    assert panel["fieldConfig"]["defaults"]["unit"] == "percent"
+
+
+def test_water_panels_show_class_target_and_tli_bounds() -> None:
+    panels = {p["title"]: p for p in panels_from("water_quality")}
+    classes = panels["Site class (GB 3838-2002) and target"]
+    (query,) = panel_queries(classes)
+    assert '"class"' in query and '"target"' in query
+    defaults = classes["fieldConfig"]["defaults"]
+    texts = {k: v["text"] for k, v in defaults["mappings"][0]["options"].items()}
+    assert texts == {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "劣V"}
+    tli = panels["Trophic level index (lakes)"]
+    assert tag_values_of(tli, "body") == {"lake"}
+    assert threshold_values(tli) == TLI_BOUNDS_MD
+    assert "总站生字[2001]090号" in tli["description"]
+
+
+def test_alert_annotations_keep_late_and_suspect_apart() -> None:
+    for board in influx_dashboards():
+        layers = {a["name"]: a for a in board["annotations"]["list"] if "target" in a}
+        lanes = {
+            name: (layer["iconColor"], layer["target"]["query"]) for name, layer in layers.items()
+        }
+        live = [q for colour, q in lanes.values() if colour == "red"]
+        late = [q for colour, q in lanes.values() if colour == "orange"]
+        suspect = [q for colour, q in lanes.values() if colour == "purple"]
+        assert len(live) == len(late) == len(suspect) == 1, board["uid"]
+        assert '"late" = false AND "suspect" = false' in live[0]
+        assert '"late" = true' in late[0] and '"suspect"' not in late[0]
+        assert '"suspect" = true' in suspect[0] and '"late"' not in suspect[0]
+        assert all("\"event\" = 'fired'" in q for _, q in lanes.values())
+    fleet = load(ROOT / "dashboards/alerts-fleet.json")
+    (table,) = [p for p in fleet["panels"] if p["title"] == "Alert events (aggregator)"]
+    (query,) = panel_queries(table)
+    assert {"late", "suspect", "acked_by"} <= set(QUOTED.findall(query))
+    assert "fired" not in query  # every event, live or not
+    flagged = {o["matcher"]["options"] for o in table["fieldConfig"]["overrides"]}
+    assert {"late", "suspect"} <= flagged
 
 
 # ------------------------------------------------------------------ alert rules
@@ -343,7 +553,8 @@ def first_result(server: Influxd, query: str) -> JSON:
 
 
 def sample_points(now_s: int) -> str:
-    """Two hours of every quantity from n1; n2 went silent 40 min ago; one alert each."""
+    """Two hours of every quantity from n1; n2 went silent 40 min ago; three alerts per quantity
+    (live, late, suspect); and what the standards engine derives (windows, aqi, water_quality)."""
     minute = now_s // 60 * 60
     lines = []
     for m in range(120):
@@ -363,14 +574,52 @@ def sample_points(now_s: int) -> str:
             f"node_status,node=n1,site=s1 online=true,journal_depth={m}i,"
             f"journal_dropped={100 - m}i,sensors_ok=2i,sensors_failed=0i {ts}"
         )
+    lanes = ("late=false,suspect=false", "late=true,suspect=false", "late=false,suspect=true")
     lines += [
         f"alerts,node=n1,site=s1,rule={quantity}.limit,kind=exceedance,severity=warning,"
         f'quantity={quantity} state="firing",event="fired",value=80.0,limit=60.0,'
-        f'window_s=3600i,standard="std",clause="1",message="{quantity} high",late=false '
-        f"{(now_s - 300 - i) * 10**9}"
+        f'window_s=3600i,standard="std",clause="1",message="{quantity} high",{lane} '
+        f"{(now_s - 300 - 3 * i - j) * 10**9}"
         for i, quantity in enumerate(QUANTITIES)
+        for j, lane in enumerate(lanes)
     ]
-    return "\n".join(lines)
+    lines += [
+        "alerts,node=n1,site=s1,rule=water.site.class,kind=exceedance,severity=warning "
+        f'state="firing",event="acknowledged",message="Class IV",late=false,suspect=false,'
+        f'acked_by="ops" {(now_s - 200) * 10**9}'
+    ]
+    return "\n".join(lines + derived_points(now_s))
+
+
+# Daily AQI of n1 (2 of 4 days good: 50 %) and n3 (no good day: 0 %).
+DAILY_AQI = {"n1": (40, 100, 101, 250), "n3": (180,)}
+
+
+def derived_points(now_s: int) -> list[str]:
+    """What the aggregator's standards engine stores, a few minutes apart within the hour."""
+    at = [(now_s - 600 * k) * 10**9 for k in range(1, 6)]
+    lines = [
+        f"windows,node=n1,site=s1,sensor=s,quantity={quantity},window={window} "
+        f"value=50.0,valid=true,hours=24i,coverage_s=86400i{noise},revision=false {at[0]}"
+        for quantity, window in (*WINDOW_LIMITS_MD, ("laeq", "1h"))
+        for noise in [",l10=62.0,l50=55.0,l90=48.0" if quantity == "laeq" else ""]
+    ]
+    lines += [
+        f"aqi,node={node},site=s1,report=day,edition=2026 aqi={aqi}i,level=3i,"
+        f'category="c",colour="#FF7E00",primary="pm2_5",missing="",publishable=true,'
+        f"iaqi_pm2_5={aqi}i {at[k]}"
+        for node, values in DAILY_AQI.items()
+        for k, aqi in enumerate(values)
+    ]
+    lines += [
+        f'aqi,node=n1,site=s1,report=hour,edition=2026 aqi=75i,level=2i,category="Good",'
+        f'colour="#FFFF00",primary="o3",missing="so2",publishable=false,iaqi_o3=75i {at[0]}',
+        f"water_quality,node=n1,site=s1,body=lake class=4i,target=3i,meets_target=false,"
+        f'exceeding="tp:0.4",tli=55.2,trophic_state="light eutrophic" {at[0]}',
+        f"water_quality,node=n2,site=s1,body=river class=2i,target=3i,meets_target=true,"
+        f'exceeding="" {at[0]}',
+    ]
+    return lines
 
 
 def write_samples(server: Influxd) -> None:
@@ -398,6 +647,23 @@ def test_every_query_runs_on_influxdb_1x(influxd: Influxd) -> None:
         result = first_result(influxd, as_influx(query))
         assert "error" not in result, (query, result)
         assert result.get("series"), f"no rows for: {query}"
+
+
+@pytest.mark.integration
+def test_good_air_share_on_influxdb_1x(influxd: Influxd) -> None:
+    """The single-query share: good days / days, and 0 % (not a missing node) with none."""
+    write_samples(influxd)
+    board = load(ROOT / "dashboards/air-quality.json")
+    (table,) = [p for p in board["panels"] if p["title"] == "Good-air days per node"]
+    (query,) = panel_queries(table)
+    series = first_result(influxd, as_influx(query))["series"]
+    rows = {s["tags"]["node"]: dict(zip(s["columns"], s["values"][0], strict=True)) for s in series}
+    expected = {
+        node: (100 * sum(a <= 100 for a in values) / len(values), len(values))
+        for node, values in DAILY_AQI.items()
+    }
+    assert {n: (r["good_air_percent"], r["days"]) for n, r in rows.items()} == expected
+    assert rows["n1"]["good_days"] == 2
 
 
 @pytest.mark.integration

@@ -31,7 +31,14 @@ from aggregator.grafana_push import PushError, influx_settings
 JSON = dict[str, Any]
 GRAFANA_TOKEN = "glsa_TEST-grafana-secret-1234"
 INFLUX_TOKEN = "influx-secret-token-5678"
-DASHBOARD_UIDS = {"envnet-air", "envnet-noise", "envnet-odour", "envnet-water", "envnet-fleet"}
+DASHBOARD_UIDS = {
+    "envnet-air",
+    "envnet-aqi",
+    "envnet-noise",
+    "envnet-odour",
+    "envnet-water",
+    "envnet-fleet",
+}
 RULE_UIDS = {"envnet-node-silent", "envnet-journal-dropped", "envnet-sensors-failed"}
 
 
@@ -235,8 +242,9 @@ def test_first_push_creates_everything_with_the_right_payloads(
         ("GET", "/api/folders/envnet"),
         ("POST", "/api/folders"),
     ]
-    assert calls[4:9] == [("POST", "/api/dashboards/db")] * 5
-    assert calls[9:] == [
+    dashboards = 4 + len(DASHBOARD_UIDS)
+    assert calls[4:dashboards] == [("POST", "/api/dashboards/db")] * len(DASHBOARD_UIDS)
+    assert calls[dashboards:] == [
         call
         for uid in ("envnet-journal-dropped", "envnet-node-silent", "envnet-sensors-failed")
         for call in (
@@ -281,7 +289,7 @@ def test_second_push_updates_instead_of_duplicating(
         f"/api/v1/provisioning/alert-rules/{uid}" for uid in RULE_UIDS
     }
     assert (len(fake.datasources), len(fake.folders)) == (1, 1)
-    assert (len(fake.dashboards), len(fake.rules)) == (5, 3)
+    assert (len(fake.dashboards), len(fake.rules)) == (len(DASHBOARD_UIDS), 3)
 
 
 def test_custom_folder_and_optional_prometheus(

@@ -381,7 +381,7 @@ def test_observations_make_valid_alerts() -> None:
     stream(m, "pm10", [2000.0], sensor=sensor)
     stream(m, "pm2_5", [35.0] * 31, sensor="pm", start=T0 + 10 * MIN)
     obs = m.take_observations(late=False) + m.observations("n", sensor, T0 + 99 * MIN, False)
-    assert {o.rule.id.rsplit(".", 1)[1] for o in obs} == set(CHECKS)
+    assert {o.rule.id.split(".")[1] for o in obs} == set(CHECKS)
     for o in obs:
         alert = as_alert(o)
         assert alert.kind == "health" and alert.standard == "envnet sensor health"

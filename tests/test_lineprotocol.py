@@ -149,6 +149,8 @@ def test_alert_and_status_lines() -> None:
         "online": "true",
         "journal_depth": "3i",
         "journal_dropped": "1i",
+        "journal_dropped_bytes": "0i",
+        "journal_bytes": "0i",
         "sensors_ok": "1i",
         "sensors_failed": "1i",
     }

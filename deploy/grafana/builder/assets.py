@@ -15,6 +15,7 @@ from deploy.grafana.builder.grafana_json import JSON
 ASSETS: Final[dict[str, Callable[[], JSON]]] = {
     "datasources/influxdb.json": influxdb_template,
     "dashboards/city-air.json": boards.city_air,
+    "dashboards/air-quality.json": boards.air_quality,
     "dashboards/noise.json": boards.noise,
     "dashboards/odour.json": boards.odour,
     "dashboards/water-blooms.json": boards.water,

@@ -1,7 +1,10 @@
-"""The envnet dashboards: city air, noise, odour, water and blooms, alerts and fleet.
+"""The envnet dashboards: city air, air quality (HJ 633), noise, odour, water and blooms,
+alerts and fleet.
 
-Each panel shows one quantity per node at the statistic the node reports for it
-(schemas/quantities.py default_stat), with the standards lines of builder/limits.py.
+Reading panels show one quantity per node at the statistic the node reports for it
+(schemas/quantities.py default_stat), with the standards lines of builder/limits.py. Standards
+panels show what the aggregator derived and stored: closed windows (`windows`), AQI (`aqi`) and
+water site evaluations (`water_quality`).
 """
 
 from __future__ import annotations
@@ -9,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from aggregator.event_windows import WindowKind
+from aggregator.standards import gb3838
 from deploy.grafana.builder import influxql as q
 from deploy.grafana.builder.datasources import INFLUX, PROMETHEUS
 from deploy.grafana.builder.grafana_json import (
     JSON,
+    band_thresholds,
     dashboard,
     influx_annotation,
     influx_target,
@@ -25,16 +31,25 @@ from deploy.grafana.builder.grafana_json import (
     text,
     timeseries,
     unit_of,
+    value_text,
 )
 from deploy.grafana.builder.limits import (
+    AQI_BANDS,
+    AQI_CITATION,
     DRAWN_NOISE_ZONE,
+    GOOD_AIR_MAX_AQI,
+    GOOD_AIR_TARGET_PERCENT,
     NIGHT_LMAX_MARGIN_DB,
     NOISE_ZONES,
+    TLI_BANDS,
+    TLI_CITATION,
     limits_for,
+    window_limits_for,
 )
 from schemas.quantities import SPECS, Family, Quantity
 
 AIR_UID: Final = "envnet-air"
+AQI_UID: Final = "envnet-aqi"
 NOISE_UID: Final = "envnet-noise"
 ODOUR_UID: Final = "envnet-odour"
 WATER_UID: Final = "envnet-water"
@@ -55,12 +70,16 @@ _PM_NOTE = (
 )
 _DAILY_NOTE = (
     "Natural-day means per node in Beijing time (GB 3095-2026 §3.10). The standard also "
-    "requires at least 20 hourly means for a valid day (Table 4); this panel does not check that."
+    "requires at least 20 hourly means for a valid day (Table 4); this panel does not check that. "
+    "The Air quality (HJ 633) dashboard shows the aggregator's valid daily means."
 )
 _PRIMARY_ALERTS = (
     "The standards alerts themselves are raised by the aggregator and shown as red "
-    "annotations (measurement alerts, event fired)."
+    "annotations (measurement alerts, event fired, live); alerts found late in backlog data "
+    "(orange) and alerts from a sensor judged unhealthy (purple) are separate layers, "
+    "because they were not paged."
 )
+AIR_POLLUTANTS: Final[tuple[Quantity, ...]] = ("pm2_5", "pm10", "o3", "no2", "so2", "co")
 
 
 def _variables(family: Family | None, measurement: str = "readings") -> list[JSON]:
@@ -73,13 +92,32 @@ def _variables(family: Family | None, measurement: str = "readings") -> list[JSO
     ]
 
 
-def _fired_alerts(quantities: Sequence[Quantity] = ()) -> JSON:
+def _fired_alerts(quantities: Sequence[Quantity] = (), rules: Sequence[str] = ()) -> list[JSON]:
+    """Three annotation layers of the aggregator's fired alerts: live ones (those the webhooks
+    receive), and apart from them the late (backlog data) and suspect (unhealthy sensor) ones,
+    which are recorded but never paged."""
     conditions = [q.equals("event", "fired"), *q.SITE_AND_NODE]
-    if quantities:
-        conditions.append(q.one_of("quantity", quantities))
-    query = q.alert_events(conditions, ("message", "severity", "rule", "node"))
-    name = "Alerts fired (aggregator)"
-    return influx_annotation(name, INFLUX, query, "message", "severity,rule,node")
+    scope = [q.one_of("quantity", quantities)] if quantities else []
+    scope += [q.equals("rule", rule) for rule in rules]
+    if scope:
+        conditions.append(q.any_of(*scope) if len(scope) > 1 else scope[0])
+    columns, tags = ("message", "severity", "rule", "node"), "severity,rule,node"
+    live = (q.bool_equals("late", False), q.bool_equals("suspect", False))
+    layers = (
+        ("Alerts fired (aggregator, live)", live, "red"),
+        ("Late alerts (backlog data, not paged)", (q.bool_equals("late", True),), "orange"),
+        (
+            "Suspect alerts (unhealthy sensor, not paged)",
+            (q.bool_equals("suspect", True),),
+            "purple",
+        ),
+    )
+    return [
+        influx_annotation(
+            name, INFLUX, q.alert_events([*conditions, *lane], columns), "message", tags, colour
+        )
+        for name, lane, colour in layers
+    ]
 
 
 def _quantity_panel(
@@ -140,8 +178,191 @@ def city_air() -> JSON:
         tags=["envnet", "air"],
         panels=panels,
         variables=_variables("air"),
-        annotations=[_fired_alerts(("pm2_5", "pm10", "o3", "no2", "so2", "co", "tvoc"))],
+        annotations=_fired_alerts((*AIR_POLLUTANTS, "tvoc")),
         time_from="now-7d",
+    )
+
+
+_WINDOW_ALIAS: Final = "$tag_node ($tag_sensor)"
+_DAILY_WINDOW_NOTE = (
+    "Valid natural-day means as the aggregator computed them (measurement windows, window "
+    "24h, valid = true: at least 20 valid hourly means, GB 3095-2026 §3.10 and Table 4; "
+    "[alerts.windows] min_daily_hours), per "
+    "node and sensor at the start of the local day. A day revised by late data replaces the "
+    "first value. The daily AQI is computed from these means and the O3 MDA8."
+)
+_MDA8_NOTE = (
+    "O3 daily maximum 8-h mean (MDA8, GB 3095-2026 §3.9) as the aggregator computed it: the "
+    "highest 8-h mean of the local day, each valid with at least 6 hourly means (Table 4). "
+    "Which 8-h windows count, and how many must be valid, is UNVERIFIED (HJ 663 not read): by "
+    "default those ending 08:00-24:00, at least 14 of them ([alerts.windows] "
+    "mda8_first_end_hour, mda8_last_end_hour, min_mda8_windows)."
+)
+
+
+def _aqi_scale() -> str:
+    lines = [f"Levels and colours, {AQI_CITATION} (AQI 1-500; HJ 633-2012 from 0):", ""]
+    starts = [band.start for band in AQI_BANDS]
+    ends = [None if start is None else start - 1 for start in starts[1:]] + [None]
+    for band, start, end in zip(AQI_BANDS, starts, ends, strict=True):
+        if start is None:
+            span = f"up to {end:g}"
+        else:
+            span = f"{start:g} and above" if end is None else f"{start:g}-{end:g}"
+        lines.append(f"- AQI {span}: {band.label}, {band.colour}")
+    return "\n".join(lines)
+
+
+def _aqi_panel(title: str, note: str, query: str, min_interval: str | None, bars: bool) -> JSON:
+    return timeseries(
+        title=title,
+        description=f"{note}\n\n{_aqi_scale()}",
+        datasource=INFLUX,
+        targets=[influx_target(INFLUX, query)],
+        unit="none",
+        min_interval=min_interval,
+        draw_style="bars" if bars else "line",
+        steps=band_thresholds(AQI_BANDS),
+        thresholds_style="line+area",
+        defaults={"min": 0, "decimals": 0},
+    )
+
+
+def _aqi_cells(column: str = "aqi") -> JSON:
+    """Colour a table's AQI cells in their HJ 633 category colour."""
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {"id": "thresholds", "value": band_thresholds(AQI_BANDS)},
+            {"id": "color", "value": {"mode": "thresholds"}},
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+        ],
+    }
+
+
+_AQI_DAY_COLUMNS: Final = (
+    "site", "node", "edition", "aqi", "category", "primary", "missing", "publishable",
+    "iaqi_pm2_5", "iaqi_pm10", "iaqi_o3", "iaqi_no2", "iaqi_so2", "iaqi_co",
+)  # fmt: skip
+_AQI_LATEST_FIELDS: Final = ("aqi", "category", "primary", "missing", "publishable")
+_GOOD_AIR_NOTE = (
+    f"Share of days in the selected range whose daily AQI (report day) is at most "
+    f"{GOOD_AIR_MAX_AQI}, levels I and II (优良天数, {AQI_CITATION}), per node. Every day with a "
+    "stored daily AQI counts, including days whose AQI was computed without some pollutants "
+    "(see missing and publishable in the daily table; HJ 633-2026 §5.3 publishes such an "
+    f"AQI only above 100). Green at the programme target of {GOOD_AIR_TARGET_PERCENT:g} % or "
+    "more: that target is from the Suzhou programme brief, not from a standard (UNVERIFIED); "
+    "it is set in deploy/grafana/builder/limits.py."
+)
+
+
+def _good_air() -> list[JSON]:
+    steps = {
+        "mode": "absolute",
+        "steps": [
+            {"color": "red", "value": None},
+            {"color": "green", "value": GOOD_AIR_TARGET_PERCENT},
+        ],
+    }
+    share = influx_target(INFLUX, q.good_air_share(GOOD_AIR_MAX_AQI))
+    counts = q.good_air_share(GOOD_AIR_MAX_AQI, with_counts=True)
+    return [
+        stat(
+            "Good-air days (优良天数), share of days",
+            _GOOD_AIR_NOTE,
+            INFLUX,
+            [share],
+            width=12,
+            height=6,
+            unit="percent",
+            steps=steps,
+            decimals=1,
+        ),
+        table(
+            "Good-air days per node",
+            f"The same count as the share: good days, days with a daily AQI, and the share. "
+            f"{_GOOD_AIR_NOTE}",
+            INFLUX,
+            [influx_target(INFLUX, counts, alias=None, result_format="table")],
+            width=12,
+            height=6,
+        ),
+    ]
+
+
+def _window_panel(quantity: Quantity, window: WindowKind, title: str, note: str) -> JSON:
+    limits = window_limits_for(quantity, window)
+    target = influx_target(INFLUX, q.window_values(quantity, window), alias=_WINDOW_ALIAS)
+    return timeseries(
+        title=title,
+        description=f"{note}\n\n{limits_description(quantity, limits)}".strip(),
+        datasource=INFLUX,
+        targets=[target],
+        unit=unit_of(quantity),
+        limits=limits,
+        width=8,
+        draw_style="bars",
+    )
+
+
+def air_quality() -> JSON:
+    hourly_note = (
+        "Real-time (hourly) AQI per node, HJ 633-2026 (standards.md §2.4): from the six valid "
+        "1-h means, PM read on the daily breakpoints; with pollutants missing, from the "
+        "others (§5.3). The highest hour per node in each plotted interval. With the 2012 "
+        "edition configured there is none: HJ 633-2012's real-time AQI needs 24-h sliding PM "
+        "means, which envnet does not compute."
+    )
+    daily_note = (
+        "Daily AQI per node, HJ 633-2026 (standards.md §2.4): from the valid daily means of "
+        "SO2, NO2, CO, PM10, PM2.5 and the O3 MDA8 (row below), at the start of the local day."
+    )
+    day_table = q.aqi_rows("day", _AQI_DAY_COLUMNS)
+    latest = q.aqi_latest("hour", _AQI_LATEST_FIELDS)
+    panels = [
+        row("Air Quality Index, HJ 633-2026"),
+        _aqi_panel("AQI, hourly (real-time)", hourly_note, q.aqi_series("hour"), "1h", False),
+        _aqi_panel("AQI, daily", daily_note, q.aqi_values("day"), None, True),
+        *_good_air(),
+        table(
+            "Daily AQI and primary pollutant",
+            "Each daily AQI, newest first: category, primary pollutant (named only when AQI > "
+            "50, standards.md §2.2), pollutants missing that day, whether HJ 633-2026 §5.3 lets "
+            "it be published, and the IAQI of each pollutant.",
+            INFLUX,
+            [influx_target(INFLUX, day_table, alias=None, result_format="table")],
+            overrides=[_aqi_cells()],
+        ),
+        table(
+            "Latest hourly AQI per node",
+            "The newest real-time AQI of each node in the selected range.",
+            INFLUX,
+            [influx_target(INFLUX, latest, alias=None, result_format="table")],
+            height=7,
+            overrides=[_aqi_cells()],
+        ),
+        row("GB 3095-2026: valid daily means and O3 MDA8 (the daily AQI's inputs)"),
+        _window_panel("pm2_5", "24h", "PM2.5, valid daily mean", _DAILY_WINDOW_NOTE),
+        _window_panel("pm10", "24h", "PM10, valid daily mean", _DAILY_WINDOW_NOTE),
+        _window_panel("o3", "mda8", "O3, MDA8", _MDA8_NOTE),
+        _window_panel("no2", "24h", "NO2, valid daily mean", _DAILY_WINDOW_NOTE),
+        _window_panel("so2", "24h", "SO2, valid daily mean", _DAILY_WINDOW_NOTE),
+        _window_panel("co", "24h", "CO, valid daily mean (mg/m³)", _DAILY_WINDOW_NOTE),
+    ]
+    return dashboard(
+        uid=AQI_UID,
+        title="envnet · Air quality (HJ 633)",
+        description=(
+            "HJ 633-2026 hourly and daily AQI per node with the category colours, primary "
+            "pollutants and the share of good-air days; the valid daily means and O3 MDA8 the "
+            "daily AQI is computed from, with GB 3095-2026 transition Grade II limits. All "
+            f"values as the aggregator computed and stored them. {_PRIMARY_ALERTS}"
+        ),
+        tags=["envnet", "air", "aqi"],
+        panels=panels,
+        variables=_variables(None, "aqi"),
+        annotations=_fired_alerts(AIR_POLLUTANTS, ("aqi.hour", "aqi.day")),
+        time_from="now-30d",
     )
 
 
@@ -177,16 +398,90 @@ def noise() -> JSON:
         _quantity_panel("laeq", "L_Aeq, hourly", laeq_note, q.reading_energy_mean("laeq"), "1h"),
         _quantity_panel("lamax", "L_Amax, hourly maximum", lamax_note, _max("lamax"), "1h"),
         text("GB 3096-2008 limits by zone", _noise_zone_table(), width=24, height=9),
+        *_noise_periods(),
     ]
     return dashboard(
         uid=NOISE_UID,
         title="envnet · Noise",
-        description=f"L_Aeq and L_Amax per node with GB 3096-2008 limits. {_PRIMARY_ALERTS}",
+        description=(
+            "L_Aeq and L_Amax per node, and the aggregator's day and night levels L_d and L_n "
+            f"with L10, L50 and L90, with GB 3096-2008 limits. {_PRIMARY_ALERTS}"
+        ),
         tags=["envnet", "noise"],
         panels=panels,
         variables=_variables("noise"),
-        annotations=[_fired_alerts(("laeq", "lamax"))],
+        annotations=_fired_alerts(("laeq", "lamax")),
+        time_from="now-7d",
     )
+
+
+_PERIOD_NOTE = (
+    "{name} as the aggregator computed it (measurement windows, window {window}, valid = "
+    "true): the energy mean of the period's valid hourly L_Aeq (GB 3096-2008 §3.3, §3.4), "
+    "valid by default with at least {hours} of its hours (an envnet choice, [alerts.windows] "
+    "min_{window}_hours), per node and sensor at the "
+    "period's start; a night belongs to the date it starts on. These are the quantities GB "
+    "3096 limits. The line is for Class {zone}; the aggregator applies each node's own zone."
+)
+_PERCENTILE_COLUMNS: Final = (
+    "site",
+    "node",
+    "sensor",
+    "window",
+    "value",
+    "l10",
+    "l50",
+    "l90",
+    "hours",
+)
+
+
+def _noise_period(window: WindowKind, title: str, name: str, hours: str) -> JSON:
+    limits = window_limits_for("laeq", window)
+    note = _PERIOD_NOTE.format(name=name, window=window, hours=hours, zone=DRAWN_NOISE_ZONE)
+    target = influx_target(INFLUX, q.window_values("laeq", window), alias=_WINDOW_ALIAS)
+    return timeseries(
+        title=title,
+        description=f"{note}\n\n{limits_description('laeq', limits)}",
+        datasource=INFLUX,
+        targets=[target],
+        unit=unit_of("laeq"),
+        limits=limits,
+        draw_style="bars",
+    )
+
+
+def _noise_periods() -> list[JSON]:
+    percentiles = q.window_values("laeq", "1h", ("l10", "l50", "l90"))
+    rows = q.window_rows("laeq", ("day", "night"), _PERCENTILE_COLUMNS)
+    percentile_note = (
+        "Percentile levels of each valid hour per node and sensor: L10 (exceeded 10 % of the "
+        "time, the peaks), L50 (the median) and L90 (the background). They are percentiles of "
+        "the readings' values: with readings longer than 1 s they understate the spread of "
+        "the underlying levels. GB 3096-2008 sets no limit for them."
+    )
+    return [
+        row("GB 3096-2008 day and night levels (aggregator windows)"),
+        _noise_period("day", "L_d, day (06-22 h)", "The day level L_d", "12 of 16"),
+        _noise_period("night", "L_n, night (22-06 h)", "The night level L_n", "6 of 8"),
+        timeseries(
+            "L10, L50, L90, hourly",
+            percentile_note,
+            INFLUX,
+            [influx_target(INFLUX, percentiles, alias="$tag_node ($tag_sensor) $col")],
+            unit_of("laeq"),
+            width=24,
+        ),
+        table(
+            "Day and night periods: L_d, L_n and percentile levels",
+            "Each valid day and night period, newest first: value is L_d (window day) or L_n "
+            "(window night); L10, L50 and L90 of the period; hours is the number of valid "
+            "hourly values it was computed from.",
+            INFLUX,
+            [influx_target(INFLUX, rows, alias=None, result_format="table")],
+            height=8,
+        ),
+    ]
 
 
 def _max(quantity: Quantity) -> str:
@@ -211,7 +506,7 @@ def odour() -> JSON:
         tags=["envnet", "odour"],
         panels=panels,
         variables=_variables("odour"),
-        annotations=[_fired_alerts(("h2s", "nh3", "odour"))],
+        annotations=_fired_alerts(("h2s", "nh3", "odour")),
     )
 
 
@@ -243,6 +538,7 @@ def water() -> JSON:
         row("Blue-green algae"),
         _water("chl_a", "Chlorophyll-a", bloom, width=12),
         _water("phycocyanin", "Phycocyanin", phycocyanin, width=12),
+        *_water_sites(),
         row("Physical"),
         _water("water_temp", "Water temperature", "Means per node."),
         _water("turbidity", "Turbidity", "Means per node."),
@@ -253,14 +549,114 @@ def water() -> JSON:
         title="envnet · Water & blooms",
         description=(
             "Rivers and Taihu: DO, pH, CODMn, NH3-N, TP, TN with GB 3838-2002 Class III "
-            f"lines; chlorophyll-a with WHO levels; phycocyanin. {_PRIMARY_ALERTS}"
+            "lines; chlorophyll-a with WHO levels; phycocyanin; the aggregator's site class "
+            f"against each node's target, and the TLI of lakes. {_PRIMARY_ALERTS}"
         ),
         tags=["envnet", "water"],
         panels=panels,
         variables=_variables("water"),
-        annotations=[_fired_alerts(_family_quantities("water"))],
+        annotations=_fired_alerts(_family_quantities("water"), ("water.site.class",)),
         time_from="now-7d",
     )
+
+
+_WATER_LATEST: Final = ("class", "target", "meets_target", "exceeding", "tli", "trophic_state")
+
+
+def _class_names() -> JSON:
+    """Water class numbers as GB 3838-2002 writes them: 1-5 as I-V, 6 as 劣V (worse than V)."""
+    names = {c: gb3838.class_name(c) for c in range(1, gb3838.WORSE_THAN_V + 1)}
+    return value_text(names)
+
+
+def _dashed(pattern: str) -> JSON:
+    return {
+        "matcher": {"id": "byRegexp", "options": pattern},
+        "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
+    }
+
+
+def _met_colours() -> JSON:
+    return {
+        "matcher": {"id": "byName", "options": "meets_target"},
+        "properties": [
+            {
+                "id": "mappings",
+                "value": [
+                    {
+                        "type": "value",
+                        "options": {
+                            "true": {"text": "meets target", "color": "green", "index": 0},
+                            "false": {"text": "worse than target", "color": "red", "index": 1},
+                        },
+                    }
+                ],
+            },
+            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+        ],
+    }
+
+
+def _water_sites() -> list[JSON]:
+    class_note = (
+        "Each site's GB 3838-2002 class as the aggregator evaluated it (measurement "
+        "water_quality): the single-factor class of its worst parameter among the latest "
+        "values (GB 3838-2002 §5.1, 环办[2011]22号), 1-5 for I-V and 6 for 劣V (worse than V); "
+        "the worst class per node in each plotted interval. The dashed line is the node's "
+        "target class from the fleet inventory: above it the site is worse than its target."
+    )
+    tli_note = (
+        "Trophic level index TLI(Σ) of lake sites (body lake) per node, "
+        f"{TLI_CITATION} (standards.md §6.3), from the latest chlorophyll-a, TP, TN, SD and "
+        "CODMn available. Lines at the state boundaries: below 30 oligotrophic, 30-50 "
+        "mesotrophic, 50-60 light, 60-70 moderate, above 70 hypereutrophic (on which side of "
+        "50, 60 and 70 a boundary value falls is MEDIUM confidence there). Colours are envnet's."
+    )
+    classes = influx_target(INFLUX, q.water_class_series(), alias="$tag_node $col")
+    latest = q.water_latest(_WATER_LATEST)
+    return [
+        row("Site class and trophic state (aggregator)"),
+        timeseries(
+            "Site class (GB 3838-2002) and target",
+            class_note,
+            INFLUX,
+            [classes],
+            "none",
+            custom={"lineInterpolation": "stepAfter"},
+            defaults={
+                "min": 1,
+                "max": gb3838.WORSE_THAN_V,
+                "decimals": 0,
+                "mappings": [_class_names()],
+            },
+            overrides=[_dashed(" target$")],
+        ),
+        timeseries(
+            "Trophic level index (lakes)",
+            tli_note,
+            INFLUX,
+            [influx_target(INFLUX, q.lake_tli_series())],
+            "none",
+            steps=band_thresholds(TLI_BANDS),
+        ),
+        table(
+            "Site evaluation (latest in range)",
+            "Latest values per site: class and target (6 = 劣V), whether it meets the target, "
+            "the exceeding items with their exceedance multiples, and for lakes the TLI and "
+            "trophic state. Each column is its own latest value.",
+            INFLUX,
+            [influx_target(INFLUX, latest, alias=None, result_format="table")],
+            height=7,
+            overrides=[_met_colours(), _value_names("class"), _value_names("target")],
+        ),
+    ]
+
+
+def _value_names(column: str) -> JSON:
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [{"id": "mappings", "value": [_class_names()]}],
+    }
 
 
 def _family_quantities(family: Family) -> tuple[Quantity, ...]:
@@ -283,7 +679,10 @@ def _readings_per_node() -> JSON:
 
 def _alerts_by_severity() -> JSON:
     target = influx_target(INFLUX, q.count_alerts_fired("severity"), alias="$tag_severity")
-    description = "Alerts the aggregator fired in the selected time range, by severity."
+    description = (
+        "Alerts the aggregator fired in the selected time range, by severity, live, late and "
+        "suspect alike (the table below tells them apart)."
+    )
     return stat("Alerts fired, by severity", description, INFLUX, [target])
 
 
@@ -313,7 +712,7 @@ def _grafana_alert_list() -> JSON:
 
 _ALERT_COLUMNS: Final = (
     "site", "node", "event", "severity", "kind", "rule", "quantity",
-    "value", "limit", "window_s", "standard", "clause", "message", "late",
+    "value", "limit", "window_s", "standard", "clause", "message", "late", "suspect", "acked_by",
 )  # fmt: skip
 _STATUS_FIELDS: Final = (
     "online", "journal_depth", "journal_dropped", "sensors_ok", "sensors_failed",
@@ -337,6 +736,28 @@ def _online_mapping() -> JSON:
                 ],
             },
             {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+        ],
+    }
+
+
+def _flag_cells(column: str, text: str, colour: str) -> JSON:
+    """A boolean alert flag: its name in colour when true, blank when false."""
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {
+                "id": "mappings",
+                "value": [
+                    {
+                        "type": "value",
+                        "options": {
+                            "true": {"text": text, "color": colour, "index": 0},
+                            "false": {"text": "", "index": 1},
+                        },
+                    }
+                ],
+            },
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
         ],
     }
 
@@ -371,11 +792,19 @@ def fleet() -> JSON:
         _grafana_alert_list(),
         table(
             "Alert events (aggregator)",
-            "Every fired and resolved transition, newest first. 'late' marks alerts raised "
-            "from backlog data after an outage: recorded at their true time, not paged.",
+            "Every transition (fired, resolved, renotified, acknowledged), live or not, newest "
+            "first. 'late' (orange) marks alerts found in backlog data or in windows revised "
+            "by late data: recorded at their true time, not paged. 'suspect' (purple) marks "
+            "values from a sensor a health check flagged: not paged until a healthy sensor "
+            "confirms them. 'acked_by' names who acknowledged the alert. The annotations show "
+            "live fired alerts in red, late and suspect ones in their own layers.",
             INFLUX,
             [influx_target(INFLUX, alert_query, alias=None, result_format="table")],
-            overrides=[_severity_colours()],
+            overrides=[
+                _severity_colours(),
+                _flag_cells("late", "late", "orange"),
+                _flag_cells("suspect", "suspect", "purple"),
+            ],
         ),
         table(
             "Node status (latest in range)",
@@ -411,7 +840,7 @@ def fleet() -> JSON:
         tags=["envnet", "fleet"],
         panels=panels,
         variables=_variables(None, "node_status"),
-        annotations=[_fired_alerts()],
+        annotations=_fired_alerts(),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-from deploy.grafana.builder.limits import Limit
+from deploy.grafana.builder.limits import Band, Limit
 from schemas.quantities import SPECS, Quantity, Unit
 
 JSON = dict[str, Any]
@@ -88,6 +88,17 @@ def thresholds(limits: Sequence[Limit]) -> JSON:
     return {"mode": "absolute", "steps": steps}
 
 
+def band_thresholds(bands: Sequence[Band]) -> JSON:
+    """Absolute steps in the given colours, e.g. the HJ 633 AQI categories."""
+    return {"mode": "absolute", "steps": [{"color": b.colour, "value": b.start} for b in bands]}
+
+
+def value_text(texts: dict[int, str]) -> JSON:
+    """A value mapping that shows each integer as its text (e.g. water class 6 as 劣V)."""
+    options = {str(v): {"text": t, "index": i} for i, (v, t) in enumerate(texts.items())}
+    return {"type": "value", "options": options}
+
+
 def limits_description(quantity: Quantity, limits: Sequence[Limit]) -> str:
     unit = display_unit(quantity)
     return "\n".join(
@@ -106,7 +117,15 @@ def timeseries(
     width: int = 12,
     height: int = 8,
     draw_style: str = "line",
+    steps: JSON | None = None,
+    thresholds_style: str | None = None,
+    defaults: JSON | None = None,
+    custom: JSON | None = None,
+    overrides: Sequence[JSON] = (),
 ) -> JSON:
+    """A time series panel. Lines at `limits`, or `steps` (e.g. band_thresholds) drawn in
+    `thresholds_style`; `defaults` and `custom` add field-config keys, `overrides` per field."""
+    style = thresholds_style or ("dashed" if limits or steps else "off")
     panel: JSON = {
         "type": "timeseries",
         "title": title,
@@ -118,17 +137,19 @@ def timeseries(
             "defaults": {
                 "unit": unit,
                 "color": {"mode": "palette-classic"},
-                "thresholds": thresholds(limits),
+                "thresholds": steps if steps is not None else thresholds(limits),
                 "custom": {
                     "drawStyle": draw_style,
                     "lineWidth": 1,
                     "fillOpacity": 0,
                     "showPoints": "auto",
                     "spanNulls": False,
-                    "thresholdsStyle": {"mode": "dashed" if limits else "off"},
+                    "thresholdsStyle": {"mode": style},
+                    **(custom or {}),
                 },
+                **(defaults or {}),
             },
-            "overrides": [],
+            "overrides": list(overrides),
         },
         "options": {
             "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
@@ -171,7 +192,17 @@ def stat(
     width: int = 12,
     height: int = 5,
     unit: str = "none",
+    steps: JSON | None = None,
+    decimals: int | None = None,
 ) -> JSON:
+    """A stat per series; coloured by `steps` when given, else in one fixed colour."""
+    defaults: JSON = {
+        "unit": unit,
+        "thresholds": steps if steps is not None else thresholds(()),
+        "color": {"mode": "thresholds" if steps is not None else "fixed"},
+    }
+    if decimals is not None:
+        defaults["decimals"] = decimals
     return {
         "type": "stat",
         "title": title,
@@ -179,13 +210,10 @@ def stat(
         "datasource": datasource,
         "gridPos": {"h": height, "w": width},
         "targets": list(targets),
-        "fieldConfig": {
-            "defaults": {"unit": unit, "thresholds": thresholds(()), "color": {"mode": "fixed"}},
-            "overrides": [],
-        },
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "value",
+            "colorMode": "background" if steps is not None else "value",
             "graphMode": "none",
             "textMode": "value_and_name",
             "orientation": "horizontal",
@@ -254,13 +282,21 @@ def builtin_annotation() -> JSON:
     }
 
 
-def influx_annotation(name: str, datasource: JSON, query: str, text_col: str, tags: str) -> JSON:
+def influx_annotation(
+    name: str,
+    datasource: JSON,
+    query: str,
+    text_col: str,
+    tags: str,
+    colour: str = "red",
+    enable: bool = True,
+) -> JSON:
     """An InfluxQL annotation query (the shape Grafana 10/11's InfluxDB editor saves)."""
     return {
         "name": name,
         "datasource": datasource,
-        "enable": True,
-        "iconColor": "red",
+        "enable": enable,
+        "iconColor": colour,
         "target": {
             "refId": "Anno",
             "query": query,

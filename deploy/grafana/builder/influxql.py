@@ -11,7 +11,9 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from aggregator.storage_schema import ALERTS, NODE_STATUS, READINGS
+from aggregator.event_windows import WindowKind
+from aggregator.standards.hj633 import Report
+from aggregator.storage_schema import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS
 from schemas.quantities import SPECS, Quantity
 
 # Grafana macros, interpolated by Grafana before the query reaches InfluxDB.
@@ -33,6 +35,15 @@ def literal(value: str) -> str:
 
 def equals(key: str, value: str) -> str:
     return f"{ident(key)} = {literal(value)}"
+
+
+def bool_equals(key: str, value: bool) -> str:
+    """A boolean field compared with a boolean literal (never the string 'true')."""
+    return f"{ident(key)} = {'true' if value else 'false'}"
+
+
+def any_of(*conditions: str) -> str:
+    return "(" + " OR ".join(conditions) + ")"
 
 
 def one_of(key: str, values: Sequence[str]) -> str:
@@ -123,6 +134,140 @@ def reading_energy_mean(quantity: Quantity) -> str:
         (TIME_FILTER,),
         by_interval(),
         "fill(null)",
+    )
+
+
+def window_filter(quantity: Quantity, window: WindowKind) -> tuple[str, ...]:
+    """Valid closed windows of one quantity and kind (GB 3095-2026 Table 4 validity, as the
+    aggregator judged it), for the selected nodes."""
+    return (
+        equals("quantity", quantity),
+        equals("window", window),
+        bool_equals("valid", True),
+        *SITE_AND_NODE,
+    )
+
+
+def window_values(
+    quantity: Quantity, window: WindowKind, fields: Sequence[str] = ("value",)
+) -> str:
+    """The aggregator's window results as stored, one series per node and sensor.
+
+    Not re-aggregated: a window is already the mean the standard defines, one point per period
+    at its start (a revised window replaced the first at the same time)."""
+    return select(
+        ", ".join(ident(f) for f in fields),
+        ident(WINDOWS.name),
+        (*window_filter(quantity, window), TIME_FILTER),
+        (ident("node"), ident("sensor")),
+    )
+
+
+def window_rows(quantity: Quantity, windows: Sequence[WindowKind], columns: Sequence[str]) -> str:
+    """Table rows of the valid windows of `quantity` of the given kinds, newest first."""
+    return select(
+        ", ".join(ident(c) for c in columns),
+        ident(WINDOWS.name),
+        (
+            equals("quantity", quantity),
+            one_of("window", windows),
+            bool_equals("valid", True),
+            *SITE_AND_NODE,
+            TIME_FILTER,
+        ),
+        tail="ORDER BY time DESC LIMIT 1000",
+    )
+
+
+def aqi_series(report: Report, interval: str = AUTO_INTERVAL) -> str:
+    """The highest AQI per node in each interval: zoomed out, the worst hour or day shows."""
+    return select(
+        f"max({ident('aqi')})",
+        ident(AQI.name),
+        (equals("report", report), *SITE_AND_NODE, TIME_FILTER),
+        by_interval(interval),
+        "fill(null)",
+    )
+
+
+def aqi_values(report: Report) -> str:
+    """Every AQI of one report per node as stored: one point per hour or day."""
+    return select(
+        ident("aqi"),
+        ident(AQI.name),
+        (equals("report", report), *SITE_AND_NODE, TIME_FILTER),
+        (ident("node"),),
+    )
+
+
+def aqi_rows(report: Report, columns: Sequence[str]) -> str:
+    return select(
+        ", ".join(ident(c) for c in columns),
+        ident(AQI.name),
+        (equals("report", report), *SITE_AND_NODE, TIME_FILTER),
+        tail="ORDER BY time DESC LIMIT 1000",
+    )
+
+
+def aqi_latest(report: Report, fields: Sequence[str]) -> str:
+    return select(
+        ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields),
+        ident(AQI.name),
+        (equals("report", report), *SITE_AND_NODE, TIME_FILTER),
+        (ident("site"), ident("node")),
+    )
+
+
+def good_air_share(max_aqi: int, with_counts: bool = False) -> str:
+    """Per node: the percentage of daily AQI values at or below `max_aqi` in the range.
+
+    InfluxQL cannot count two different WHERE clauses in one SELECT, and dividing two queries
+    in Grafana would drop a node with no good day at all (no series to divide). So the subquery
+    turns each day into 1 (good) or 0 with arithmetic alone, and the outer query averages it:
+    floor(2(L+1) / (aqi + L + 2)) is 1 for 0 <= aqi <= L and 0 for aqi > L, because the
+    quotient is below 2 for every aqi > -1 and reaches 1 exactly when aqi <= L.
+    """
+    good = f"floor({2 * (max_aqi + 1)} / ({ident('aqi')} + {max_aqi + 2})) AS {ident('good')}"
+    inner = select(
+        good,
+        ident(AQI.name),
+        (equals("report", "day"), *SITE_AND_NODE, TIME_FILTER),
+        (ident("node"),),
+    )
+    columns = f"mean({ident('good')}) * 100 AS {ident('good_air_percent')}"
+    if with_counts:
+        columns += f", sum({ident('good')}) AS {ident('good_days')}"
+        columns += f", count({ident('good')}) AS {ident('days')}"
+    return select(columns, f"({inner})", (TIME_FILTER,), (ident("node"),))
+
+
+def water_class_series() -> str:
+    """Worst class and the target per node and interval (GB 3838-2002 single-factor class)."""
+    return select(
+        f"max({ident('class')}) AS {ident('class')}, last({ident('target')}) AS {ident('target')}",
+        ident(WATER_QUALITY.name),
+        (*SITE_AND_NODE, TIME_FILTER),
+        by_interval(),
+        "fill(null)",
+    )
+
+
+def lake_tli_series() -> str:
+    return select(
+        f"mean({ident('tli')})",
+        ident(WATER_QUALITY.name),
+        (equals("body", "lake"), *SITE_AND_NODE, TIME_FILTER),
+        by_interval(),
+        "fill(null)",
+    )
+
+
+def water_latest(fields: Sequence[str]) -> str:
+    return select(
+        ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields),
+        ident(WATER_QUALITY.name),
+        (*SITE_AND_NODE, TIME_FILTER),
+        (ident("site"), ident("node"), ident("body")),
     )
 
 

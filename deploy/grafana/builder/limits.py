@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from aggregator.standards import gb3095, gb3096, gb3838, gb14554, who_bloom
+from aggregator.event_windows import WindowKind
+from aggregator.standards import gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
 from schemas.quantities import Quantity
 
 # "max": values above the line are worse; "min": values below it are worse (DO, pH low end).
@@ -26,6 +27,15 @@ class Limit:
     direction: Direction
     label: str
     citation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """One coloured band of an index scale, from `start` (None: from the bottom) upwards."""
+
+    start: float | None
+    colour: str
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +79,10 @@ def _air(quantity: Quantity, period: gb3095.Period) -> Limit:
     # Class 2 zones (§4.1). From 2031 the final columns apply: regenerate then.
     value = gb3095.TRANSITION_2026[(quantity, period)].grade_ii
     standard, clause = gb3095.clause("2026-transition")
-    hours = {"1h": "1-h", "24h": "24-h"}[period]
+    # Table 1's O3 "8h" row is the daily maximum 8-h mean (GB 3095-2026 §3.9).
+    mean = {"1h": "1-h mean", "24h": "24-h mean", "8h": "daily maximum 8-h mean (MDA8)"}[period]
     cite = f"{standard} {clause}, in force to {gb3095.TRANSITION_LAST_DAY.isoformat()}"
-    return Limit(quantity, value, "max", f"Grade II {hours} mean", cite)
+    return Limit(quantity, value, "max", f"Grade II {mean}", cite)
 
 
 def _noise() -> tuple[Limit, ...]:
@@ -89,6 +100,16 @@ def _noise() -> tuple[Limit, ...]:
             "GB 3096-2008 §5.4",
         ),
     )
+
+
+def _noise_period(period: WindowKind) -> Limit:
+    # GB 3096-2008 Table 1 sets the limits for L_d and L_n themselves (standards.md §3.1, §3.3).
+    zone = gb3096.LIMITS[DRAWN_NOISE_ZONE]
+    value, name = (
+        (zone.day, "day L_d (06-22 h)") if period == "day" else (zone.night, "night L_n (22-06 h)")
+    )
+    label = f"Class {DRAWN_NOISE_ZONE} {name}"
+    return Limit("laeq", value, "max", label, "GB 3096-2008 Table 1")
 
 
 def _odour(item: gb14554.OdourItem, unit: str) -> Limit:
@@ -143,6 +164,75 @@ LIMITS: Final[tuple[Limit, ...]] = (
     # Phycocyanin has no published threshold (standards.md §6.3): no line.
     *_blooms(),
 )
+
+
+# What the aggregator's closed windows (the `windows` measurement) are compared with, by
+# (quantity, window kind): the GB 3095-2026 Table 1 24-h and MDA8 limits and the GB 3096-2008
+# day and night limits, in the drawn columns (Grade II, Class 2). The air.{q}.24h, air.o3.mda8,
+# noise.ld and noise.ln rules compare the same windows with the node's own zone's column.
+WINDOW_LIMITS: Final[dict[tuple[Quantity, WindowKind], tuple[Limit, ...]]] = {
+    ("pm2_5", "24h"): (_air("pm2_5", "24h"),),
+    ("pm10", "24h"): (_air("pm10", "24h"),),
+    ("no2", "24h"): (_air("no2", "24h"),),
+    ("so2", "24h"): (_air("so2", "24h"),),
+    ("co", "24h"): (_air("co", "24h"),),
+    ("o3", "mda8"): (_air("o3", "8h"),),
+    ("laeq", "day"): (_noise_period("day"),),
+    ("laeq", "night"): (_noise_period("night"),),
+}
+
+
+def _aqi_bands() -> tuple[Band, ...]:
+    # HJ 633-2026 Table 1 and Appendix A Table A.1 (standards.md §2.3). The AQI is an integer
+    # (rounded up, §4.2.6) and each level runs from one above the previous level's upper bound
+    # ("51-100"), so a band starting at upper + 1 gives every AQI exactly its level's colour;
+    # a step at the upper bound itself would paint AQI 100 orange.
+    bands: list[Band] = []
+    start: float | None = None
+    for category in hj633.CATEGORIES:
+        label = f"{category.roman} {category.name_zh} {category.name_en}"
+        bands.append(Band(start, category.hex, label))
+        start = None if category.upper is None else category.upper + 1
+    return tuple(bands)
+
+
+AQI_BANDS: Final[tuple[Band, ...]] = _aqi_bands()
+AQI_CITATION: Final = "HJ 633-2026 Table 1 and Appendix A Table A.1"
+
+
+def _good_air_max() -> int:
+    # Levels I (优) and II (良) are the good-air days, 优良天数 (HJ 633-2026 Table 1).
+    upper = hj633.CATEGORIES[1].upper
+    if upper is None:
+        raise ValueError("HJ 633 level II has no upper bound")
+    return upper
+
+
+GOOD_AIR_MAX_AQI: Final = _good_air_max()
+# UNVERIFIED: the Suzhou programme's target share of good-air days (>= 86 %) comes from the
+# project brief, not from ../shared/standards.md. Change it here and regenerate the dashboards.
+GOOD_AIR_TARGET_PERCENT: Final = 86.0
+
+
+def _tli_bands() -> tuple[Band, ...]:
+    # Trophic-state boundaries of the TLI, 总站生字[2001]090号 (standards.md §6.3): 30, 50, 60,
+    # 70. Which side of 50, 60 and 70 a boundary value falls on is MEDIUM there. Each band is
+    # the state above its boundary; the colours are envnet's, not the method's.
+    states = [state for state, _, _ in tli.CLASSES] + [tli.HYPEREUTROPHIC]
+    starts: list[float | None] = [None, *(bound for _, bound, _ in tli.CLASSES)]
+    colours = ("green", "yellow", "orange", "red", "dark-red")
+    return tuple(
+        Band(start, colour, state.name_en)
+        for start, colour, state in zip(starts, colours, states, strict=True)
+    )
+
+
+TLI_BANDS: Final[tuple[Band, ...]] = _tli_bands()
+TLI_CITATION: Final = "总站生字[2001]090号"
+
+
+def window_limits_for(quantity: Quantity, window: WindowKind) -> tuple[Limit, ...]:
+    return WINDOW_LIMITS.get((quantity, window), ())
 
 
 def limits_for(quantity: Quantity) -> tuple[Limit, ...]:
