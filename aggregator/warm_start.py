@@ -23,8 +23,8 @@ import aiohttp
 import msgspec
 
 from aggregator.influx import InfluxTarget
+from aggregator.influxql import InfluxQueryError, influxql
 from aggregator.storage_schema import READINGS
-from envnet.logs import redact_url
 from schemas.messages import Flag, Reading
 from schemas.quantities import SPECS, Quantity, Statistic
 
@@ -109,26 +109,9 @@ def _reading(
 async def fetch(
     session: aiohttp.ClientSession, target: InfluxTarget, quantity: Quantity, since_ms: int
 ) -> Mapping[str, Any]:
-    params = {"q": query_for(quantity, since_ms), "epoch": "ms"}
-    headers: dict[str, str] = {}
-    auth = None
-    if target.api == "v1":
-        params["db"] = target.database
-        if target.retention_policy:
-            params["rp"] = target.retention_policy
-        if target.username:
-            auth = aiohttp.BasicAuth(target.username, target.password or "")
-    else:
-        params["db"] = target.bucket
-        if target.token:
-            headers["Authorization"] = f"Token {target.token}"
-    url = f"{target.url.rstrip('/')}/query"
+    """The /query answer for one quantity's recent readings (aggregator.influxql)."""
     try:
-        async with session.post(url, data=params, headers=headers, auth=auth) as response:
-            if response.status != 200:
-                text = (await response.text())[:200]
-                raise WarmStartError(f"HTTP {response.status} from {redact_url(url)}: {text}")
-            answer: Mapping[str, Any] = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise WarmStartError(f"{type(exc).__name__}: {exc}") from None
-    return answer
+        first = await influxql(session, target, query_for(quantity, since_ms))
+    except InfluxQueryError as exc:
+        raise WarmStartError(str(exc)) from None
+    return {"results": [first]}
