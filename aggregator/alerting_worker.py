@@ -287,7 +287,12 @@ def serve(
             body = _read_exact(sock, _HEADER.unpack(header)[0])
             if body is None:
                 return
-            request = _REQUEST.decode(body)
+            try:
+                request = _REQUEST.decode(body)
+            except msgspec.DecodeError as exc:
+                # Both ends are this package: a bad frame is a bug, reported, not fatal.
+                sock.sendall(frame(Reply(error=f"undecodable request: {exc}"[:500])))
+                continue
             try:
                 reply = worker.handle(request)
             # Any failure of one request is reported to the service (which counts and logs
@@ -463,7 +468,7 @@ class AlertingWorker:
                 self._apply(reply)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(reply)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, WorkerError, msgspec.DecodeError):
             if not self._closing:
                 log.error("alerting_worker_gone", note="alerts are not evaluated until restart")
                 self._metrics.alerting_worker_failures.inc()
