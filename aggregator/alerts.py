@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 import msgspec
 
@@ -33,10 +33,6 @@ from schemas.messages import ALERT_SCHEMA, Alert, AlertEventKind
 
 AlertKey = tuple[str, str]
 TrackState = Literal["pending", "firing", "resolved"]
-
-
-class AlertStateError(ValueError):
-    """A persisted alert book that cannot be decoded."""
 
 
 class AckRefusedError(ValueError):
@@ -110,15 +106,6 @@ class Track(msgspec.Struct, kw_only=True):
     updated_ms: int = 0  # event time of the newest observation applied
     paged_wall_ms: int = 0  # wall time of the last fire or re-notification
     touched_wall_ms: int = 0  # wall time of the last observation (late lane idling)
-
-
-class _Snapshot(msgspec.Struct):
-    live: list[tuple[str, str, Track]]
-    late: list[tuple[str, str, Track]]
-
-
-_DECODER: Final = msgspec.msgpack.Decoder(_Snapshot)
-_ENCODER: Final = msgspec.msgpack.Encoder()
 
 
 class AlertBook:
@@ -285,23 +272,6 @@ class AlertBook:
         """(live, late) track of every key changed since the last call, for the state store."""
         dirty, self._dirty = self._dirty, set()
         return {key: (self._live.get(key), self._late.get(key)) for key in dirty}
-
-    def snapshot(self) -> bytes:
-        return _ENCODER.encode(
-            _Snapshot(
-                live=[(n, r, t) for (n, r), t in self._live.items()],
-                late=[(n, r, t) for (n, r), t in self._late.items()],
-            )
-        )
-
-    def restore(self, data: bytes) -> None:
-        try:
-            snapshot = _DECODER.decode(data)
-        except msgspec.DecodeError as exc:
-            raise AlertStateError(f"alert state unreadable: {exc}") from None
-        self._live = {(n, r): t for n, r, t in snapshot.live}
-        self._late = {(n, r): t for n, r, t in snapshot.late}
-        self._dirty.clear()
 
     def load(self, key: AlertKey, live: Track | None, late: Track | None) -> None:
         """Restore one key's tracks (from the state store's rows)."""

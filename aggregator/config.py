@@ -94,7 +94,7 @@ class MetricsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class StateSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Where the aggregator keeps files of its own: the dead-letter file and state.sqlite
-    # (alerts, and window/health/liveness snapshots that survive a restart).
+    # (alerts, health and liveness state; windows are rebuilt from InfluxDB at start).
     dir: str = "aggregator-state"
     shutdown_drain_s: Positive = 15.0
     # How often window, health and liveness state is saved. Alerts are saved on every change.

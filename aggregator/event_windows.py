@@ -50,9 +50,7 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Final, Literal
-
-import msgspec
+from typing import Final, Literal
 
 from aggregator.standards.gb3095 import MIN_COVERAGE_1H_S
 from schemas.messages import Reading
@@ -69,7 +67,6 @@ MIN_8H_HOURS: Final = 6
 # Every window that can contain an hour is shorter than this (the longest is an MDA8 span of
 # at most 47 + 8 hours); used to bound the work of closing a long silence.
 _SPAN_MS: Final = 4 * DAY_MS
-_SNAPSHOT_VERSION: Final = 1
 
 SeriesKey = tuple[str, str, str]
 Aggregation = Literal["mean", "energy"]
@@ -84,10 +81,6 @@ _NAN: Final = math.nan
 
 class WindowSettingsError(ValueError):
     """Window settings that cannot describe a valid window scheme."""
-
-
-class WindowStateError(ValueError):
-    """A snapshot that cannot be restored (corrupt, truncated or of another format)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -683,34 +676,6 @@ class WindowEngine:
                 values.update(zip(ts, hour_values, strict=True))
         return _percentiles(sorted(values.values()))
 
-    # -- persistence ----------------------------------------------------------------------
-
-    def snapshot(self) -> bytes:
-        """The whole window state, for `restore` after a restart."""
-        state = _Snapshot(
-            version=_SNAPSHOT_VERSION,
-            counters=(self.late_readings, self.too_late, self.not_windowed, self.duplicates),
-            series=[_series_record(s) for s in self._series.values()],
-        )
-        return msgspec.msgpack.encode(state)
-
-    @classmethod
-    def restore(cls, settings: WindowSettings, data: bytes) -> WindowEngine:
-        """An engine in the state `snapshot` saved; WindowStateError if `data` is not one."""
-        try:
-            state = msgspec.msgpack.decode(data, type=_Snapshot)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise WindowStateError(f"window snapshot unreadable: {exc}") from exc
-        if state.version != _SNAPSHOT_VERSION:
-            raise WindowStateError(f"window snapshot version {state.version} is not supported")
-        engine = cls(settings)
-        engine.late_readings, engine.too_late, engine.not_windowed, engine.duplicates = (
-            state.counters
-        )
-        for record in state.series:
-            engine._series[record.key] = _series_from(record)
-        return engine
-
 
 # -- pure helpers ---------------------------------------------------------------------------
 
@@ -797,112 +762,3 @@ def _quantile(ascending: list[float], q: float) -> float:
     low = math.floor(position)
     high = min(low + 1, len(ascending) - 1)
     return ascending[low] + (ascending[high] - ascending[low]) * (position - low)
-
-
-# -- snapshot format ------------------------------------------------------------------------
-# msgpack, not JSON: it round-trips nan and every float bit-exactly. The constraints make a
-# corrupt snapshot fail at decoding rather than deep inside the engine.
-
-_Ms = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-_HourMs = Annotated[int, msgspec.Meta(ge=0, le=2**53, multiple_of=HOUR_MS)]
-_Weight = Annotated[int, msgspec.Meta(gt=0, le=HOUR_MS)]
-
-
-class _ResultRecord(msgspec.Struct, array_like=True, frozen=True):
-    kind: WindowKind
-    start_ms: int
-    end_ms: int
-    value: float
-    valid: bool
-    hours: int
-    coverage_s: int
-    l10: float | None
-    l50: float | None
-    l90: float | None
-    revision: bool
-    max_start_ms: int | None
-
-
-class _SeriesRecord(msgspec.Struct, array_like=True, frozen=True):
-    key: SeriesKey
-    spec: SeriesSpec
-    watermark: _HourMs
-    origin: _HourMs
-    results_floor: int
-    raw: list[tuple[_HourMs, list[tuple[_Ms, float, _Weight]]]]
-    results: list[_ResultRecord]
-
-
-class _Snapshot(msgspec.Struct, frozen=True):
-    version: int
-    counters: tuple[int, int, int, int]
-    series: list[_SeriesRecord]
-
-
-def _series_record(s: _Series) -> _SeriesRecord:
-    return _SeriesRecord(
-        key=s.key,
-        spec=s.spec,
-        watermark=s.watermark,
-        origin=s.origin,
-        results_floor=s.results_floor,
-        raw=[(hour, list(zip(*_columns(data), strict=True))) for hour, data in s.raw.items()],
-        results=[
-            _ResultRecord(
-                r.kind,
-                r.start_ms,
-                r.end_ms,
-                r.value,
-                r.valid,
-                r.hours,
-                r.coverage_s,
-                r.l10,
-                r.l50,
-                r.l90,
-                r.revision,
-                r.max_start_ms,
-            )
-            for r in s.results.values()
-        ],
-    )
-
-
-def _series_from(record: _SeriesRecord) -> _Series:
-    if record.origin > record.watermark:
-        raise WindowStateError(f"window snapshot of {record.key}: origin after watermark")
-    raw: dict[int, _Hour] = {}
-    for hour, samples in record.raw:
-        data = {ts: (v, w) for ts, v, w in samples}
-        raw[hour] = _Packed(data) if hour < record.watermark else data
-    results = {
-        (r.kind, r.start_ms): WindowResult(
-            record.key,
-            r.kind,
-            r.start_ms,
-            r.end_ms,
-            r.value,
-            r.valid,
-            r.hours,
-            r.coverage_s,
-            r.l10,
-            r.l50,
-            r.l90,
-            r.revision,
-            r.max_start_ms,
-        )
-        for r in record.results
-    }
-    open_hour = raw.setdefault(record.watermark, {})
-    if not isinstance(open_hour, dict):  # cannot happen: hours >= watermark are not packed
-        raise WindowStateError(f"window snapshot of {record.key}: open hour packed")
-    return _Series(
-        record.key,
-        record.spec,
-        _kinds(record.spec),
-        record.watermark,
-        record.origin,
-        raw,
-        open_hour,
-        results,
-        record.results_floor,
-    )

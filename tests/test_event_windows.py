@@ -1,5 +1,5 @@
 """Event-time windows: GB 3095-2026 Table 4 validity counts, GB 3096-2008 day/night periods in
-UTC+8, the MDA8 convention, late data, duplicates, memory bounds and snapshots."""
+UTC+8, the MDA8 convention, late data, duplicates, and memory bounds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import random
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,7 +26,6 @@ from aggregator.event_windows import (
     WindowResult,
     WindowSettings,
     WindowSettingsError,
-    WindowStateError,
 )
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
@@ -412,47 +410,6 @@ def test_advance_all_closes_every_series() -> None:
     assert sorted((r.key, r.value) for r in out) == [(NO2, 1.0), (O3, 2.0)]
 
 
-# -- persistence ----------------------------------------------------------------------------
-
-
-def test_a_restored_engine_continues_where_the_saved_one_stopped() -> None:
-    engine = WindowEngine()
-    feed(engine, NOISE, [reading("laeq", DAY0 + m * MIN_MS, 50.0 + m % 7) for m in range(90)])
-    restored = WindowEngine.restore(WindowSettings(), engine.snapshot())
-    assert restored.snapshot() == engine.snapshot()
-    step = reading("laeq", DAY0 + 3 * HOUR_MS, 60.0)
-    assert [outcome(r) for r in restored.add(LAEQ, step, NOISE)] == [
-        outcome(r) for r in engine.add(LAEQ, step, NOISE)
-    ]
-
-
-@pytest.mark.parametrize("data", [b"", b"\x00garbage", b"\x81\xa1x\x01"])
-def test_a_corrupt_snapshot_raises_window_state_error(data: bytes) -> None:
-    with pytest.raises(WindowStateError):
-        WindowEngine.restore(WindowSettings(), data)
-
-
-@pytest.mark.parametrize(
-    ("watermark", "weight", "version"),
-    [(HOUR_MS + 1, 60_000, 1), (HOUR_MS, 0, 1), (HOUR_MS, HOUR_MS + 1, 1), (HOUR_MS, 1, 2)],
-)
-def test_a_well_formed_snapshot_with_impossible_state_raises(
-    watermark: int, weight: int, version: int
-) -> None:
-    series = [list(NO2), {"aggregation": "mean"}, watermark, 0, 0, [[0, [[0, 1.0, weight]]]], []]
-    data = msgspec.msgpack.encode({"version": version, "counters": [0] * 4, "series": [series]})
-    with pytest.raises(WindowStateError):
-        WindowEngine.restore(WindowSettings(), data)
-
-
-def test_a_truncated_snapshot_raises_window_state_error() -> None:
-    engine = WindowEngine()
-    feed(engine, HOURLY, [reading("no2", DAY0 + m * MIN_MS, 1.0) for m in range(90)])
-    data = engine.snapshot()
-    with pytest.raises(WindowStateError):
-        WindowEngine.restore(WindowSettings(), data[: len(data) // 2])
-
-
 @pytest.mark.parametrize(
     "changes",
     [
@@ -597,25 +554,6 @@ def test_window_results_do_not_depend_on_arrival_order(
     in_order = _final_states(WindowEngine(), spec, sorted(readings, key=lambda r: r.ts))
     any_order = _final_states(WindowEngine(), spec, shuffled)
     assert any_order == in_order
-
-
-@given(span_of_readings(), st.randoms(use_true_random=False), st.integers(0, 120))
-def test_snapshot_round_trips_exactly(
-    readings: list[Reading], rng: random.Random, cut: int
-) -> None:
-    rng.shuffle(readings)
-    cut = min(cut, len(readings))
-    whole = WindowEngine()
-    feed(whole, NOISE, readings[:cut])
-    data = whole.snapshot()
-    restored = WindowEngine.restore(WindowSettings(), data)
-    assert restored.snapshot() == data
-    rest_whole = feed(whole, NOISE, readings[cut:])
-    rest_restored = feed(restored, NOISE, readings[cut:])
-    assert [outcome(r) for r in rest_restored] == [outcome(r) for r in rest_whole]
-    assert [r.revision for r in rest_restored] == [r.revision for r in rest_whole]
-    assert restored.snapshot() == whole.snapshot()
-    assert restored.counters == whole.counters
 
 
 @given(
