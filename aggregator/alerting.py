@@ -10,7 +10,7 @@ each checkpoint; windows are rebuilt from InfluxDB at start (aggregator.warm_sta
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -22,18 +22,17 @@ from aggregator.config import AlertsSection
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.health import HealthMonitor, HealthSnapshotError
 from aggregator.influx import InfluxTarget
-from aggregator.intake import AcceptedBatch
 from aggregator.liveness import Liveness, LivenessSnapshotError
 from aggregator.metrics import Metrics
 from aggregator.observations import Observation
-from aggregator.records import alert_line, aqi_line, water_line, window_line
+from aggregator.records import WindowLines, alert_line, aqi_line, water_line
 from aggregator.rules import SPECS, WATER, Evaluation
 from aggregator.state_store import StateStore
 from aggregator.warm_start import ParseCounts, WarmStartError, fetch, parse_series
 from envnet.logs import get_logger
 from schemas import codec
 from schemas.codec import ContractError
-from schemas.messages import Reading, StatusMessage
+from schemas.messages import ReadingValues, StatusMessage
 
 log = get_logger("aggregator.alerting")
 
@@ -68,6 +67,7 @@ class Alerting:
         self._store: StateStore | None = None
         self._next_liveness_ms = 0
         self._window_counts: dict[str, int] = {}
+        self._window_lines = WindowLines()
 
     # -- state ----------------------------------------------------------------------------
 
@@ -132,7 +132,7 @@ class Alerting:
         horizon_ms = self._settings.windows.late_horizon_h * 3_600_000
         since = now_ms() - horizon_ms
         counts = ParseCounts()
-        by_node: dict[str, list[Reading]] = {}
+        by_node: dict[str, list[ReadingValues]] = {}
         timeout = aiohttp.ClientTimeout(total=120)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -154,17 +154,18 @@ class Alerting:
 
     # -- input ----------------------------------------------------------------------------
 
-    def heard(self, info: NodeInfo, readings: Iterable[Reading], arrival_ms: int) -> None:
+    def heard(self, info: NodeInfo, readings: Iterable[ReadingValues], arrival_ms: int) -> None:
         self.liveness.seen_batch(info.node, readings, arrival_ms)
 
     def status(self, status: StatusMessage, arrival_ms: int) -> None:
         at_ms = status.ts if status.ts is not None else arrival_ms
         self.liveness.status(status.node, status.state == "online", at_ms, status.reason)
 
-    def stored(self, batch: AcceptedBatch) -> None:
+    def stored(self, info: NodeInfo, readings: Sequence[ReadingValues], backlog: bool) -> None:
+        """Judge a batch that is now stored (`backlog`: it came from the node's backlog)."""
         wall = now_ms()
-        result = self.evaluator.evaluate(batch.info, batch.readings, batch.backlog, wall)
-        self._store_derived(batch.info, result)
+        result = self.evaluator.evaluate(info, readings, backlog, wall)
+        self._store_derived(info, result)
         self._apply(result.observations, wall)
         skipped = self.evaluator.skipped
         for reason, count in skipped.items():
@@ -232,6 +233,7 @@ class Alerting:
                 self._emit(transition)
 
     def _store_derived(self, info: NodeInfo, result: Evaluation) -> None:
+        window_line = self._window_lines.line
         lines = [line for w in result.windows if (line := window_line(w, info)) is not None]
         lines.extend(line for a in result.aqi if (line := aqi_line(a, info)) is not None)
         lines.extend(water_line(w, info) for w in result.water)

@@ -68,7 +68,7 @@ from typing import Annotated, Final, Literal, get_args
 import msgspec
 
 from aggregator.observations import Observation, Rule
-from schemas.messages import Flag, NodeId, Reading, SensorId, Severity
+from schemas.messages import Flag, NodeId, ReadingValues, SensorId, Severity
 from schemas.quantities import SPECS, Quantity, Statistic
 
 Check = Literal["out_of_range", "flatline", "spike", "high_rh"]
@@ -449,7 +449,7 @@ class _Change:
     detail: CheckDetail
 
 
-def _range_text(series: _Series, on: bool, reading: Reading) -> tuple[float, float, str]:
+def _range_text(series: _Series, on: bool, reading: ReadingValues) -> tuple[float, float, str]:
     value, q, unit = reading.value, series.quantity, reading.unit
     lower, upper = series.lower, series.upper
     limit = lower if value < lower else upper
@@ -460,7 +460,7 @@ def _range_text(series: _Series, on: bool, reading: Reading) -> tuple[float, flo
     return value, limit, f"{q} {value:g} {unit} outside plausible [{lower:g}, {upper:g}]"
 
 
-def _flatline_text(series: _Series, on: bool, reading: Reading) -> tuple[float, float, str]:
+def _flatline_text(series: _Series, on: bool, reading: ReadingValues) -> tuple[float, float, str]:
     """Value: seconds the value has been stuck; limit: min_duration_s."""
     limit = series.min_duration_ms / 1000.0
     if not on:
@@ -473,7 +473,7 @@ def _flatline_text(series: _Series, on: bool, reading: Reading) -> tuple[float, 
     return stuck_s, limit, text
 
 
-def _spike_text(series: _Series, on: bool, reading: Reading) -> tuple[float, float, str]:
+def _spike_text(series: _Series, on: bool, reading: ReadingValues) -> tuple[float, float, str]:
     """Value: the rate from the baseline, per second; limit: the maximum rate."""
     limit = series.max_rate
     q, unit = series.quantity, reading.unit
@@ -506,7 +506,7 @@ class HealthMonitor:
 
     # One function on purpose, with no helper calls on the healthy path: it runs for every
     # reading at the aggregator's full rate, and each Python call would add ~10 % to it.
-    def judge(self, node: str, reading: Reading) -> Verdict:  # noqa: PLR0912
+    def judge(self, node: str, reading: ReadingValues) -> Verdict:  # noqa: PLR0912
         """Judge one reading of `node` and update its series' state."""
         flags = reading.flags
         if flags and not NOT_AMBIENT.isdisjoint(flags):
@@ -599,7 +599,7 @@ class HealthMonitor:
 
     # -- transitions ----------------------------------------------------------------------
 
-    def _transition(self, node: str, series: _Series, mask: int, reading: Reading) -> None:
+    def _transition(self, node: str, series: _Series, mask: int, reading: ReadingValues) -> None:
         owner = series.owner
         flipped = series.mask ^ mask
         series.mask = mask
@@ -628,7 +628,7 @@ class HealthMonitor:
                     self._changes.append(_Change(owner, index, on, detail))
 
     def _detail(
-        self, node: str, series: _Series, index: int, on: bool, reading: Reading
+        self, node: str, series: _Series, index: int, on: bool, reading: ReadingValues
     ) -> CheckDetail:
         if index == 0:
             value, limit, text = _range_text(series, on, reading)
@@ -643,7 +643,7 @@ class HealthMonitor:
         )
 
     def _rh_text(
-        self, node: str, series: _Series, on: bool, reading: Reading
+        self, node: str, series: _Series, on: bool, reading: ReadingValues
     ) -> tuple[float, float, str]:
         limit = self._rh_on if on else self._rh_off
         rh = self._rh.get(node)

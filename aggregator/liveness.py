@@ -53,7 +53,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from aggregator.observations import Observation, Rule
-from schemas.messages import NodeId, Reading, Severity
+from schemas.messages import NodeId, ReadingValues, Severity
 from schemas.quantities import Quantity
 
 STANDARD: Final = "envnet liveness"
@@ -130,11 +130,11 @@ class Liveness:
 
     # -- input ----------------------------------------------------------------------------
 
-    def seen(self, node: str, reading: Reading, arrival_ms: int) -> None:
+    def seen(self, node: str, reading: ReadingValues, arrival_ms: int) -> None:
         """A reading of `node` arrived at `arrival_ms` (aggregator clock)."""
         self.seen_batch(node, (reading,), arrival_ms)
 
-    def seen_batch(self, node: str, readings: Iterable[Reading], arrival_ms: int) -> None:
+    def seen_batch(self, node: str, readings: Iterable[ReadingValues], arrival_ms: int) -> None:
         """Readings of `node` that arrived together at `arrival_ms` (one message)."""
         state = self._nodes.get(node)
         if state is None:

@@ -36,6 +36,11 @@ Handler = Callable[[str, bytes], Awaitable[None]]
 
 # How often the subscriber checks its receive queue against the high-water mark.
 WATCH_INTERVAL_S: Final = 0.05
+# The longest the consumer handles queued messages before letting the event loop run. The
+# handler rarely has to wait, so without this a full receive queue (thousands of messages)
+# is decoded in one go, and meanwhile no InfluxDB response is read, no write is started and
+# no frame reaches the alerting worker: the stages then take turns instead of overlapping.
+CONSUME_SLICE_S: Final = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +275,7 @@ class Subscriber:
     async def _consume(self, client: aiomqtt.Client) -> None:
         queue = self._queue
         assert queue is not None
+        slice_end = time.monotonic() + CONSUME_SLICE_S
         while True:
             try:
                 message = queue.get_nowait()
@@ -277,6 +283,9 @@ class Subscriber:
                 # Idle: wait through aiomqtt, which also notices a lost connection.
                 message = await anext(client.messages)
             await self._handle(message)
+            if (now := time.monotonic()) > slice_end:
+                await asyncio.sleep(0)
+                slice_end = now + CONSUME_SLICE_S
 
     async def _handle(self, message: aiomqtt.Message) -> None:
         payload = message.payload

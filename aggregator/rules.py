@@ -22,6 +22,7 @@ silently muting alerts would be worse.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -49,7 +50,7 @@ from aggregator.rules_point import (
     site_observation,
     water_item_observation,
 )
-from schemas.messages import Reading
+from schemas.messages import ReadingValues
 from schemas.quantities import Quantity
 
 SkipReason = Literal["no_air_zone", "no_noise_zone", "no_odour_grade", "no_water_class"]
@@ -118,12 +119,12 @@ class Evaluator:
     # -- entry points ---------------------------------------------------------------------
 
     def evaluate(
-        self, info: NodeInfo, readings: list[Reading], backlog: bool, now_ms: int
+        self, info: NodeInfo, readings: Sequence[ReadingValues], backlog: bool, now_ms: int
     ) -> Evaluation:
         out = Evaluation()
         node = info.node
         judge = self.health.judge
-        windowed: list[tuple[tuple[str, str, str], Reading, SeriesSpec]] = []
+        windowed: list[tuple[tuple[str, str, str], ReadingValues, SeriesSpec]] = []
         horizon = now_ms + self._s.max_future_ms if self._s.max_future_ms else None
         for r in readings:
             judge(node, r)
@@ -142,7 +143,7 @@ class Evaluator:
         out.observations.extend(self.health.take_observations(late=backlog))
         return out
 
-    def warm(self, info: NodeInfo, readings: list[Reading]) -> None:
+    def warm(self, info: NodeInfo, readings: Sequence[ReadingValues]) -> None:
         """Replay stored readings (a restart), producing nothing: into the windows, and the
         water readings into the site state (else the first reading after a restart would
         judge the site on one parameter, and its alert would resolve and fire again). The AQI
@@ -228,7 +229,7 @@ class Evaluator:
     # -- single readings ------------------------------------------------------------------
 
     def _point(
-        self, info: NodeInfo, r: Reading, backlog: bool, now_ms: int, out: Evaluation
+        self, info: NodeInfo, r: ReadingValues, backlog: bool, now_ms: int, out: Evaluation
     ) -> None:
         end = r.ts + r.period_s * 1000
         late = self._late(backlog, False, end, now_ms)
@@ -263,7 +264,7 @@ class Evaluator:
             out.observations.append(obs)
 
     def _water_reading(
-        self, info: NodeInfo, r: Reading, late: bool, suspect: bool, out: Evaluation
+        self, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool, out: Evaluation
     ) -> None:
         out.observations.extend(bloom_observations(self._s.point, info, r, late, suspect))
         if r.quantity in ("chl_a", "phycocyanin"):

@@ -22,7 +22,7 @@ from aggregator.event_windows import WindowResult
 from aggregator.fleet import NodeInfo
 from aggregator.observations import Observation, Rule
 from aggregator.standards import gb3096
-from schemas.messages import Reading
+from schemas.messages import ReadingValues
 
 STANDARD: Final = "GB 3096-2008"
 LD: Final = Rule("noise.ld", "exceedance", "warning", "laeq", STANDARD, "Table 1, §3.4", 57_600)
@@ -74,7 +74,7 @@ def window_observation(
 
 
 def lamax_observation(
-    s: NoiseSettings, info: NodeInfo, r: Reading, late: bool, suspect: bool
+    s: NoiseSettings, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
 ) -> Observation | None:
     if info.noise_zone is None:
         return None

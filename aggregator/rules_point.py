@@ -21,7 +21,7 @@ from typing import Final, cast
 from aggregator.fleet import NodeInfo
 from aggregator.observations import Observation, Rule
 from aggregator.standards import gb3838, gb14554, tli, who_bloom
-from schemas.messages import Reading, Severity
+from schemas.messages import ReadingValues, Severity
 from schemas.quantities import Quantity
 
 WATER_ITEMS: Final[frozenset[str]] = frozenset(("do", "codmn", "nh3_n", "tp", "tn", "ph"))
@@ -87,7 +87,7 @@ def odour_observation(
 
 
 def water_item_observation(
-    s: PointSettings, info: NodeInfo, r: Reading, late: bool, suspect: bool
+    s: PointSettings, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
 ) -> Observation | None:
     body, target = info.water_body, info.water_target
     if body is None or target is None or not gb3838.evaluates(r.quantity, body):
@@ -152,7 +152,7 @@ class WaterSites:
         self._s = settings
         self._nodes: dict[str, _Latest] = {}
 
-    def add(self, info: NodeInfo, r: Reading) -> WaterRecord | None:
+    def add(self, info: NodeInfo, r: ReadingValues) -> WaterRecord | None:
         if r.quantity not in WATER_ITEMS and r.quantity not in TLI_INPUTS:
             return None
         body, target = info.water_body, info.water_target
@@ -212,7 +212,7 @@ def site_observation(info: NodeInfo, record: WaterRecord, late: bool, suspect: b
 
 
 def bloom_observations(
-    s: PointSettings, info: NodeInfo, r: Reading, late: bool, suspect: bool
+    s: PointSettings, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
 ) -> list[Observation]:
     levels: list[tuple[str, float, Severity, str, str]]
     if r.quantity == "chl_a":

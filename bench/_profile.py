@@ -1,15 +1,17 @@
-"""Optional: sample the aggregator process with py-spy during the aggregator run.
+"""Optional: sample the aggregator and its alerting worker with py-spy during the aggregator run.
 
 `py-spy record --format raw` writes collapsed stacks ("frame;frame;frame count" per line);
-`summarize` turns the main thread's (the event loop's) into the top functions by own and by
+`summarize` turns each process's main thread's into the top functions by own and by
 inclusive samples, which is what the aggregator owner needs to see where the time goes. Idle
-samples (the event loop waiting in select/epoll) are kept, so the split between work and
-waiting shows too. Sampling pauses the process briefly (py-spy's default, blocking mode),
-which gives whole stacks; at 100 Hz the cost is small but not zero.
+samples (the event loop waiting in select/epoll, the worker waiting for a request) are kept,
+so the split between work and waiting shows too: stages that wait while another is busy are
+taking turns instead of overlapping. Sampling pauses the processes briefly (py-spy's default,
+blocking mode), which gives whole stacks; at 100 Hz the cost is small but not zero.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +38,7 @@ class PySpy:
         exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         self.output.parent.mkdir(parents=True, exist_ok=True)
         argv = [exe, "record", "--pid", str(self._pid), "--format", "raw", "--idle", "--threads"]
+        argv.append("--subprocesses")  # the alerting worker too
         argv += ["--rate", str(self._rate), "--output", str(self.output)]
         log = self.output.with_suffix(".log").open("wb")
         with log:
@@ -66,26 +69,59 @@ def _function(frame: str) -> str:
 
 
 def _is_idle(function: str) -> bool:
-    """The event loop blocked in its selector."""
+    """The event loop blocked in its selector, or the worker blocked reading its socket."""
+    if function == "_read_exact (aggregator/alerting_worker.py)":
+        return True
     return function.endswith("(selectors.py)") and function.split(" ", maxsplit=1)[0].endswith(
         (".select", ".poll")
     )
 
 
-def _main_thread_stacks(path: Path) -> Iterator[tuple[list[str], int]]:
+def _process_name(stacks: list[tuple[list[str], int]]) -> str:
+    for functions, _ in stacks:
+        if "serve (aggregator/alerting_worker.py)" in functions:
+            return "alerting worker"
+        if any(f.startswith("run_aggregator ") for f in functions):
+            return "aggregator"
+    return "other process"
+
+
+# `--subprocesses` prefixes each stack with its process chain ("process PID:\"cmdline\";...";
+# a command line may itself contain ';'), then "thread (TID): NAME".
+_THREAD: Final = re.compile(r"(?:^|;)thread \((\d+)\): ([^;]*);")
+
+
+def _main_thread_stacks(path: Path) -> Iterator[tuple[str, list[str], int]]:
+    """(pid of the sampled process, its main thread's frames, samples) per raw line."""
     for raw in path.read_text(errors="replace").splitlines():
         stack, _, count_text = raw.rpartition(" ")
-        frames = stack.split(";")
-        if count_text.isdigit() and "MainThread" in frames[0]:
-            yield [_function(f) for f in frames[1:]], int(count_text)
+        thread = _THREAD.search(stack)
+        if count_text.isdigit() and thread is not None and thread.group(2) == "MainThread":
+            frames = stack[thread.end() :].split(";")
+            yield thread.group(1), [_function(f) for f in frames], int(count_text)
 
 
 def summarize(path: Path, top: int = 15) -> str:
-    """Top functions (all lines of a function together) by own and by inclusive samples."""
+    """Per process (the aggregator, then its alerting worker): the top functions by own and by
+    inclusive samples of its main thread."""
+    by_process: dict[str, list[tuple[list[str], int]]] = {}
+    for pid, functions, count in _main_thread_stacks(path):
+        by_process.setdefault(pid, []).append((functions, count))
+    if not by_process:
+        return f"no samples in {path}"
+    named = [(_process_name(stacks), pid, stacks) for pid, stacks in by_process.items()]
+    return "\n".join(
+        _summarize_process(f"{name} (pid {pid})", stacks, top)
+        for name, pid, stacks in sorted(named)
+        if name != "other process"  # multiprocessing's resource tracker
+    )
+
+
+def _summarize_process(name: str, stacks: list[tuple[list[str], int]], top: int) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = idle = 0
-    for functions, count in _main_thread_stacks(path):
+    for functions, count in stacks:
         if not functions:
             continue
         total += count
@@ -94,12 +130,12 @@ def summarize(path: Path, top: int = 15) -> str:
         for function in set(functions):
             inclusive[function] += count
     if total == 0:
-        return f"no samples in {path}"
+        return f"py-spy, {name}: no samples"
     # Leave out the frames every sample has (runpy, asyncio.run, the loop itself).
     distinct = [(f, n) for f, n in inclusive.most_common() if n < 0.9 * total][:top]
     lines = [
-        f"py-spy, aggregator main thread ({path}): {total} samples, "
-        f"{100 * idle / total:.0f}% waiting in select/epoll",
+        f"py-spy, {name} main thread: {total} samples, "
+        f"{100 * idle / total:.0f}% waiting (select/epoll, or the worker's socket read)",
         "  top by own samples:",
         *(f"    {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)),
         "  top by inclusive samples:",

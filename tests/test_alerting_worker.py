@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from aggregator.alerting_worker import (
+    _REQUEST,
     AlertingWorker,
     RecordedMetrics,
     Stored,
@@ -21,7 +24,8 @@ from aggregator.config import load_aggregator_config
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake import AcceptedBatch
 from aggregator.metrics import Metrics
-from schemas.messages import Reading
+from aggregator.storage_schema import WINDOWS
+from schemas.messages import Reading, ReadingValues
 
 NODE = NodeInfo(site="Plant fence", odour_grade="II-new", node="n1")
 FLEET = Fleet({"n1": NODE})
@@ -52,6 +56,44 @@ def test_recorded_metrics_replay_on_the_registry() -> None:
 def test_frames_are_length_prefixed() -> None:
     data = frame(Stored([StoredBatch("n1", 1, False, [h2s(1.0, NOW)])]))
     assert int.from_bytes(data[:4], "big") == len(data) - 4
+
+
+def test_stored_readings_reach_the_worker_unchecked_with_every_field() -> None:
+    """The service checked them on arrival; the worker decodes them without checking again."""
+    sent = msgspec.structs.replace(h2s(1.5, NOW), flags=("incomplete",), serial="SN-1")
+    request = _REQUEST.decode(frame(Stored([StoredBatch("n1", 7, True, [sent])]))[4:])
+    assert isinstance(request, Stored)
+    (batch,) = request.batches
+    (got,) = batch.readings
+    assert (batch.node, batch.seq, batch.backlog) == ("n1", 7, True)
+    assert type(got) is ReadingValues
+    assert msgspec.structs.asdict(got) == msgspec.structs.asdict(sent)
+
+
+def test_a_request_larger_than_the_socket_buffers_is_evaluated(tmp_path: Path) -> None:
+    """20,000 readings (~1.6 MB) in one request: framing holds beyond any socket buffer."""
+    metrics, sinks = Metrics(), Sinks()
+    start = (int(time.time() * 1000) - 20_000 * 60_000) // 3_600_000 * 3_600_000
+    readings = [h2s(1.0, start + i * 60_000) for i in range(20_000)]
+
+    async def main() -> None:
+        config = load_aggregator_config(None, {})
+        worker = AlertingWorker(config, FLEET, metrics, sinks.lines.extend, lambda t: None)
+        await worker.start(tmp_path)
+        try:
+            done = await worker.stored([AcceptedBatch(NODE, 1, readings, False, None)])
+            reply = await asyncio.wait_for(done, 60)
+            assert reply.error is None
+        finally:
+            await worker.close()
+
+    asyncio.run(main())
+    assert metrics.registry.get_sample_value("envnet_alerting_worker_failures_total") == 0
+    # Every reading was evaluated: the 333 whole hours it spans each closed a 1-h window.
+    hourly = [
+        line for line in sinks.lines if line.startswith(f"{WINDOWS.name},") and ",window=1h" in line
+    ]
+    assert len(hourly) == 20_000 // 60
 
 
 class Sinks:

@@ -7,6 +7,7 @@ equation (1) arithmetic in comments; the properties hold for any concentration.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -325,3 +326,26 @@ def test_aqi_is_the_max_iaqi_and_category_follows(
     assert bool(result.primary) == (result.aqi > hj633.PRIMARY_ABOVE)
     assert all(result.iaqi[i] == result.aqi for i in result.primary_indicators)
     assert len(result.missing) == len(hj633.indicators(edition, report)) - len(values)
+
+
+def _reference_rounding(value: float, places: int, rounding: str) -> Fraction:
+    """The rounding written out in rationals, as the standard states it."""
+    exact = Fraction(repr(value))
+    if rounding == "half-even":
+        return round(exact, places)  # Fraction rounds half to even
+    if rounding == "half-up":
+        return Fraction(math.floor(exact * 10**places + Fraction(1, 2)), 10**places)
+    return exact
+
+
+@given(
+    st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+    | st.integers(0, 200_000).map(lambda n: n / 20),  # many exact ties (x.x5, x.5)
+    st.sampled_from(["so2", "co"]),
+    st.sampled_from(["half-even", "half-up", "none"]),
+)
+def test_concentration_rounding_is_exact_decimal_rounding(
+    value: float, pollutant: hj633.Pollutant, rounding: hj633.Rounding
+) -> None:
+    expected = _reference_rounding(value, hj633.DECIMALS[pollutant], rounding)
+    assert hj633.round_concentration(pollutant, value, rounding) == expected

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake import AcceptedBatch, AcceptedStatus, Intake, Refusal
+from schemas import codec
+from schemas.codec import ContractError
 
 FLEET = Fleet({"n1": NodeInfo(site="Site one"), "n2": NodeInfo(site="Site two")})
 TOPIC = "envnet/v1/nodes/n1/readings"
@@ -111,3 +114,66 @@ def test_arbitrary_bytes_never_raise(body: bytes, topic: str) -> None:
 def test_arbitrary_topics_never_raise(topic: str) -> None:
     result = intake().readings(topic, payload([good()]))
     assert isinstance(result, Refusal | AcceptedBatch)
+
+
+SENSOR_IDS = st.one_of(
+    st.sampled_from(["s1", "pm", "gas-2", "a_b", "0"]),
+    st.text(alphabet="az09_-AZ \n\\,=é", min_size=0, max_size=66),  # mostly not ids
+)
+# Good readings with at most one field spoiled, so that a bad sensor id is often the only fault.
+SPOILED: dict[str, st.SearchStrategy[object]] = {
+    "ts": st.sampled_from([946_684_799_999, 4_102_444_800_000]),
+    "quantity": st.just("nope"),
+    "value": st.sampled_from([-1.0, 1e9]),
+    "unit": st.just("ppm"),
+    "period_s": st.just(0),
+    "stat": st.just("median"),
+    "flags": st.just(["bogus"]),
+}
+
+
+@st.composite
+def readings_maybe_spoiled(draw: st.DrawFn) -> dict[str, object]:
+    quantity, unit, value = draw(
+        st.sampled_from([("o3", "ug/m3", 80.0), ("co", "mg/m3", 1.2), ("laeq", "dB(A)", 61.0)])
+    )
+    reading = good(quantity=quantity, unit=unit, value=value, sensor=draw(SENSOR_IDS))
+    if draw(st.booleans()):
+        reading["flags"] = ["incomplete"]
+    spoil = draw(st.sampled_from([None, *SPOILED]))
+    if spoil is not None:
+        reading[spoil] = draw(SPOILED[spoil])
+    return reading
+
+
+READINGS = readings_maybe_spoiled()
+
+
+@given(st.lists(READINGS, min_size=1, max_size=4), st.integers(0, 100))
+def test_the_hot_path_accepts_exactly_what_the_contract_accepts(
+    readings: list[dict[str, object]], repeat_first: int
+) -> None:
+    """Intake decodes with a faster type that checks sensor ids itself (aggregator.intake
+    _SensorIds). Every message must fare exactly as under the contract's own type."""
+    body = payload(readings)
+    checker = intake()
+    for _ in range(1 + repeat_first % 3):  # sensor ids are cached after the first message
+        result = checker.readings(TOPIC, body)
+        try:
+            message = codec.READINGS.decode(body)
+        except ContractError:
+            # Refused whole, or salvaged with each bad reading refused: never accepted clean.
+            assert isinstance(result, Refusal) or result.bad_readings
+            continue
+        assert isinstance(result, AcceptedBatch) and result.bad_readings == []
+        assert [msgspec.structs.asdict(r) for r in result.readings] == [
+            msgspec.structs.asdict(r) for r in message.readings
+        ]
+
+
+def test_a_bad_sensor_id_after_good_ones_is_still_refused() -> None:
+    checker = intake()
+    assert isinstance(checker.readings(TOPIC, payload([good(sensor="s1")])), AcceptedBatch)
+    result = checker.readings(TOPIC, payload([good(sensor="s1"), good(sensor="S1,x=1")]))
+    assert isinstance(result, AcceptedBatch)
+    assert len(result.readings) == 1 and [e.index for e in result.bad_readings] == [1]

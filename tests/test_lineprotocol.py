@@ -9,9 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aggregator.event_windows import WindowKind, WindowResult
 from aggregator.fleet import NodeInfo
 from aggregator.lineprotocol import LineProtocolError, escape_key, format_field, line
-from aggregator.records import ReadingLines, alert_line, status_line
+from aggregator.records import ReadingLines, WindowLines, alert_line, status_line
+from aggregator.storage_schema import WINDOWS
 from schemas.messages import (
     ALERT_SCHEMA,
     STATUS_SCHEMA,
@@ -184,3 +186,45 @@ def test_reading_lines_parse_back(value: float, ts: int, flags: list[Flag]) -> N
     assert parsed.tags["site"] == 'A "quoted", spaced=site'
     assert parsed.tags["quantity"] == "o3" and parsed.tags["sensor"] == "s_1"
     assert ("flags" in parsed.fields) == bool(flags)
+
+
+@given(
+    HOSTILE,
+    st.sampled_from(get_args(WindowKind)),
+    st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    st.booleans(),
+    st.integers(0, 24),
+    st.integers(0, 86_400),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=140)),
+    st.booleans(),
+)
+def test_window_lines_are_what_the_generic_builder_makes(
+    site: str,
+    kind: WindowKind,
+    value: float,
+    valid: bool,
+    hours: int,
+    coverage_s: int,
+    l50: float | None,
+    revision: bool,
+) -> None:
+    """WindowLines caches each series' measurement and tags: its lines must be byte for byte
+    what lineprotocol.line builds from the same record, hostile site names included."""
+    info = NodeInfo(node="n1", site=site or "s")
+    ls = (None, None, None) if l50 is None else (l50 - 1.5, l50, l50 + 2.5)
+    w = WindowResult(
+        ("n1", "pm", "pm2_5"), kind, 0, 3_600_000, value, valid, hours, coverage_s,
+        l10=ls[0], l50=ls[1], l90=ls[2], revision=revision,
+    )  # fmt: skip
+    tags = [("node", info.node), ("site", info.site), ("sensor", "pm"),
+            ("quantity", "pm2_5"), ("window", kind)]  # fmt: skip
+    fields: list[tuple[str, float | int | bool | str | None]] = [
+        ("value", value), ("valid", valid), ("hours", hours), ("coverage_s", coverage_s),
+        ("l10", ls[0]), ("l50", ls[1]), ("l90", ls[2]), ("revision", revision),
+    ]  # fmt: skip
+    builder = WindowLines()
+    expected = line(WINDOWS.name, tags, fields, 0)
+    assert builder.line(w, info) == expected
+    assert builder.line(w, info) == expected  # and again, from the cache
+    empty = WindowResult(w.key, kind, 0, 3_600_000, math.nan, False, 0, 0)
+    assert builder.line(empty, info) is None  # nothing to plot

@@ -20,9 +20,11 @@ the superseded HJ 633-2012, for historical data (../shared/standards.md §0.2, �
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from typing import Final, Literal, get_args
 
@@ -291,23 +293,33 @@ class AqiResult:
         return complete or self.aqi > NON_ATTAINMENT_ABOVE_2012
 
 
+# Exact decimal rounding of any finite float: its shortest form has at most 17 significant
+# digits and an exponent within ±324, so this precision never rounds before `quantize` does.
+_DECIMAL_CONTEXT: Final = Context(prec=800, Emax=999, Emin=-999)
+_QUANTUM: Final[dict[int, Decimal]] = {places: Decimal(1).scaleb(-places) for places in (0, 1)}
+_DECIMAL_ROUNDING: Final[dict[Rounding, str]] = {
+    "half-even": ROUND_HALF_EVEN,
+    "half-up": ROUND_HALF_UP,  # the same as half-away-from-zero: concentrations are >= 0
+}
+
+
 def round_concentration(pollutant: Pollutant, value: float, rounding: Rounding) -> Fraction:
     """`value` as HJ 633-2026 §4.2.2 uses it: µg/m³ to integers, CO mg/m³ to 0.1.
 
-    The float's shortest decimal form is rounded, so 0.15 is 0.15 (not 0.1499...).
+    The float's shortest decimal form is rounded, so 0.15 is 0.15 (not 0.1499...). Decimal,
+    not Fraction, does the rounding: exact as well, and several times faster (it runs for
+    every pollutant of every hourly AQI).
     """
     if not math.isfinite(value):
         raise ConcentrationError(f"{pollutant} concentration {value} is not a number")
     if value < 0:
         raise ConcentrationError(f"{pollutant} concentration {value} is negative")
-    exact = Fraction(repr(float(value)))
-    places = DECIMALS[pollutant]
-    if rounding == "half-even":
-        return round(exact, places)  # Fraction rounding is round-half-to-even
-    if rounding == "half-up":
-        scale = 10**places
-        return Fraction(math.floor(exact * scale + Fraction(1, 2)), scale)
-    return exact
+    exact = Decimal(repr(float(value)))
+    if rounding == "none":
+        return Fraction(exact)
+    quantum = _QUANTUM[DECIMALS[pollutant]]
+    rounded = exact.quantize(quantum, _DECIMAL_ROUNDING[rounding], _DECIMAL_CONTEXT)
+    return Fraction(rounded)
 
 
 def column_for(edition: Edition, indicator: Indicator) -> Column:
@@ -330,6 +342,8 @@ def iaqi(
     return _iaqi_of_rounded(edition, column_for(edition, indicator), value)
 
 
+# Rounded concentrations repeat (µg/m³ integers), so equation (1) is computed once per value.
+@functools.lru_cache(maxsize=16_384)
 def _iaqi_of_rounded(edition: Edition, column: Column, value: Fraction) -> int | None:
     points = BREAKPOINTS[edition][column]
     for i in range(1, len(points)):
