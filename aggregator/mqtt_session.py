@@ -83,13 +83,20 @@ class BurstReadClient(aiomqtt.Client):
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
         loop = self._loop
 
+        queue = self._queue
+
         def on_readable() -> None:
             try:
                 for _ in range(self.MAX_PACKETS_PER_WAKEUP):
+                    received = queue.qsize()
                     client.loop_read()
                     if self._read_paused_at is not None or client.socket() is None:
                         break
-                    if not _has_data(sock):
+                    # A packet that was a message: read on. Otherwise the socket may be empty
+                    # (paho read nothing), and only then is it asked, once per wake-up
+                    # instead of once per message (a select() per message was 8 % of the
+                    # aggregator's time with live 6-reading messages).
+                    if queue.qsize() == received and not _has_data(sock):
                         break
             except Exception as exc:  # noqa: BLE001 - as aiomqtt: any failure ends the connection
                 if not self._disconnected.done():

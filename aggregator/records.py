@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+import msgspec
+
 from aggregator.event_windows import WindowResult
 from aggregator.fleet import NodeInfo
 from aggregator.lineprotocol import escape_key, escape_measurement, format_field, line, tag_set
@@ -51,15 +53,32 @@ class ReadingLines:
     def line(self, r: ReadingValues) -> str:
         """The reading as sent: its value, flags and, if it has one, its sensor's serial."""
         # Reading values are finite floats (the contract's bounds), so repr() is exact.
-        if r.serial is None:  # first: the fast path measured fastest this way round
-            if r.flags:
-                return f'{self._series_key(r)}{float(r.value)!r},flags="{",".join(r.flags)}" {r.ts}'
-            return f"{self._series_key(r)}{float(r.value)!r} {r.ts}"
-        return self._with_serial(r, f"{float(r.value)!r}")
+        return self._formatted(r, f"{float(r.value)!r}")
 
     def lines(self, readings: Sequence[ReadingValues]) -> list[str]:
-        line = self.line
-        return [line(r) for r in readings]
+        """`line` of each reading. One C call formats all the values: msgspec writes the
+        shortest form that reads back exactly, as repr() does, with exponents as 1e-5 and
+        1e300 rather than 1e-05 and 1e+300 (InfluxDB reads both). repr() per value was a
+        third of the time here."""
+        texts = _JSON.encode([r.value for r in readings])[1:-1].decode().split(",")
+        series = self._series
+        out: list[str] = []
+        append = out.append
+        for r, value in zip(readings, texts, strict=True):
+            if r.serial is None and not r.flags:
+                prefix = series.get((r.sensor, r.quantity, r.stat, r.period_s))
+                if prefix is not None:
+                    append(f"{prefix}{value} {r.ts}")
+                    continue
+            append(self._formatted(r, value))
+        return out
+
+    def _formatted(self, r: ReadingValues, value: str) -> str:
+        if r.serial is None:  # first: the fast path measured fastest this way round
+            if r.flags:
+                return f'{self._series_key(r)}{value},flags="{",".join(r.flags)}" {r.ts}'
+            return f"{self._series_key(r)}{value} {r.ts}"
+        return self._with_serial(r, value)
 
     def calibrated_line(self, r: ReadingValues, raw: float, version: str) -> str:
         """`r` carries the calibrated value; the sensor's own value and the calibration
@@ -163,6 +182,7 @@ class WindowLines:
 
 
 _BOOL: Final = {True: "true", False: "false"}
+_JSON: Final = msgspec.json.Encoder()
 
 
 def aqi_line(record: AqiRecord, info: NodeInfo) -> str | None:

@@ -228,3 +228,31 @@ def test_window_lines_are_what_the_generic_builder_makes(
     assert builder.line(w, info) == expected  # and again, from the cache
     empty = WindowResult(w.key, kind, 0, 3_600_000, math.nan, False, 0, 0)
     assert builder.line(empty, info) is None  # nothing to plot
+
+
+@given(
+    st.lists(
+        st.floats(-20, 5000, allow_nan=False) | st.floats(-1e-3, 1e-3, allow_nan=False),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.booleans(), min_size=6, max_size=6),
+)
+def test_a_batch_of_reading_lines_parses_back_to_its_exact_values(
+    values: list[float], flagged: list[bool]
+) -> None:
+    """`lines` formats a batch's values in one go (msgspec); the first reading of a series
+    and flagged ones take `line` (repr): either way each value reads back exactly."""
+    builder = ReadingLines(NodeInfo(site="A", node="n-1"))
+    readings = [
+        Reading(ts=1_800_000_000_000 + i * 60_000, quantity="o3", value=v, unit="ug/m3",
+                period_s=60, stat="mean", sensor="s_1", flags=("incomplete",) if f else ())
+        for i, (v, f) in enumerate(zip(values, flagged, strict=False))
+    ]  # fmt: skip
+    lines = builder.lines(readings)
+    assert lines == builder.lines(readings)  # the series is cached now: the same lines
+    for text, reading in zip(lines, readings, strict=True):
+        parsed = parse(text)
+        assert float(parsed.fields["value"]) == reading.value
+        assert parsed.timestamp == reading.ts
+        assert ("flags" in parsed.fields) == bool(reading.flags)

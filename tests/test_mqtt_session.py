@@ -33,6 +33,7 @@ def test_the_aiomqtt_hooks_it_overrides_still_exist() -> None:
     async def construct() -> None:
         client = aiomqtt.Client("127.0.0.1", 1)
         assert isinstance(client._disconnected, asyncio.Future)
+        assert isinstance(client._queue, asyncio.Queue)  # received messages, counted per read
         assert client._loop is asyncio.get_running_loop()
         assert hasattr(client, "_misc_task")
 
