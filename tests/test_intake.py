@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.intake import AcceptedBatch, AcceptedStatus, Intake, Refusal
+from aggregator.intake import AcceptedBatch, AcceptedStatus, Intake, Refusal, _SensorIds
 from schemas import codec
 from schemas.codec import ContractError
 
@@ -177,3 +177,15 @@ def test_a_bad_sensor_id_after_good_ones_is_still_refused() -> None:
     result = checker.readings(TOPIC, payload([good(sensor="s1"), good(sensor="S1,x=1")]))
     assert isinstance(result, AcceptedBatch)
     assert len(result.readings) == 1 and [e.index for e in result.bad_readings] == [1]
+
+
+def test_the_cache_of_checked_sensor_ids_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node sending ever new (valid) sensor ids must not grow intake's memory without end."""
+    monkeypatch.setattr(_SensorIds, "MAX_IDS", 3)
+    checker = intake()
+    for i in range(10):
+        result = checker.readings(TOPIC, payload([good(sensor=f"s{i}")], seq=i + 1))
+        assert isinstance(result, AcceptedBatch) and result.bad_readings == []
+        assert len(checker._sensor_ids._valid) <= 3
+    bad = checker.readings(TOPIC, payload([good(sensor="Bad")], seq=11))
+    assert isinstance(bad, AcceptedBatch) and len(bad.bad_readings) == 1
