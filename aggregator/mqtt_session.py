@@ -82,7 +82,6 @@ class BurstReadClient(aiomqtt.Client):
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
         loop = self._loop
-
         queue = self._queue
 
         def on_readable() -> None:

@@ -251,6 +251,7 @@ def test_a_batch_of_reading_lines_parses_back_to_its_exact_values(
     ]  # fmt: skip
     lines = builder.lines(readings)
     assert lines == builder.lines(readings)  # the series is cached now: the same lines
+    assert builder.lines([]) == []
     for text, reading in zip(lines, readings, strict=True):
         parsed = parse(text)
         assert float(parsed.fields["value"]) == reading.value

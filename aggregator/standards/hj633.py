@@ -296,7 +296,7 @@ class AqiResult:
 # Exact decimal rounding of any finite float: its shortest form has at most 17 significant
 # digits and an exponent within ±324, so this precision never rounds before `quantize` does.
 _DECIMAL_CONTEXT: Final = Context(prec=800, Emax=999, Emin=-999)
-_QUANTUM: Final[dict[int, Decimal]] = {places: Decimal(1).scaleb(-places) for places in (0, 1)}
+_QUANTUM: Final[dict[int, Decimal]] = {p: Decimal(1).scaleb(-p) for p in set(DECIMALS.values())}
 _DECIMAL_ROUNDING: Final[dict[Rounding, str]] = {
     "half-even": ROUND_HALF_EVEN,
     "half-up": ROUND_HALF_UP,  # the same as half-away-from-zero: concentrations are >= 0
