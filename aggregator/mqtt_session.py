@@ -68,7 +68,8 @@ class BurstReadClient(aiomqtt.Client):
     network loop (bench/README.md, "MQTT intake"). The PUBACKs that paho queues during the
     burst are written once, through aiomqtt's own write registration.
 
-    This overrides a private method of aiomqtt, so pyproject.toml pins aiomqtt to 2.5.x and
+    This overrides a private method of aiomqtt and reads the size of its private receive
+    queue (`_queue`), so pyproject.toml pins aiomqtt to 2.5.x and
     tests/test_mqtt_session.py checks the hooks it relies on.
     """
 
