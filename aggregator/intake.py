@@ -15,7 +15,6 @@ physical bounds) is accepted with the good readings; each bad one is refused and
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Annotated, Final, Literal
 
@@ -25,7 +24,7 @@ from aggregator.fleet import Fleet, NodeInfo
 from schemas import codec, topics
 from schemas.codec import ContractError
 from schemas.messages import (
-    ID_PATTERN,
+    ID_REGEX,
     MAX_READINGS_PER_MESSAGE,
     EpochMs,
     NodeId,
@@ -108,8 +107,6 @@ class _FastMessage(ReadingsMessage, frozen=True, omit_defaults=True, gc=False):
 
 
 _FAST: Final = msgspec.json.Decoder(_FastMessage)
-# The sensor-id check msgspec applies to SensorId: the same pattern, searched the same way.
-_SENSOR_ID: Final = re.compile(ID_PATTERN)
 
 
 class _SensorIds:
@@ -125,7 +122,7 @@ class _SensorIds:
         valid = self._valid
         for r in readings:
             if r.sensor not in valid:
-                if _SENSOR_ID.search(r.sensor) is None:
+                if ID_REGEX.search(r.sensor) is None:  # as msgspec checks SensorId
                     return False
                 if len(valid) >= self.MAX_IDS:
                     valid.clear()

@@ -17,7 +17,6 @@ alerts) are not recomputed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,13 +29,12 @@ from aggregator.influx import InfluxTarget, InfluxWriter, WriteError
 from aggregator.influxql import InfluxQueryError, influxql
 from aggregator.lineprotocol import line
 from aggregator.storage_schema import READINGS
-from schemas.messages import ID_PATTERN
+from schemas.messages import ID_PATTERN, ID_REGEX
 
 Outcome = Literal["recalibrated", "unchanged", "no_calibration", "out_of_bounds"]
 
 DEFAULT_CHUNK_MS: Final = 6 * 3_600_000
 DEFAULT_BATCH_LINES: Final = 5000
-_NODE: Final = re.compile(ID_PATTERN)
 
 
 class RecalibrationError(RuntimeError):
@@ -102,7 +100,7 @@ class RecalibrationRequest:
     def __post_init__(self) -> None:
         if self.until_ms <= self.since_ms:
             raise ValueError("--until must be after --since")
-        if self.node is not None and not _NODE.match(self.node):
+        if self.node is not None and not ID_REGEX.match(self.node):
             raise ValueError(f"node {self.node!r} is not a node id ({ID_PATTERN})")
         if self.chunk_ms <= 0 or self.batch_lines <= 0:
             raise ValueError("chunk and batch sizes must be positive")

@@ -7,6 +7,7 @@ unknown fields, so adding an optional field keeps the schema version; anything e
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -25,6 +26,8 @@ ALERT_COMMAND_SCHEMA: Final = "envnet.alert-command/1"
 # `(?!\n)$`, not `$`: in Python regexes (msgspec's and jsonschema's) `$` also matches before a
 # trailing newline, which would let "pm\n" through to a topic or a line-protocol tag.
 ID_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,62}(?!\n)$"
+# Compiled once, for code that checks ids by hand (topics, intake's fast path, CLI options).
+ID_REGEX: Final = re.compile(ID_PATTERN)
 RULE_PATTERN: Final = r"^[a-z0-9][a-z0-9_.-]{0,94}(?!\n)$"
 # A sensor's serial number as its maker prints it: case kept, so it matches the calibration
 # sheet. Stored as an InfluxDB string field; this alphabet needs no escaping there. (?!\n)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from schemas.messages import ID_PATTERN, RULE_PATTERN
+from schemas.messages import ID_REGEX, RULE_PATTERN
 
 PREFIX: Final = "envnet/v1"
 READINGS_FILTER: Final = f"{PREFIX}/nodes/+/readings"
@@ -19,7 +19,6 @@ NodeTopicKind = Literal["readings", "status", "ack"]
 
 _KINDS: Final[dict[str, NodeTopicKind]] = {"readings": "readings", "status": "status", "ack": "ack"}
 _NODE_TOPIC = re.compile(r"^envnet/v1/nodes/([^/]+)/(readings|status|ack)$")
-_ID = re.compile(ID_PATTERN)
 _RULE = re.compile(RULE_PATTERN)
 
 
@@ -59,14 +58,14 @@ def parse_node_topic(topic: str) -> NodeTopic:
         msg = f"not an envnet v1 node topic: {topic[:120]!r}"
         raise TopicError(msg)
     node, kind = match.group(1), match.group(2)
-    if not _ID.match(node):
+    if not ID_REGEX.match(node):
         msg = f"invalid node id in topic: {node[:80]!r}"
         raise TopicError(msg)
     return NodeTopic(node, _KINDS[kind])
 
 
 def _checked_id(node: str) -> str:
-    if not _ID.match(node):
+    if not ID_REGEX.match(node):
         msg = f"invalid node id {node!r}"
         raise TopicError(msg)
     return node
