@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -154,7 +155,12 @@ def _run(args: argparse.Namespace, services: Stack, demo_dir: Path, stop: thread
     fleet_file = demo_dir / "fleet.toml"
     agg_file = demo_dir / "agg.toml"
     metrics_port = free_port()
-    _aggregator_config(agg_file, metrics_port, demo_dir / "aggregator-state", fleet_file)
+    # Each run starts with no alert state: alerts saved as firing by an earlier run would not
+    # fire again, and a second `make demo` would show no alert event and exit 1.
+    alert_state = demo_dir / "aggregator-state"
+    if alert_state.exists():
+        shutil.rmtree(alert_state)
+    _aggregator_config(agg_file, metrics_port, alert_state, fleet_file)
     env = {
         **os.environ,
         "ENVNET_MQTT_URL": services.mqtt_url,
