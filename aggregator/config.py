@@ -232,8 +232,10 @@ class BloomSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class AlertsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    # GB 3095 edition for air limits: "2026" (in force since 2026-03-01) or "2012".
-    air_edition: Literal["2012", "2026"] = "2026"
+    # GB 3095 / HJ 633 edition: "auto" judges each window by the edition in force at its
+    # start (2012 before 2026-03-01 00:00 Beijing time, 2026 from then on; GB 3095-2026 前言);
+    # "2012" or "2026" forces one edition for all dates.
+    air_edition: Literal["auto", "2012", "2026"] = "auto"
     # Local civil time offset of the city; China uses UTC+8 without DST.
     utc_offset_h: Annotated[int, msgspec.Meta(ge=-12, le=14)] = 8
     # GB 3096-2008 §3.4: day 06:00-22:00, night 22:00-06:00. Local rules may move these

@@ -13,9 +13,11 @@ limit (50) while its IAQI (69) is still "good".
 - aqi.hour / aqi.day: the node's real-time and daily AQI (HJ 633) at or above a configured
   category level (default III, 轻度污染, AQI > 100).
 
-Which column of Table 1 applies follows from the window's local date: the 2026 transition
-limits to 2030-12-31, the final limits from 2031-01-01 (GB 3095-2026 前言, §4.4); Grade I in
-Class 1 zones, Grade II in Class 2 zones (§4.1).
+Which edition applies follows from the window's start (aggregator.standards.editions, unless
+`air_edition` forces one): GB 3095-2012 / HJ 633-2012 before 2026-03-01 00:00 Beijing time,
+the 2026 editions from then on. Which column of GB 3095-2026 Table 1 applies follows from the
+window's local date: the transition limits to 2030-12-31, the final limits from 2031-01-01
+(GB 3095-2026 前言, §4.4); Grade I in Class 1 zones, Grade II in Class 2 zones (§4.1).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Final, cast
 from aggregator.event_windows import DAY_MS, HOUR_MS, WindowResult
 from aggregator.fleet import NodeInfo
 from aggregator.observations import Observation, Rule
-from aggregator.standards import gb3095, hj633
+from aggregator.standards import editions, gb3095, hj633
 from schemas.messages import Severity
 from schemas.quantities import SPECS, Quantity
 
@@ -43,7 +45,8 @@ KEEP_MS: Final = 3 * DAY_MS
 
 @dataclass(frozen=True, slots=True)
 class AirSettings:
-    edition: gb3095.Edition
+    # "auto": the edition in force at each window's start; "2012" or "2026" forces one.
+    edition: editions.EditionSetting
     utc_offset_h: int
     hysteresis_fraction: float
     aqi_points: int
@@ -51,6 +54,10 @@ class AirSettings:
     aqi_alert_level: int = 3
     aqi_alert_reports: tuple[hj633.Report, ...] = ("hour",)
     aqi_rounding: hj633.Rounding = "half-even"
+
+    def edition_at(self, start_ms: int) -> gb3095.Edition:
+        """The GB 3095 / HJ 633 edition a window starting at `start_ms` is judged by."""
+        return editions.resolve(self.edition, start_ms)
 
     def local_date(self, ts_ms: int) -> date:
         return (
@@ -77,7 +84,7 @@ def limit_observation(
     period = LIMIT_PERIOD.get(w.kind)
     if period is None or not w.valid or info.air_zone is None:
         return None
-    phase = gb3095.phase_for(s.edition, s.local_date(w.start_ms))
+    phase = gb3095.phase_for(s.edition_at(w.start_ms), s.local_date(w.start_ms))
     limit = gb3095.limit(phase, q, period, info.air_zone)
     if limit is None:
         return None
@@ -162,7 +169,7 @@ class AqiTracker:
         return None if state is None else state.sensors.get(pollutant)
 
     def _hourly(self, node: str, state: _NodeAqi, hour: int) -> AqiRecord | None:
-        if self._s.edition == "2012":
+        if self._s.edition_at(hour) == "2012":
             # HJ 633-2012's real-time AQI reads PM as 24-h *sliding* means, which envnet does
             # not compute; its hourly AQI is therefore not reported (the daily one is).
             return None
@@ -171,10 +178,10 @@ class AqiTracker:
 
     def _daily(self, node: str, state: _NodeAqi, day: int) -> AqiRecord:
         values = state.days[day]
-        o3_max = state.o3_1h_max.get(day) if self._s.edition == "2012" else None
-        result = hj633.daily_aqi(
-            self._s.edition, values, o3_1h_max=o3_max, rounding=self._s.aqi_rounding
-        )
+        edition = self._s.edition_at(day)
+        # HJ 633-2012 §5.1.2: the daily AQI also indexes the O3 daily maximum 1-h mean.
+        o3_max = state.o3_1h_max.get(day) if edition == "2012" else None
+        result = hj633.daily_aqi(edition, values, o3_1h_max=o3_max, rounding=self._s.aqi_rounding)
         return AqiRecord(node, "day", day, result)
 
     def _day_start(self, ts_ms: int) -> int:
@@ -205,7 +212,8 @@ def aqi_observation(
     threshold = hj633.CATEGORIES[s.aqi_alert_level - 1]
     limit = hj633.CATEGORIES[s.aqi_alert_level - 2].upper or 0
     severity: Severity = "critical" if result.category.level >= 5 else "warning"
-    edition = "HJ 633-2026" if s.edition == "2026" else "HJ 633-2012"
+    # The edition the record was computed by (in force at its start, or forced).
+    edition = f"HJ 633-{result.edition}"
     report = "real-time (hourly)" if record.report == "hour" else "daily"
     window_s = 3600 if record.report == "hour" else 86400
     rule = Rule(f"aqi.{record.report}", "aqi", severity, None, edition, "Table 1, §4.2", window_s)
@@ -215,7 +223,7 @@ def aqi_observation(
     message = (
         f"{report} AQI {result.aqi} {category.name_en} ({category.name_zh}, level "
         f"{category.roman}, {category.colour_en}); primary {primary}{missing}; alerts from "
-        f"{threshold.name_en}"
+        f"{threshold.name_en} ({edition})"
     )
     return Observation(
         rule,

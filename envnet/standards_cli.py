@@ -1,6 +1,7 @@
 """`envnet standards`: the standards calculators on the command line.
 
-    envnet standards aqi    HJ 633 AQI (2026 or 2012), real-time or daily
+    envnet standards aqi    HJ 633 AQI (the edition in force on --date, or --edition), real-time
+                            or daily
     envnet standards water  GB 3838-2002 single-factor class, exceedance multiples, lake TLI
     envnet standards noise  GB 3096-2008 L_Aeq by zone and period, night L_max
     envnet standards odour  GB 14554-93 plant-boundary limits
@@ -18,9 +19,10 @@ import json
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Final, NoReturn, cast, get_args
 
-from aggregator.standards import gb3096, gb3838, gb14554, hj633, tli
+from aggregator.standards import editions, gb3096, gb3838, gb14554, hj633, tli
 from schemas.gas_units import Gas, GasUnitError, MixingUnit, to_canonical
 
 EXIT_BAD_INPUT: Final = 2
@@ -112,7 +114,20 @@ def _add_aqi(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
         "--period day takes daily means, with --o3 the daily maximum 8-h mean (MDA8), and in "
         "2012 --o3_1h, the daily maximum 1-h mean. Units: ug/m3, CO mg/m3.",
     )
-    aqi.add_argument("--edition", choices=hj633.EDITIONS, default="2026")
+    aqi.add_argument(
+        "--edition",
+        choices=editions.EDITION_SETTINGS,
+        default="auto",
+        help="auto (the default): the edition in force on --date, HJ 633-2012 before "
+        "2026-03-01 and HJ 633-2026 from then on; 2012 or 2026 forces one",
+    )
+    aqi.add_argument(
+        "--date",
+        type=_beijing_date,
+        metavar="YYYY-MM-DD",
+        help="the date (Beijing time) the values were measured on, which picks the edition "
+        "(default: today)",
+    )
     aqi.add_argument("--period", choices=("hour", "day"), default="hour")
     for pollutant in hj633.POLLUTANTS:
         unit = "mg/m3" if pollutant == "co" else "ug/m3"
@@ -145,6 +160,24 @@ def _add_aqi(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
     aqi.set_defaults(calculate=_aqi)
 
 
+def _beijing_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _edition(args: argparse.Namespace) -> tuple[hj633.Edition, str]:
+    """The edition to compute by, and why: forced by --edition, or in force on the date."""
+    setting = cast(editions.EditionSetting, args.edition)
+    if setting != "auto":
+        return setting, "forced by --edition"
+    day = cast(date | None, args.date)
+    if day is None:
+        day = datetime.now(editions.CST).date()  # the CLI's shell reads the clock, once
+    return editions.edition_on(day), f"in force on {day.isoformat()}"
+
+
 def _gas_value(pollutant: hj633.Pollutant, value: float, unit: str) -> float:
     gas = _GASES.get(pollutant)
     if gas is None or unit == CANONICAL:
@@ -153,7 +186,7 @@ def _gas_value(pollutant: hj633.Pollutant, value: float, unit: str) -> float:
 
 
 def _aqi(args: argparse.Namespace) -> Output:
-    edition = cast(hj633.Edition, args.edition)
+    edition, basis = _edition(args)
     report = cast(hj633.Report, args.period)
     values: dict[hj633.Indicator, float] = {}
     by_pollutant = hj633.BY_POLLUTANT[(edition, report)]
@@ -170,14 +203,15 @@ def _aqi(args: argparse.Namespace) -> Output:
             "give at least one concentration (--so2, --no2, --co, --o3, --pm10, --pm2_5)"
         )
     result = hj633.report_aqi(edition, report, values, args.rounding)
-    return Output(_aqi_json(result, values), _aqi_text(result, values))
+    return Output(_aqi_json(result, values, basis), _aqi_text(result, values, basis))
 
 
-def _aqi_json(result: hj633.AqiResult, values: Mapping[hj633.Indicator, float]) -> Json:
+def _aqi_json(result: hj633.AqiResult, values: Mapping[hj633.Indicator, float], basis: str) -> Json:
     category = result.category
     return {
         "standard": f"HJ 633-{result.edition}",
         "edition": result.edition,
+        "edition_basis": basis,
         "period": result.report,
         "aqi": result.aqi,
         "iaqi": dict(result.by_pollutant),
@@ -218,9 +252,9 @@ def _number(value: float) -> str:
     return f"{round(value, 2):g}"
 
 
-def _aqi_text(result: hj633.AqiResult, values: Mapping[hj633.Indicator, float]) -> str:
+def _aqi_text(result: hj633.AqiResult, values: Mapping[hj633.Indicator, float], basis: str) -> str:
     report = "real-time (hourly)" if result.report == "hour" else "daily"
-    lines = [f"HJ 633-{result.edition} {report} AQI"]
+    lines = [f"HJ 633-{result.edition} {report} AQI (edition {basis})"]
     category = result.category
     if result.aqi is None or category is None:
         lines.append("AQI: not computable from the values given")

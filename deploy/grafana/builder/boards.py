@@ -309,12 +309,14 @@ def air_quality() -> JSON:
     hourly_note = (
         "Real-time (hourly) AQI per node, HJ 633-2026 (standards.md §2.4): from the six valid "
         "1-h means, PM read on the daily breakpoints; with pollutants missing, from the "
-        "others (§5.3). The highest hour per node in each plotted interval. With the 2012 "
-        "edition configured there is none: HJ 633-2012's real-time AQI needs 24-h sliding PM "
+        "others (§5.3). The highest hour per node in each plotted interval. Hours before "
+        "2026-03-01 (judged by HJ 633-2012, the edition then in force) have none, nor any "
+        "hour with air_edition = \"2012\": HJ 633-2012's real-time AQI needs 24-h sliding PM "
         "means, which envnet does not compute."
     )
     daily_note = (
-        "Daily AQI per node, HJ 633-2026 (standards.md §2.4): from the valid daily means of "
+        "Daily AQI per node, by the HJ 633 edition in force on the day (HJ 633-2012 before "
+        "2026-03-01; the edition column of the table below): from the valid daily means of "
         "SO2, NO2, CO, PM10, PM2.5 and the O3 MDA8 (row below), at the start of the local day."
     )
     day_table = q.aqi_rows("day", _AQI_DAY_COLUMNS)
