@@ -311,7 +311,7 @@ def air_quality() -> JSON:
         "1-h means, PM read on the daily breakpoints; with pollutants missing, from the "
         "others (§5.3). The highest hour per node in each plotted interval. Hours before "
         "2026-03-01 (judged by HJ 633-2012, the edition then in force) have none, nor any "
-        "hour with air_edition = \"2012\": HJ 633-2012's real-time AQI needs 24-h sliding PM "
+        "hour with air_edition 2012: HJ 633-2012's real-time AQI needs 24-h sliding PM "
         "means, which envnet does not compute."
     )
     daily_note = (
