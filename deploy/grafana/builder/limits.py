@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from aggregator.event_windows import WindowKind
-from aggregator.standards import gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
+from aggregator.standards import editions, gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
 from schemas.quantities import Quantity
 
 # "max": values above the line are worse; "min": values below it are worse (DO, pH low end).
@@ -81,7 +81,12 @@ def _air(quantity: Quantity, period: gb3095.Period) -> Limit:
     standard, clause = gb3095.clause("2026-transition")
     # Table 1's O3 "8h" row is the daily maximum 8-h mean (GB 3095-2026 §3.9).
     mean = {"1h": "1-h mean", "24h": "24-h mean", "8h": "daily maximum 8-h mean (MDA8)"}[period]
-    cite = f"{standard} {clause}, in force to {gb3095.TRANSITION_LAST_DAY.isoformat()}"
+    # The aggregator judges data from before 2026-03-01 by GB 3095-2012 (editions.py); a
+    # dashboard line cannot change with the date, so the citation says so.
+    cite = (
+        f"{standard} {clause}, in force {editions.FIRST_DAY_2026.isoformat()} to "
+        f"{gb3095.TRANSITION_LAST_DAY.isoformat()}; earlier data is judged by GB 3095-2012 Table 1"
+    )
     return Limit(quantity, value, "max", f"Grade II {mean}", cite)
 
 
