@@ -3,7 +3,7 @@
 Refusal reasons are stable labels (they are metric label values):
 - oversized: payload larger than the configured limit, refused before parsing;
 - bad_topic: not an envnet v1 node topic, or an invalid node id in it;
-- malformed: not JSON;
+- malformed: not JSON, or JSON nested too deeply to parse;
 - invalid: JSON that breaks the envelope of the contract;
 - unknown_node: the node is not in the fleet inventory;
 - node_mismatch: the payload's node differs from the topic's.
@@ -22,7 +22,7 @@ import msgspec
 
 from aggregator.fleet import Fleet, NodeInfo
 from schemas import codec, topics
-from schemas.codec import ContractError
+from schemas.codec import NESTED_TOO_DEEPLY, ContractError
 from schemas.messages import (
     ID_REGEX,
     MAX_READINGS_PER_MESSAGE,
@@ -158,7 +158,7 @@ class Intake:
         path, which gives the refusal its usual reason and detail, and salvages readings."""
         try:
             fast = _FAST.decode(payload)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return None
         return fast if self._sensor_ids.all_valid(fast.readings) else None
 
@@ -193,6 +193,9 @@ class Intake:
             envelope = _ENVELOPE.decode(payload)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return Refusal("invalid", detail, info.node)
+        except RecursionError:
+            # The contract's decoder can fail on an early field before reaching the depth.
+            return Refusal("malformed", NESTED_TOO_DEEPLY, info.node)
         if envelope.node != info.node:
             return _mismatch(info.node, envelope.node)
         good: list[Reading] = []

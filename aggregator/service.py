@@ -58,6 +58,16 @@ def _ack_messages(node: str, seqs: list[int]) -> list[AckMessage]:
     ]
 
 
+def _topic_kind(topic: str) -> str:
+    """The kind of a received message, a metric label: from our own subscriptions only."""
+    if topic == topics.ALERT_COMMANDS:
+        return "alert_command"
+    for kind in ("readings", "status"):
+        if topic.endswith(f"/{kind}"):
+            return kind
+    return "other"
+
+
 async def _first(awaitable: Awaitable[object], task: asyncio.Task[None]) -> None:
     """Wait for `awaitable`, or until `task` ends (so a failing task is not waited on)."""
     waiter = asyncio.ensure_future(awaitable)
@@ -272,6 +282,15 @@ class AggregatorService:
     # -- intake ---------------------------------------------------------------------------
 
     async def _handle(self, topic: str, payload: bytes) -> None:
+        try:
+            await self._dispatch(topic, payload)
+        except Exception as exc:  # noqa: BLE001 - the last resort, see below
+            # Every decoder refuses bad input itself, counted under its reason. A failure that
+            # still escapes is a bug, and must cost one message, never the service: with
+            # Restart=always one hostile node could otherwise keep the aggregator down.
+            self._refusals.report_failure(_topic_kind(topic), exc, time.monotonic())
+
+    async def _dispatch(self, topic: str, payload: bytes) -> None:
         if topic.endswith("/readings"):
             await self._handle_readings(topic, payload)
         elif topic.endswith("/status"):
@@ -306,12 +325,12 @@ class AggregatorService:
         if not result.readings:
             await self._stored([result])
             return
-        # From here on the batch carries calibrated readings: the standards judge those.
-        lines, result = self._lines_for(result)
         assert self._pipeline is not None
         try:
+            # From here on the batch carries calibrated readings: the standards judge those.
+            lines, result = self._lines_for(result)
             await self._pipeline.submit(PendingBatch(lines, result))
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled (a pause), or a failure that _handle counts
             self._seqs.abandon(node, seq)
             raise
 

@@ -137,6 +137,9 @@ class EdgeAgent:
         self._next_status = 0.0
         self._next_upkeep = 0.0
         self.published_batches = 0
+        # Acks that could not be decoded (malformed, invalid, another node's), logged and
+        # dropped: the batches they may have meant are resent after their ack timeout.
+        self.bad_acks = 0
         # Readings in the journal, refreshed when readings are added or acknowledged; safe to
         # read from another thread (e.g. a replay waiting for its last acks).
         self.journal_depth = journal.depth()
@@ -206,7 +209,8 @@ class EdgeAgent:
             self.journal_depth = self._journal.depth()
             log.debug("acked", seqs=len(event.seqs), readings=acked)
         elif isinstance(event, BadAck):
-            log.warning("bad_ack", error=event.error)
+            self.bad_acks += 1
+            log.warning("bad_ack", error=event.error[:300], count=self.bad_acks)
         elif isinstance(event, Disconnected):
             log.info("offline_buffering", node=self._s.node)
 
