@@ -51,7 +51,9 @@ REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = (
 class Refusal:
     reason: RefusalReason
     detail: str
+    # The node its topic names, when that is a valid id (the node can then be told).
     node: str | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ class Intake:
                     return Refusal("malformed", exc.detail, checked.node)
                 return self._salvage(checked, payload, exc.detail)
         if message.node != checked.node:
-            return _mismatch(checked.node, message.node)
+            return _mismatch(checked.node, message.node, message.seq)
         return _accepted(checked, message)
 
     def _decode_fast(self, payload: bytes) -> ReadingsMessage | None:
@@ -176,7 +178,8 @@ class Intake:
 
     def _check(self, topic: str, payload: bytes, kind: str) -> NodeInfo | Refusal:
         if len(payload) > self._max:
-            return Refusal("oversized", f"{len(payload)} bytes > limit {self._max}")
+            detail = f"{len(payload)} bytes > limit {self._max}"
+            return Refusal("oversized", detail, _topic_node(topic))
         try:
             parsed = topics.parse_node_topic(topic)
         except topics.TopicError as exc:
@@ -192,12 +195,12 @@ class Intake:
         try:
             envelope = _ENVELOPE.decode(payload)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            return Refusal("invalid", detail, info.node)
+            return Refusal("invalid", detail, info.node, _seq_of(payload))
         except RecursionError:
             # The contract's decoder can fail on an early field before reaching the depth.
             return Refusal("malformed", NESTED_TOO_DEEPLY, info.node)
         if envelope.node != info.node:
-            return _mismatch(info.node, envelope.node)
+            return _mismatch(info.node, envelope.node, envelope.seq)
         good: list[Reading] = []
         bad: list[ReadingError] = []
         for index, raw in enumerate(envelope.readings):
@@ -225,6 +228,30 @@ def _accepted(info: NodeInfo, message: ReadingsMessage) -> AcceptedBatch:
     )
 
 
-def _mismatch(topic_node: str, payload_node: str) -> Refusal:
+def _mismatch(topic_node: str, payload_node: str, seq: int | None = None) -> Refusal:
     detail = f"payload node {payload_node!r} differs from topic node {topic_node!r}"
-    return Refusal("node_mismatch", detail, topic_node)
+    return Refusal("node_mismatch", detail, topic_node, seq)
+
+
+def _topic_node(topic: str) -> str | None:
+    """The node a topic names, if it is a node topic with a valid id."""
+    try:
+        return topics.parse_node_topic(topic).node
+    except topics.TopicError:
+        return None
+
+
+class _SeqOnly(msgspec.Struct, frozen=True):
+    seq: Seq | None = None
+
+
+_SEQ_ONLY: Final = msgspec.json.Decoder(_SeqOnly)
+
+
+def _seq_of(payload: bytes) -> int | None:
+    """The seq of an invalid readings message, if it has a valid one: the refusal then tells
+    the node which batch. Refused messages only, so the second parse costs nothing live."""
+    try:
+        return _SEQ_ONLY.decode(payload).seq
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None

@@ -32,6 +32,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.refusal_notices = Counter(
+            "envnet_refusal_notices",
+            "Refusals told to the refused node on its refusal topic (sent), or held back by "
+            "the rate limit (suppressed)",
+            ["outcome"],
+            registry=r,
+        )
         self.readings_refused = Counter(
             "envnet_readings_refused",
             "Single readings refused inside otherwise valid messages, or rejected by the database",

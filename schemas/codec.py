@@ -12,6 +12,7 @@ from schemas.messages import (
     AlertCommand,
     AlertEvent,
     ReadingsMessage,
+    RefusalMessage,
     StatusMessage,
 )
 
@@ -63,3 +64,4 @@ ACK: Final = Codec(AckMessage)
 ALERT: Final = Codec(Alert)
 ALERT_EVENT: Final = Codec(AlertEvent)
 ALERT_COMMAND: Final = Codec(AlertCommand)
+REFUSAL: Final = Codec(RefusalMessage)

@@ -9,10 +9,10 @@ from typing import Final
 
 import paho.mqtt.client as mqtt
 
-from edge.journal import Journal
+from edge.journal import Journal, read_status
 from envnet.services import Mosquitto
 from schemas import codec, topics
-from schemas.messages import ACK_SCHEMA, AckMessage
+from schemas.messages import ACK_SCHEMA, REFUSAL_SCHEMA, AckMessage, RefusalMessage
 from tests.edge_harness import node_config, running_agent
 from tests.harness import MqttProbe, publisher, wait_for
 from tests.test_hostile_payloads import nested, nested_objects
@@ -49,6 +49,15 @@ def test_hostile_acks_do_not_kill_the_link_and_a_real_ack_still_deletes(
             send(client, topics.ack(NODE), payload)
         wait_for(lambda: run.agent.bad_acks == len(hostile), 30, "the hostile acks refused")
         assert run.thread.is_alive()
+        # The refusal topic: hostile payloads are dropped, a real refusal is kept.
+        for payload in hostile[:3]:
+            send(client, topics.refusal(NODE), payload)
+        refusal = RefusalMessage(
+            REFUSAL_SCHEMA, NODE, "invalid", "a test refusal", START, "readings", seq=1
+        )
+        send(client, topics.refusal(NODE), codec.REFUSAL.encode(refusal))
+        wait_for(lambda: run.agent.refusals_received == 1, 30, "the real refusal")
+        assert run.agent.last_refusal == refusal and run.thread.is_alive()
         sent = [codec.READINGS.decode(p) for p in probe.on(lambda t: True)]
         acked = sum(len(m.readings) for m in sent)
         send(
@@ -67,3 +76,5 @@ def test_hostile_acks_do_not_kill_the_link_and_a_real_ack_still_deletes(
     client.loop_stop()
     depth = Journal(tmp_path / f"{NODE}.sqlite", 10**9, 10**9).depth()
     assert depth == run.producer.count() - acked
+    last = read_status(tmp_path / f"{NODE}.sqlite", START).last_refusal
+    assert last is not None and (last.reason, last.seq) == ("invalid", 1)
