@@ -90,8 +90,16 @@ def test_deep_nesting_in_status_is_refused_as_malformed() -> None:
 
 @pytest.mark.parametrize(
     "decoder",
-    [codec.READINGS, codec.STATUS, codec.ACK, codec.ALERT, codec.ALERT_EVENT, codec.ALERT_COMMAND],
-    ids=["readings", "status", "ack", "alert", "alert_event", "alert_command"],
+    [
+        codec.READINGS,
+        codec.STATUS,
+        codec.ACK,
+        codec.ALERT,
+        codec.ALERT_EVENT,
+        codec.ALERT_COMMAND,
+        codec.REFUSAL,
+    ],
+    ids=["readings", "status", "ack", "alert", "alert_event", "alert_command", "refusal"],
 )
 def test_every_contract_codec_refuses_deep_nesting(decoder: Codec[object]) -> None:
     for payload in (nested_objects(100_000), b'{"x": ' + nested(100_000) + b"}"):
@@ -190,7 +198,7 @@ def test_fuzzed_readings_never_raise(body: bytes) -> None:
 def test_fuzzed_status_and_codecs_never_raise(body: bytes) -> None:
     result = Intake(FLEET, LIMIT).status(STATUS_TOPIC, body)
     assert isinstance(result, AcceptedStatus | Refusal)
-    for decoder in (codec.ACK, codec.ALERT_COMMAND, codec.STATUS, codec.READINGS):
+    for decoder in (codec.ACK, codec.ALERT_COMMAND, codec.STATUS, codec.READINGS, codec.REFUSAL):
         assert _outcome(decoder, body) in {"decoded", "malformed", "invalid"}
 
 
