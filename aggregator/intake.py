@@ -3,7 +3,7 @@
 Refusal reasons are stable labels (they are metric label values):
 - oversized: payload larger than the configured limit, refused before parsing;
 - bad_topic: not an envnet v1 node topic, or an invalid node id in it;
-- malformed: not JSON;
+- malformed: not JSON, or JSON nested too deeply to parse;
 - invalid: JSON that breaks the envelope of the contract;
 - unknown_node: the node is not in the fleet inventory;
 - node_mismatch: the payload's node differs from the topic's.
@@ -22,7 +22,7 @@ import msgspec
 
 from aggregator.fleet import Fleet, NodeInfo
 from schemas import codec, topics
-from schemas.codec import ContractError
+from schemas.codec import NESTED_TOO_DEEPLY, ContractError
 from schemas.messages import (
     ID_REGEX,
     MAX_READINGS_PER_MESSAGE,
@@ -51,7 +51,9 @@ REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = (
 class Refusal:
     reason: RefusalReason
     detail: str
+    # The node its topic names, when that is a valid id (the node can then be told).
     node: str | None = None
+    seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,7 @@ class Intake:
                     return Refusal("malformed", exc.detail, checked.node)
                 return self._salvage(checked, payload, exc.detail)
         if message.node != checked.node:
-            return _mismatch(checked.node, message.node)
+            return _mismatch(checked.node, message.node, message.seq)
         return _accepted(checked, message)
 
     def _decode_fast(self, payload: bytes) -> ReadingsMessage | None:
@@ -158,7 +160,7 @@ class Intake:
         path, which gives the refusal its usual reason and detail, and salvages readings."""
         try:
             fast = _FAST.decode(payload)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return None
         return fast if self._sensor_ids.all_valid(fast.readings) else None
 
@@ -176,7 +178,8 @@ class Intake:
 
     def _check(self, topic: str, payload: bytes, kind: str) -> NodeInfo | Refusal:
         if len(payload) > self._max:
-            return Refusal("oversized", f"{len(payload)} bytes > limit {self._max}")
+            detail = f"{len(payload)} bytes > limit {self._max}"
+            return Refusal("oversized", detail, _topic_node(topic))
         try:
             parsed = topics.parse_node_topic(topic)
         except topics.TopicError as exc:
@@ -192,9 +195,12 @@ class Intake:
         try:
             envelope = _ENVELOPE.decode(payload)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            return Refusal("invalid", detail, info.node)
+            return Refusal("invalid", detail, info.node, _seq_of(payload))
+        except RecursionError:
+            # The contract's decoder can fail on an early field before reaching the depth.
+            return Refusal("malformed", NESTED_TOO_DEEPLY, info.node)
         if envelope.node != info.node:
-            return _mismatch(info.node, envelope.node)
+            return _mismatch(info.node, envelope.node, envelope.seq)
         good: list[Reading] = []
         bad: list[ReadingError] = []
         for index, raw in enumerate(envelope.readings):
@@ -222,6 +228,30 @@ def _accepted(info: NodeInfo, message: ReadingsMessage) -> AcceptedBatch:
     )
 
 
-def _mismatch(topic_node: str, payload_node: str) -> Refusal:
+def _mismatch(topic_node: str, payload_node: str, seq: int | None = None) -> Refusal:
     detail = f"payload node {payload_node!r} differs from topic node {topic_node!r}"
-    return Refusal("node_mismatch", detail, topic_node)
+    return Refusal("node_mismatch", detail, topic_node, seq)
+
+
+def _topic_node(topic: str) -> str | None:
+    """The node a topic names, if it is a node topic with a valid id."""
+    try:
+        return topics.parse_node_topic(topic).node
+    except topics.TopicError:
+        return None
+
+
+class _SeqOnly(msgspec.Struct, frozen=True):
+    seq: Seq | None = None
+
+
+_SEQ_ONLY: Final = msgspec.json.Decoder(_SeqOnly)
+
+
+def _seq_of(payload: bytes) -> int | None:
+    """The seq of an invalid readings message, if it has a valid one: the refusal then tells
+    the node which batch. Refused messages only, so the second parse costs nothing live."""
+    try:
+        return _SEQ_ONLY.decode(payload).seq
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        return None

@@ -25,6 +25,20 @@ class Metrics:
         self.refused = Counter(
             "envnet_refused", "Messages refused, by reason", ["reason"], registry=r
         )
+        self.message_failures = Counter(
+            "envnet_message_failures",
+            "Messages whose handling failed with an unexpected error (a bug): dropped, counted "
+            "and logged, and the service carries on",
+            ["kind"],
+            registry=r,
+        )
+        self.refusal_notices = Counter(
+            "envnet_refusal_notices",
+            "Refusals told to the refused node on its refusal topic (sent), or held back by "
+            "the rate limit (suppressed)",
+            ["outcome"],
+            registry=r,
+        )
         self.readings_refused = Counter(
             "envnet_readings_refused",
             "Single readings refused inside otherwise valid messages, or rejected by the database",

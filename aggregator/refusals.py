@@ -29,11 +29,30 @@ class RefusalReporter:
         self.metrics.readings_refused.labels("invalid_reading").inc(count)
         self._log("invalid_reading", now_s, node=node, count=count, detail=detail[:300])
 
+    def report_failure(self, kind: str, exc: Exception, now_s: float) -> None:
+        """A message whose handling failed with an unexpected error: a bug, counted and
+        logged (with its traceback, rate-limited like refusals); the service carries on."""
+        self.metrics.message_failures.labels(kind).inc()
+        if self._due(f"failure:{kind}", now_s):
+            log.exception(
+                "message_failed",
+                kind=kind,
+                error_type=type(exc).__name__,
+                error=str(exc)[:300],
+                suppressed_since_last=self._suppressed.pop(f"failure:{kind}", 0),
+            )
+
     def _log(self, reason: str, now_s: float, **fields: object) -> None:
-        last = self._last.get(reason)
-        if last is not None and now_s - last < self.interval_s:
-            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
+        if not self._due(reason, now_s):
             return
-        self._last[reason] = now_s
         suppressed = self._suppressed.pop(reason, 0)
         log.warning("refused", reason=reason, suppressed_since_last=suppressed, **fields)
+
+    def _due(self, key: str, now_s: float) -> bool:
+        """Whether a record for `key` may be logged now; if not, it is counted suppressed."""
+        last = self._last.get(key)
+        if last is not None and now_s - last < self.interval_s:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return False
+        self._last[key] = now_s
+        return True

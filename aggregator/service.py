@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from aggregator.alerting import now_ms
 from aggregator.alerting_worker import AlertingWorker, WorkerError
@@ -33,6 +33,7 @@ from aggregator.metrics_http import MetricsServer, make_app
 from aggregator.mqtt_session import Publisher, SessionSettings, Subscriber
 from aggregator.pipeline import PendingBatch, Pipeline, PipelineSettings
 from aggregator.records import ReadingLines, status_line
+from aggregator.refusal_notices import RefusalNotices
 from aggregator.refusals import RefusalReporter
 from aggregator.seqs import SeqState, SeqTracker
 from aggregator.webhook import WebhookSink
@@ -44,6 +45,7 @@ from schemas.messages import (
     MAX_SEQS_PER_ACK,
     AckMessage,
     AlertEvent,
+    RefusalMessage,
 )
 
 log = get_logger("aggregator.service")
@@ -56,6 +58,16 @@ def _ack_messages(node: str, seqs: list[int]) -> list[AckMessage]:
         AckMessage(ACK_SCHEMA, node, seqs[start : start + MAX_SEQS_PER_ACK])
         for start in range(0, len(seqs), MAX_SEQS_PER_ACK)
     ]
+
+
+def _topic_kind(topic: str) -> str:
+    """The kind of a received message, a metric label: from our own subscriptions only."""
+    if topic == topics.ALERT_COMMANDS:
+        return "alert_command"
+    for kind in ("readings", "status"):
+        if topic.endswith(f"/{kind}"):
+            return kind
+    return "other"
 
 
 async def _first(awaitable: Awaitable[object], task: asyncio.Task[None]) -> None:
@@ -100,6 +112,7 @@ class _Outbox:
 
     acks: dict[str, list[int]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
+    refusals: list[RefusalMessage] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def ack(self, node: str, seq: int) -> None:
@@ -109,6 +122,14 @@ class _Outbox:
     def alert(self, transition: Transition) -> None:
         self.transitions.append(transition)
         self.ready.set()
+
+    def refusal(self, message: RefusalMessage) -> None:
+        self.refusals.append(message)
+        self.ready.set()
+
+    def take_refusals(self) -> list[RefusalMessage]:
+        refusals, self.refusals = self.refusals, []
+        return refusals
 
     def take(self) -> tuple[dict[str, list[int]], list[Transition]]:
         acks, transitions = self.acks, self.transitions
@@ -126,6 +147,7 @@ class AggregatorService:
         self.metrics = metrics or Metrics()
         self._intake = Intake(fleet, config.mqtt.max_payload_bytes)
         self._refusals = RefusalReporter(self.metrics)
+        self._notices = RefusalNotices()
         self._seqs = SeqTracker()
         self._lines: dict[str, ReadingLines] = {}
         # No calibration file: every line is built exactly as before calibration existed.
@@ -272,6 +294,15 @@ class AggregatorService:
     # -- intake ---------------------------------------------------------------------------
 
     async def _handle(self, topic: str, payload: bytes) -> None:
+        try:
+            await self._dispatch(topic, payload)
+        except Exception as exc:  # noqa: BLE001 - the last resort, see below
+            # Every decoder refuses bad input itself, counted under its reason. A failure that
+            # still escapes is a bug, and must cost one message, never the service: with
+            # Restart=always one hostile node could otherwise keep the aggregator down.
+            self._refusals.report_failure(_topic_kind(topic), exc, time.monotonic())
+
+    async def _dispatch(self, topic: str, payload: bytes) -> None:
         if topic.endswith("/readings"):
             await self._handle_readings(topic, payload)
         elif topic.endswith("/status"):
@@ -288,6 +319,7 @@ class AggregatorService:
         result = self._intake.readings(topic, payload)
         if isinstance(result, Refusal):
             self._refusals.report(result, time.monotonic())
+            self._tell(result, "readings")
             return
         node, seq = result.info.node, result.seq
         if result.bad_readings:
@@ -306,12 +338,12 @@ class AggregatorService:
         if not result.readings:
             await self._stored([result])
             return
-        # From here on the batch carries calibrated readings: the standards judge those.
-        lines, result = self._lines_for(result)
         assert self._pipeline is not None
         try:
+            # From here on the batch carries calibrated readings: the standards judge those.
+            lines, result = self._lines_for(result)
             await self._pipeline.submit(PendingBatch(lines, result))
-        except asyncio.CancelledError:
+        except BaseException:  # cancelled (a pause), or a failure that _handle counts
             self._seqs.abandon(node, seq)
             raise
 
@@ -320,12 +352,21 @@ class AggregatorService:
         result = self._intake.status(topic, payload)
         if isinstance(result, Refusal):
             self._refusals.report(result, time.monotonic())
+            self._tell(result, "status")
             return
         assert self._pipeline is not None
         arrival = now_ms()
         self._alerting.status(result.status, arrival)
         line = status_line(result.status, result.info, arrival)
         self._pipeline.submit_internal(PendingBatch([line]))
+
+    def _tell(self, refusal: Refusal, kind: Literal["readings", "status"]) -> None:
+        """Tell the node why, on its refusal topic, within the rate limits."""
+        notice = self._notices.notice(refusal, kind, now_ms())
+        if isinstance(notice, RefusalMessage):
+            self._outbox.refusal(notice)
+        elif notice == "suppressed":
+            self.metrics.refusal_notices.labels("suppressed").inc()
 
     def _lines_for(self, batch: AcceptedBatch) -> tuple[list[str], AcceptedBatch]:
         builder = self._node_lines(batch.info)
@@ -395,8 +436,16 @@ class AggregatorService:
             for message in _ack_messages(node, seqs)
         ]
         self.metrics.acks_sent.inc(sum(await asyncio.gather(*sends)))
+        await self._publish_refusals(self._outbox.take_refusals())
         for transition in transitions:
             await self._publish_transition(transition)
+
+    async def _publish_refusals(self, refusals: list[RefusalMessage]) -> None:
+        sends = [
+            self._publisher.publish(topics.refusal(r.node), codec.REFUSAL.encode(r))
+            for r in refusals
+        ]
+        self.metrics.refusal_notices.labels("sent").inc(sum(await asyncio.gather(*sends)))
 
     async def _publish_transition(self, transition: Transition) -> None:
         alert = transition.alert

@@ -19,8 +19,17 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 from edge.clock import Clock, WallClock
-from edge.journal import Batch, Journal, JournalFullError
-from edge.link import AckReceived, BadAck, Connected, Disconnected, Link, LinkEvent
+from edge.journal import Batch, Journal, JournalError, JournalFullError, LastRefusal
+from edge.link import (
+    AckReceived,
+    BadAck,
+    BadRefusal,
+    Connected,
+    Disconnected,
+    Link,
+    LinkEvent,
+    RefusalReceived,
+)
 from edge.ratelimit import TokenBucket
 from edge.resend import ResendSchedule
 from envnet.logs import get_logger
@@ -30,6 +39,7 @@ from schemas.messages import (
     STATUS_SCHEMA,
     Reading,
     ReadingsMessage,
+    RefusalMessage,
     SensorHealth,
     StatusMessage,
 )
@@ -52,6 +62,9 @@ LIVE_RESERVE: Final = 2
 MAX_UNACKED_BATCHES: Final = 1000
 # On a full disk, drop this share of the journal (oldest first) to make room.
 FULL_DISK_SHED: Final = 0.05
+# The latest refusal is written to the journal (for `envnet edge status`) at most this often
+# while its reason stays the same: a broker without the ACL lets anyone publish refusals.
+REFUSAL_SAVE_EVERY_S: Final = 10.0
 
 
 class Producer(Protocol):
@@ -137,6 +150,14 @@ class EdgeAgent:
         self._next_status = 0.0
         self._next_upkeep = 0.0
         self.published_batches = 0
+        # Acks that could not be decoded (malformed, invalid, another node's), logged and
+        # dropped: the batches they may have meant are resent after their ack timeout.
+        self.bad_acks = 0
+        # What the aggregator said when it refused our messages (envnet.refusal/1): the count
+        # and the latest, safe to read from another thread (a replay reports it).
+        self.refusals_received = 0
+        self.last_refusal: RefusalMessage | None = None
+        self._refusal_saved: tuple[str, float] | None = None  # (reason, monotonic s)
         # Readings in the journal, refreshed when readings are added or acknowledged; safe to
         # read from another thread (e.g. a replay waiting for its last acks).
         self.journal_depth = journal.depth()
@@ -206,9 +227,47 @@ class EdgeAgent:
             self.journal_depth = self._journal.depth()
             log.debug("acked", seqs=len(event.seqs), readings=acked)
         elif isinstance(event, BadAck):
-            log.warning("bad_ack", error=event.error)
+            self.bad_acks += 1
+            log.warning("bad_ack", error=event.error[:300], count=self.bad_acks)
         elif isinstance(event, Disconnected):
             log.info("offline_buffering", node=self._s.node)
+        elif isinstance(event, RefusalReceived):
+            self._refused(event.refusal)
+        elif isinstance(event, BadRefusal):
+            log.warning("bad_refusal", error=event.error[:300])
+
+    def _refused(self, refusal: RefusalMessage) -> None:
+        self.refusals_received += 1
+        self.last_refusal = refusal
+        log.warning(
+            "refused_by_aggregator",
+            node=self._s.node,
+            reason=refusal.reason,
+            detail=refusal.detail,
+            kind=refusal.kind,
+            seq=refusal.seq,
+            count=self.refusals_received,
+        )
+        mono, saved = self._monotonic(), self._refusal_saved
+        if (
+            saved is not None
+            and saved[0] == refusal.reason
+            and mono - saved[1] < REFUSAL_SAVE_EVERY_S
+        ):
+            return
+        note = LastRefusal(
+            reason=refusal.reason,
+            detail=refusal.detail,
+            at_ms=refusal.at_ms,
+            kind=refusal.kind,
+            seq=refusal.seq,
+        )
+        try:
+            self._journal.note_refusal(note)
+        except JournalError as exc:
+            log.error("journal_error", error=str(exc), doing="note_refusal")
+            return
+        self._refusal_saved = (refusal.reason, mono)
 
     # -- journal then publish -------------------------------------------------------------
 

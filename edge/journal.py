@@ -439,6 +439,15 @@ class Journal:
         self._depth -= acked
         return acked
 
+    def note_refusal(self, refusal: LastRefusal) -> None:
+        """Keep the aggregator's latest refusal, for `envnet edge status`."""
+        with self._write():
+            self._db.execute(_REFUSAL_DDL)
+            self._db.execute(
+                "INSERT OR REPLACE INTO last_refusal VALUES (1, ?, ?, ?, ?, ?)",
+                (refusal.reason, refusal.detail, refusal.at_ms, refusal.kind, refusal.seq),
+            )
+
     def flush(self) -> None:
         """Commit acknowledged deletes now (normally they ride on the next append)."""
         if not self._pending and not self._unsaved_drops.readings and not self._ack_due(True):
@@ -728,6 +737,24 @@ def _migrate_v1(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE meta2 RENAME TO meta")
 
 
+class LastRefusal(msgspec.Struct, frozen=True, kw_only=True):
+    """The aggregator's latest refusal of this node's messages (envnet.refusal/1)."""
+
+    reason: str
+    detail: str
+    at_ms: int
+    kind: str
+    seq: int | None = None
+
+
+# Created on the first refusal, so a journal that never had one is unchanged.
+_REFUSAL_DDL: Final = (
+    "CREATE TABLE IF NOT EXISTS last_refusal (id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " reason TEXT NOT NULL, detail TEXT NOT NULL, at_ms INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, seq INTEGER)"
+)
+
+
 class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
     """What `envnet edge status` shows, read from the file as of its last commit."""
 
@@ -745,6 +772,7 @@ class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
     file_bytes: int
     # False while an agent has it open, and after an agent that had it open was killed.
     closed_cleanly: bool
+    last_refusal: LastRefusal | None = None
 
 
 def read_status(path: Path, now_ms: int) -> JournalStatus:
@@ -806,4 +834,13 @@ def _status(db: sqlite3.Connection, path: Path, now_ms: int) -> JournalStatus:
         used_bytes=int((pages - free) * page_size),
         file_bytes=sum(f.stat().st_size for f in files if f.exists()),
         closed_cleanly=not meta.get("open", 0),
+        last_refusal=_last_refusal(db) if "last_refusal" in tables else None,
     )
+
+
+def _last_refusal(db: sqlite3.Connection) -> LastRefusal | None:
+    row = db.execute("SELECT reason, detail, at_ms, kind, seq FROM last_refusal").fetchone()
+    if row is None:
+        return None
+    reason, detail, at_ms, kind, seq = row
+    return LastRefusal(reason=reason, detail=detail, at_ms=at_ms, kind=kind, seq=seq)

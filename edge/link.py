@@ -23,7 +23,7 @@ from envnet.endpoints import MqttEndpoint
 from envnet.logs import get_logger
 from schemas import codec, topics
 from schemas.codec import ContractError
-from schemas.messages import STATUS_SCHEMA, StatusMessage
+from schemas.messages import STATUS_SCHEMA, RefusalMessage, StatusMessage
 
 log = get_logger("edge.link")
 
@@ -48,7 +48,19 @@ class BadAck:
     error: str
 
 
-LinkEvent = Connected | Disconnected | AckReceived | BadAck
+@dataclass(frozen=True, slots=True)
+class RefusalReceived:
+    """The aggregator refused a message of ours, and says why (envnet.refusal/1)."""
+
+    refusal: RefusalMessage
+
+
+@dataclass(frozen=True, slots=True)
+class BadRefusal:
+    error: str
+
+
+LinkEvent = Connected | Disconnected | AckReceived | BadAck | RefusalReceived | BadRefusal
 
 
 class Link(Protocol):
@@ -102,6 +114,7 @@ class MqttLink:
         self._next_attempt = monotonic()
         self._inflight: set[int] = set()
         self._ack_topic = topics.ack(node)
+        self._refusal_topic = topics.refusal(node)
         self._client = self._build_client()
 
     def _build_client(self) -> mqtt.Client:
@@ -130,6 +143,8 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # paho routes the refusal topic here, everything else to on_message (acks).
+        client.message_callback_add(self._refusal_topic, self._on_refusal)
         client.on_publish = self._on_publish
         return client
 
@@ -144,6 +159,7 @@ class MqttLink:
             self._schedule_reconnect()
             return
         client.subscribe(self._ack_topic, qos=1)
+        client.subscribe(self._refusal_topic, qos=1)
         self._connected = True
         self._backoff.reset()
         log.info("connected", broker=self._settings.endpoint.display)
@@ -171,6 +187,17 @@ class MqttLink:
             self._events.append(BadAck(f"ack for node {ack.node!r} on our topic"))
             return
         self._events.append(AckReceived(list(ack.seqs)))
+
+    def _on_refusal(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            refusal = codec.REFUSAL.decode(message.payload)
+        except ContractError as exc:
+            self._events.append(BadRefusal(str(exc)))
+            return
+        if refusal.node != self._node:
+            self._events.append(BadRefusal(f"refusal for node {refusal.node!r} on our topic"))
+            return
+        self._events.append(RefusalReceived(refusal))
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any

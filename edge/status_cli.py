@@ -1,5 +1,6 @@
 """`envnet edge status --config node.toml`: the journal of a node, read-only, while its agent
-runs or not. Depth and age, the last acknowledgement, and what was dropped."""
+runs or not. Depth and age, the last acknowledgement, what was dropped, and the aggregator's
+latest refusal of the node's messages."""
 
 from __future__ import annotations
 
@@ -86,6 +87,12 @@ def render(report: StatusReport, now_ms: int) -> str:
         f"size       {size(j.used_bytes)} in use of {size(report.max_bytes)}; "
         f"{size(j.file_bytes)} on disk with the WAL",
     ]
+    if (refusal := j.last_refusal) is not None:
+        seq = f", seq {refusal.seq}" if refusal.seq is not None else ""
+        lines.append(
+            f"refused    by the aggregator at {iso(refusal.at_ms)} ({refusal.kind}{seq}): "
+            f"{refusal.reason}: {refusal.detail}"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ from schemas.messages import (
     AlertCommand,
     AlertEvent,
     ReadingsMessage,
+    RefusalMessage,
     StatusMessage,
 )
 
@@ -20,9 +21,15 @@ T = TypeVar("T")
 ErrorKind = Literal["malformed", "invalid"]
 
 
+# msgspec decodes nested JSON recursively and raises RecursionError (not a DecodeError) past
+# Python's recursion limit: `[[[…]]]` 100,000 levels deep took the aggregator down (issue 9).
+NESTED_TOO_DEEPLY: Final = "JSON nested too deeply"
+
+
 class ContractError(ValueError):
     """A payload that breaks the contract. `kind` is a stable label for metrics:
-    'malformed' (not JSON at all) or 'invalid' (JSON that breaks the schema)."""
+    'malformed' (not JSON at all, or nested too deeply to parse) or 'invalid' (JSON that
+    breaks the schema)."""
 
     def __init__(self, kind: ErrorKind, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
@@ -44,6 +51,8 @@ class Codec(Generic[T]):
             raise ContractError("invalid", str(exc)) from None
         except msgspec.DecodeError as exc:
             raise ContractError("malformed", str(exc)) from None
+        except RecursionError:
+            raise ContractError("malformed", NESTED_TOO_DEEPLY) from None
 
     def encode(self, message: T) -> bytes:
         return self._encoder.encode(message)
@@ -55,3 +64,4 @@ ACK: Final = Codec(AckMessage)
 ALERT: Final = Codec(Alert)
 ALERT_EVENT: Final = Codec(AlertEvent)
 ALERT_COMMAND: Final = Codec(AlertCommand)
+REFUSAL: Final = Codec(RefusalMessage)

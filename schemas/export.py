@@ -24,6 +24,7 @@ from schemas.messages import (
     AlertCommand,
     AlertEvent,
     ReadingsMessage,
+    RefusalMessage,
     StatusMessage,
 )
 from schemas.quantities import SPECS
@@ -38,6 +39,7 @@ MESSAGES: Final[dict[str, tuple[type[Any], str]]] = {
     "alert": (Alert, "The retained current state of one alert"),
     "alert-event": (AlertEvent, "One alert transition"),
     "alert-command": (AlertCommand, "An operator's command about an open alert"),
+    "refusal": (RefusalMessage, "Why the aggregator refused a node's message"),
 }
 
 

@@ -20,6 +20,7 @@ ACK_SCHEMA: Final = "envnet.ack/1"
 ALERT_SCHEMA: Final = "envnet.alert/1"
 ALERT_EVENT_SCHEMA: Final = "envnet.alert-event/1"
 ALERT_COMMAND_SCHEMA: Final = "envnet.alert-command/1"
+REFUSAL_SCHEMA: Final = "envnet.refusal/1"
 
 # Ids become MQTT topic levels and InfluxDB tag values. Restricting them to this alphabet
 # rules out wildcards (+ #), topic separators and line-protocol metacharacters at the door.
@@ -255,3 +256,25 @@ class AlertCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rule: RuleId
     by: OperatorId
     note: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+# The stable refusal labels (the aggregator's envnet_refused_total{reason}) a node can be told:
+# oversized, malformed, invalid, unknown_node, node_mismatch. A pattern, not a list, so that a
+# node decodes a reason added later instead of refusing the refusal.
+REFUSAL_REASON_PATTERN: Final = r"^[a-z][a-z_]{0,31}(?!\n)$"
+MAX_REFUSAL_DETAIL: Final = 300
+
+
+class RefusalMessage(msgspec.Struct, frozen=True, omit_defaults=True):
+    """aggregator → edge on envnet/v1/nodes/{node}/refusal, QoS 1, not retained: why a message
+    the node published on its readings or status topic was refused, so that the node can say
+    so. Sent at most once per node and reason every few seconds; a refused batch stays in the
+    node's journal, unacknowledged."""
+
+    schema: Literal["envnet.refusal/1"]
+    node: NodeId
+    reason: Annotated[str, msgspec.Meta(pattern=REFUSAL_REASON_PATTERN)]
+    detail: Annotated[str, msgspec.Meta(max_length=MAX_REFUSAL_DETAIL)]
+    at_ms: EpochMs
+    kind: Literal["readings", "status"]
+    seq: Seq | None = None

@@ -38,6 +38,10 @@ def ack(node: str) -> str:
     return f"{PREFIX}/nodes/{_checked_id(node)}/ack"
 
 
+def refusal(node: str) -> str:
+    return f"{PREFIX}/nodes/{_checked_id(node)}/refusal"
+
+
 def alert(node: str, rule: str) -> str:
     if not _RULE.match(rule):
         msg = f"invalid rule id {rule!r}"

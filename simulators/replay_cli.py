@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -87,6 +88,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
     worker.join()
     counts = replay.counts
     log = get_logger("simulators.replay")
+    refusal = agent.last_refusal
     log.info(
         "replay_done",
         rows=counts.rows_emitted,
@@ -94,5 +96,13 @@ def run_replay_command(args: argparse.Namespace) -> int:
         skipped=dict(counts.skipped),
         missing=dict(counts.missing),
         unacked=agent.journal_depth,
+        refusals=agent.refusals_received,
     )
-    return 0 if agent.journal_depth == 0 else 1
+    if agent.journal_depth == 0:
+        return 0
+    if refusal is not None:
+        sys.stderr.write(
+            f"envnet sim replay-csv: {agent.journal_depth} readings not acknowledged; "
+            f"refused by the aggregator: {refusal.reason}: {refusal.detail}\n"
+        )
+    return 1

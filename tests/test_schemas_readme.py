@@ -25,7 +25,7 @@ def test_quantity_table_matches_the_vocabulary() -> None:
 def test_every_topic_and_schema_is_documented() -> None:
     node_topics = [
         t.replace("nodes/n/", "nodes/{node}/")
-        for t in (topics.readings("n"), topics.status("n"), topics.ack("n"))
+        for t in (topics.readings("n"), topics.status("n"), topics.ack("n"), topics.refusal("n"))
     ]
     alert_topic = topics.alert("n", "r").replace("/n/r", "/{node}/{rule}")
     for topic in (*node_topics, alert_topic, topics.ALERT_EVENTS):
