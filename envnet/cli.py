@@ -7,6 +7,8 @@ aggregator's dependencies, and `--help` is fast everywhere.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +18,8 @@ from envnet.configfile import ConfigError
 from envnet.logs import configure_logging
 
 EXIT_CONFIG = 2
+# The reader of our output went away (`envnet alerts list --json | head`).
+EXIT_OUTPUT_CLOSED = 1
 
 
 def _edge(args: argparse.Namespace) -> int:
@@ -322,7 +326,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _output_closed()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _output_closed()
     return result
+
+
+def _output_closed() -> int:
+    """Stop quietly when stdout's reader has gone: `| head` wanted no more. Python flushes
+    stdout again at exit, which would fail again with a traceback, so stdout is pointed at
+    /dev/null first (the recipe of the Python docs' note on SIGPIPE)."""
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor (tests)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 if __name__ == "__main__":
