@@ -113,7 +113,7 @@ def test_sigterm_stops_the_edge_cleanly_with_an_offline_status(
         assert edge.wait(timeout=20) == 0
     finally:
         edge.kill()
-    wait_for(lambda: statuses(probe)[-1] == ("offline", "shutdown"), 10, "shutdown status")
+    wait_for(lambda: statuses(probe)[-1] == ("offline", "shutdown"), 30, "shutdown status")
     probe.stop()
 
 
@@ -129,9 +129,9 @@ def test_a_killed_edge_is_announced_offline_by_its_last_will(
     finally:
         edge.kill()
     # The broker sends the will after 1.5 x keepalive (2 s) without traffic.
-    wait_for(lambda: statuses(probe)[-1] == ("offline", "lost"), 15, "last will")
+    wait_for(lambda: statuses(probe)[-1] == ("offline", "lost"), 60, "last will")
     late = MqttProbe(mosquitto.port, ["envnet/v1/nodes/cli-node/status"]).start()
-    wait_for(lambda: bool(late.on(lambda t: True)), 10, "retained status")
+    wait_for(lambda: bool(late.on(lambda t: True)), 30, "retained status")
     assert codec.STATUS.decode(late.on(lambda t: True)[-1]).state == "offline"
     late.stop()
     probe.stop()

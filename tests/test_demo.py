@@ -101,5 +101,5 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
     finally:
         demo.kill()
     assert demo.returncode == 0, "".join(lines)[-3000:]
-    wait_for(lambda: not processes_mentioning(str(directory)), 10, "demo children to exit")
+    wait_for(lambda: not processes_mentioning(str(directory)), 30, "demo children to exit")
     assert "stored readings:" in "".join(lines)
