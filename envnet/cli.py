@@ -29,10 +29,14 @@ def _edge(args: argparse.Namespace) -> int:
     if args.config is None:  # not required by argparse, so that `edge check --config` parses
         sys.stderr.write("envnet edge: the following arguments are required: --config\n")
         return EXIT_CONFIG
+    from edge.drivers.registry import UnknownDriverError
     from edge.journal import JournalError
 
+    config = load_edge_config(args.config)
     try:
-        run_edge(load_edge_config(args.config))
+        run_edge(config)
+    except UnknownDriverError as exc:  # a sensor's driver or options, found as it is built
+        raise ConfigError(f"{args.config}: {exc}") from None
     except JournalError as exc:
         # An unwritable directory, a journal from a newer agent: say so, no traceback.
         sys.stderr.write(f"envnet edge: journal: {exc}\n")
