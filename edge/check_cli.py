@@ -17,6 +17,8 @@ from edge.check import (
     run_checks,
 )
 from edge.config import load_edge_config
+from edge.drivers.registry import UnknownDriverError
+from envnet.configfile import ConfigError
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +54,9 @@ def run_check_command(args: argparse.Namespace, out: TextIO | None = None) -> in
         max_clock_offset_s=args.max_clock_offset,
         sensors=not args.no_sensors,
     )
-    report = run_checks(config, settings, time.time_ns() // 1_000_000)
+    try:
+        report = run_checks(config, settings, time.time_ns() // 1_000_000)
+    except UnknownDriverError as exc:  # a sensor's driver or options, found as it is built
+        raise ConfigError(f"{args.config}: {exc}") from None
     (out or sys.stdout).write(render(report, args.json))
     return exit_status(report)

@@ -80,8 +80,27 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 def load_edge_config(path: Path, environ: Mapping[str, str] | None = None) -> EdgeConfig:
     raw = overlay_env(read_toml(path), ENV_OVERRIDES, os.environ if environ is None else environ)
+    _check_misplaced_options(raw, str(path))
     config = convert(raw, EdgeConfig, str(path))
     return validated(config, str(path))
+
+
+def _check_misplaced_options(raw: Mapping[str, Any], source: str) -> None:
+    """A driver option written beside `id` and `driver` instead of in `options` (the easy
+    slip with `flags`) gets an error that says where it goes, not only "unknown field"."""
+    sensors = raw.get("sensors")
+    if not isinstance(sensors, list):
+        return
+    known = {field.name for field in msgspec.structs.fields(SensorSection)}
+    for index, sensor in enumerate(sensors):
+        if not isinstance(sensor, dict):
+            continue
+        for key in sensor.keys() - known:
+            raise ConfigError(
+                f"{source}: sensors[{index}] ({sensor.get('id', '?')}): {key!r} is not a sensor "
+                f"field ({', '.join(sorted(known))}); a driver option goes in the sensor's "
+                f"options table: options = {{ ..., {key} = ... }}"
+            )
 
 
 def validated(config: EdgeConfig, source: str) -> EdgeConfig:

@@ -81,10 +81,11 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 def run_edge(config: EdgeConfig) -> None:
+    clock = WallClock()
+    # The drivers first: a bad sensor option is a configuration error before anything else.
+    producer = build_sampler(config, clock.now_ms())
     stop = threading.Event()
     stop_on_signals(stop)
-    clock = WallClock()
-    producer = build_sampler(config, clock.now_ms())
     # Under systemd (Type=notify): READY=1, watchdog pings while the sampler keeps its
     # schedule, STOPPING=1. Without $NOTIFY_SOCKET the hook does nothing.
     hook = systemd_watchdog(

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from envnet.argtypes import positive_float
 from envnet.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
 from schemas import codec, topics
 from schemas.codec import ContractError
@@ -199,7 +200,7 @@ def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--mqtt-url", help=f"broker (default: $ENVNET_MQTT_URL or {DEFAULT_URL})")
     common.add_argument("--ca-file", help="CA certificate for mqtts://")
-    common.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
+    common.add_argument("--timeout", type=positive_float, default=10.0, help="seconds to wait (10)")
     show = sub.add_parser("list", parents=[common], help="show open alerts")
     show.add_argument("--all", action="store_true", help="include resolved alerts")
     show.add_argument("--json", action="store_true", help="print a JSON array")

@@ -7,6 +7,8 @@ aggregator's dependencies, and `--help` is fast everywhere.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,6 +18,8 @@ from envnet.configfile import ConfigError
 from envnet.logs import configure_logging
 
 EXIT_CONFIG = 2
+# The reader of our output went away (`envnet alerts list --json | head`).
+EXIT_OUTPUT_CLOSED = 1
 
 
 def _edge(args: argparse.Namespace) -> int:
@@ -25,10 +29,14 @@ def _edge(args: argparse.Namespace) -> int:
     if args.config is None:  # not required by argparse, so that `edge check --config` parses
         sys.stderr.write("envnet edge: the following arguments are required: --config\n")
         return EXIT_CONFIG
+    from edge.drivers.registry import UnknownDriverError
     from edge.journal import JournalError
 
+    config = load_edge_config(args.config)
     try:
-        run_edge(load_edge_config(args.config))
+        run_edge(config)
+    except UnknownDriverError as exc:  # a sensor's driver or options, found as it is built
+        raise ConfigError(f"{args.config}: {exc}") from None
     except JournalError as exc:
         # An unwritable directory, a journal from a newer agent: say so, no traceback.
         sys.stderr.write(f"envnet edge: journal: {exc}\n")
@@ -322,7 +330,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _output_closed()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _output_closed()
     return result
+
+
+def _output_closed() -> int:
+    """Stop quietly when stdout's reader has gone: `| head` wanted no more. Python flushes
+    stdout again at exit, which would fail again with a traceback, so stdout is pointed at
+    /dev/null first (the recipe of the Python docs' note on SIGPIPE)."""
+    with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor (tests)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from envnet.argtypes import non_negative_float, positive_float, positive_int
 from envnet.demo_view import DemoState, render
 from envnet.endpoints import parse_mqtt_url
 from envnet.logs import get_logger
@@ -36,12 +37,27 @@ log = get_logger("envnet.demo")
 
 DATABASE: Final = "envnet"
 CLEAR: Final = "\x1b[H\x1b[2J"
+# How often the view checks its stop conditions (Ctrl-C, --duration, --until-alert).
+_TICK_S: Final = 0.2
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    parser.add_argument("--nodes", type=int, default=10, help="simulated nodes (default 10)")
-    parser.add_argument("--accel", type=float, default=60.0, help="event-time speed-up (60)")
+    parser.add_argument(
+        "--duration", type=non_negative_float, default=None, help="stop after N seconds"
+    )
+    parser.add_argument(
+        "--until-alert",
+        metavar="RULE",
+        default=None,
+        help="stop as soon as an alert of RULE fires, e.g. odour.h2s (--duration still caps "
+        "the run; the exit status is 1 if RULE did not fire)",
+    )
+    parser.add_argument(
+        "--nodes", type=positive_int, default=10, help="simulated nodes (default 10)"
+    )
+    parser.add_argument(
+        "--accel", type=positive_float, default=60.0, help="event-time speed-up (60)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument("--dir", type=Path, default=Path(".dev"), help="state directory")
     parser.add_argument("--plain", action="store_true", help="no screen redraws (for logs/CI)")
@@ -184,20 +200,28 @@ def _run(args: argparse.Namespace, services: Stack, demo_dir: Path, stop: thread
         _stop(fleet)
         _stop(aggregator)
         client.loop_stop()
-    return _summary(services, state, demo_dir)
+    return _summary(services, state, demo_dir, args.until_alert)
 
 
 def _watch(args: argparse.Namespace, services: Stack, state: DemoState, metrics_url: str,
            stop: threading.Event) -> None:  # fmt: skip
     deadline = None if args.duration is None else time.monotonic() + args.duration
     redraw = sys.stdout.isatty() and not args.plain
+    every_s = 1.0 if redraw else 5.0
     last_total, last_at = 0.0, time.monotonic()
     header = (f"envnet demo: {args.nodes} simulated nodes at {args.accel:g}x event time; "
               f"broker {parse_mqtt_url(services.mqtt_url).display}, influx {services.influx_url}; "
               "Ctrl-C stops")  # fmt: skip
-    while not stop.wait(1.0 if redraw else 5.0):
-        total = stored_total(metrics_url) or last_total
+    next_frame = last_at + every_s
+    while not stop.wait(_TICK_S):
         now = time.monotonic()
+        done = (deadline is not None and now >= deadline) or (
+            args.until_alert is not None and args.until_alert in state.fired_rules()
+        )
+        if now < next_frame and not done:
+            continue
+        next_frame = now + every_s
+        total = stored_total(metrics_url) or last_total
         rate = (total - last_total) / max(now - last_at, 1e-6)
         last_total, last_at = total, now
         text = render(state, stored_per_s=rate, stored_total=total, header=header)
@@ -205,7 +229,7 @@ def _watch(args: argparse.Namespace, services: Stack, state: DemoState, metrics_
             text += "\n\n" + influx_hints(services)
         sys.stdout.write((CLEAR + text + "\n") if redraw else (text + "\n\n"))
         sys.stdout.flush()
-        if deadline is not None and now >= deadline:
+        if done:
             break
 
 
@@ -219,16 +243,22 @@ def influx_hints(services: Stack) -> str:
     )
 
 
-def _summary(services: Stack, state: DemoState, demo_dir: Path) -> int:
+def _summary(services: Stack, state: DemoState, demo_dir: Path, wanted: str | None) -> int:
     result = influx_query(
         services.influx_url, "SELECT count(value) FROM readings", services.database
     )
     stored = _first_count(result)
-    fired = sum(1 for e in state.events if e.event == "fired")
+    rules = state.fired_rules()
+    fired = sum(rules.values())
     print(f"\nstored readings: {stored}; alert events seen: {fired}; logs in {demo_dir}")
+    if rules:
+        print("alerts fired: " + ", ".join(f"{r} x{n}" for r, n in sorted(rules.items())))
     print(influx_hints(services))
     if services.own:
         print(f"(the demo's own influxd has stopped; its data stays in {demo_dir.parent}/influxdb)")
+    if wanted is not None and wanted not in rules:
+        print(f"no {wanted} alert fired")
+        return 1
     return 0 if stored and fired else 1
 
 

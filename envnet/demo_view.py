@@ -30,6 +30,9 @@ class DemoState:
     nodes: dict[str, NodeView] = field(default_factory=dict)
     alerts: dict[tuple[str, str], Alert] = field(default_factory=dict)
     events: list[AlertEvent] = field(default_factory=list)
+    # Every rule that fired while the demo watched, with how often: `events` keeps only the
+    # latest few, and `envnet demo --until-alert` waits for one rule.
+    fired: dict[str, int] = field(default_factory=dict)
     messages: int = 0
     bad_messages: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,6 +69,12 @@ class DemoState:
             with self.lock:
                 self.events.append(event)
                 del self.events[:-8]
+                if event.event == "fired":
+                    self.fired[event.alert.rule] = self.fired.get(event.alert.rule, 0) + 1
+
+    def fired_rules(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.fired)
 
     def firing(self) -> list[Alert]:
         with self.lock:

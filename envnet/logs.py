@@ -12,7 +12,8 @@ import json
 import logging
 import re
 import sys
-from typing import Any, Final, Literal
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 LogFormat = Literal["logfmt", "json"]
@@ -77,6 +78,33 @@ def _logfmt_value(value: Any) -> str:
     return text
 
 
+def timestamp(created: float) -> str:
+    """ISO 8601 in UTC with its offset, to the millisecond: '2026-12-03T21:06:41.123Z'.
+    Without an offset a line read on another machine, or across a DST change, is ambiguous."""
+    moment = datetime.fromtimestamp(created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes each record to sys.stderr as it is then, not as it was at configuration.
+
+    Whoever owns the process may swap stderr and close the old one: pytest does so around
+    every test that runs `envnet.cli.main` in-process. A handler holding the old stream then
+    fails on every later record ("--- Logging error --- ... I/O operation on closed file"),
+    such as a fixture's teardown or a thread still stopping."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        """StreamHandler sets its stream; this one always writes to the current stderr."""
+
+
 class _Formatter(logging.Formatter):
     def __init__(self, fmt: LogFormat) -> None:
         super().__init__()
@@ -89,7 +117,7 @@ class _Formatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, _FIELDS_ATTR, {})
         base = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -114,7 +142,7 @@ def logging_settings() -> tuple[str, LogFormat]:
 
 def configure_logging(level: str = "info", fmt: LogFormat = "logfmt") -> None:
     """Configure the root logger once, from the CLI."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(_Formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from envnet.argtypes import non_negative_float
+
 
 def add_devices_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, required=True, help="devices.toml")
@@ -25,7 +27,9 @@ def add_devices_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="also create DIR/<name> symlinks to the device paths (removed at exit)",
     )
-    parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    parser.add_argument(
+        "--duration", type=non_negative_float, default=None, help="stop after N seconds"
+    )
 
 
 def run_devices_command(args: argparse.Namespace) -> int:

@@ -11,23 +11,28 @@ import argparse
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+
+from envnet.argtypes import instant, non_negative_float, positive_float, positive_int
 
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 
 
 def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--nodes", type=int, default=10, help="number of nodes (default 10)")
+    parser.add_argument(
+        "--nodes", type=positive_int, default=10, help="number of nodes (default 10)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
     parser.add_argument(
         "--accel",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="event-time acceleration: 60 runs an hour per minute (default 1)",
     )
     parser.add_argument(
         "--start",
+        type=instant,
         default=None,
         help="event time to start at, ISO 8601 UTC (default: now). With --accel > 1 event time "
         "runs ahead of the clock: give the aggregator [alerts.windows] max_future_s = 0, as "
@@ -37,7 +42,9 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mqtt-url", default=None, help=f"broker (default: $ENVNET_MQTT_URL or {DEFAULT_MQTT})"
     )
-    parser.add_argument("--report-interval", type=int, default=60, help="seconds per reading")
+    parser.add_argument(
+        "--report-interval", type=positive_int, default=60, help="seconds per reading"
+    )
     parser.add_argument(
         "--inventory",
         type=Path,
@@ -45,15 +52,14 @@ def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the fleet inventory TOML for the aggregator here, then run",
     )
     parser.add_argument("--inventory-only", action="store_true", help="write it and exit")
-    parser.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    parser.add_argument(
+        "--duration", type=non_negative_float, default=None, help="stop after N seconds"
+    )
 
 
-def start_ms(start: str | None, accel: float, now_ms: int) -> int:
+def start_ms(start: datetime | None, accel: float, now_ms: int) -> int:
     if start is not None:
-        parsed = datetime.fromisoformat(start)
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return int(parsed.timestamp() * 1000)
+        return int(start.timestamp() * 1000)
     # Now, also when accelerated: data from the past would be "late" to the aggregator, and a
     # demo whose alerts are all late shows no live alert at all.
     return now_ms

@@ -13,21 +13,25 @@ import threading
 import time
 from pathlib import Path
 
+from envnet.argtypes import day, node_id, non_negative_float, ordered_days, positive_float
+
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("csv", type=Path, help="a PRSA_Data_*.csv file")
-    parser.add_argument("--node", required=True, help="node id to publish as")
-    parser.add_argument("--sensor", default="ref", help="sensor id (default: ref)")
+    parser.add_argument("--node", required=True, type=node_id, help="node id to publish as")
+    parser.add_argument("--sensor", default="ref", type=node_id, help="sensor id (default: ref)")
     parser.add_argument(
         "--speed",
-        type=float,
+        type=positive_float,
         default=3600.0,
         help="data seconds per real second (default 3600: one hour of data per second)",
     )
-    parser.add_argument("--from", dest="date_from", default=None, help="first day, YYYY-MM-DD")
-    parser.add_argument("--to", dest="date_to", default=None, help="last day, YYYY-MM-DD")
+    parser.add_argument(
+        "--from", dest="date_from", type=day, default=None, help="first day, YYYY-MM-DD"
+    )
+    parser.add_argument("--to", dest="date_to", type=day, default=None, help="last day, YYYY-MM-DD")
     parser.add_argument(
         "--rebase-now",
         action="store_true",
@@ -39,7 +43,7 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--linger",
-        type=float,
+        type=non_negative_float,
         default=30.0,
         help="after the last row, wait up to N s for acknowledgements (default 30)",
     )
@@ -52,6 +56,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
     from envnet.logs import get_logger
     from simulators.replay_csv import CsvReplay, ReplayFileError
 
+    ordered_days(args.date_from, args.date_to)
     now_ms = time.time_ns() // 1_000_000
     try:
         replay = CsvReplay(

@@ -4,6 +4,8 @@ drivers' read loops arbitrary bytes (tests/test_drivers_uart.py, tests/test_driv
 
 from __future__ import annotations
 
+import termios
+
 from edge.drivers.serial_port import Port, SerialSettings
 
 
@@ -43,3 +45,14 @@ class ScriptedStream:
         return Port(
             SerialSettings("scripted", timeout_s=timeout_s), lambda s: self, lambda: self.now
         )
+
+
+class UnpluggedStream(ScriptedStream):
+    """A port whose device has gone (a USB RS-485 adapter pulled out): flushing its input
+    fails as pyserial's termios.tcflush does then, with a termios.error that is no OSError."""
+
+    def __init__(self) -> None:
+        super().__init__(b"")
+
+    def reset_input_buffer(self) -> None:
+        raise termios.error(5, "Input/output error")

@@ -535,6 +535,9 @@ def test_cli_refuses_times_without_offset_and_a_config_without_records(
     apply = ["calibration", "apply", "--config", str(agg)]
     assert main([*apply, "--since", "2026-03-01T00:00"]) == 2
     assert "no UTC offset" in capsys.readouterr().err
+    # --until before --since selects nothing: refused, not a run of no rows that exits 0.
+    assert main([*apply, "--since", "2026-03-02T00:00Z", "--until", "2026-03-01T00:00Z"]) == 2
+    assert "--until must be after --since" in capsys.readouterr().err
     bare = tmp_path / "bare.toml"
     bare.write_text("")
     assert main([*apply[:3], str(bare), "--since", "2026-03-01T00:00+08:00"]) == 2

@@ -14,8 +14,10 @@ from envnet.cli import main
 from envnet.services import Mosquitto
 from schemas import codec
 from tests.harness import MqttProbe, wait_for
+from tests.test_replay_csv import HEADER, row
 
 ENVNET = [sys.executable, "-m", "envnet.cli"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -111,7 +113,7 @@ def test_sigterm_stops_the_edge_cleanly_with_an_offline_status(
         assert edge.wait(timeout=20) == 0
     finally:
         edge.kill()
-    wait_for(lambda: statuses(probe)[-1] == ("offline", "shutdown"), 10, "shutdown status")
+    wait_for(lambda: statuses(probe)[-1] == ("offline", "shutdown"), 30, "shutdown status")
     probe.stop()
 
 
@@ -127,9 +129,120 @@ def test_a_killed_edge_is_announced_offline_by_its_last_will(
     finally:
         edge.kill()
     # The broker sends the will after 1.5 x keepalive (2 s) without traffic.
-    wait_for(lambda: statuses(probe)[-1] == ("offline", "lost"), 15, "last will")
+    wait_for(lambda: statuses(probe)[-1] == ("offline", "lost"), 60, "last will")
     late = MqttProbe(mosquitto.port, ["envnet/v1/nodes/cli-node/status"]).start()
-    wait_for(lambda: bool(late.on(lambda t: True)), 10, "retained status")
+    wait_for(lambda: bool(late.on(lambda t: True)), 30, "retained status")
     assert codec.STATUS.decode(late.on(lambda t: True)[-1]).state == "offline"
     late.stop()
     probe.stop()
+
+
+# -- bad arguments: a message and exit status 2, never a traceback -------------------------------
+
+
+def _replay(csv: Path, *extra: str) -> list[str]:
+    return ["sim", "replay-csv", str(csv), "--mqtt-url", "mqtt://127.0.0.1:1", "--linger", "0",
+            *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--node", "BAD_ID"], "argument --node: 'BAD_ID' is not an id"),
+        (["--node", "n1", "--sensor", "a b"], "argument --sensor: 'a b' is not an id"),
+        (["--node", "n1", "--from", "yesterday"], "argument --from: 'yesterday' is not a date"),
+        (
+            ["--node", "n1", "--from", "2013-03-05", "--to", "2013-03-02"],
+            "--from 2013-03-05 is after --to 2013-03-02",
+        ),
+        (["--node", "n1", "--speed", "0"], "argument --speed: must be > 0"),
+        (["--node", "n1", "--linger", "-1"], "argument --linger: must be >= 0"),
+    ],
+)
+def test_replay_csv_refuses_bad_arguments(tmp_path: Path, argv: list[str], message: str) -> None:
+    csv = tmp_path / "data.csv"
+    csv.write_text(f"{HEADER}\n{row(1, 0)}\n{row(2, 1)}\n", encoding="utf-8")
+    journal = ["--journal", str(tmp_path / "journal.sqlite")]
+    result = _run_cli([*_replay(csv, *journal), *argv], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "journal.sqlite").exists(), "it ran"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sim", "fleet", "--start", "yesterday"], "argument --start: 'yesterday' is not an ISO"),
+        (["sim", "fleet", "--report-interval", "0"], "argument --report-interval: must be > 0"),
+        (["sim", "fleet", "--report-interval", "-5"], "argument --report-interval: must be > 0"),
+        (["sim", "fleet", "--nodes", "0"], "argument --nodes: must be > 0"),
+        (["sim", "fleet", "--accel", "nan"], "argument --accel: must be a finite number"),
+        (["sim", "fleet", "--duration", "-1"], "argument --duration: must be >= 0"),
+        (["demo", "--nodes", "0"], "argument --nodes: must be > 0"),
+        (["alerts", "list", "--timeout", "-1"], "argument --timeout: must be > 0"),
+        (["sim", "devices", "--config", "d.toml", "--duration", "-1"], "must be >= 0"),
+    ],
+)
+def test_commands_refuse_bad_numbers_and_times(
+    tmp_path: Path, argv: list[str], message: str
+) -> None:
+    result = _run_cli(
+        [
+            *argv,
+            *(["--state-dir", str(tmp_path / "fleet")] if argv[:2] == ["sim", "fleet"] else []),
+        ],
+        cwd=tmp_path,
+        env={"ENVNET_MQTT_URL": "mqtt://127.0.0.1:1"},
+    )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "fleet").exists(), "it ran"
+
+
+def _run_cli(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ENVNET, *argv],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# -- output to a closed pipe (`envnet alerts list --json | head`) ----------------------------------
+
+
+def _with_closed_stdout(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run a command whose stdout's reader has already gone, as `| head` leaves it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = subprocess.run(
+            [*ENVNET, *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    return process.returncode, process.stderr.decode()
+
+
+def test_alerts_list_into_a_closed_pipe_exits_quietly(mosquitto: Mosquitto) -> None:
+    code, err = _with_closed_stdout(
+        ["alerts", "list", "--json"], {"ENVNET_MQTT_URL": mosquitto.url}
+    )
+    assert (code, err) == (1, "")
+
+
+def test_any_command_into_a_closed_pipe_exits_quietly() -> None:
+    code, err = _with_closed_stdout(["standards", "aqi", "--pm2_5", "80", "--json"], {})
+    assert (code, err) == (1, "")

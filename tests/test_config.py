@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from aggregator.calibration_file import load_calibrations
 from aggregator.config import load_aggregator_config
 from aggregator.fleet import load_fleet
-from edge.config import load_edge_config
+from edge.config import EdgeConfig, load_edge_config
+from edge.drivers.registry import create_driver
 from edge.runtime import build_sampler
+from envnet.cli import EXIT_CONFIG, main
 from envnet.configfile import ConfigError
 from envnet.endpoints import EndpointError, parse_mqtt_url
+from simulators.devices import load_devices_config
 
 NODE = """
 [node]
@@ -134,3 +140,67 @@ def test_shipped_example_configs_load() -> None:
     assert agg.influx.resolved_api() == "v1"
     fleet = load_fleet(deploy / "fleet.toml")
     assert node.node.id in fleet
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# Every example configuration shipped, with the parser the command that reads it uses.
+EXAMPLES: dict[str, Callable[[Path], object]] = {
+    "deploy/config/node.toml": lambda p: load_edge_config(p, environ={}),
+    "deploy/config/node-hardware.toml": lambda p: load_edge_config(p, environ={}),
+    "deploy/config/agg.toml": lambda p: load_aggregator_config(p, environ={}),
+    "deploy/config/fleet.toml": load_fleet,
+    "deploy/config/devices.toml": load_devices_config,
+    "deploy/config/calibrations.toml": load_calibrations,
+    "deploy/pi/node.toml": lambda p: load_edge_config(p, environ={}),
+}
+
+
+def test_every_example_config_is_listed_here() -> None:
+    shipped = {str(p.relative_to(ROOT)) for p in (ROOT / "deploy").glob("*/*.toml")}
+    assert shipped == set(EXAMPLES), "give the new example its parser in EXAMPLES"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_example_config_loads_with_its_parser(name: str) -> None:
+    config = EXAMPLES[name](ROOT / name)
+    if isinstance(config, EdgeConfig):
+        # The driver options too, with each driver's own parser (drivers open nothing yet).
+        build_sampler(config, start_ms=1_796_000_000_000).close()
+
+
+def test_the_hardware_examples_simulator_options_load() -> None:
+    """The options node-hardware.toml's comment shows for the simulators are accepted by the
+    drivers of the sensors they are for: `flags` in options, not beside id and driver."""
+    path = ROOT / "deploy/config/node-hardware.toml"
+    config = load_edge_config(path, environ={})
+    drivers = {s.id: s.driver for s in config.sensors}
+    examples = [
+        tomllib.loads(line.removeprefix("#").strip())["options"]
+        for line in path.read_text().splitlines()
+        if line.startswith("#   options = ")
+    ]
+    assert len(examples) == 3
+    for options in examples:
+        port = options.get("port")
+        driver = drivers[Path(port).name] if port else "bme280"
+        create_driver(driver, "x", options).close()
+    flagged = [o for o in examples if o.get("flags") == ["simulated"]]
+    assert len(flagged) == 2
+
+
+def test_a_driver_option_beside_id_and_driver_says_where_it_goes(tmp_path: Path) -> None:
+    text = NODE.replace('driver = "sim-air"', 'driver = "pms5003"\nflags = ["simulated"]')
+    with pytest.raises(ConfigError, match=r"node.toml: sensors\[0\] \(pm\): 'flags' .*options"):
+        load_edge_config(write(tmp_path, "node.toml", text), environ={})
+
+
+@pytest.mark.parametrize("command", [["edge"], ["edge", "check"]])
+def test_driver_option_errors_name_the_file_the_sensor_and_the_option(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = NODE.replace('driver = "sim-air"', 'driver = "pms5003"\noptions = { prot = "/x" }')
+    path = write(tmp_path, "node.toml", text)
+    assert main([*command, "--config", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"{path}: sensor pm: bad options for pms5003" in err
+    assert "unknown field `prot`" in err

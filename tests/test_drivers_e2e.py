@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,11 @@ from edge.config import EdgeConfig, SamplingSection, load_edge_config
 from edge.runtime import build_sampler
 from envnet.cli import EXIT_CONFIG, build_parser, main
 from envnet.configfile import ConfigError
+from envnet.services import Mosquitto
+from schemas import codec, topics
 from schemas.quantities import SPECS
 from simulators.devices import load_devices_config
+from tests.harness import MqttProbe, wait_for
 
 ROOT = Path(__file__).parents[1]
 ENVNET = [sys.executable, "-m", "envnet.cli"]
@@ -182,3 +185,85 @@ def test_two_slaves_with_one_address_on_a_line_are_a_config_error(tmp_path: Path
         '[[modbus]]\nname = "b"\nline = "l"\nprofile = "typical-odour"\n'
     )
     assert main(["sim", "devices", "--config", str(path), "--duration", "0"]) == EXIT_CONFIG
+
+
+def test_an_unplugged_modbus_line_does_not_stop_the_edge_agent(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """`envnet edge` reads a Modbus slave on `envnet sim devices`' pty and a simulated PM
+    sensor; the devices process is killed (its pty goes away, as a pulled USB adapter's tty
+    does). The agent reports the Modbus sensor failed and keeps publishing the other."""
+    config = tmp_path / "devices.toml"
+    config.write_text('[[modbus]]\nname = "noise"\nprofile = "typical-noise"\nslave = 1\n')
+    paths_json = tmp_path / "devices.json"
+    devices = subprocess.Popen(
+        [*ENVNET, "sim", "devices", "--config", str(config), "--paths-json", str(paths_json)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    edge: subprocess.Popen[bytes] | None = None
+    probe = MqttProbe(mosquitto.port, [topics.status("n1"), topics.readings("n1")]).start()
+    try:
+        _wait_for(paths_json, devices, 30.0)
+        node = tmp_path / "node.toml"
+        node.write_text(
+            f'[node]\nid = "n1"\n[mqtt]\nurl = "{mosquitto.url}"\nstatus_interval_s = 0.5\n'
+            "[sampling]\nsample_interval_s = 0.2\nreport_interval_s = 1\n"
+            f'[journal]\npath = "{tmp_path / "journal.sqlite"}"\n'
+            '[[sensors]]\nid = "noise"\ndriver = "modbus"\n'
+            f'options = {{ port = "{json.loads(paths_json.read_text())["noise"]}", '
+            'profile = "typical-noise", timeout_s = 0.5 }\n'
+            '[[sensors]]\nid = "pm"\ndriver = "sim-air"\n'
+        )
+        edge = subprocess.Popen(
+            [*ENVNET, "edge", "--config", str(node)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+        def sensors_of(state: str) -> set[str]:
+            return {
+                h.sensor
+                for payload in probe.on(lambda t: t.endswith("/status"))
+                if payload
+                for h in codec.STATUS.decode(payload).sensors
+                if h.state == state
+            }
+
+        def readings_of(sensor: str) -> int:
+            return sum(
+                r.sensor == sensor
+                for payload in probe.on(lambda t: t.endswith("/readings"))
+                for r in codec.READINGS.decode(payload).readings
+            )
+
+        def alive(check: Callable[[], bool]) -> Callable[[], bool]:
+            def alive_and_check() -> bool:
+                assert edge is not None
+                if edge.poll() is not None:
+                    pytest.fail(f"envnet edge exited {edge.returncode}: {_tail(edge)}")
+                return check()
+
+            return alive_and_check
+
+        wait_for(alive(lambda: readings_of("noise") > 0), 60, "readings of the Modbus sensor")
+        devices.kill()  # the pty's master side closes with the process
+        devices.wait(timeout=15)
+        wait_for(alive(lambda: "noise" in sensors_of("failed")), 60, "the Modbus sensor failed")
+        pm_then = readings_of("pm")
+        wait_for(alive(lambda: readings_of("pm") > pm_then), 60, "PM readings after the unplug")
+        edge.send_signal(signal.SIGTERM)
+        _, err = edge.communicate(timeout=30)
+        assert edge.returncode == 0, err.decode()[-3000:]
+        assert b"SerialPortError" in err and b"Traceback" not in err
+    finally:
+        probe.stop()
+        for process in (devices, edge):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
+def _tail(process: subprocess.Popen[bytes]) -> str:
+    _, err = process.communicate(timeout=15)
+    return err.decode(errors="replace")[-3000:]

@@ -39,7 +39,8 @@ from edge.drivers.register_map import (
     unit_factor,
 )
 from edge.drivers.registry import UnknownDriverError, create_driver
-from edge.drivers.serial_port import SerialSettings
+from edge.drivers.serial_port import SerialPortError, SerialSettings
+from edge.sampler import FAILED_AFTER, Sampler
 from schemas.gas_units import to_canonical
 from simulators.modbus_slave import (
     ModbusLineSimulator,
@@ -47,7 +48,8 @@ from simulators.modbus_slave import (
     encode_entry,
 )
 from simulators.physical import Site, SiteOptions
-from tests.scripted_port import ScriptedStream
+from tests.edge_harness import RampDriver
+from tests.scripted_port import ScriptedStream, UnpluggedStream
 
 T0 = 1_717_243_200_000  # 2024-06-01T12:00Z, 20:00 in Suzhou
 # Generous for answers that come (a loaded CI machine), and what a "timeout" fault costs.
@@ -408,3 +410,54 @@ def test_master_raises_only_driver_errors_for_any_answer(answer: bytes, count: i
     with contextlib.suppress(DriverError):
         assert len(ModbusMaster(port).read_registers(5, "input", 100, count)) == count
     assert stream.written == read_request(5, 0x04, 100, count)
+
+
+# -- an unplugged line ------------------------------------------------------------------------
+
+
+def test_unplugged_line_is_a_sensor_fault_not_a_crash() -> None:
+    # pyserial's reset_input_buffer is termios.tcflush, whose termios.error(EIO) on a vanished
+    # device is not an OSError: it used to escape the driver and kill the agent.
+    opened: list[UnpluggedStream] = []
+
+    def opener(settings: SerialSettings) -> UnpluggedStream:
+        opened.append(UnpluggedStream())
+        return opened[-1]
+
+    profile = load_profile("typical-noise")
+    settings = SerialSettings("/dev/ttyUSB1", timeout_s=0.2, exclusive=False)
+    driver = ModbusDriver("noise", settings, 1, profile, opener=opener)
+    with pytest.raises(SerialPortError, match=r"/dev/ttyUSB1: .*Input/output error"):
+        driver.read(T0)
+    with pytest.raises(SerialPortError):
+        driver.read(T0)
+    assert len(opened) == 2  # the failed port was closed and opened again for the next read
+
+    # The agent's sampler: the Modbus sensor ends up failed, the other sensor is still read.
+    sampler = Sampler([driver, RampDriver()], 1.0, 60, T0)
+    readings = []
+    samples = FAILED_AFTER + 60  # one a second from T0: an interval of 60 s closes
+    for second in range(samples):
+        readings += sampler.step(T0 + second * 1000)
+    health = {h.sensor: h for h in sampler.health()}
+    assert health["noise"].state == "failed"
+    assert health["noise"].errors == samples
+    assert "SerialPortError" in (health["noise"].last_error or "")
+    assert health["pm"].state == "ok"
+    assert {r.sensor for r in readings} == {"pm"}
+    assert {r.quantity for r in readings} == {"pm2_5", "pm10"}
+
+
+def test_a_pty_line_that_goes_away_is_a_sensor_fault() -> None:
+    # A real unplug: the line's pty disappears under an open port.
+    profile = load_profile("typical-noise")
+    line = ModbusLineSimulator.single(profile, Site(SITE), slave=1, clock=lambda: T0)
+    with line:
+        driver = _driver(profile, line.path)
+        assert len(driver.read(T0)) == 2
+    try:
+        for _ in range(3):
+            with pytest.raises(SerialPortError):
+                driver.read(T0)
+    finally:
+        driver.close()

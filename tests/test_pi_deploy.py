@@ -137,7 +137,7 @@ CMDLINE = (
 )
 
 
-def pi_root(tmp_path: Path, boot: str = "boot/firmware") -> Path:
+def pi_root(tmp_path: Path, boot: str = "boot/firmware", python: str = "python3.11") -> Path:
     """A Raspberry Pi OS root as the installer sees it: boot files, users, groups."""
     root = tmp_path / "root"
     (root / boot).mkdir(parents=True)
@@ -149,6 +149,8 @@ def pi_root(tmp_path: Path, boot: str = "boot/firmware") -> Path:
     (root / "etc" / "group").write_text("root:x:0:\ndialout:x:20:\ni2c:x:998:\n")
     (root / "etc" / "shadow").write_text("root:*:19000:0:99999:7:::\n")
     (root / "etc" / "gshadow").write_text("root:*::\ndialout:!::\ni2c:!::\n")
+    (root / "usr" / "bin").mkdir(parents=True)
+    (root / "usr" / "bin" / "python3").symlink_to(python)  # bookworm's
     return root
 
 
@@ -183,6 +185,7 @@ def test_a_dry_run_lists_every_change_and_makes_none(tmp_path: Path) -> None:
     boot = f"{root}/boot/firmware"
     assert out == [
         f"envnet edge install: root {root}, dry run",
+        "ok: Python 3.11 (envnet needs >= 3.11)",
         f"would: {boot}/config.txt: enable_uart=0 -> enable_uart=1",
         f"would: {boot}/config.txt: add dtparam=i2c_arm=on",
         f"would: {boot}/cmdline.txt: remove the serial console",
@@ -218,7 +221,7 @@ needs_root = pytest.mark.skipif(
 
 
 @needs_root
-@pytest.mark.parametrize("boot", ["boot/firmware", "boot"], ids=["bookworm", "bullseye"])
+@pytest.mark.parametrize("boot", ["boot/firmware", "boot"], ids=["bookworm", "older-boot-dir"])
 def test_install_into_a_root_then_again_changes_nothing(tmp_path: Path, boot: str) -> None:
     root = pi_root(tmp_path, boot)
     first = install(root, "--steps", "boot,user,config,service")
@@ -254,3 +257,35 @@ def test_install_into_a_root_then_again_changes_nothing(tmp_path: Path, boot: st
     changes = [line for line in again if line.startswith(("done:", "would:"))]
     assert changes == []
     assert "note: envnet-edge.service not started now (--no-start, --root, or no systemd)" in again
+
+
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []], ids=["dry-run", "for-real"])
+def test_a_root_with_python_3_9_is_refused_before_any_change(
+    tmp_path: Path, dry_run: list[str]
+) -> None:
+    root = pi_root(tmp_path, "boot", python="python3.9")  # Raspberry Pi OS bullseye
+    before = snapshot(root)
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--root", str(root), "--steps", "boot,config", *dry_run],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "envnet needs Python >= 3.11" in done.stderr
+    assert "has Python 3.9" in done.stderr and "bookworm" in done.stderr
+    assert snapshot(root) == before
+    assert not [line for line in done.stdout.splitlines() if line.startswith(("done:", "would:"))]
+
+
+def test_a_root_whose_python_cannot_be_told_gets_a_note(tmp_path: Path) -> None:
+    root = pi_root(tmp_path)
+    (root / "usr" / "bin" / "python3").unlink()
+    out = install(root, "--dry-run", "--steps", "boot")
+    assert out[1] == f"note: cannot tell the Python of {root}/usr/bin/python3: envnet needs >= 3.11"
+
+
+def test_the_installer_does_not_claim_bullseye() -> None:
+    text = INSTALL.read_text()
+    assert "bullseye works" not in text
+    assert "Python" in text.splitlines()[1] + text.splitlines()[2]

@@ -1,9 +1,14 @@
-"""Backoff, token bucket, sequence tracking and log redaction."""
+"""Backoff, token bucket, sequence tracking, and logs: redaction, timestamps, the stream."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import random
+import sys
+import time
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
@@ -12,7 +17,7 @@ from hypothesis import strategies as st
 from aggregator.seqs import SeqState, SeqTracker
 from edge.ratelimit import TokenBucket
 from envnet.backoff import Backoff
-from envnet.logs import configure_logging, get_logger, redact_url
+from envnet.logs import LogFormat, configure_logging, get_logger, redact_url
 
 
 @given(st.floats(0.01, 5), st.floats(5, 120), st.integers(0, 2**32))
@@ -83,3 +88,37 @@ def test_urls_and_secret_fields_are_redacted(caplog: pytest.LogCaptureFixture) -
     get_logger("t").info("connect", token="hunter2", password="hunter2", host="h")
     text = caplog.records[-1].__dict__["envnet_fields"]
     assert text == {"token": "***", "password": "***", "host": "h"}
+
+
+@pytest.mark.parametrize("fmt", ["logfmt", "json"])
+def test_log_timestamps_are_iso_8601_utc_with_the_offset(
+    fmt: LogFormat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging("info", fmt)
+    # 2026-12-03T21:06:41.123Z; the record's creation time is the only clock read.
+    monkeypatch.setattr(time, "time_ns", lambda: 1_796_332_001_123_456_789)  # Python >= 3.13
+    monkeypatch.setattr(time, "time", lambda: 1_796_332_001.123456)  # before
+    get_logger("t").info("tick")
+    line = stream.getvalue().strip()
+    ts = json.loads(line)["ts"] if fmt == "json" else line.split()[0].removeprefix("ts=")
+    assert ts == "2026-12-03T21:06:41.123Z"
+    assert datetime.fromisoformat(ts) == datetime(2026, 12, 3, 21, 6, 41, 123000, tzinfo=UTC)
+
+
+def test_logs_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest swaps stderr around each test and closes the old one: a handler that kept the
+    stream of configuration time failed on every later record ('I/O operation on closed
+    file'), e.g. in the teardown of the next test that started a service."""
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("info", "logfmt")
+    get_logger("t").info("one")
+    assert "event=one" in first.getvalue()
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    get_logger("t").info("two")
+    assert "Logging error" not in second.getvalue()
+    assert "event=two" in second.getvalue()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the envnet edge agent on Raspberry Pi OS (bookworm; bullseye works too).
+# Install the envnet edge agent on Raspberry Pi OS bookworm or later: envnet needs Python
+# >= 3.11. Bullseye ships Python 3.9, so the installer refuses it (before changing anything).
 #
 #   sudo deploy/pi/install.sh [--source DIR|WHEEL] [--config node.toml] [--ca-file ca.crt]
 #                             [--extras edge] [--disable-bt] [--no-start]
@@ -8,7 +9,7 @@
 # Steps, each safe to run again (it changes only what is not yet as wanted):
 #   boot     enable the UART (enable_uart=1) and I2C (dtparam=i2c_arm=on, i2c-dev module),
 #            remove the serial console from cmdline.txt so the UART is free for a sensor;
-#            /boot/firmware (bookworm) or /boot (bullseye). This is what
+#            /boot/firmware (bookworm) or /boot (older images). This is what
 #            `raspi-config nonint do_serial_hw 0; do_serial_cons 1; do_i2c 0` does, as plain
 #            edits that also work on a mounted SD card image (--root). --disable-bt gives the
 #            PL011 UART to GPIO 14/15 on a Pi 3/4/Zero W (dtoverlay=disable-bt).
@@ -21,7 +22,8 @@
 #            (re)started unless the boot settings changed (then: reboot) or --no-start.
 #
 # --root DIR works on another root file system (a mounted SD card image); the venv step then
-# does nothing (its interpreter must run on the Pi) and systemd is not started.
+# does nothing (its interpreter must run on the Pi) and systemd is not started. The Python
+# version is then read from the image's /usr/bin/python3 link (python3.11 on bookworm).
 # --dry-run prints what would change and changes nothing.
 set -euo pipefail
 
@@ -42,7 +44,7 @@ unit_name=envnet-edge.service
 reboot_needed=0
 
 usage() {
-  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -91,6 +93,50 @@ same() { say "ok: $*"; }
 r() { printf '%s%s' "$root" "$1"; }
 on_host() { [ -z "$root" ]; }
 wants() { case ",$steps," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+# -- python: envnet needs >= 3.11 ---------------------------------------------------------
+
+min_python=3.11
+
+# The target's Python as MAJOR.MINOR, or nothing if it cannot be told. Under --root the
+# image's interpreter may not run here (another CPU): its /usr/bin/python3 link names it.
+target_python() {
+  local link
+  if on_host; then
+    python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true
+  else
+    link=$(readlink "$(r /usr/bin/python3)" 2>/dev/null || true)
+    if [[ $link =~ python([0-9]+\.[0-9]+)$ ]]; then
+      printf '%s' "${BASH_REMATCH[1]}"
+    fi
+  fi
+}
+
+# MAJOR.MINOR $1 >= $2
+version_at_least() {
+  local a=${1%%.*} b=${1#*.} c=${2%%.*} d=${2#*.}
+  ((a > c || (a == c && b >= d)))
+}
+
+python_check() {
+  local version where
+  version=$(target_python)
+  where=$(if on_host; then printf 'this system'; else printf '%s' "$root"; fi)
+  if [ -z "$version" ]; then
+    if on_host; then
+      echo "install.sh: no python3 on this system: envnet needs Python >= $min_python" >&2
+      exit 1
+    fi
+    say "note: cannot tell the Python of $(r /usr/bin/python3): envnet needs >= $min_python"
+  elif version_at_least "$version" "$min_python"; then
+    same "Python $version (envnet needs >= $min_python)"
+  else
+    echo "install.sh: envnet needs Python >= $min_python, but $where has Python $version" \
+      "(Raspberry Pi OS bullseye ships 3.9): install Raspberry Pi OS bookworm or later." \
+      "Nothing was changed." >&2
+    exit 1
+  fi
+}
 
 # -- boot: UART and I2C ------------------------------------------------------------------
 
@@ -326,6 +372,7 @@ service_step() {
 # -- main ---------------------------------------------------------------------------------
 
 say "envnet edge install: root ${root:-/}$([ "$dry_run" -eq 1 ] && printf ', dry run')"
+python_check
 for step in boot user venv config service; do
   if wants "$step"; then
     "${step}_step"

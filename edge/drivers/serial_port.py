@@ -9,6 +9,7 @@ one silent sensor cannot stall the sampling of the others for longer than its ti
 from __future__ import annotations
 
 import contextlib
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,12 @@ import serial
 from edge.drivers.base import DriverError
 
 Parity = Literal["N", "E", "O"]
+
+# What a port raises when its device goes away. pyserial wraps most failures in
+# SerialException (an OSError), but reset_input_buffer calls termios.tcflush directly, and a
+# termios.error is not an OSError: an unplugged USB adapter or a closed pty gives
+# termios.error(5, 'Input/output error') there, and opening a port can raise it too.
+PORT_ERRORS: Final = (OSError, termios.error)
 
 # The pyserial read timeout: how long one read() blocks waiting for the first byte. Frame and
 # answer deadlines are the caller's; this only bounds how late a deadline is noticed.
@@ -86,7 +93,7 @@ def open_serial(settings: SerialSettings) -> ByteStream:
             timeout=POLL_S,
             exclusive=settings.exclusive,
         )
-    except (OSError, ValueError) as exc:  # serial.SerialException is an OSError
+    except (*PORT_ERRORS, ValueError) as exc:  # serial.SerialException is an OSError
         raise SerialPortError(f"{settings.port}: cannot open: {exc}") from None
 
 
@@ -106,7 +113,10 @@ class Port:
 
     def _open(self) -> ByteStream:
         if self._stream is None:
-            self._stream = self._opener(self.settings)
+            try:
+                self._stream = self._opener(self.settings)
+            except PORT_ERRORS as exc:  # an opener other than open_serial, e.g. in a test
+                raise SerialPortError(f"{self.settings.port}: cannot open: {exc}") from None
         return self._stream
 
     def open(self) -> None:
@@ -120,7 +130,7 @@ class Port:
     def in_waiting(self) -> int:
         try:
             return self._open().in_waiting
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             raise self._failed(exc) from None
 
     def read_available(self) -> bytes:
@@ -146,23 +156,23 @@ class Port:
     def write(self, data: bytes) -> None:
         try:
             self._open().write(data)
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             raise self._failed(exc) from None
 
     def discard_input(self) -> None:
         """Drop stale bytes (a late answer to an earlier request) before a new request."""
         try:
             self._open().reset_input_buffer()
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             raise self._failed(exc) from None
 
     def _read(self, size: int) -> bytes:
         try:
             return self._open().read(size)
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             raise self._failed(exc) from None
 
-    def _failed(self, exc: OSError) -> SerialPortError:
+    def _failed(self, exc: OSError | termios.error) -> SerialPortError:
         self.close()
         return SerialPortError(f"{self.settings.port}: {exc}")
 
@@ -170,5 +180,5 @@ class Port:
         stream, self._stream = self._stream, None
         if stream is not None:
             # Closing a port that already failed: nothing is left to release.
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(*PORT_ERRORS):
                 stream.close()
