@@ -125,6 +125,7 @@ class Pipeline:
         self._inflight: set[asyncio.Task[None]] = set()
         self._closing = False
         self._status = StorageStatus(settings.retry_log_every_s)
+        self._creates_database = writer.target.api == "v1"
 
     def storage_observation(self) -> StorageObservation:
         return self._status.observation(self.budget.used)
@@ -228,7 +229,7 @@ class Pipeline:
                     raise
                 delay = backoff.next_delay()
                 self._failed(exc, delay)
-                if exc.status == 404 and "database not found" in str(exc):
+                if self._database_missing(exc):
                     # A fresh or wiped influxd (v1): create the database, then retry.
                     await create_if_missing(self._writer.target)
                 await asyncio.sleep(delay)
@@ -243,6 +244,9 @@ class Pipeline:
             self._metrics.write_latency.observe(time.perf_counter() - started)
             self._metrics.readings_stored.inc(sum(item.readings for item in chunk))
             return
+
+    def _database_missing(self, exc: WriteError) -> bool:
+        return self._creates_database and exc.status == 404 and "database not found" in str(exc)
 
     def _failed(self, exc: WriteError, delay: float) -> None:
         now = time.time()

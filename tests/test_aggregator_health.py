@@ -1,10 +1,13 @@
 """/healthz tells the truth through an InfluxDB outage, on the real aggregator with a real
 influxd that is stopped and started again: storage failing (HTTP 503) while it is down, ok
-once it is back, and no reading lost."""
+once it is back, and no reading lost. It also reports a killed alerting worker."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -80,3 +83,25 @@ def test_healthz_reports_storage_failing_through_an_outage_and_ok_after(
             client.loop_stop()
             restarted.stop()
     probe.stop()
+
+
+def test_healthz_reports_the_alerting_worker_gone(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    config = aggregator_config(mosquitto, influxd.url, tmp_path)
+    with running_aggregator(config, FLEET) as agg:
+        port = agg.service.metrics_port
+        assert port is not None
+        wait_until(lambda: healthz(port)[0] == 200, 60, "healthy at start")
+        # The aggregator runs in this process's thread: its worker is our child process.
+        (worker,) = [p for p in multiprocessing.active_children() if p.name == "envnet-alerting"]
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+        wait_until(lambda: healthz(port)[0] == 503, 60, "/healthz 503 without the worker")
+        _, body = healthz(port)
+        components = body["components"]
+        assert isinstance(components, dict)
+        assert body["status"] == "failing"
+        assert components["worker"]["state"] == "failing"
+        assert components["worker"]["alive"] is False
+        assert components["storage"]["state"] == "ok"
