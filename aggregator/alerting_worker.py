@@ -20,6 +20,7 @@ import gc
 import multiprocessing
 import socket
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from aggregator.gc_tuning import tune_gc
 from aggregator.influx import InfluxTarget
 from aggregator.intake import AcceptedBatch
 from aggregator.metrics import Metrics
+from aggregator.service_health import WorkerObservation
 from envnet.logs import LogFormat, configure_logging, get_logger, logging_settings
 from schemas.messages import Alert, AlertEventKind, Reading, ReadingValues, StatusMessage
 
@@ -350,6 +352,17 @@ class AlertingWorker:
         # Newest reading per (node, quantity) heard since the last tick, with its arrival.
         self._heard: dict[str, tuple[int, dict[str, ReadingValues]]] = {}
         self.live_alerts: list[Alert] = []
+        self._last_reply_at: float | None = None
+
+    def observation(self) -> WorkerObservation:
+        """For /healthz: whether the process runs, and when it last answered."""
+        process_alive = self._process is not None and self._process.is_alive()
+        pump_alive = self._pump is not None and not self._pump.done()
+        return WorkerObservation(
+            alive=process_alive and pump_alive,
+            last_reply_at=self._last_reply_at,
+            unanswered=len(self._waiters),
+        )
 
     async def start(self, state_dir: Path) -> None:
         ours, theirs = socket.socketpair()
@@ -476,6 +489,7 @@ class AlertingWorker:
                 if size > MAX_FRAME:
                     raise WorkerError(f"reply of {size} bytes")
                 reply = _REPLY.decode(await self._reader.readexactly(size))
+                self._last_reply_at = time.time()
                 waiter = self._waiters.popleft() if self._waiters else None
                 self._apply(reply)
                 if waiter is not None and not waiter.done():

@@ -60,6 +60,10 @@ class InfluxSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     api: Literal["auto", "v1", "v2"] = "auto"
     database: str = "envnet"
     retention_policy: str = ""
+    # v1: a database that does not exist is created at start, its default retention policy
+    # (named retention_policy, or "autogen") keeping readings this long (InfluxQL duration;
+    # "INF" keeps them for ever). An existing database is never changed.
+    create_duration: Annotated[str, msgspec.Meta(pattern=r"^(INF|[1-9][0-9]*[wdhms])$")] = "400d"
     username: str | None = None
     password: str | None = None
     org: str = ""
@@ -90,6 +94,11 @@ class FleetSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class MetricsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
+    # /healthz: writes failing, the alerting worker silent, or intake and publisher off the
+    # broker for this long is "failing" (HTTP 503); shorter is "degraded" (HTTP 200).
+    storage_failing_after_s: Positive = 30.0
+    worker_failing_after_s: Positive = 60.0
+    broker_failing_after_s: Positive = 60.0
 
 
 class StateSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

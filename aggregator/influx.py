@@ -30,6 +30,8 @@ class InfluxTarget:
     api: Literal["v1", "v2"]
     database: str = ""
     retention_policy: str = ""
+    # v1: the default retention policy's duration when the aggregator creates the database.
+    create_duration: str = "400d"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     org: str = ""

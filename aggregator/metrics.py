@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from aggregator.intake import REFUSAL_REASONS
+from aggregator.service_health import STATE_VALUE, HealthReport
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -124,8 +125,44 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.health_state = Gauge(
+            "envnet_health_state",
+            "The aggregator's health as /healthz reports it: 0 ok, 1 degraded, 2 failing; "
+            "component overall, storage, worker or broker",
+            ["component"],
+            registry=r,
+        )
+        self.storage_last_write_age = Gauge(
+            "envnet_storage_last_write_age_seconds",
+            "Seconds since the last successful InfluxDB write (absent before the first)",
+            registry=r,
+        )
+        self.storage_failing = Gauge(
+            "envnet_storage_failing_seconds",
+            "Seconds InfluxDB writes have been failing without a success; 0 when they work",
+            registry=r,
+        )
+        self.worker_up = Gauge(
+            "envnet_alerting_worker_up", "1 while the alerting worker process runs", registry=r
+        )
+        self.worker_reply_age = Gauge(
+            "envnet_alerting_worker_reply_age_seconds",
+            "Seconds since the alerting worker last answered",
+            registry=r,
+        )
         for reason in REFUSAL_REASONS:
             self.refused.labels(reason)
+
+    def record_health(self, report: HealthReport) -> None:
+        for component, state in report.states().items():
+            self.health_state.labels(component).set(STATE_VALUE[state])
+        storage, worker = report.components.storage, report.components.worker
+        if storage.last_write_age_s is not None:
+            self.storage_last_write_age.set(storage.last_write_age_s)
+        self.storage_failing.set(storage.failing_for_s or 0.0)
+        self.worker_up.set(1 if worker.alive else 0)
+        if worker.last_reply_age_s is not None:
+            self.worker_reply_age.set(worker.last_reply_age_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

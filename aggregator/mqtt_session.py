@@ -336,6 +336,12 @@ class Publisher:
         self._s = settings
         self._client: aiomqtt.Client | None = None
         self._ready = asyncio.Event()
+        # Wall time of the last connect or disconnect (or of creation), for /healthz.
+        self.changed_at = time.time()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
 
     async def run(self) -> None:
         backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
@@ -345,12 +351,15 @@ class Publisher:
                 async with client:
                     self._client = client
                     self._ready.set()
+                    self.changed_at = time.time()
                     backoff.reset()
                     async for _ in client.messages:  # no subscriptions: returns on disconnect
                         pass
             except aiomqtt.MqttError as exc:
                 log.warning("publisher_disconnected", error=str(exc))
             finally:
+                if self._client is not None:
+                    self.changed_at = time.time()
                 self._client = None
                 self._ready.clear()
             await asyncio.sleep(backoff.next_delay())

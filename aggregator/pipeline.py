@@ -24,6 +24,9 @@ from aggregator.deadletter import DeadLetters
 from aggregator.influx import InfluxWriter, WriteError
 from aggregator.intake import AcceptedBatch
 from aggregator.metrics import Metrics
+from aggregator.service_health import StorageObservation
+from aggregator.storage_setup import create_if_missing
+from aggregator.storage_status import StorageStatus
 from envnet.backoff import Backoff
 from envnet.logs import get_logger
 
@@ -50,6 +53,8 @@ class PipelineSettings:
     max_buffered_readings: int = 200_000
     retry_initial_s: float = 0.2
     retry_cap_s: float = 30.0
+    # A failing database is logged at most once per this much wall time (plus recovery).
+    retry_log_every_s: float = 30.0
 
 
 OnStored = Callable[[list[AcceptedBatch]], Awaitable[None]]
@@ -119,6 +124,11 @@ class Pipeline:
         self._wakeup = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._status = StorageStatus(settings.retry_log_every_s)
+        self._creates_database = writer.target.api == "v1"
+
+    def storage_observation(self) -> StorageObservation:
+        return self._status.observation(self.budget.used)
 
     # -- intake side ----------------------------------------------------------------------
 
@@ -218,18 +228,37 @@ class Pipeline:
                 if not exc.retryable:
                     raise
                 delay = backoff.next_delay()
-                if backoff.attempts in (1, 5) or backoff.attempts % 20 == 0:
-                    log.warning(
-                        "write_retry",
-                        error=str(exc),
-                        attempt=backoff.attempts,
-                        retry_in_s=round(delay, 2),
-                    )
+                self._failed(exc, delay)
+                if self._database_missing(exc):
+                    # A fresh or wiped influxd (v1): create the database, then retry.
+                    await create_if_missing(self._writer.target)
                 await asyncio.sleep(delay)
                 continue
+            recovered = self._status.succeeded(time.time())
+            if recovered is not None:
+                log.warning(
+                    "write_recovered",
+                    failed_for_s=recovered.failed_for_s,
+                    attempts=recovered.attempts,
+                )
             self._metrics.write_latency.observe(time.perf_counter() - started)
             self._metrics.readings_stored.inc(sum(item.readings for item in chunk))
             return
+
+    def _database_missing(self, exc: WriteError) -> bool:
+        return self._creates_database and exc.status == 404 and "database not found" in str(exc)
+
+    def _failed(self, exc: WriteError, delay: float) -> None:
+        now = time.time()
+        if self._status.failed(str(exc), now):
+            log.warning(
+                "write_retry",
+                error=str(exc),
+                attempt=self._status.attempts,
+                failing_for_s=round(self._status.failing_for(now), 1),
+                buffered_readings=self.budget.used,
+                retry_in_s=round(delay, 2),
+            )
 
     def _reject(self, item: PendingBatch, exc: WriteError) -> None:
         batch = item.batch

@@ -36,6 +36,8 @@ from aggregator.records import ReadingLines, status_line
 from aggregator.refusal_notices import RefusalNotices
 from aggregator.refusals import RefusalReporter
 from aggregator.seqs import SeqState, SeqTracker
+from aggregator.service_health import BrokerObservation, HealthLimits, HealthReport, evaluate
+from aggregator.storage_setup import prepare_storage
 from aggregator.webhook import WebhookSink
 from envnet.logs import get_logger
 from schemas import codec, topics
@@ -84,6 +86,7 @@ def influx_target(config: AggregatorConfig) -> InfluxTarget:
         api=influx.resolved_api(),
         database=influx.database,
         retention_policy=influx.retention_policy,
+        create_duration=influx.create_duration,
         username=influx.username,
         password=influx.password,
         org=influx.org,
@@ -171,6 +174,8 @@ class AggregatorService:
         self._subscriber: Subscriber | None = None
         self.metrics_port: int | None = None
         self._intake_connected = False
+        self._intake_paused = False
+        self._started_at = self._intake_changed_at = time.time()
         self.started = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -187,6 +192,7 @@ class AggregatorService:
             retry_cap_s=influx.retry_cap_s,
         )
         dead = DeadLetters(Path(config.state.dir) / "dead-letters.jsonl")
+        await prepare_storage(influx_target(config))
         await self._alerting.start(Path(config.state.dir))
         try:
             await self._alerting.warm_start(influx_target(config))
@@ -213,10 +219,12 @@ class AggregatorService:
                 pause_after_s=config.mqtt.pause_after_s,
                 wait_resumable=lambda: pipeline.budget.wait_for_room(0.5),
                 on_state=self._on_intake_state,
-                on_pause=self.metrics.intake_pauses.inc,
+                on_pause=self._on_intake_pause,
             )
             server = MetricsServer(
-                make_app(self.metrics, self._health), config.metrics.host, config.metrics.port
+                make_app(self.metrics, self._health_report),
+                config.metrics.host,
+                config.metrics.port,
             )
             await server.start()
             self.metrics_port = server.port
@@ -283,13 +291,41 @@ class AggregatorService:
         self.metrics.webhook_deliveries.labels(outcome).inc()
 
     def _on_intake_state(self, connected: bool) -> None:
+        if connected != self._intake_connected:
+            self._intake_changed_at = time.time()
+        if connected:
+            self._intake_paused = False
         self._intake_connected = connected
         self.metrics.mqtt_connected.set(1 if connected else 0)
 
-    def _health(self) -> tuple[bool, str]:
-        if self._intake_connected:
-            return True, "ok"
-        return False, "intake not connected to the broker (paused or reconnecting)"
+    def _on_intake_pause(self) -> None:
+        self._intake_paused = True
+        self.metrics.intake_pauses.inc()
+
+    def _health_report(self) -> HealthReport:
+        m = self._config.metrics
+        limits = HealthLimits(
+            storage_failing_after_s=m.storage_failing_after_s,
+            worker_failing_after_s=m.worker_failing_after_s,
+            broker_failing_after_s=m.broker_failing_after_s,
+        )
+        pipeline = self._pipeline
+        assert pipeline is not None
+        broker = BrokerObservation(
+            intake_connected=self._intake_connected,
+            intake_paused=self._intake_paused,
+            intake_changed_at=self._intake_changed_at,
+            publisher_connected=self._publisher.connected,
+            publisher_changed_at=self._publisher.changed_at,
+        )
+        return evaluate(
+            pipeline.storage_observation(),
+            self._alerting.observation(),
+            broker,
+            now=time.time(),
+            started_at=self._started_at,
+            limits=limits,
+        )
 
     # -- intake ---------------------------------------------------------------------------
 

@@ -93,6 +93,9 @@ def probe_broker(
 ) -> BrokerResult:
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
+        # Its own id on an open broker. The shipped TLS broker replaces it with the username
+        # (use_username_as_clientid), so there the check briefly takes over a running
+        # agent's connection; the agent reconnects and resends what was not acked.
         client_id=f"envnet-check-{node}-{os.getpid()}",
         clean_session=True,
         protocol=mqtt.MQTTv311,

@@ -59,8 +59,14 @@ def _edge_status(args: argparse.Namespace) -> int:
 def _aggregator(args: argparse.Namespace) -> int:
     from aggregator.config import load_aggregator_config
     from aggregator.runtime import run_aggregator
+    from aggregator.startup import StartupError
 
-    run_aggregator(load_aggregator_config(args.config))
+    try:
+        run_aggregator(load_aggregator_config(args.config))
+    except StartupError as exc:
+        # A taken port, a missing bucket: a setting to fix, not a crash to restart.
+        sys.stderr.write(f"envnet aggregator: {exc}\n")
+        return EXIT_CONFIG
     return 0
 
 
