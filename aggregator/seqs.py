@@ -1,8 +1,17 @@
-"""Which batches of each node are being stored or were stored recently. Pure.
+"""Which batches of each node are being stored or were stored recently, and what they held.
+Pure.
 
-Nodes resend unacknowledged batches, and the broker may redeliver. A batch already stored is
-not written again, only acknowledged again; one still being stored is skipped (its own write
-will be acked). Memory is bounded per node: an older duplicate is simply written again, which
+A batch is (node, journal, seq). A node's journal numbers its batches, and a new journal (a
+replaced SD card, a reinstalled node, a replay with a fresh journal file) starts again at
+seq 1 under a new random journal id. Batches from nodes older than the journal id are keyed
+with journal "", as if all their journals were one.
+
+Nodes resend unacknowledged batches, and the broker may redeliver. A copy of a batch already
+stored is not written again, only acknowledged again; one still being stored is skipped (its
+own write will be acked). "A copy" means the same content, compared by `content_digest`: a
+batch whose readings differ from what was stored (or is being stored) under its key is a
+conflict, and is written like a new batch, so an ack always means that the acked content is
+stored. Memory is bounded per node: an older duplicate is simply written again, which
 InfluxDB absorbs (same series and time).
 """
 
@@ -14,36 +23,79 @@ from typing import Final
 
 RECENT_PER_NODE: Final = 4096
 
+# (journal, seq) within a node.
+_Key = tuple[str, int]
+
 
 class SeqState(Enum):
     NEW = "new"
     IN_FLIGHT = "in_flight"
     STORED = "stored"
+    # The key is known with other content: write this batch as if it were new.
+    CONFLICT = "conflict"
+
+
+def content_digest(payload: bytes) -> int:
+    """A digest of the readings of a readings message, for telling a copy of a batch from other
+    content under the same (node, journal, seq). Only ever compared within one process.
+
+    It is the hash (SipHash, 64 bits) of the payload up to its last `]`. The readings array
+    ends with a `]`, so that prefix holds all of it, and the readings decoded from equal
+    prefixes are equal. What envnet's edge changes between copies of a batch, `sent_ms` and
+    `backlog`, it encodes after the readings (ReadingsMessage's field order), so copies have
+    equal digests. A sender that puts them first only makes its copies look like conflicts:
+    they are written again, which is harmless, and never acked unstored. A hash of the payload
+    bytes costs about a third of one of the decoded readings (bench/README.md).
+    """
+    end = payload.rfind(b"]") + 1
+    # A read-only view hashes the bytes in place (a bytes slice would copy them first).
+    return hash(memoryview(payload).toreadonly()[: end or len(payload)])
 
 
 class SeqTracker:
     def __init__(self, recent_per_node: int = RECENT_PER_NODE) -> None:
         self._limit = recent_per_node
-        self._inflight: dict[str, set[int]] = {}
-        self._stored: dict[str, OrderedDict[int, None]] = {}
+        # Digests being written, per key: a conflict may be in flight beside the first copy.
+        self._inflight: dict[str, dict[_Key, set[int]]] = {}
+        # The digest last stored under each recent key, oldest key first.
+        self._stored: dict[str, OrderedDict[_Key, int]] = {}
 
-    def state(self, node: str, seq: int) -> SeqState:
-        if seq in self._inflight.get(node, ()):
+    def state(self, node: str, journal: str, seq: int, digest: int) -> SeqState:
+        key = (journal, seq)
+        inflight = self._inflight.get(node)
+        writing = None if inflight is None else inflight.get(key)
+        if writing is not None and digest in writing:
             return SeqState.IN_FLIGHT
-        if seq in self._stored.get(node, ()):
+        recent = self._stored.get(node)
+        stored = None if recent is None else recent.get(key)
+        if stored == digest:
             return SeqState.STORED
+        if writing is not None or stored is not None:
+            return SeqState.CONFLICT
         return SeqState.NEW
 
-    def begin(self, node: str, seq: int) -> None:
-        self._inflight.setdefault(node, set()).add(seq)
+    def begin(self, node: str, journal: str, seq: int, digest: int) -> None:
+        self._inflight.setdefault(node, {}).setdefault((journal, seq), set()).add(digest)
 
-    def stored(self, node: str, seq: int) -> None:
-        self._inflight.get(node, set()).discard(seq)
+    def stored(self, node: str, journal: str, seq: int, digest: int) -> None:
+        key = (journal, seq)
+        self._forget_inflight(node, key, digest)
         recent = self._stored.setdefault(node, OrderedDict())
-        recent[seq] = None
+        recent[key] = digest
+        recent.move_to_end(key)
         while len(recent) > self._limit:
             recent.popitem(last=False)
 
-    def abandon(self, node: str, seq: int) -> None:
+    def abandon(self, node: str, journal: str, seq: int, digest: int) -> None:
         """Forget an in-flight batch that was not stored (shutdown); it may come again."""
-        self._inflight.get(node, set()).discard(seq)
+        self._forget_inflight(node, (journal, seq), digest)
+
+    def _forget_inflight(self, node: str, key: _Key, digest: int) -> None:
+        inflight = self._inflight.get(node)
+        if inflight is None:
+            return
+        writing = inflight.get(key)
+        if writing is not None:
+            writing.discard(digest)
+            if not writing:
+                del inflight[key]
