@@ -11,8 +11,8 @@ stored is not written again, only acknowledged again; one still being stored is 
 own write will be acked). "A copy" means the same content, compared by `content_digest`: a
 batch whose readings differ from what was stored (or is being stored) under its key is a
 conflict, and is written like a new batch, so an ack always means that the acked content is
-stored. Memory is bounded per node: an older duplicate is simply written again, which
-InfluxDB absorbs (same series and time).
+stored. Memory is bounded per node, over all its journals: an older duplicate is simply
+written again, which InfluxDB absorbs (same series and time).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def content_digest(payload: bytes) -> int:
     prefixes are equal. What envnet's edge changes between copies of a batch, `sent_ms` and
     `backlog`, it encodes after the readings (ReadingsMessage's field order), so copies have
     equal digests. A sender that puts them first only makes its copies look like conflicts:
-    they are written again, which is harmless, and never acked unstored. A hash of the payload
-    bytes costs about a third of one of the decoded readings (bench/README.md).
+    they are written again, which is harmless, and never acked unstored. Hashing the payload
+    bytes costs half as much as hashing the decoded readings (bench/README.md).
     """
     end = payload.rfind(b"]") + 1
     # A read-only view hashes the bytes in place (a bytes slice would copy them first).
@@ -57,8 +57,11 @@ class SeqTracker:
         self._limit = recent_per_node
         # Digests being written, per key: a conflict may be in flight beside the first copy.
         self._inflight: dict[str, dict[_Key, set[int]]] = {}
-        # The digest last stored under each recent key, oldest key first.
-        self._stored: dict[str, OrderedDict[_Key, int]] = {}
+        # Per node and journal, the digest last stored under each recent seq, oldest first.
+        # Journals are ordered by their last store, so the one a node left goes first. Keyed
+        # by journal first so that the id is kept once per journal, not once per batch.
+        self._stored: dict[str, OrderedDict[str, OrderedDict[int, int]]] = {}
+        self._remembered: dict[str, int] = {}
 
     def state(self, node: str, journal: str, seq: int, digest: int) -> SeqState:
         key = (journal, seq)
@@ -66,8 +69,9 @@ class SeqTracker:
         writing = None if inflight is None else inflight.get(key)
         if writing is not None and digest in writing:
             return SeqState.IN_FLIGHT
-        recent = self._stored.get(node)
-        stored = None if recent is None else recent.get(key)
+        journals = self._stored.get(node)
+        recent = None if journals is None else journals.get(journal)
+        stored = None if recent is None else recent.get(seq)
         if stored == digest:
             return SeqState.STORED
         if writing is not None or stored is not None:
@@ -75,16 +79,45 @@ class SeqTracker:
         return SeqState.NEW
 
     def begin(self, node: str, journal: str, seq: int, digest: int) -> None:
-        self._inflight.setdefault(node, {}).setdefault((journal, seq), set()).add(digest)
+        inflight = self._inflight.get(node)
+        if inflight is None:
+            inflight = self._inflight[node] = {}
+        writing = inflight.get((journal, seq))
+        if writing is None:
+            inflight[journal, seq] = {digest}
+        else:
+            writing.add(digest)
 
     def stored(self, node: str, journal: str, seq: int, digest: int) -> None:
-        key = (journal, seq)
-        self._forget_inflight(node, key, digest)
-        recent = self._stored.setdefault(node, OrderedDict())
-        recent[key] = digest
-        recent.move_to_end(key)
-        while len(recent) > self._limit:
-            recent.popitem(last=False)
+        self._forget_inflight(node, (journal, seq), digest)
+        journals = self._stored.get(node)
+        if journals is None:
+            journals = self._stored[node] = OrderedDict()
+        recent = journals.get(journal)
+        if recent is None:
+            recent = journals[journal] = OrderedDict()
+        elif len(journals) > 1:
+            journals.move_to_end(journal)
+        if seq in recent:
+            recent.move_to_end(seq)
+            recent[seq] = digest
+            return
+        recent[seq] = digest
+        self._remembered[node] = remembered = self._remembered.get(node, 0) + 1
+        if remembered > self._limit:
+            self._forget_oldest(node, journals)
+
+    def remembered(self, node: str) -> int:
+        """Stored batches of `node` remembered, over all its journals."""
+        return self._remembered.get(node, 0)
+
+    def _forget_oldest(self, node: str, journals: OrderedDict[str, OrderedDict[int, int]]) -> None:
+        while self._remembered[node] > self._limit:
+            journal, oldest = next(iter(journals.items()))
+            oldest.popitem(last=False)
+            if not oldest:
+                del journals[journal]
+            self._remembered[node] -= 1
 
     def abandon(self, node: str, journal: str, seq: int, digest: int) -> None:
         """Forget an in-flight batch that was not stored (shutdown); it may come again."""

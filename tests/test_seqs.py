@@ -44,6 +44,18 @@ def test_a_new_journal_s_seq_1_is_a_new_batch() -> None:
     assert seqs.state("n", "", 1, 7) is SeqState.NEW
 
 
+def test_the_journal_a_node_left_is_forgotten_first() -> None:
+    seqs = SeqTracker(recent_per_node=3)
+    seqs.stored("n", OLD, 1, 7)
+    seqs.stored("n", OLD, 2, 7)
+    seqs.stored("n", NEW, 1, 8)
+    seqs.stored("n", NEW, 2, 8)
+    seqs.stored("n", NEW, 3, 8)
+    assert seqs.remembered("n") == 3
+    assert [seqs.state("n", OLD, s, 7) for s in (1, 2)] == [SeqState.NEW] * 2
+    assert [seqs.state("n", NEW, s, 8) for s in (1, 2, 3)] == [SeqState.STORED] * 3
+
+
 def test_a_seq_repeated_with_other_content_is_a_conflict_stored_or_in_flight() -> None:
     seqs = SeqTracker()
     seqs.stored("n", "", 5, 1)  # a node without journal ids, before its journal was replaced
@@ -111,7 +123,9 @@ class Dedup(RuleBasedStateMachine):
     @invariant()
     def memory_is_bounded(self) -> None:
         for node in ("a", "b"):
-            assert len(self.tracker._stored.get(node, {})) <= LIMIT
+            assert self.tracker.remembered(node) <= LIMIT
+            journals = self.tracker._stored.get(node, {})
+            assert self.tracker.remembered(node) == sum(len(seqs) for seqs in journals.values())
             assert len(self.tracker._inflight.get(node, {})) <= len(self.pending)
 
 
