@@ -45,10 +45,10 @@ RuleId = Annotated[str, msgspec.Meta(pattern=RULE_PATTERN, description="alert ru
 SensorSerial = Annotated[
     str, msgspec.Meta(pattern=SERIAL_PATTERN, description="the physical sensor's serial number")
 ]
-# Operator names end up in InfluxDB fields and logs: printable, bounded, no control characters.
 JournalId = Annotated[
     str, msgspec.Meta(pattern=JOURNAL_ID_PATTERN, description="journal id, random, per journal")
 ]
+# Operator names end up in InfluxDB fields and logs: printable, bounded, no control characters.
 OperatorId = Annotated[
     str, msgspec.Meta(pattern=r"^[^\x00-\x1f\x7f]{1,64}$", description="operator name")
 ]
