@@ -11,7 +11,7 @@ from pathlib import Path
 from edge.journal import Journal, read_status
 from envnet.services import Mosquitto
 from schemas import codec, topics
-from schemas.messages import ACK_SCHEMA, JOURNAL_ID_PATTERN, AckMessage
+from schemas.messages import ACK_SCHEMA, JOURNAL_ID_PATTERN, AckMessage, ReadingsMessage
 from tests.edge_harness import node_config, running_agent
 from tests.harness import MqttProbe, publisher, wait_for
 from tests.test_journal import BASE, V1_DDL, readings
@@ -100,12 +100,16 @@ def test_the_agent_names_its_journal_and_ignores_acks_for_another(
         message = AckMessage(ACK_SCHEMA, "edge-1", seqs, journal)
         acker.publish(topics.ack("edge-1"), codec.ACK.encode(message), qos=1).wait_for_publish(10)
 
+    def sent() -> list[ReadingsMessage]:
+        return [codec.READINGS.decode(p) for p in probe.on(lambda t: True)]
+
     try:
         with running_agent(config, BASE) as run:
-            wait_for(lambda: len(probe.on(lambda t: True)) >= 2, 30, "two published batches")
-            sent = [codec.READINGS.decode(p) for p in probe.on(lambda t: True)]
-            journals = {m.journal for m in sent}
-            first, second = sent[0], next(m for m in sent if m.seq != sent[0].seq)
+            # Two batches, not one and its resend (the ack timeout is 1 s).
+            wait_for(lambda: len({m.seq for m in sent()}) >= 2, 30, "two published batches")
+            journals = {m.journal for m in sent()}
+            first = sent()[0]
+            second = next(m for m in sent() if m.seq != first.seq)
             (own,) = journals
             assert own is not None
             foreign = "0" * 16 if own != "0" * 16 else "1" * 16
