@@ -21,12 +21,14 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from aggregator.fleet import Fleet, NodeInfo
+from aggregator.seqs import content_digest
 from schemas import codec, topics
 from schemas.codec import NESTED_TOO_DEEPLY, ContractError
 from schemas.messages import (
     ID_REGEX,
     MAX_READINGS_PER_MESSAGE,
     EpochMs,
+    JournalId,
     NodeId,
     Reading,
     ReadingsMessage,
@@ -70,6 +72,10 @@ class AcceptedBatch:
     backlog: bool
     sent_ms: int | None
     bad_readings: list[ReadingError] = field(default_factory=list)
+    # The batch is (node, journal, seq); "" for a node that names no journal.
+    journal: str = ""
+    # Tells a copy of this batch from other content under the same key (aggregator.seqs).
+    digest: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,7 @@ class _Envelope(msgspec.Struct, frozen=True):
     readings: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=1000)]
     sent_ms: EpochMs | None = None
     backlog: bool = False
+    journal: JournalId | None = None
 
 
 _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
@@ -152,7 +159,7 @@ class Intake:
                 return self._salvage(checked, payload, exc.detail)
         if message.node != checked.node:
             return _mismatch(checked.node, message.node, message.seq)
-        return _accepted(checked, message)
+        return _accepted(checked, message, content_digest(payload))
 
     def _decode_fast(self, payload: bytes) -> ReadingsMessage | None:
         """The message if the hot path accepts it, else None. It accepts exactly what the
@@ -215,16 +222,20 @@ class Intake:
             backlog=envelope.backlog,
             sent_ms=envelope.sent_ms,
             bad_readings=bad,
+            journal=envelope.journal or "",
+            digest=content_digest(payload),
         )
 
 
-def _accepted(info: NodeInfo, message: ReadingsMessage) -> AcceptedBatch:
+def _accepted(info: NodeInfo, message: ReadingsMessage, digest: int) -> AcceptedBatch:
     return AcceptedBatch(
         info=info,
         seq=message.seq,
         readings=message.readings,
         backlog=message.backlog,
         sent_ms=message.sent_ms,
+        journal=message.journal or "",
+        digest=digest,
     )
 
 

@@ -49,6 +49,11 @@ class Metrics:
         self.duplicates = Counter(
             "envnet_duplicate_batches", "Batches received again after being stored", registry=r
         )
+        self.seq_conflicts = Counter(
+            "envnet_batches_seq_conflict",
+            "Batches whose (node, journal, seq) was already seen with other readings; stored",
+            registry=r,
+        )
         self.write_latency = Histogram(
             "envnet_write_latency_seconds",
             "InfluxDB write request latency (successful writes)",

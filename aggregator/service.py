@@ -55,9 +55,9 @@ log = get_logger("aggregator.service")
 ACK_LINGER_S: Final = 0.1
 
 
-def _ack_messages(node: str, seqs: list[int]) -> list[AckMessage]:
+def _ack_messages(node: str, journal: str, seqs: list[int]) -> list[AckMessage]:
     return [
-        AckMessage(ACK_SCHEMA, node, seqs[start : start + MAX_SEQS_PER_ACK])
+        AckMessage(ACK_SCHEMA, node, seqs[start : start + MAX_SEQS_PER_ACK], journal or None)
         for start in range(0, len(seqs), MAX_SEQS_PER_ACK)
     ]
 
@@ -111,15 +111,15 @@ def session_settings(config: AggregatorConfig) -> SessionSettings:
 
 @dataclass(slots=True)
 class _Outbox:
-    """Acks and alert transitions waiting for the publisher, coalesced per node."""
+    """Acks and alert transitions waiting for the publisher, coalesced per node and journal."""
 
-    acks: dict[str, list[int]] = field(default_factory=dict)
+    acks: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     refusals: list[RefusalMessage] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def ack(self, node: str, seq: int) -> None:
-        self.acks.setdefault(node, []).append(seq)
+    def ack(self, batch: AcceptedBatch) -> None:
+        self.acks.setdefault((batch.info.node, batch.journal), []).append(batch.seq)
         self.ready.set()
 
     def alert(self, transition: Transition) -> None:
@@ -134,7 +134,7 @@ class _Outbox:
         refusals, self.refusals = self.refusals, []
         return refusals
 
-    def take(self) -> tuple[dict[str, list[int]], list[Transition]]:
+    def take(self) -> tuple[dict[tuple[str, str], list[int]], list[Transition]]:
         acks, transitions = self.acks, self.transitions
         self.acks, self.transitions = {}, []
         self.ready.clear()
@@ -362,15 +362,20 @@ class AggregatorService:
             first = result.bad_readings[0]
             detail = f"seq {seq} reading {first.index}: {first.detail}"
             self._refusals.report_readings(node, len(result.bad_readings), detail, time.monotonic())
-        state = self._seqs.state(node, seq)
-        if state is not SeqState.NEW:
+        key = (node, result.journal, seq, result.digest)
+        state = self._seqs.state(*key)
+        if state is SeqState.IN_FLIGHT or state is SeqState.STORED:
             self.metrics.duplicates.inc()
             if state is SeqState.STORED:
-                self._outbox.ack(node, seq)
+                self._outbox.ack(result)
             return
+        if state is SeqState.CONFLICT:
+            # The seq came again with other readings (a node that reused it): store these
+            # too, since the ack will say they are stored. Rewriting a point is idempotent.
+            self.metrics.seq_conflicts.inc()
         self.metrics.readings_received.inc(len(result.readings))
         self._alerting.heard(node, result.readings, now_ms())
-        self._seqs.begin(node, seq)
+        self._seqs.begin(*key)
         if not result.readings:
             await self._stored([result])
             return
@@ -380,7 +385,7 @@ class AggregatorService:
             lines, result = self._lines_for(result)
             await self._pipeline.submit(PendingBatch(lines, result))
         except BaseException:  # cancelled (a pause), or a failure that _handle counts
-            self._seqs.abandon(node, seq)
+            self._seqs.abandon(*key)
             raise
 
     def _handle_status(self, topic: str, payload: bytes) -> None:
@@ -431,7 +436,7 @@ class AggregatorService:
 
     async def _stored(self, batches: list[AcceptedBatch]) -> None:
         for batch in batches:
-            self._seqs.stored(batch.info.node, batch.seq)
+            self._seqs.stored(batch.info.node, batch.journal, batch.seq, batch.digest)
         try:
             evaluated = await self._alerting.stored(batches)
         except WorkerError:
@@ -443,7 +448,7 @@ class AggregatorService:
 
     def _evaluated(self, batches: list[AcceptedBatch], _: object = None) -> None:
         for batch in batches:
-            self._outbox.ack(batch.info.node, batch.seq)
+            self._outbox.ack(batch)
 
     def _submit_lines(self, lines: list[str]) -> None:
         assert self._pipeline is not None
@@ -468,8 +473,8 @@ class AggregatorService:
         # acks for hundreds of nodes.
         sends = [
             self._publisher.publish(topics.ack(node), codec.ACK.encode(message))
-            for node, seqs in acks.items()
-            for message in _ack_messages(node, seqs)
+            for (node, journal), seqs in acks.items()
+            for message in _ack_messages(node, journal, seqs)
         ]
         self.metrics.acks_sent.inc(sum(await asyncio.gather(*sends)))
         await self._publish_refusals(self._outbox.take_refusals())

@@ -158,6 +158,8 @@ class EdgeAgent:
         self.refusals_received = 0
         self.last_refusal: RefusalMessage | None = None
         self._refusal_saved: tuple[str, float] | None = None  # (reason, monotonic s)
+        # Acks naming another journal than ours (this node's previous one, say), ignored.
+        self.foreign_acks = 0
         # Readings in the journal, refreshed when readings are added or acknowledged; safe to
         # read from another thread (e.g. a replay waiting for its last acks).
         self.journal_depth = journal.depth()
@@ -221,6 +223,12 @@ class EdgeAgent:
             self._resend.all_due(self._mono_ms())
             self._publish_status()
         elif isinstance(event, AckReceived):
+            if event.journal is not None and event.journal != self._journal.journal_id:
+                # Seqs start again at 1 in a new journal: an ack for the old journal's seq 5
+                # must not delete this one's seq 5, which may not be stored.
+                self.foreign_acks += 1
+                log.warning("foreign_ack", journal=event.journal, seqs=len(event.seqs))
+                return
             for seq in event.seqs:
                 self._resend.remove(seq)
             acked = self._journal.ack(event.seqs, self._wall.now_ms())
@@ -306,6 +314,7 @@ class EdgeAgent:
             readings=batch.readings,
             sent_ms=now_ms,
             backlog=backlog,
+            journal=self._journal.journal_id,
         )
         if not self._link.publish(self._readings_topic, codec.READINGS.encode(message)):
             return False

@@ -21,6 +21,12 @@ Bounds. `enforce_bounds` drops whole chunks, oldest first, beyond the age bound 
 journal) and the byte bound (pages in use). Every dropped reading and byte is counted in
 the same transaction that drops it, so the counts survive any crash.
 
+Identity. A journal is named when it is created: a random 64-bit id, kept in its meta table
+and sent with every batch (ReadingsMessage.journal). A new journal starts again at seq 1, so
+the aggregator knows a batch by (node, journal, seq), and the agent takes only acks that name
+its own journal. A journal from before the id gets one when it is opened; an older agent
+ignores the key, so the schema version stays.
+
 Damage. After an unclean stop the file is checked (PRAGMA quick_check). A journal SQLite
 cannot read is moved aside (journal.sqlite.corrupt-N) and a new one started, so a damaged
 SD card costs the backlog, not the node. A journal written by a newer agent is refused.
@@ -28,6 +34,7 @@ SD card costs the backlog, not the node. A journal written by a newer agent is r
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -207,6 +214,19 @@ def _json_ids(ids: Iterable[int]) -> str:
     return "[" + ",".join(str(int(i)) for i in ids) + "]"
 
 
+def _journal_id(db: sqlite3.Connection) -> str:
+    """The journal's id as the contract writes it (schemas.messages.JournalId): 16 hex digits.
+    meta holds integers, so the 64 random bits are kept as SQLite's signed 64-bit integer."""
+    return f"{_meta(db, 'journal_id') & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+def _name_journal(db: sqlite3.Connection) -> None:
+    """Give a journal without an id (new, or from before ids) a random one."""
+    if db.execute("SELECT 1 FROM meta WHERE key='journal_id'").fetchone() is None:
+        bits = secrets.randbits(64)
+        _set_meta(db, "journal_id", bits - (1 << 64) if bits >= 1 << 63 else bits)
+
+
 def _meta(db: sqlite3.Connection, key: str, default: int = 0) -> int:
     row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     return default if row is None else int(row[0])
@@ -291,6 +311,7 @@ class Journal:
             _set_meta(db, "seq_reserved", fresh_seq - 1)
         elif version[0] < SCHEMA_VERSION:
             _migrate_v1(db)
+        _name_journal(db)
         # Cleared by close(): still set at the next open means the agent did not stop cleanly.
         _set_meta(db, "open", 1)
         db.execute("COMMIT")
@@ -301,6 +322,8 @@ class Journal:
                 "SELECT coalesce(sum(n), 0), min(id), max(id) FROM chunks"
             ).fetchone()
             self._seq_reserved = _meta(self._db, "seq_reserved")
+            # Named when the journal was created (or first opened by an agent that names them).
+            self.journal_id = _journal_id(self._db)
         self._depth = int(depth)
         # Everything journaled before this start is backlog (see the module docstring).
         self._backlog = self._depth
@@ -773,6 +796,8 @@ class JournalStatus(msgspec.Struct, frozen=True, kw_only=True):
     # False while an agent has it open, and after an agent that had it open was killed.
     closed_cleanly: bool
     last_refusal: LastRefusal | None = None
+    # None for a journal no agent that names journals has opened yet.
+    journal_id: str | None = None
 
 
 def read_status(path: Path, now_ms: int) -> JournalStatus:
@@ -835,6 +860,7 @@ def _status(db: sqlite3.Connection, path: Path, now_ms: int) -> JournalStatus:
         file_bytes=sum(f.stat().st_size for f in files if f.exists()),
         closed_cleanly=not meta.get("open", 0),
         last_refusal=_last_refusal(db) if "last_refusal" in tables else None,
+        journal_id=_journal_id(db) if "journal_id" in meta else None,
     )
 
 

@@ -41,6 +41,8 @@ class Disconnected:
 @dataclass(frozen=True, slots=True)
 class AckReceived:
     seqs: list[int]
+    # The journal the acked batches came from; None from an aggregator older than the field.
+    journal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ class MqttLink:
         if ack.node != self._node:
             self._events.append(BadAck(f"ack for node {ack.node!r} on our topic"))
             return
-        self._events.append(AckReceived(list(ack.seqs)))
+        self._events.append(AckReceived(list(ack.seqs), ack.journal))
 
     def _on_refusal(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:

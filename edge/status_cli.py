@@ -80,6 +80,7 @@ def render(report: StatusReport, now_ms: int) -> str:
     lines = [
         f"node       {report.node}",
         f"journal    {j.path} ({state})",
+        f"journal id {j.journal_id or '-'}",
         f"depth      {j.depth} readings in {j.chunks} chunks, not acknowledged yet",
         f"oldest     {oldest}",
         f"last ack   {last_ack}",

@@ -35,12 +35,19 @@ RULE_PATTERN: Final = r"^[a-z0-9][a-z0-9_.-]{0,94}(?!\n)$"
 # because Python's `$` (msgspec's validator) also matches before a final newline; JSON
 # Schema's (ECMA-262) does not, and both read the lookahead the same way.
 SERIAL_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(?!\n)$"
+# A node's journal, named when the journal is created: random, so a new journal (a replaced
+# SD card, a reinstalled node) never takes an old one's name while its seqs start over.
+# envnet's edge makes 16 digits (64 random bits); 32 fit a UUID's hex.
+JOURNAL_ID_PATTERN: Final = r"^[0-9a-f]{16,32}(?!\n)$"
 
 NodeId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="node id")]
 SensorId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="sensor id, per node")]
 RuleId = Annotated[str, msgspec.Meta(pattern=RULE_PATTERN, description="alert rule id")]
 SensorSerial = Annotated[
     str, msgspec.Meta(pattern=SERIAL_PATTERN, description="the physical sensor's serial number")
+]
+JournalId = Annotated[
+    str, msgspec.Meta(pattern=JOURNAL_ID_PATTERN, description="journal id, random, per journal")
 ]
 # Operator names end up in InfluxDB fields and logs: printable, bounded, no control characters.
 OperatorId = Annotated[
@@ -136,6 +143,9 @@ class ReadingsMessage(msgspec.Struct, frozen=True, omit_defaults=True, gc=False)
     # in the node's own clock domain (simulators run accelerated clocks).
     sent_ms: EpochMs | None = None
     backlog: bool = False
+    # The journal that numbered this batch: seqs start again at 1 in a new journal, so a batch
+    # is (node, journal, seq). Absent from nodes older than the field.
+    journal: JournalId | None = None
 
 
 class JournalHealth(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -178,13 +188,15 @@ class StatusMessage(msgspec.Struct, frozen=True, omit_defaults=True):
     sensors: Annotated[list[SensorHealth], msgspec.Meta(max_length=64)] = []
 
 
-class AckMessage(msgspec.Struct, frozen=True):
+class AckMessage(msgspec.Struct, frozen=True, omit_defaults=True):
     """aggregator → edge on envnet/v1/nodes/{node}/ack, QoS 1, sent only once every reading
     of these batches is durably in InfluxDB (or was refused as invalid and counted)."""
 
     schema: Literal["envnet.ack/1"]
     node: NodeId
     seqs: Annotated[list[Seq], msgspec.Meta(min_length=1, max_length=MAX_SEQS_PER_ACK)]
+    # The batches' journal, as they named it; absent for batches that named none.
+    journal: JournalId | None = None
 
 
 AlertKind = Literal["exceedance", "aqi", "health", "liveness"]

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.seqs import SeqState, SeqTracker
 from edge.ratelimit import TokenBucket
 from envnet.backoff import Backoff
 from envnet.logs import LogFormat, configure_logging, get_logger, redact_url
@@ -62,22 +61,6 @@ def test_token_bucket_never_exceeds_rate_plus_burst(takes: list[tuple[int, int]]
             taken += amount
     # Each take may overdraw by at most one oversized amount (300 here).
     assert taken <= 100 + 200.0 * now / 1000 + 300
-
-
-def test_seq_tracker() -> None:
-    seqs = SeqTracker(recent_per_node=2)
-    assert seqs.state("n", 1) is SeqState.NEW
-    seqs.begin("n", 1)
-    assert seqs.state("n", 1) is SeqState.IN_FLIGHT
-    seqs.stored("n", 1)
-    assert seqs.state("n", 1) is SeqState.STORED
-    assert seqs.state("other", 1) is SeqState.NEW
-    seqs.stored("n", 2)
-    seqs.stored("n", 3)
-    assert seqs.state("n", 1) is SeqState.NEW  # bounded memory: forgotten
-    seqs.begin("n", 9)
-    seqs.abandon("n", 9)
-    assert seqs.state("n", 9) is SeqState.NEW
 
 
 def test_urls_and_secret_fields_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
