@@ -322,6 +322,7 @@ class WindowEngine:
             "night": self.settings.min_night_hours,
         }
         self._series: dict[SeriesKey, _Series] = {}
+        self._by_node: dict[str, list[SeriesKey]] = {}  # for closing a node's series at once
         self._dirty: list[_Series] = []  # series with late data to re-evaluate (add_batch)
         self.late_readings = 0
         self.too_late = 0
@@ -401,6 +402,16 @@ class WindowEngine:
             out.extend(self.advance(key, watermark_ms))
         return out
 
+    def advance_node(self, node: str, until_ms: int) -> list[WindowResult]:
+        """Close every window of `node`'s series that ends at or before `until_ms`, by end
+        time: what the node's clock says is over, even for a series that stopped earlier (its
+        last day is judged too). A reading that later arrives for a window closed here takes
+        the late path (re-evaluation, revision=True), like any other late reading."""
+        out: list[WindowResult] = []
+        for key in self._by_node.get(node, ()):
+            out.extend(self.advance(key, until_ms))
+        return _ordered(out)
+
     def _add(
         self,
         key: SeriesKey,
@@ -418,6 +429,7 @@ class WindowEngine:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = self._new_series(key, hour, spec)
+            self._by_node.setdefault(key[0], []).append(key)
         elif series.spec is not spec:
             if spec != series.spec:
                 series.kinds = _kinds(spec)

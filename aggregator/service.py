@@ -301,7 +301,7 @@ class AggregatorService:
                 self._outbox.ack(node, seq)
             return
         self.metrics.readings_received.inc(len(result.readings))
-        self._alerting.heard(node, result.readings, now_ms())
+        self._alerting.heard(node, result.readings, now_ms(), result.sent_ms, result.backlog)
         self._seqs.begin(node, seq)
         if not result.readings:
             await self._stored([result])
