@@ -23,7 +23,7 @@ silently muting alerts would be worse.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from aggregator.event_windows import (
@@ -151,7 +151,11 @@ class Evaluator:
                 self._window(info, w, backlog, now_ms, out)
             self._aqi_records(info, backlog, now_ms, out)
             self.clocks.observe(node, newest_end, now_ms)
-        out.observations.extend(self.health.take_observations(late=backlog))
+        # Health, too, is late when its data is: a flatline in a 2013 replay is not news.
+        out.observations.extend(
+            o if o.late or not self._late(False, False, o.at_ms, now_ms) else replace(o, late=True)
+            for o in self.health.take_observations(late=backlog)
+        )
         return out
 
     def close(self, info: NodeInfo, until_ms: int, now_ms: int) -> Evaluation:
