@@ -113,8 +113,8 @@ def test_every_window_is_closed_exactly_once_and_late_data_revises(
         wall += wait_s * 1000
         for node, until in clocks.due(wall):
             emitted += engine.advance_node(node, until)
-        if drained and (until := clocks.drained("n")) is not None:
-            emitted += engine.advance_node("n", until)
+        if drained and (said := clocks.drained("n")) is not None:
+            emitted += engine.advance_node("n", said)
     # Readings for windows already closed arrive late: they take the revision path.
     for back in late_hours_back:
         ts = event - (back + 1) * HOUR_MS + 1_800_000
