@@ -4,9 +4,11 @@ it closes late episodes in event time. Alerting itself, in this process, with it
 
 from __future__ import annotations
 
+import logging
 import time
 
 import msgspec
+import pytest
 
 from aggregator.alerting import Alerting
 from aggregator.alerts import Transition
@@ -121,3 +123,24 @@ def test_a_drained_backlog_closes_its_open_late_episodes_where_their_data_ended(
     assert {t.alert.rule for t in closed} == fired
     assert all(t.alert.late and "backlog ended while exceeding" in t.alert.message for t in closed)
     assert all(t.at_ms <= end - 4 * HOUR for t in closed)  # where the backlog's data ended
+
+
+def test_readings_from_the_future_are_counted_and_warned_about_once_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sinks = Sinks()
+    metrics = Metrics()
+    a = Alerting(AlertsSection(), FLEET, metrics, sinks.lines.extend, sinks.transitions.append)
+    info = FLEET.get("n")
+    assert info is not None
+    wall = time.time_ns() // 1_000_000
+    ahead = wall - wall % HOUR + 3 * HOUR  # past max_future_s (1 h): a node clock fault
+    with caplog.at_level(logging.WARNING, logger="aggregator.alerting"):
+        a.stored(info, [pm(ahead), pm(ahead + HOUR)], backlog=False)
+        a.stored(info, [pm(ahead + 2 * HOUR)], backlog=False)
+    warnings = [r for r in caplog.records if r.getMessage().startswith("future_readings")]
+    assert len(warnings) == 1
+    a.update_gauges()
+    counted = metrics.registry.get_sample_value("envnet_window_readings_total", {"kind": "future"})
+    assert counted == 3
+    assert sinks.lines == [] and sinks.transitions == []
