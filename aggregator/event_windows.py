@@ -9,6 +9,8 @@ by the wall clock:
 - The series' watermark is the start of the hour of its newest reading (or of the time given
   to `advance`). Every window that ends at or before the watermark is closed: it is computed
   and emitted once, valid or not (invalid windows carry valid=False).
+- A window that no newer reading closes (a node gone quiet, the end of a replay) is closed by
+  `advance_node` when the node's own clock says it is over (aggregator.window_closing).
 - A reading for a closed hour that is at most `late_horizon_h` hours behind the watermark is
   late: it re-computes that hour and every derived window containing it, and re-emits those
   whose value or validity changed, with revision=True. Older readings are counted (too_late).
