@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -55,9 +56,12 @@ def prsa_csv(path: Path, first: date, days: int, co_missing_hours: range = range
     return path
 
 
-def replay(csv: Path, mosquitto: Mosquitto, journal: Path) -> subprocess.CompletedProcess[str]:
-    """`envnet sim replay-csv` with original timestamps, as a user runs it; returns when the
-    replay has ended (every reading acknowledged, offline status sent)."""
+def replay(
+    csv: Path, mosquitto: Mosquitto, journal: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """`envnet sim replay-csv` (original timestamps unless `options` say otherwise), as a user
+    runs it; returns when the replay has ended (every reading acknowledged, offline status
+    sent)."""
     return subprocess.run(
         [
             sys.executable,
@@ -72,6 +76,7 @@ def replay(csv: Path, mosquitto: Mosquitto, journal: Path) -> subprocess.Complet
             "720000",
             "--journal",
             str(journal),
+            *options,
         ],
         env={**os.environ, "ENVNET_MQTT_URL": mosquitto.url},
         capture_output=True,
@@ -187,3 +192,30 @@ def test_a_replay_of_old_data_raises_no_live_liveness_alert(
 
 def alert_events(watcher: MqttProbe) -> list[AlertEvent]:
     return [codec.ALERT_EVENT.decode(p) for p in watcher.on(lambda t: t == EVENTS)]
+
+
+def test_a_rebased_replay_is_judged_with_the_default_future_guard(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path, watcher: MqttProbe
+) -> None:
+    """--rebase-now against an aggregator as shipped (max_future_s = 3600): the data becomes
+    the recent past, so its days are windowed and nothing is dated in the future."""
+    csv = prsa_csv(tmp_path / "PRSA_Data_Test.csv", DAY_1, days=2)
+    config = aggregator_config(mosquitto, influxd.url, tmp_path)
+    shipped = msgspec.structs.replace(config.alerts.windows, max_future_s=3600)
+    config = msgspec.structs.replace(
+        config, alerts=msgspec.structs.replace(config.alerts, windows=shipped)
+    )
+    with running_aggregator(config, FLEET):
+        result = replay(csv, mosquitto, tmp_path / "replay.sqlite", "--rebase-now")
+        assert result.returncode == 0, result.stderr[-2000:]
+        daily = "SELECT count(value) FROM windows WHERE \"window\"='24h' AND quantity='pm2_5'"
+        # 48 hours ending at this clock hour: at least two local days are over.
+        wait_until(lambda: count(influxd, daily) >= 2, 90, "the rebased days' daily windows")
+        assert count(influxd, "SELECT count(value) FROM readings WHERE quantity='pm2_5'") == 48
+    now = time.time_ns() // 1_000_000
+    states = [
+        codec.ALERT.decode(p) for p in watcher.on(lambda t: t.startswith("envnet/v1/alerts/"))
+    ]
+    alerts = [*states, *(e.alert for e in alert_events(watcher))]
+    future = [(a.rule, a.updated_ms) for a in alerts if a.updated_ms > now]
+    assert future == []
