@@ -144,3 +144,20 @@ def test_readings_from_the_future_are_counted_and_warned_about_once_a_minute(
     counted = metrics.registry.get_sample_value("envnet_window_readings_total", {"kind": "future"})
     assert counted == 3
     assert sinks.lines == [] and sinks.transitions == []
+
+
+def test_a_status_counts_when_it_arrived_not_by_the_node_s_own_clock() -> None:
+    """A 60x simulator stamps its heartbeat hours ahead: taken at its word, the node would
+    be heard from in the future and never found silent."""
+    a, sinks = alerting()
+    info = FLEET.get("n")
+    assert info is not None
+    wall = time.time_ns() // 1_000_000
+    a.heard(info, [pm(wall - HOUR)], wall)
+    ahead = StatusMessage(STATUS_SCHEMA, "n", "online", ts=wall + 10 * HOUR)
+    a.status(ahead, wall + 1_000)
+    a.tick(wall + 1_000 + 300_000, intake_live=True)
+    assert [t.alert.rule for t in sinks.transitions if t.event == "fired"] == []
+    a.tick(wall + 1_000 + 3 * HOUR + 1_000, intake_live=True)  # 3 periods of its 1-h data
+    fired = [t.alert.rule for t in sinks.transitions if t.event == "fired"]
+    assert fired == ["liveness.node"]
