@@ -38,6 +38,10 @@ log = get_logger("aggregator.alerting")
 
 HEALTH: Final = "health"
 LIVENESS: Final = "liveness"
+# How often late episodes are checked against their node's clock (expire_late), wall ms.
+LATE_EXPIRY_EVERY_MS: Final = 60_000
+# At most one future_readings warning per node this often, wall ms.
+FUTURE_LOG_EVERY_MS: Final = 60_000
 
 LinesSink = Callable[[list[str]], None]
 TransitionSink = Callable[[Transition], None]
@@ -66,8 +70,19 @@ class Alerting:
         self.book = engine_config.alert_book(settings)
         self._store: StateStore | None = None
         self._next_liveness_ms = 0
+        self._next_late_expiry_ms = 0
         self._window_counts: dict[str, int] = {}
         self._window_lines = WindowLines()
+        # Nodes that sent backlog batches since they last said their journal was empty.
+        self._backlog_nodes: set[str] = set()
+        self._next_future_log_ms: dict[str, int] = {}
+        if settings.late_idle_s is not None:
+            log.warning(
+                "config_obsolete",
+                field="alerts.late_idle_s",
+                note="ignored: late episodes close in event time (README: Replays, backlogs "
+                "and event time)",
+            )
 
     # -- state ----------------------------------------------------------------------------
 
@@ -149,28 +164,76 @@ class Alerting:
             info = self._fleet.get(node)
             if info is not None:
                 readings.sort(key=lambda r: r.ts)
-                self.evaluator.warm(info, readings)
+                self.evaluator.warm(info, readings, now_ms())
         log.info("warm_start", readings=counts.rows, skipped=counts.skipped, nodes=len(by_node))
 
     # -- input ----------------------------------------------------------------------------
 
-    def heard(self, info: NodeInfo, readings: Iterable[ReadingValues], arrival_ms: int) -> None:
-        self.liveness.seen_batch(info.node, readings, arrival_ms)
+    def heard(
+        self,
+        info: NodeInfo,
+        readings: Iterable[ReadingValues],
+        arrival_ms: int,
+        history: bool | None = None,
+    ) -> None:
+        self.liveness.seen_batch(info.node, readings, arrival_ms, history)
 
     def status(self, status: StatusMessage, arrival_ms: int) -> None:
-        at_ms = status.ts if status.ts is not None else arrival_ms
-        self.liveness.status(status.node, status.state == "online", at_ms, status.reason)
+        """A node's status. The deadman runs on arrival time (aggregator.liveness): the
+        node's own `ts` is in its clock, which may run accelerated or wrong. An offline status
+        or an empty journal means the node has sent all it has: its windows close up to its
+        newest reading (aggregator.window_closing); and its late episodes close if its data
+        has ended (offline) or its backlog is drained."""
+        node = status.node
+        online = status.state == "online"
+        self.liveness.status(node, online, arrival_ms, status.reason)
+        info = self._fleet.get(node)
+        drained = status.journal is not None and status.journal.depth == 0
+        if info is None or not (drained or not online):
+            return
+        until = self.evaluator.clocks.drained(node)
+        if until is not None:
+            self._judge(info, self.evaluator.close(info, until, arrival_ms), arrival_ms)
+        if not online:
+            self._backlog_nodes.discard(node)
+            self._emit_all(self.book.close_late(node, f"node {node} went offline"))
+        elif node in self._backlog_nodes:
+            self._backlog_nodes.discard(node)
+            self._emit_all(self.book.close_late(node, "backlog ended"))
 
     def stored(self, info: NodeInfo, readings: Sequence[ReadingValues], backlog: bool) -> None:
         """Judge a batch that is now stored (`backlog`: it came from the node's backlog)."""
         wall = now_ms()
+        future = self.evaluator.future_readings
         result = self.evaluator.evaluate(info, readings, backlog, wall)
+        if backlog:
+            self._backlog_nodes.add(info.node)
+        if self.evaluator.future_readings > future:
+            self._warn_future(info.node, self.evaluator.future_readings - future, wall)
+        self._judge(info, result, wall)
+
+    def _judge(self, info: NodeInfo, result: Evaluation, wall: int) -> None:
         self._store_derived(info, result)
         self._apply(result.observations, wall)
         skipped = self.evaluator.skipped
         for reason, count in skipped.items():
             self._metrics.rules_skipped.labels(reason).inc(count)
         skipped.clear()
+
+    def _warn_future(self, node: str, count: int, wall: int) -> None:
+        """Readings too far ahead of our clock are stored but not judged: say so (they are
+        also counted, envnet_window_readings_total{kind="future"}), once a minute a node."""
+        if wall < self._next_future_log_ms.get(node, 0):
+            return
+        self._next_future_log_ms[node] = wall + FUTURE_LOG_EVERY_MS
+        log.warning(
+            "future_readings",
+            node=node,
+            readings=count,
+            max_future_s=self._settings.windows.max_future_s,
+            note="stored but not judged: the node's clock is ahead of ours (a clock fault, "
+            "or an accelerated simulation: set [alerts.windows] max_future_s = 0)",
+        )
 
     def command(self, payload: bytes) -> None:
         try:
@@ -191,16 +254,34 @@ class Alerting:
         self._emit(transition)
 
     def tick(self, wall_ms: int, intake_live: bool) -> None:
-        """Wall-clock work: re-notifications, idle late episodes, and the liveness deadman
-        (held back while intake is not live, so our own outage does not page)."""
-        for transition in self.book.tick(wall_ms):
-            self._emit(transition)
+        """Wall-clock work: re-notifications, windows over in their node's clock, late
+        episodes their node's clock has left behind, and the liveness deadman (windows and
+        deadman held back while intake is not live, so our own outage neither pages nor
+        closes windows whose readings wait at the broker)."""
+        self._emit_all(self.book.tick(wall_ms))
         if not intake_live:
             self.liveness.grace(wall_ms)
+            self.evaluator.clocks.grace(wall_ms)
             return
+        self._close_due(wall_ms)
+        if wall_ms >= self._next_late_expiry_ms:
+            self._next_late_expiry_ms = wall_ms + LATE_EXPIRY_EVERY_MS
+            self._expire_late()
         if wall_ms >= self._next_liveness_ms:
             self._next_liveness_ms = wall_ms + int(self._settings.liveness.check_interval_s * 1000)
             self._apply(self.liveness.check(wall_ms), wall_ms)
+
+    def _close_due(self, wall_ms: int) -> None:
+        for node, until in self.evaluator.clocks.due(wall_ms):
+            info = self._fleet.get(node)
+            if info is not None:
+                self._judge(info, self.evaluator.close(info, until, wall_ms), wall_ms)
+
+    def _expire_late(self) -> None:
+        clocks = self.evaluator.clocks
+        newest = {i.node: t for i in self._fleet if (t := clocks.newest_ms(i.node)) is not None}
+        horizon_ms = self._settings.windows.late_horizon_h * 3_600_000
+        self._emit_all(self.book.expire_late(newest, horizon_ms))
 
     def update_gauges(self) -> None:
         windows = self.evaluator.windows
@@ -239,6 +320,10 @@ class Alerting:
         lines.extend(water_line(w, info) for w in result.water)
         if lines:
             self._lines(lines)
+
+    def _emit_all(self, transitions: Iterable[Transition]) -> None:
+        for transition in transitions:
+            self._emit(transition)
 
     def _emit(self, transition: Transition) -> None:
         alert = transition.alert

@@ -36,6 +36,7 @@ from aggregator.fleet import Fleet
 from aggregator.gc_tuning import tune_gc
 from aggregator.influx import InfluxTarget
 from aggregator.intake import AcceptedBatch
+from aggregator.liveness import history_verdict
 from aggregator.metrics import Metrics
 from aggregator.service_health import WorkerObservation
 from envnet.logs import LogFormat, configure_logging, get_logger, logging_settings
@@ -89,6 +90,8 @@ class HeardNode(msgspec.Struct, array_like=True):
     node: str
     arrival_ms: int
     readings: list[ReadingValues]  # the newest reading of each quantity
+    # Whether the node's latest telling batch was history (aggregator.liveness).
+    history: bool | None = None
 
 
 class Heard(msgspec.Struct, tag=True, array_like=True):
@@ -245,7 +248,7 @@ class _Worker:
     def _heard(self, nodes: list[HeardNode]) -> None:
         for h in nodes:
             if (info := self.fleet.get(h.node)) is not None:
-                self.alerting.heard(info, h.readings, h.arrival_ms)
+                self.alerting.heard(info, h.readings, h.arrival_ms, h.history)
 
     def _dispatch(self, request: Request) -> None:
         match request:
@@ -349,8 +352,9 @@ class AlertingWorker:
         self._closing = False
         # Stored requests the worker has not answered yet: beyond this, storing waits.
         self._room = asyncio.Semaphore(MAX_STORED_IN_FLIGHT)
-        # Newest reading per (node, quantity) heard since the last tick, with its arrival.
-        self._heard: dict[str, tuple[int, dict[str, ReadingValues]]] = {}
+        # Newest reading per (node, quantity) heard since the last tick, with its arrival,
+        # and the latest history verdict (aggregator.liveness.history_verdict).
+        self._heard: dict[str, tuple[int, dict[str, ReadingValues], bool | None]] = {}
         self.live_alerts: list[Alert] = []
         self._last_reply_at: float | None = None
 
@@ -445,7 +449,7 @@ class AlertingWorker:
     def _send_heard(self) -> None:
         if self._heard:
             heard, self._heard = self._heard, {}
-            nodes = [HeardNode(n, at, list(rs.values())) for n, (at, rs) in heard.items()]
+            nodes = [HeardNode(n, at, list(rs.values()), h) for n, (at, rs, h) in heard.items()]
             self.post(Heard(nodes))
 
     def checkpoint(self) -> None:
@@ -454,16 +458,32 @@ class AlertingWorker:
     def update_gauges(self) -> None:
         self.post(Gauges())
 
-    def heard(self, node: str, readings: list[Reading], arrival_ms: int) -> None:
-        """Note what arrived; sent to the worker with the next tick (liveness works in
-        seconds to minutes, so one message a second is plenty)."""
+    def heard(
+        self,
+        node: str,
+        readings: list[Reading],
+        arrival_ms: int,
+        sent_ms: int | None = None,
+        backlog: bool = False,
+    ) -> None:
+        """Note what arrived (`sent_ms`: the node's clock when it sent them); sent to the
+        worker with the next tick (liveness works in seconds to minutes, so one message a
+        second is plenty)."""
         entry = self._heard.get(node)
         newest = entry[1] if entry is not None else {}
         for r in readings:
             seen = newest.get(r.quantity)
             if seen is None or r.ts >= seen.ts:
                 newest[r.quantity] = r
-        self._heard[node] = (arrival_ms, newest)
+        history = history_verdict(
+            readings,
+            arrival_ms if sent_ms is None else sent_ms,
+            backlog,
+            self._config.alerts.late_after_s,
+        )
+        if history is None and entry is not None:
+            history = entry[2]
+        self._heard[node] = (arrival_ms, newest, history)
 
     async def close(self) -> None:
         self._closing = True

@@ -15,8 +15,13 @@ window re-evaluated because data arrived late) or older than the live state run 
 own *late lane*: they produce alerts marked `late`, recorded at their true times on the event
 stream and in InfluxDB, and they never touch the live state or page anyone.
 
-Re-notification (for firing, unacknowledged, non-suspect live alerts) and the closing of idle
-late episodes run on the aggregator's wall clock, through `tick(now_ms)`.
+Re-notification (for firing, unacknowledged, non-suspect live alerts) runs on the aggregator's
+wall clock, through `tick(now_ms)`. Late episodes close in event time, never on the wall clock:
+by their own observations like live ones, or, when their data ends while they still exceed,
+when the node says so (`close_late`: it went offline, or drained its backlog) or when the
+node's own clock has moved past them by the late horizon (`expire_late`: no late reading can
+revise them any more). A closed late episode keeps its track as a tombstone: a later pass over
+the same data (a second replay) is recognised and ignored instead of opening it again.
 """
 
 from __future__ import annotations
@@ -105,13 +110,15 @@ class Track(msgspec.Struct, kw_only=True):
     cleared_since_ms: int | None = None  # start of the current run of clear observations
     updated_ms: int = 0  # event time of the newest observation applied
     paged_wall_ms: int = 0  # wall time of the last fire or re-notification
-    touched_wall_ms: int = 0  # wall time of the last observation (late lane idling)
+    touched_wall_ms: int = 0  # wall time of the last observation
+    # A late episode closed because its data ended (not by a clear observation): everything
+    # up to updated_ms has been recorded, so observations up to then are a second pass.
+    closed: bool = False
 
 
 class AlertBook:
-    def __init__(self, policies: PolicyTable, late_idle_s: int = 900) -> None:
+    def __init__(self, policies: PolicyTable) -> None:
         self._policies = policies
-        self._late_idle_ms = late_idle_s * 1000
         self._live: dict[AlertKey, Track] = {}
         self._late: dict[AlertKey, Track] = {}
         self._dirty: set[AlertKey] = set()
@@ -128,9 +135,12 @@ class AlertBook:
             if not obs.exceeded:
                 return None  # nothing open and nothing to open: keep no state
             track = lane[key] = Track()
-        if late and obs.at_ms < track.updated_ms:
+        if late and (
+            obs.at_ms < track.updated_ms or (track.closed and obs.at_ms <= track.updated_ms)
+        ):
             # Older than what this late episode already covers: a second backlog pass.
             return None
+        track.closed = False
         self._dirty.add(key)
         track.touched_wall_ms = now_ms
         return self._step(track, obs, info, late, now_ms)
@@ -222,7 +232,7 @@ class AlertBook:
     # -- wall clock -----------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> list[Transition]:
-        """Re-notifications due, and late episodes whose backlog has gone quiet."""
+        """Re-notifications due."""
         out: list[Transition] = []
         for key, track in self._live.items():
             alert = track.alert
@@ -233,21 +243,47 @@ class AlertBook:
                 track.paged_wall_ms = now_ms
                 self._dirty.add(key)
                 out.append(Transition("renotified", alert, now_ms))
-        for key, track in list(self._late.items()):
-            if now_ms - track.touched_wall_ms < self._late_idle_ms:
-                continue
-            del self._late[key]
-            self._dirty.add(key)
-            if track.state == "firing" and track.alert is not None:
-                # The backlog ended while the episode was still open: close it where the
-                # backlog's data ended, and say so.
-                closed = msgspec.structs.replace(
-                    track.alert,
-                    state="resolved",
-                    message=("backlog ended while exceeding; " + track.alert.message)[:300],
-                )
-                out.append(Transition("resolved", closed, track.updated_ms))
         return out
+
+    def close_late(self, node: str, reason: str) -> list[Transition]:
+        """The node's late data has ended (it went offline, or drained its backlog): close
+        its open late episodes where their data ended, saying why."""
+        return [
+            t
+            for key, track in list(self._late.items())
+            if key[0] == node and (t := self._close_late(key, track, reason)) is not None
+        ]
+
+    def expire_late(self, newest_ms: Mapping[str, int], horizon_ms: int) -> list[Transition]:
+        """Close the late episodes whose data ends more than `horizon_ms` before their node's
+        newest data (`newest_ms`, event time): no late reading can revise them any more."""
+        out: list[Transition] = []
+        for key, track in list(self._late.items()):
+            newest = newest_ms.get(key[0])
+            if newest is None or track.updated_ms >= newest - horizon_ms:
+                continue
+            transition = self._close_late(key, track, "late data ended")
+            if transition is not None:
+                out.append(transition)
+        return out
+
+    def _close_late(self, key: AlertKey, track: Track, reason: str) -> Transition | None:
+        if track.closed or track.state == "resolved":
+            return None
+        self._dirty.add(key)
+        firing = track.state == "firing" and track.alert is not None
+        track.state, track.closed = "resolved", True
+        track.exceeded_since_ms = track.cleared_since_ms = None
+        if not firing or track.alert is None:
+            return None  # pending: never published, nothing to retract
+        # Closed where its data ended, and saying so: the exceedance had not cleared.
+        closed = msgspec.structs.replace(
+            track.alert,
+            state="resolved",
+            message=f"{reason} while exceeding; {track.alert.message}"[:300],
+        )
+        track.alert = closed
+        return Transition("resolved", closed, track.updated_ms)
 
     def acknowledge(
         self, node: str, rule: str, by: str, note: str | None, now_ms: int

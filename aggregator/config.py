@@ -181,6 +181,11 @@ class WindowsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # are stored but not windowed, and counted. 0 turns the guard off, for accelerated
     # simulations whose event time runs ahead of the wall clock.
     max_future_s: Annotated[int, msgspec.Meta(ge=0)] = 3600
+    # A window no newer reading closes (a node gone quiet, the end of a replay) closes this
+    # long after its end in the node's own clock (aggregator.window_closing): room for
+    # readings still on their way. Must stay below alerts.late_after_s, so that a window
+    # closed by time is still judged live.
+    close_after_s: Annotated[int, msgspec.Meta(ge=0)] = 300
 
 
 class RangeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -254,8 +259,9 @@ class AlertsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # An observation whose window ended more than this before the aggregator's clock is late:
     # recorded with its true time and marked late, never paged.
     late_after_s: PositiveInt = 900
-    # A late (backlog) episode with no new late data for this long is closed.
-    late_idle_s: PositiveInt = 900
+    # Obsolete and ignored (a warning says so): late episodes now close in event time
+    # (README, "Replays, backlogs and event time"). Still accepted so older files load.
+    late_idle_s: PositiveInt | None = None
     # Lowest HJ 633 AQI category that raises an aqi.* alert: 3 = III 轻度污染 (AQI > 100).
     aqi_alert_level: Annotated[int, msgspec.Meta(ge=2, le=6)] = 3
     # Which HJ 633 reports raise aqi.{report} alerts. Both are always computed and stored (the
@@ -314,4 +320,6 @@ def validated(config: AggregatorConfig, source: str) -> AggregatorConfig:
         raise ConfigError(f"{source}: the InfluxDB v1 API needs influx.database")
     if config.alerts.day_starts_h == config.alerts.night_starts_h:
         raise ConfigError(f"{source}: alerts.day_starts_h and night_starts_h must differ")
+    if config.alerts.windows.close_after_s >= config.alerts.late_after_s:
+        raise ConfigError(f"{source}: alerts.windows.close_after_s must be below late_after_s")
     return config

@@ -63,6 +63,7 @@ def liveness_settings(a: AlertsSection) -> LivenessSettings:
         quantity_silence_s=v.quantity_silence_s,
         silence_periods=v.silence_periods,
         status_is_heartbeat=v.status_is_heartbeat,
+        history_after_s=float(a.late_after_s),
     )
 
 
@@ -91,6 +92,7 @@ def rule_settings(a: AlertsSection) -> RuleSettings:
         odour_window=a.odour.window,
         late_after_ms=a.late_after_s * 1000,
         max_future_ms=a.windows.max_future_s * 1000,
+        close_after_ms=a.windows.close_after_s * 1000,
     )
 
 
@@ -106,4 +108,4 @@ def liveness(a: AlertsSection) -> Liveness:
 
 def alert_book(a: AlertsSection) -> AlertBook:
     policies = PolicyTable(a.lifecycle.default, a.lifecycle.rules)
-    return AlertBook(policies, a.late_idle_s)
+    return AlertBook(policies)

@@ -9,6 +9,8 @@ by the wall clock:
 - The series' watermark is the start of the hour of its newest reading (or of the time given
   to `advance`). Every window that ends at or before the watermark is closed: it is computed
   and emitted once, valid or not (invalid windows carry valid=False).
+- A window that no newer reading closes (a node gone quiet, the end of a replay) is closed by
+  `advance_node` when the node's own clock says it is over (aggregator.window_closing).
 - A reading for a closed hour that is at most `late_horizon_h` hours behind the watermark is
   late: it re-computes that hour and every derived window containing it, and re-emits those
   whose value or validity changed, with revision=True. Older readings are counted (too_late).
@@ -322,6 +324,7 @@ class WindowEngine:
             "night": self.settings.min_night_hours,
         }
         self._series: dict[SeriesKey, _Series] = {}
+        self._by_node: dict[str, list[SeriesKey]] = {}  # for closing a node's series at once
         self._dirty: list[_Series] = []  # series with late data to re-evaluate (add_batch)
         self.late_readings = 0
         self.too_late = 0
@@ -401,6 +404,16 @@ class WindowEngine:
             out.extend(self.advance(key, watermark_ms))
         return out
 
+    def advance_node(self, node: str, until_ms: int) -> list[WindowResult]:
+        """Close every window of `node`'s series that ends at or before `until_ms`, by end
+        time: what the node's clock says is over, even for a series that stopped earlier (its
+        last day is judged too). A reading that later arrives for a window closed here takes
+        the late path (re-evaluation, revision=True), like any other late reading."""
+        out: list[WindowResult] = []
+        for key in self._by_node.get(node, ()):
+            out.extend(self.advance(key, until_ms))
+        return _ordered(out)
+
     def _add(
         self,
         key: SeriesKey,
@@ -418,6 +431,7 @@ class WindowEngine:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = self._new_series(key, hour, spec)
+            self._by_node.setdefault(key[0], []).append(key)
         elif series.spec is not spec:
             if spec != series.spec:
                 series.kinds = _kinds(spec)

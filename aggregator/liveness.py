@@ -40,13 +40,21 @@ backpressure), silence proves nothing. `grace(now_ms)` starts every silence cloc
 same way for its quantities. Grace and return only hold back new alarms: an alert already
 firing clears only when the node or quantity itself is heard again, so nothing flaps.
 
+History. A node may send history as it happens: a replay of old data (flagged `replayed`, or
+with original timestamps far behind the node's own clock when it sent them). Its gaps are the
+past's, not news: a quantity missing for 33 hours of 2013 data is not a sensor silent now. So
+a node whose latest live batch is history (`history_verdict`) is judged as talking or not, by
+arrival, but its quantities are not judged silent; and when it ends with a clean shutdown
+status it has finished, not failed: `liveness.node` does not fire, and resolves if it was
+firing. A live node draining its own backlog is not history: its live batches are current.
+
 Observations are emitted on state changes only (`check`), at `now_ms`, never late: a
 deadman is about now. `observations` gives the full current state on demand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
@@ -76,6 +84,9 @@ class LivenessSettings:
     silence_periods: float = 3.0
     status_is_heartbeat: bool = True
     severity: Severity = "warning"
+    # A live batch whose newest reading ended more than this before the node sent it is
+    # history (alerts.late_after_s: the same age makes an observation late).
+    history_after_s: float = 900.0
 
     def __post_init__(self) -> None:
         if not (self.node_silence_s > 0 and self.quantity_silence_s > 0):
@@ -104,6 +115,8 @@ class _NodeState(msgspec.Struct, array_like=True):
     offline: bool = False
     back_ms: int = -1
     quantities: dict[Quantity, _QuantityState] = msgspec.field(default_factory=dict)
+    # Its latest live batch was history (a replay): see the module docstring.
+    history: bool = False
 
     # Derived when checking rather than kept per reading: seen_batch runs at full rate.
     def newest_event_ms(self) -> int:
@@ -122,6 +135,27 @@ class _Snapshot(msgspec.Struct, frozen=True):
 _SNAPSHOT_SCHEMA: Final = "envnet.liveness-state/1"
 
 
+def history_verdict(
+    readings: Sequence[ReadingValues], sent_ms: int, backlog: bool, history_after_s: float
+) -> bool | None:
+    """Whether a batch the node sent at `sent_ms` (its own clock) shows it sending history:
+    True for replayed readings, or a live batch whose newest reading ended more than
+    `history_after_s` before it was sent; False for a current live batch; None when the
+    batch cannot tell (a backlog batch of a live node is old by nature).
+
+    A batch is one journal append (or a run of them), in time order: its ends tell, so this
+    costs the same for 1 reading or 1000 (it runs on the service's event loop, per message)."""
+    if not readings:
+        return None
+    ends = (readings[0], readings[-1])
+    if any("replayed" in r.flags for r in ends):
+        return True
+    if backlog:
+        return None
+    newest_end = max(r.ts + r.period_s * 1000 for r in ends)
+    return sent_ms - newest_end > history_after_s * 1000
+
+
 class Liveness:
     def __init__(self, settings: LivenessSettings | None = None) -> None:
         self.settings = settings if settings is not None else LivenessSettings()
@@ -134,11 +168,20 @@ class Liveness:
         """A reading of `node` arrived at `arrival_ms` (aggregator clock)."""
         self.seen_batch(node, (reading,), arrival_ms)
 
-    def seen_batch(self, node: str, readings: Iterable[ReadingValues], arrival_ms: int) -> None:
-        """Readings of `node` that arrived together at `arrival_ms` (one message)."""
+    def seen_batch(
+        self,
+        node: str,
+        readings: Iterable[ReadingValues],
+        arrival_ms: int,
+        history: bool | None = None,
+    ) -> None:
+        """Readings of `node` that arrived together at `arrival_ms` (one message), and
+        whether they were history (`history_verdict`; None: no change)."""
         state = self._nodes.get(node)
         if state is None:
             state = self._nodes[node] = _NodeState()
+        if history is not None:
+            state.history = history
         quantities = state.quantities
         for r in readings:
             ts = r.ts
@@ -182,14 +225,16 @@ class Liveness:
         changed state since the last check."""
         out: list[Observation] = []
         for node, state in self._nodes.items():
-            offline = self._is_offline(state, now_ms)
+            finished = _finished(state)
+            offline = not finished and self._is_offline(state, now_ms)
             if offline != state.offline:
                 state.offline = offline
                 if not offline:
                     state.back_ms = now_ms
                 out.append(self._node_observation(node, state, now_ms))
-            if offline:
-                continue  # a dead node's sensors are not news; their states hold
+            if offline or finished or state.history:
+                # A dead node's sensors are not news, nor the gaps in history; states hold.
+                continue
             newest = state.newest_event_ms()
             for quantity, q in state.quantities.items():
                 silent = self._silent_for_s(state, q, now_ms, newest) > self._quantity_limit_s(q)
@@ -258,7 +303,9 @@ class Liveness:
             max(1, round(limit)),
         )
         silent_s = max(0.0, self._node_silent_s(state, now_ms))
-        if not state.offline:
+        if not state.offline and _finished(state):
+            message = "replay finished: clean shutdown after sending history"
+        elif not state.offline:
             message = "node is talking again"
         elif state.online is False and state.status_ms >= state.last_reading_ms:
             message = f"status offline ({state.reason or 'no reason given'})"
@@ -310,3 +357,13 @@ class Liveness:
         liveness._nodes = dict(snap.nodes)
         liveness.grace(now_ms)
         return liveness
+
+
+def _finished(state: _NodeState) -> bool:
+    """A node sending history that then shut down cleanly: its replay is over."""
+    return (
+        state.history
+        and state.online is False
+        and state.reason == "shutdown"
+        and state.status_ms >= state.last_reading_ms
+    )

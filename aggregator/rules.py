@@ -23,7 +23,7 @@ silently muting alerts would be worse.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from aggregator.event_windows import (
@@ -50,6 +50,7 @@ from aggregator.rules_point import (
     site_observation,
     water_item_observation,
 )
+from aggregator.window_closing import NodeClocks
 from schemas.messages import ReadingValues
 from schemas.quantities import Quantity
 
@@ -85,10 +86,15 @@ class RuleSettings:
     point: PointSettings
     odour_window: OdourWindow = "reading"
     late_after_ms: int = 900_000
-    # Readings starting further ahead of the aggregator's clock are stored but not windowed:
-    # a node with a broken clock would otherwise move its series' event time far ahead and
-    # make all its real data "too late". 0 disables the guard (accelerated simulations).
+    # Readings starting further ahead of the aggregator's clock are stored but not judged
+    # (no window, health check or rule): a node with a broken clock would otherwise move its
+    # series' event time far ahead, make all its real data "too late", and leave alerts dated
+    # in the future. Counted (future_readings). 0 disables the guard (accelerated simulations).
     max_future_ms: int = 3_600_000
+    # A window closes this long after its end in the node's clock when no newer reading
+    # closes it first (aggregator.window_closing). Below late_after_ms, so that a window
+    # closed by time is still judged live.
+    close_after_ms: int = 300_000
 
 
 @dataclass(slots=True)
@@ -113,6 +119,8 @@ class Evaluator:
         self._water = WaterSites(settings.point)
         self.skipped: dict[SkipReason, int] = {}
         self.future_readings = 0
+        # Each node's clock, for closing windows no newer reading closes.
+        self.clocks = NodeClocks(settings.close_after_ms)
         # AQI (report, start) changed by the batch being evaluated, with its late flag.
         self._aqi_due: dict[tuple[Literal["hour", "day"], int], bool] = {}
 
@@ -126,24 +134,42 @@ class Evaluator:
         judge = self.health.judge
         windowed: list[tuple[tuple[str, str, str], ReadingValues, SeriesSpec]] = []
         horizon = now_ms + self._s.max_future_ms if self._s.max_future_ms else None
+        newest_end = -1
         for r in readings:
+            if horizon is not None and r.ts > horizon:
+                self.future_readings += 1
+                continue
             judge(node, r)
             spec = SPECS.get(r.quantity)
             if spec is not None:
-                if horizon is not None and r.ts > horizon:
-                    self.future_readings += 1
-                else:
-                    windowed.append(((node, r.sensor, r.quantity), r, spec))
+                windowed.append(((node, r.sensor, r.quantity), r, spec))
+                newest_end = max(newest_end, r.ts + r.period_s * 1000)
             if r.quantity in POINT:
                 self._point(info, r, backlog, now_ms, out)
         if windowed:
             for w in self.windows.add_batch(windowed):
                 self._window(info, w, backlog, now_ms, out)
             self._aqi_records(info, backlog, now_ms, out)
-        out.observations.extend(self.health.take_observations(late=backlog))
+            self.clocks.observe(node, newest_end, now_ms)
+        # Health, too, is late when its data is: a flatline in a 2013 replay is not news.
+        out.observations.extend(
+            o if o.late or not self._late(False, False, o.at_ms, now_ms) else replace(o, late=True)
+            for o in self.health.take_observations(late=backlog)
+        )
         return out
 
-    def warm(self, info: NodeInfo, readings: Sequence[ReadingValues]) -> None:
+    def close(self, info: NodeInfo, until_ms: int, now_ms: int) -> Evaluation:
+        """Close the node's windows that end at or before `until_ms` (its clock says they are
+        over, aggregator.window_closing) and judge them as if a reading had closed them."""
+        out = Evaluation()
+        closed = self.windows.advance_node(info.node, until_ms)
+        for w in closed:
+            self._window(info, w, False, now_ms, out)
+        if closed:
+            self._aqi_records(info, False, now_ms, out)
+        return out
+
+    def warm(self, info: NodeInfo, readings: Sequence[ReadingValues], now_ms: int) -> None:
         """Replay stored readings (a restart), producing nothing: into the windows, and the
         water readings into the site state (else the first reading after a restart would
         judge the site on one parameter, and its alert would resolve and fire again). The AQI
@@ -157,6 +183,15 @@ class Evaluator:
             for r in readings
             if (spec := SPECS.get(r.quantity)) is not None
         )
+        horizon = now_ms + self._s.max_future_ms if self._s.max_future_ms else None
+        ends = [
+            r.ts + r.period_s * 1000
+            for r in readings
+            if r.quantity in SPECS and (horizon is None or r.ts <= horizon)
+        ]
+        if ends:
+            # The node's clock resumes from its newest stored reading, as of the restart.
+            self.clocks.observe(node, max(ends), now_ms)
         for r in readings:
             if r.quantity in WATER:
                 self._water.add(info, r)

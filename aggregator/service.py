@@ -374,7 +374,7 @@ class AggregatorService:
             # too, since the ack will say they are stored. Rewriting a point is idempotent.
             self.metrics.seq_conflicts.inc()
         self.metrics.readings_received.inc(len(result.readings))
-        self._alerting.heard(node, result.readings, now_ms())
+        self._alerting.heard(node, result.readings, now_ms(), result.sent_ms, result.backlog)
         self._seqs.begin(*key)
         if not result.readings:
             await self._stored([result])

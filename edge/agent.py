@@ -149,6 +149,8 @@ class EdgeAgent:
         self._status_topic = topics.status(settings.node)
         self._next_status = 0.0
         self._next_upkeep = 0.0
+        # A backlog batch went out since the journal was last empty: say when it is again.
+        self._draining = False
         self.published_batches = 0
         # Acks that could not be decoded (malformed, invalid, another node's), logged and
         # dropped: the batches they may have meant are resent after their ack timeout.
@@ -234,6 +236,12 @@ class EdgeAgent:
             acked = self._journal.ack(event.seqs, self._wall.now_ms())
             self.journal_depth = self._journal.depth()
             log.debug("acked", seqs=len(event.seqs), readings=acked)
+            if self._draining and self.journal_depth == 0 and self._link.connected:
+                # The backlog is drained: say so now (journal depth 0), not at the next
+                # periodic status. The aggregator then closes this node's windows and late
+                # episodes up to its newest reading (schemas/README.md, status).
+                self._draining = False
+                self._publish_status()
         elif isinstance(event, BadAck):
             self.bad_acks += 1
             log.warning("bad_ack", error=event.error[:300], count=self.bad_acks)
@@ -342,6 +350,7 @@ class EdgeAgent:
                 continue
             if not self._publish(batch, now_ms, backlog=True):
                 return
+            self._draining = True
             self._resend.sent(seq, mono_ms)
 
     def _pack(self, mono_ms: int) -> int | None:

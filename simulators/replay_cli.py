@@ -35,7 +35,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rebase-now",
         action="store_true",
-        help="shift timestamps so the first row starts now (default: original times)",
+        help="shift timestamps so the last row ends at the current hour: the data becomes "
+        "the recent past, never the future (default: original times)",
     )
     parser.add_argument("--journal", type=Path, default=None, help="journal file")
     parser.add_argument(
@@ -66,8 +67,8 @@ def run_replay_command(args: argparse.Namespace) -> int:
             speed=args.speed,
             date_from=args.date_from,
             date_to=args.date_to,
-            # Rebased hourly readings start on a clock hour, like the real ones.
-            rebase_to_ms=now_ms - now_ms % 3_600_000 if args.rebase_now else None,
+            # Rebased hourly readings end on the last clock hour, like real ones reported now.
+            rebase_end_ms=now_ms - now_ms % 3_600_000 if args.rebase_now else None,
         )
     except (ReplayFileError, ValueError) as exc:
         raise ConfigError(f"replay-csv: {exc}") from None

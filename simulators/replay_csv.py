@@ -278,8 +278,11 @@ class CsvReplay:
     date_from / date_to (inclusive, Beijing local dates, `date` or "YYYY-MM-DD") select
     rows; the file is assumed chronological, so reading stops after date_to.
     rebase_to_ms shifts every timestamp so the first emitted row starts exactly there
-    (pass an hour-aligned instant to keep hourly readings on clock hours); without it,
-    readings keep their original times.
+    (pass an hour-aligned instant to keep hourly readings on clock hours); rebase_end_ms
+    shifts them so the last emitted row ends exactly there (the file is read once more to
+    find it). `--rebase-now` uses the latter: a replay runs hours of data a second, so data
+    starting now would soon lie hours in the future, where no aggregator can judge it;
+    data ending now is the recent past. Without either, readings keep their original times.
     """
 
     def __init__(
@@ -292,7 +295,10 @@ class CsvReplay:
         date_from: date | str | None = None,
         date_to: date | str | None = None,
         rebase_to_ms: int | None = None,
+        rebase_end_ms: int | None = None,
     ) -> None:
+        if rebase_to_ms is not None and rebase_end_ms is not None:
+            raise ValueError("rebase_to_ms and rebase_end_ms are exclusive")
         if not (math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be a positive number, got {speed}")
         if not _valid_id(sensor):
@@ -315,6 +321,8 @@ class CsvReplay:
         self._pending = self._next_row()
         self._t0_ms = self._pending.ts_ms if self._pending is not None else 0
         self._shift_ms = 0 if rebase_to_ms is None else rebase_to_ms - self._t0_ms
+        if rebase_end_ms is not None and self._pending is not None:
+            self._shift_ms = rebase_end_ms - (self._last_row_ms() + PERIOD_MS)
 
     # -- Producer ----------------------------------------------------------------------------
 
@@ -430,6 +438,18 @@ class CsvReplay:
             log.warning("replay_read_failed", path=str(self._path), error=str(exc))
         self.close()
         return None
+
+    def _last_row_ms(self) -> int:
+        """The start of the last row this replay will emit, by a second pass over the file
+        with the same rules (order, date filter) and nothing counted or logged."""
+        last = self._t0_ms
+        for _, outcome in iter_rows(self._path):
+            if isinstance(outcome, RowError) or outcome.ts_ms <= last:
+                continue
+            if self._hi_ms is not None and outcome.ts_ms >= self._hi_ms:
+                break
+            last = outcome.ts_ms
+        return last
 
     def _skip(self, line: int, error: RowError) -> None:
         self._skipped[error.reason] += 1

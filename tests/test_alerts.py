@@ -124,14 +124,51 @@ def test_out_of_order_observation_is_late_even_unflagged() -> None:
     assert t is None and len(b.firing()) == 1
 
 
-def test_idle_late_episode_is_closed_by_tick() -> None:
+def test_wall_time_never_closes_a_late_episode() -> None:
     b = book()
     b.apply(obs(80, 2 * MIN, late=True), INFO, NOW)
-    assert b.tick(NOW + 899_000) == []
-    closed = b.tick(NOW + 900_000)
-    assert events(list(closed)) == ["resolved"]
-    assert closed[0].alert.late and "backlog ended" in closed[0].alert.message
-    assert b.tick(NOW + 2_000_000) == []
+    assert b.tick(NOW + 900_000) == [] and b.tick(NOW + 10 * 86_400_000) == []
+
+
+def test_a_late_episode_closes_where_its_data_ended_when_the_node_says_so() -> None:
+    b = book()
+    b.apply(obs(80, 2 * MIN, late=True), INFO, NOW)
+    b.apply(obs(85, 3 * MIN, late=True), INFO, NOW)
+    (closed,) = b.close_late("n1", "backlog ended")
+    assert closed.event == "resolved" and closed.alert.late and closed.at_ms == 3 * MIN
+    assert closed.alert.message.startswith("backlog ended while exceeding")
+    assert b.close_late("n1", "backlog ended") == []  # closed once
+    assert b.close_late("other", "x") == []
+
+
+def test_a_second_pass_over_the_same_late_data_does_not_reopen_it() -> None:
+    b = book()
+    first = [b.apply(obs(v, m * MIN, late=True), INFO, NOW) for m, v in [(2, 80), (3, 85)]]
+    assert events(first) == ["fired"]
+    assert events(list(b.close_late("n1", "node n1 went offline"))) == ["resolved"]
+    # The same replay again, days later on the wall clock: nothing new is recorded.
+    later = NOW + 5 * 86_400_000
+    again = [b.apply(obs(v, m * MIN, late=True), INFO, later) for m, v in [(2, 80), (3, 85)]]
+    assert events(again) == []
+    # Data beyond what was recorded is a new episode.
+    assert events([b.apply(obs(90, 4 * MIN, late=True), INFO, later)]) == ["fired"]
+
+
+def test_a_late_episode_left_behind_by_its_node_clock_expires() -> None:
+    b = book()
+    b.apply(obs(80, 2 * MIN, late=True), INFO, NOW)
+    horizon = 48 * 3_600_000
+    assert b.expire_late({"n1": 2 * MIN + horizon}, horizon) == []
+    (closed,) = b.expire_late({"n1": 2 * MIN + horizon + 1}, horizon)
+    assert closed.at_ms == 2 * MIN and "late data ended" in closed.alert.message
+    assert b.expire_late({"n1": 10 * horizon}, horizon) == []
+
+
+def test_a_pending_late_episode_closes_silently() -> None:
+    b = book(pending_s=600)
+    b.apply(obs(80, 2 * MIN, late=True), INFO, NOW)
+    assert b.close_late("n1", "backlog ended") == []
+    assert b.take_dirty()
 
 
 def test_renotify_until_acknowledged() -> None:

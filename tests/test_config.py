@@ -86,6 +86,15 @@ def test_aggregator_v2_needs_token(tmp_path: Path) -> None:
         load_aggregator_config(path, environ={})
 
 
+def test_windows_must_close_by_time_before_their_results_are_late(tmp_path: Path) -> None:
+    """A window closed by time later than late_after_s would be judged late: never paged."""
+    text = "[alerts]\nlate_after_s = 600\n[alerts.windows]\nclose_after_s = 600\n"
+    with pytest.raises(ConfigError, match="close_after_s must be below late_after_s"):
+        load_aggregator_config(write(tmp_path, "agg.toml", text), {})
+    ok = "[alerts]\nlate_idle_s = 900\n[alerts.windows]\nclose_after_s = 60\n"
+    assert load_aggregator_config(write(tmp_path, "agg.toml", ok), {}).alerts.late_idle_s == 900
+
+
 def test_fleet_inventory(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -85,6 +85,7 @@ class SimLink:
     connected: bool = False
     delivered: bytearray = field(default_factory=bytearray)
     published: list[Published] = field(default_factory=list)
+    statuses: list[tuple[int, int]] = field(default_factory=list)  # (at_us, journal depth)
     _events: list[tuple[int, int, str, int]] = field(default_factory=list)
     _inflight: int = 0
     _counter: int = 0
@@ -108,6 +109,9 @@ class SimLink:
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
         if not self.connected:
             return False
+        if topic.endswith("/status"):
+            journal = codec.STATUS.decode(payload).journal
+            self.statuses.append((self.time.us, -1 if journal is None else journal.depth))
         if topic.endswith("/readings"):
             message = codec.READINGS.decode(payload)
             for r in message.readings:
@@ -346,3 +350,15 @@ def max_in_window(sent: list[Published], window_us: int) -> int:
             start += 1
         best = max(best, total)
     return best
+
+
+def test_the_end_of_a_drain_is_told_at_once_by_a_status_with_an_empty_journal(
+    shm_dir: Path,
+) -> None:
+    """The aggregator closes a node's windows and late episodes when it hears the backlog is
+    drained: the node says so as soon as its journal is empty, not a minute later."""
+    run = simulate(shm_dir, outage_s=600, run_after_s=120)
+    assert_delivered_once(run)
+    drain_end = run.after_reconnect(backlog=True)[-1].at_us
+    told = [at for at, depth in run.link.statuses if at > drain_end and depth == 0]
+    assert told and told[0] - drain_end <= 2_000_000, (drain_end, run.link.statuses[-5:])

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.liveness import Liveness, LivenessSettings, LivenessSnapshotError
+from aggregator.liveness import (
+    Liveness,
+    LivenessSettings,
+    LivenessSnapshotError,
+    history_verdict,
+)
 from aggregator.observations import Observation
 from schemas.messages import ALERT_SCHEMA, Alert, Reading
 from schemas.quantities import SPECS, Quantity
@@ -323,3 +328,93 @@ def test_truncated_or_foreign_snapshot_raises_its_own_error() -> None:
     foreign = msgspec.msgpack.encode({"schema": "envnet.health-state/1", "nodes": {}})
     with pytest.raises(LivenessSnapshotError):
         Liveness.restore(foreign, now_ms=W0)
+
+
+# -- history: replays judged in their own clock ---------------------------------------------
+
+OLD = 1_362_067_200_000  # 2013-03-01 00:00 CST: a replay's original timestamps
+HOUR = 3_600_000
+
+
+def replayed(q: Quantity, ts: int) -> Reading:
+    return msgspec.structs.replace(r(q, ts, 3600), flags=("replayed",))
+
+
+def replay_rows(lv: Liveness, rows: range, missing_co: range = range(0)) -> None:
+    """A replay at 3600x: one hourly row a second, flagged, its history verdict with it."""
+    for h in rows:
+        batch = [replayed("pm2_5", OLD + h * HOUR)]
+        if h not in missing_co:
+            batch.append(replayed("co", OLD + h * HOUR))
+        verdict = history_verdict(batch, W0 + h * S, backlog=False, history_after_s=900)
+        lv.seen_batch("n", batch, W0 + h * S, verdict)
+
+
+def test_history_verdicts() -> None:
+    now = W0
+    current = [r("pm2_5", now - MIN)]
+    old = [r("pm2_5", now - 2 * HOUR)]
+    assert history_verdict(current, now, backlog=False, history_after_s=900) is False
+    assert history_verdict(old, now, backlog=False, history_after_s=900) is True
+    assert history_verdict([replayed("pm2_5", now)], now, backlog=False, history_after_s=900)
+    # A live node's own backlog is old by nature: it tells nothing.
+    assert history_verdict(old, now, backlog=True, history_after_s=900) is None
+    assert history_verdict([replayed("pm2_5", OLD)], now, True, history_after_s=900) is True
+
+
+def test_a_gap_in_replayed_history_is_not_a_silent_sensor_now() -> None:
+    lv = Liveness()
+    # Three days of 2013 with the CO analyser out for 33 hours, replayed well after any
+    # grace: by event time CO is 33 h behind the node's newest reading.
+    start = W0 + 3 * HOUR
+    for h in range(72):
+        batch = [replayed("pm2_5", OLD + h * HOUR)]
+        if not 20 <= h < 53:
+            batch.append(replayed("co", OLD + h * HOUR))
+        lv.seen_batch("n", batch, start + h * S, True)
+        assert lv.check(start + h * S) == [], h
+
+
+def test_the_same_gap_in_a_live_node_is_found() -> None:
+    """The control: current data with the same gap does make CO silent."""
+    lv = Liveness()
+    feed(lv, "n", ["pm2_5", "co"], range(5))
+    feed(lv, "n", ["pm2_5"], range(5, 40))
+    assert ("n", "liveness.co.silent", True) in states(lv.check(W0 + 40 * MIN))
+
+
+def test_a_replay_that_shuts_down_cleanly_has_finished_not_failed() -> None:
+    lv = Liveness()
+    replay_rows(lv, range(48))
+    lv.status("n", online=False, at_ms=W0 + 60 * S, reason="shutdown")
+    assert lv.check(W0 + 61 * S) == []
+    assert lv.check(W0 + 86_400_000) == []  # nor silent for a day after
+    assert lv.offline_nodes() == []
+
+
+def test_a_replay_that_dies_is_offline_until_it_shuts_down_cleanly() -> None:
+    lv = Liveness()
+    replay_rows(lv, range(48))
+    lv.status("n", online=False, at_ms=W0 + 60 * S, reason="lost")  # killed: its will
+    assert states(lv.check(W0 + 61 * S)) == [("n", "liveness.node", True)]
+    lv.status("n", online=True, at_ms=W0 + 120 * S)  # restarted, then ends cleanly
+    lv.status("n", online=False, at_ms=W0 + 130 * S, reason="shutdown")
+    (resolved,) = lv.check(W0 + 131 * S)
+    assert not resolved.exceeded and "replay finished" in resolved.message
+
+
+def test_a_live_node_s_clean_shutdown_still_means_offline() -> None:
+    lv = Liveness()
+    feed(lv, "n", ["pm2_5"], range(3))
+    lv.seen_batch("n", [r("pm2_5", W0 + 3 * MIN)], W0 + 4 * MIN, False)
+    lv.status("n", online=False, at_ms=W0 + 5 * MIN, reason="shutdown")
+    assert states(lv.check(W0 + 5 * MIN + S)) == [("n", "liveness.node", True)]
+
+
+def test_a_snapshot_from_before_history_was_kept_restores() -> None:
+    lv = Liveness()
+    feed(lv, "n", ["pm2_5"], range(3))
+    raw = msgspec.msgpack.decode(lv.snapshot())
+    raw["nodes"] = {node: fields[:-1] for node, fields in raw["nodes"].items()}
+    restored = Liveness.restore(msgspec.msgpack.encode(raw), now_ms=W0)
+    assert restored.observations(W0) == lv.observations(W0)

@@ -309,6 +309,27 @@ def test_rebase_shifts_every_timestamp(tmp_path: Path) -> None:
     assert sorted({r.ts for r in drain(replay)}) == [target, target + 3_600_000, target + 7_200_000]
 
 
+def test_rebase_to_an_end_makes_the_data_the_recent_past(tmp_path: Path) -> None:
+    """--rebase-now: the last row (of those selected) ends at the given hour, so a replay of
+    hours a second never lies in the future of the clock it started on."""
+    lines = [
+        row(i + 1, h, day=d) for i, (d, h) in enumerate((d, h) for d in (1, 2) for h in (0, 5))
+    ]
+    lines.append('9,2013,3,2,3,bad,20,5,30,500,60,5.0,1015,-5.0,0,"N",2.0,"Test"')  # skipped
+    path = write_csv(tmp_path, *lines, row(10, 9, day=3))
+    end = 1_750_000_000_000 - 1_750_000_000_000 % 3_600_000
+    replay = CsvReplay(path, start_ms=START, date_to="2013-03-02", rebase_end_ms=end)
+    stamps = sorted({r.ts for r in drain(replay)})
+    assert stamps[-1] + 3_600_000 == end
+    assert stamps == [end - 3_600_000 - (local_hour_to_utc_ms(2013, 3, 2, 5) - t) for t in (
+        local_hour_to_utc_ms(2013, 3, 1, 0), local_hour_to_utc_ms(2013, 3, 1, 5),
+        local_hour_to_utc_ms(2013, 3, 2, 0), local_hour_to_utc_ms(2013, 3, 2, 5),
+    )]  # fmt: skip
+    assert replay.counts.rows_skipped == 1  # counted once, not again by the second pass
+    with pytest.raises(ValueError, match="exclusive"):
+        CsvReplay(path, start_ms=START, rebase_to_ms=end, rebase_end_ms=end)
+
+
 def test_date_filter_is_inclusive_in_local_days(tmp_path: Path) -> None:
     lines = [
         row(i + 1, h, day=d) for i, (d, h) in enumerate((d, h) for d in (1, 2, 3) for h in (0, 23))

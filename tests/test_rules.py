@@ -328,3 +328,59 @@ def test_nodes_without_classification_are_skipped_and_counted() -> None:
     bare = NodeInfo(site="x", node="n")
     run(e, bare, [*hours_of("o3", 80, t, 1), *closing("o3", t + HOUR), r("h2s", 10, t, 60)])
     assert e.skipped.get("no_air_zone", 0) >= 1 and e.skipped.get("no_odour_grade", 0) == 1
+
+
+# -- windows closed in the node's clock; readings from the future ---------------------------
+
+
+def test_the_last_day_is_closed_and_judged_when_its_node_says_it_is_done() -> None:
+    day = utc_ms("2026-07-01T00:00")
+    e = engine()
+    readings = hours_of("pm2_5", 120, day, 24, every_s=3600)  # a 24-h analyser, all day
+    got = run(e, AIR, readings)
+    assert [w for w in got.windows if w.kind == "24h"] == []  # no later reading closes it
+    until = e.clocks.drained("n")
+    assert until == day + 24 * HOUR
+    closed = e.close(AIR, until, until + 1000)
+    (daily,) = [w for w in closed.windows if w.kind == "24h"]
+    assert daily.valid and daily.value == 120 and not daily.revision
+    (obs,) = only(closed, "air.pm2_5.24h")
+    assert obs.exceeded and not obs.late  # judged at once: live
+    assert [a.report for a in closed.aqi] == ["hour", "day"]
+    assert e.close(AIR, until, until + 2000).windows == []  # closed once
+
+
+def test_a_quiet_node_s_windows_close_lateness_after_their_end_by_its_clock() -> None:
+    day = utc_ms("2026-07-01T00:00")
+    e = engine()
+    wall = day + 24 * HOUR + 5_000  # the last hourly reading arrives 5 s after it ended
+    for h in range(24):
+        e.evaluate(AIR, [r("pm2_5", 120, day + h * HOUR, 3600)], False, wall - (23 - h) * HOUR)
+    lateness = 300_000
+    assert [u for _, u in e.clocks.due(wall + lateness - 1)] == [day + 23 * HOUR]
+    assert e.close(AIR, day + 23 * HOUR, wall + lateness - 1).windows == []
+    ((_, until),) = e.clocks.due(wall + lateness)
+    got = e.close(AIR, until, wall + lateness)
+    assert {w.kind for w in got.windows} == {"1h", "24h"}
+    assert not any(o.late for o in got.observations)  # within late_after_s: live
+
+
+def test_readings_far_ahead_of_the_clock_are_counted_and_not_judged_at_all() -> None:
+    now = utc_ms("2026-07-01T12:00")
+    e = engine()
+    ahead = now + 2 * HOUR  # more than max_future_s (1 h) ahead: a clock fault
+    got = e.evaluate(AIR, [r("pm2_5", 900, ahead), r("h2s", 5000, ahead, 60)], False, now)
+    odour = NodeInfo(site="x", node="n", odour_grade="II-new")
+    got2 = e.evaluate(odour, [r("h2s", 5000, ahead, 60)], False, now)
+    assert got.observations == [] and got2.observations == [] and got.windows == []
+    assert e.future_readings == 3
+    assert e.clocks.newest_ms("n") is None  # nor do they move the node's clock
+
+
+def test_health_from_old_data_is_late() -> None:
+    t = utc_ms("2013-03-01T00:00")
+    e = engine()
+    stuck = hours_of("o3", 250.0, t, 3, every_s=60)
+    got = e.evaluate(AIR, stuck, False, utc_ms("2026-07-01T00:00"))
+    health = [o for o in got.observations if o.rule.kind == "health"]
+    assert health and all(o.late for o in health)

@@ -52,18 +52,19 @@ def test_open_alert_survives_reopen(tmp_path: Path) -> None:
     assert len(again.firing()) == 1
 
 
-def test_late_lane_deleted_rows_stay_deleted(tmp_path: Path) -> None:
+def test_a_closed_late_episode_is_kept_closed(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
     book = new_book()
     store = StateStore(path)
     observe(book, 80, 5000)
     observe(book, 80, 1000, late=True)
     store.save_tracks(book.take_dirty())
-    book.tick(NOW + 3_600_000)  # closes the idle late episode
+    book.close_late("n1", "backlog ended")  # its data ended while exceeding
     store.save_tracks(book.take_dirty())
-    lanes = sorted(lane for _, lane, _ in store.load_tracks())
+    tracks = {lane: track for _, lane, track in store.load_tracks()}
     store.close()
-    assert lanes == ["live"]
+    assert sorted(tracks) == ["late", "live"]
+    assert tracks["late"].closed and tracks["late"].state == "resolved"
 
 
 def test_snapshots_round_trip(tmp_path: Path) -> None:
