@@ -10,11 +10,11 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from aggregator.alerts import LifecyclePolicy
+from aggregator.engine.lifecycle import LifecyclePolicy
 from aggregator.webhook import WebhookSettings
-from envnet.configfile import ConfigError, convert, overlay_env, read_toml
-from envnet.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
 from schemas.quantities import Quantity
+from schemas.runtime.configfile import ConfigError, convert, overlay_env, read_toml
+from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
 
 ENV_OVERRIDES: Final = {
     "ENVNET_MQTT_URL": ("mqtt", "url"),
@@ -161,7 +161,7 @@ class WebhookSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class WindowsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Averaging windows (aggregator.event_windows). The validity counts are GB 3095-2026
+    """Averaging windows (aggregator.engine.windows). The validity counts are GB 3095-2026
     Table 4's; the MDA8 convention and the noise day/night minimums are UNVERIFIED or envnet
     choices (see WindowSettings), hence here."""
 
@@ -182,7 +182,7 @@ class WindowsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # simulations whose event time runs ahead of the wall clock.
     max_future_s: Annotated[int, msgspec.Meta(ge=0)] = 3600
     # A window no newer reading closes (a node gone quiet, the end of a replay) closes this
-    # long after its end in the node's own clock (aggregator.window_closing): room for
+    # long after its end in the node's own clock (aggregator.engine.window_closing): room for
     # readings still on their way. Must stay below alerts.late_after_s, so that a window
     # closed by time is still judged live.
     close_after_s: Annotated[int, msgspec.Meta(ge=0)] = 300
@@ -202,8 +202,9 @@ class FlatlineSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class HealthSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Sensor health checks (aggregator.health). Every default is an envnet choice, not a
-    standard; the per-quantity tables override the built-in ones quantity by quantity."""
+    """Sensor health checks (aggregator.engine.sensor_health). Every default is an envnet
+    choice, not a standard; the per-quantity tables override the built-in ones quantity by
+    quantity."""
 
     plausible: dict[Quantity, RangeSection] = {}
     flatline: dict[Quantity, FlatlineSection] = {}
@@ -279,7 +280,7 @@ class AlertsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CalibrationSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    # The calibration records (aggregator.calibration_file); none: values are stored as sent.
+    # The calibration records (aggregator.calibration.file); none: values are stored as sent.
     path: str | None = None
 
 

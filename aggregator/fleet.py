@@ -12,8 +12,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from envnet.configfile import ConfigError, convert, read_toml
 from schemas.messages import ID_PATTERN, Location
+from schemas.runtime.configfile import ConfigError, convert, read_toml
 
 # GB 3095-2026 §4.1: Class 1 zones take Grade I limits, Class 2 zones Grade II.
 AirZone = Literal[1, 2]
@@ -28,7 +28,7 @@ OdourGrade = Literal["I", "II-new", "II-existing", "III-new", "III-existing"]
 
 
 # Site names become InfluxDB tag values: no control characters and no backslash, which line
-# protocol cannot escape unambiguously (see aggregator.lineprotocol).
+# protocol cannot escape unambiguously (see aggregator.storage.lineprotocol).
 SITE_PATTERN: Final = r"^[^\\\x00-\x1f\x7f]{1,100}$"
 
 

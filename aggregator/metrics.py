@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from aggregator.intake import REFUSAL_REASONS
+from aggregator.intake.checks import REFUSAL_REASONS
 from aggregator.service_health import STATE_VALUE, HealthReport
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

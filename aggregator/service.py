@@ -17,29 +17,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from aggregator.alerting import now_ms
-from aggregator.alerting_worker import AlertingWorker, WorkerError
-from aggregator.alerts import Transition
-from aggregator.calibrated_batch import calibrate_batch
-from aggregator.calibration import CalibrationBook
-from aggregator.calibration_file import load_calibrations
+from aggregator.calibration.batch import calibrate_batch
+from aggregator.calibration.book import CalibrationBook
+from aggregator.calibration.file import load_calibrations
 from aggregator.config import AggregatorConfig
-from aggregator.deadletter import DeadLetters
+from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.influx import InfluxTarget, InfluxWriter
-from aggregator.intake import AcceptedBatch, Intake, Refusal
+from aggregator.intake.checks import AcceptedBatch, Intake, Refusal
+from aggregator.intake.mqtt_session import Publisher, SessionSettings, Subscriber
+from aggregator.intake.refusal_notices import RefusalNotices
+from aggregator.intake.refusals import RefusalReporter
+from aggregator.intake.seqs import SeqState, SeqTracker
 from aggregator.metrics import Metrics
 from aggregator.metrics_http import MetricsServer, make_app
-from aggregator.mqtt_session import Publisher, SessionSettings, Subscriber
-from aggregator.pipeline import PendingBatch, Pipeline, PipelineSettings
-from aggregator.records import ReadingLines, status_line
-from aggregator.refusal_notices import RefusalNotices
-from aggregator.refusals import RefusalReporter
-from aggregator.seqs import SeqState, SeqTracker
 from aggregator.service_health import BrokerObservation, HealthLimits, HealthReport, evaluate
-from aggregator.storage_setup import prepare_storage
+from aggregator.storage.deadletter import DeadLetters
+from aggregator.storage.influx import InfluxTarget, InfluxWriter
+from aggregator.storage.pipeline import PendingBatch, Pipeline, PipelineSettings
+from aggregator.storage.records import ReadingLines, status_line
+from aggregator.storage.setup import prepare_storage
 from aggregator.webhook import WebhookSink
-from envnet.logs import get_logger
+from aggregator.worker.alerting import now_ms
+from aggregator.worker.process import AlertingWorker, WorkerError
 from schemas import codec, topics
 from schemas.messages import (
     ACK_SCHEMA,
@@ -49,6 +48,7 @@ from schemas.messages import (
     AlertEvent,
     RefusalMessage,
 )
+from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.service")
 
@@ -160,7 +160,7 @@ class AggregatorService:
         )
         self._readings_messages = self.metrics.messages_received.labels("readings")
         self._status_messages = self.metrics.messages_received.labels("status")
-        # Standards evaluation runs in a process of its own (aggregator/alerting_worker.py).
+        # Standards evaluation runs in a process of its own (aggregator/worker/process.py).
         self._alerting = AlertingWorker(
             config, fleet, self.metrics, self._submit_lines, self._publish_later
         )

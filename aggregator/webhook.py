@@ -22,11 +22,11 @@ from typing import Final, Literal
 
 import aiohttp
 
-from aggregator.alerts import Transition
-from envnet.backoff import Backoff
-from envnet.logs import get_logger
+from aggregator.engine.lifecycle import Transition
 from schemas import codec
 from schemas.messages import ALERT_EVENT_SCHEMA, AlertEvent
+from schemas.runtime.backoff import Backoff
+from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.webhook")
 

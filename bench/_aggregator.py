@@ -24,9 +24,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench._shapes import node_info
-from envnet.services import free_port
 from schemas import codec, topics
 from schemas.messages import STATUS_SCHEMA, StatusMessage
+from simulators.local_stack import free_port
 
 READY_TIMEOUT_S: Final = 60.0
 STOP_TIMEOUT_S: Final = 60.0

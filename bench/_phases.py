@@ -32,7 +32,7 @@ from bench._results import (
 )
 from bench._shapes import SHAPES, Shape, node_ids, start_ts_ms
 from bench._subscriber import Counters, SubscriberKind, SubscriberSpec, run_subscriber
-from envnet.services import Influxd, Mosquitto, influx_query
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 
 DATABASE: Final = "bench"
 POLL_S: Final = 0.1
@@ -208,7 +208,7 @@ def _drive(
         fleet.wait_ready()
         roles = {
             "aggregator": [agg.pid or 0],
-            # Standards evaluation runs in a child process (aggregator/alerting_worker.py).
+            # Standards evaluation runs in a child process (aggregator/worker/process.py).
             "alerting worker": children(agg.pid or 0),
             "mosquitto": [broker.pid or 0],
             "influxd": [influxd.pid or 0],

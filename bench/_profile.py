@@ -70,7 +70,7 @@ def _function(frame: str) -> str:
 
 def _is_idle(function: str) -> bool:
     """The event loop blocked in its selector, or the worker blocked reading its socket."""
-    if function == "_read_exact (aggregator/alerting_worker.py)":
+    if function == "_read_exact (aggregator/worker/process.py)":
         return True
     return function.endswith("(selectors.py)") and function.split(" ", maxsplit=1)[0].endswith(
         (".select", ".poll")
@@ -79,7 +79,7 @@ def _is_idle(function: str) -> bool:
 
 def _process_name(stacks: list[tuple[list[str], int]]) -> str:
     for functions, _ in stacks:
-        if "serve (aggregator/alerting_worker.py)" in functions:
+        if "serve (aggregator/worker/process.py)" in functions:
             return "alerting worker"
         if any(f.startswith("run_aggregator ") for f in functions):
             return "aggregator"

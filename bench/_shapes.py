@@ -19,7 +19,7 @@ from math import gcd
 from typing import Final
 
 from aggregator.fleet import NodeInfo
-from aggregator.records import ReadingLines
+from aggregator.storage.records import ReadingLines
 from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from schemas.quantities import Quantity, Unit
@@ -98,8 +98,8 @@ def reading_ts(t0_ms: int, k: int) -> int:
 
 
 # How far a value may wander from its typical level, minute to minute. The aggregator judges
-# sensor health (aggregator/health.py): air temperature jumping 5 °C in a minute is a spike,
-# and a bench whose sensors looked broken would measure alert handling, not ingest.
+# sensor health (aggregator/engine/sensor_health.py): air temperature jumping 5 °C in a minute
+# is a spike, and a bench whose sensors looked broken would measure alert handling, not ingest.
 SPREAD: Final[dict[Quantity, float]] = {"air_temp": 0.01, "rh": 0.01}
 
 

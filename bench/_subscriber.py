@@ -2,7 +2,7 @@
 
 Three implementations, with the aggregator's client options (MQTT 3.1.1, persistent session,
 max_inflight_messages=1000):
-- "intake": the aggregator's own client (aggregator.mqtt_session.BurstReadClient), taking
+- "intake": the aggregator's own client (aggregator.intake.mqtt_session.BurstReadClient), taking
   messages straight off its queue: the ceiling the aggregator is measured against;
 - "aiomqtt": plain aiomqtt 2.5 with `async for message in client.messages`, as documented;
 - "paho": paho-mqtt's own network loop with a counting callback.
@@ -23,7 +23,7 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from aggregator.mqtt_session import BurstReadClient
+from aggregator.intake.mqtt_session import BurstReadClient
 from schemas import topics
 
 SubscriberKind = Literal["intake", "aiomqtt", "paho"]

@@ -1,7 +1,7 @@
 """The alerting worker's evaluation rate on one core, without MQTT or InfluxDB.
 
 Feeds bench-shaped backlog batches (100 nodes × 6 quantities, 1-min readings, 30 days old)
-through aggregator.alerting_worker's request handler in-process, decoding each request from
+through aggregator.worker.process's request handler in-process, decoding each request from
 msgpack as the worker does, and prints readings/s. Last line: `readings_per_s=…`.
 
     .venv/bin/python bench/alerting_worker.py [--requests 60]
@@ -14,9 +14,9 @@ import random
 import tempfile
 import time
 
-from aggregator.alerting_worker import _ENCODER, _REQUEST, Open, Stored, StoredBatch, _Worker
 from aggregator.config import load_aggregator_config
 from aggregator.fleet import Fleet, NodeInfo
+from aggregator.worker.process import _ENCODER, _REQUEST, Open, Stored, StoredBatch, _Worker
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
 

@@ -36,10 +36,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench._procstat import cpu_seconds
-from envnet.services import Mosquitto, ServiceError
 from schemas import codec, topics
 from schemas.codec import ContractError
 from schemas.messages import ACK_SCHEMA, AckMessage
+from simulators.local_stack import Mosquitto, ServiceError
 
 NODE: Final = "bench-edge"
 RSS_TARGET_MB: Final = 40.0

@@ -1,4 +1,4 @@
-"""Window engine throughput: readings/s through aggregator.event_windows.WindowEngine.
+"""Window engine throughput: readings/s through aggregator.engine.windows.WindowEngine.
 
 Pure CPU, no services. Each node has three series (O3 with 8-h/MDA8, NO2 with daily means,
 noise with day/night and percentiles) and sends 60-s readings. Prints three rates, best of
@@ -20,7 +20,7 @@ import argparse
 import time
 import tracemalloc
 
-from aggregator.event_windows import AIR_DAILY, NOISE, OZONE, SeriesKey, SeriesSpec, WindowEngine
+from aggregator.engine.windows import AIR_DAILY, NOISE, OZONE, SeriesKey, SeriesSpec, WindowEngine
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
 

@@ -30,7 +30,7 @@ from bench._publishers import BenchError
 from bench._report import last_line, table
 from bench._results import ModeResult
 from bench._subscriber import SubscriberKind
-from envnet.services import ServiceError
+from simulators.local_stack import ServiceError
 
 MODES = ("backlog", "live")
 

@@ -22,8 +22,8 @@ if not __package__:  # run as a script: make the repository root importable for 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aggregator.fleet import Fleet
-from aggregator.intake import AcceptedBatch, Intake
-from aggregator.seqs import SeqTracker, content_digest
+from aggregator.intake.checks import AcceptedBatch, Intake
+from aggregator.intake.seqs import SeqTracker, content_digest
 from bench._shapes import SHAPES, PayloadTemplates, node_info, start_ts_ms
 
 NODES = [f"b000n{i:03d}" for i in range(10)]

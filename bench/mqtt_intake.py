@@ -7,7 +7,7 @@ draining it, alone, with four intakes, in the same run:
 - aiomqtt-iter: aiomqtt 2.5 as documented, `async for message in client.messages`;
 - aiomqtt-queue: aiomqtt, taking messages straight off its queue when they are waiting
   (what the aggregator's Subscriber does);
-- burst: aggregator.mqtt_session.BurstReadClient, which reads every buffered packet per
+- burst: aggregator.intake.mqtt_session.BurstReadClient, which reads every buffered packet per
   event-loop wake-up.
 
 Prints each rate and its ratio to paho's. Last line, machine-readable:
@@ -30,8 +30,8 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from aggregator.mqtt_session import BurstReadClient
-from envnet.services import Mosquitto
+from aggregator.intake.mqtt_session import BurstReadClient
+from simulators.local_stack import Mosquitto
 
 TOPIC_FILTER = "bench/+/readings"
 

@@ -3,7 +3,7 @@
 Pure CPU, no services. Times, interleaved and best of `--rounds`:
 
 - baseline: a verbatim copy of `ReadingLines` as it was before readings had a serial (below);
-- current: `aggregator.records.ReadingLines.lines` on the same readings, none with a serial;
+- current: `aggregator.storage.records.ReadingLines.lines` on the same readings, none with a serial;
 - calibrate_batch/no serial: the same readings through `calibrate_batch` with a loaded book
   (what every node's batch goes through once a calibration file is configured);
 - calibrate_batch/serial: readings that all carry a serial with a record (linear).
@@ -19,14 +19,14 @@ import argparse
 import time
 from collections.abc import Callable
 
-from aggregator.calibrated_batch import calibrate_batch
-from aggregator.calibration import CalibrationBook, CalibrationRecord, Linear
+from aggregator.calibration.batch import calibrate_batch
+from aggregator.calibration.book import CalibrationBook, CalibrationRecord, Linear
 from aggregator.fleet import NodeInfo
-from aggregator.lineprotocol import escape_key
-from aggregator.records import ReadingLines
-from aggregator.storage_schema import READINGS
+from aggregator.storage.lineprotocol import escape_key
+from aggregator.storage.records import ReadingLines
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
+from schemas.storage import READINGS
 
 START_MS = 1_796_000_400_000
 SAMPLE: tuple[tuple[Quantity, float], ...] = (

@@ -32,7 +32,6 @@ from edge.link import (
 )
 from edge.ratelimit import TokenBucket
 from edge.resend import ResendSchedule
-from envnet.logs import get_logger
 from schemas import codec, topics
 from schemas.messages import (
     READINGS_SCHEMA,
@@ -43,6 +42,7 @@ from schemas.messages import (
     SensorHealth,
     StatusMessage,
 )
+from schemas.runtime.logs import get_logger
 
 log = get_logger("edge.agent")
 

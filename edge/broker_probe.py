@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from envnet.endpoints import MqttEndpoint
+from schemas.runtime.endpoints import MqttEndpoint
 
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h) that have a cause a technician can fix on site.
 _VERIFY_HINTS: Final[dict[int, str]] = {

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from envnet.configfile import ConfigError, convert, overlay_env, read_toml
-from envnet.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
 from schemas.messages import ID_PATTERN, SensorSerial
+from schemas.runtime.configfile import ConfigError, convert, overlay_env, read_toml
+from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
 
 ENV_OVERRIDES: Final = {"ENVNET_MQTT_URL": ("mqtt", "url")}
 

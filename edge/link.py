@@ -18,12 +18,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from envnet.backoff import Backoff
-from envnet.endpoints import MqttEndpoint
-from envnet.logs import get_logger
 from schemas import codec, topics
 from schemas.codec import ContractError
 from schemas.messages import STATUS_SCHEMA, RefusalMessage, StatusMessage
+from schemas.runtime.backoff import Backoff
+from schemas.runtime.endpoints import MqttEndpoint
+from schemas.runtime.logs import get_logger
 
 log = get_logger("edge.link")
 

@@ -17,8 +17,8 @@ from edge.journal import Journal
 from edge.link import LinkSettings, MqttLink
 from edge.sampler import Sampler
 from edge.watchdog import systemd_watchdog
-from envnet import __version__
-from envnet.backoff import Backoff
+from schemas.runtime.backoff import Backoff
+from schemas.runtime.version import VERSION
 
 
 def build_sampler(config: EdgeConfig, start_ms: int) -> Sampler:
@@ -60,7 +60,7 @@ def build_agent(
     )
     settings = AgentSettings(
         node=config.node.id,
-        version=__version__,
+        version=VERSION,
         ack_timeout_s=mqtt.ack_timeout_s,
         ack_timeout_cap_s=mqtt.ack_timeout_cap_s,
         drain_rate_per_s=config.drain.rate_readings_per_s,

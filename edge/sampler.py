@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from edge.drivers.base import Driver, DriverError
 from edge.stats import IntervalStats, interval_start
-from envnet.logs import get_logger
 from schemas.messages import Reading, SensorHealth, SensorState
 from schemas.quantities import SPECS, Quantity
+from schemas.runtime.logs import get_logger
 
 log = get_logger("edge.sampler")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from edge.config import SensorSection
 from edge.drivers.base import Driver, DriverError, Sample
 from edge.drivers.registry import create_driver
-from envnet.configfile import ConfigError
-from envnet.logs import get_logger
 from schemas.quantities import SPECS
+from schemas.runtime.configfile import ConfigError
+from schemas.runtime.logs import get_logger
 
 log = get_logger("edge.sensor_probe")
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from envnet.logs import get_logger
+from schemas.runtime.logs import get_logger
 
 log = get_logger("edge.watchdog")
 

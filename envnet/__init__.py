@@ -1,8 +1,6 @@
-"""envnet: city environmental sensor networks."""
+"""envnet: city environmental sensor networks. This package is the top floor: the `envnet`
+command (`cli`), its subcommands (`commands/`), and the live demo (`demo`)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from schemas.runtime.version import VERSION
 
-try:
-    __version__ = version("envnet")
-except PackageNotFoundError:  # running from a checkout without an install
-    __version__ = "0.0.0+checkout"
+__version__ = VERSION

@@ -10,8 +10,8 @@ import argparse
 import math
 from datetime import UTC, date, datetime
 
-from envnet.configfile import ConfigError
 from schemas.messages import ID_REGEX
+from schemas.runtime.configfile import ConfigError
 
 
 def node_id(text: str) -> str:

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from envnet import __version__
-from envnet.configfile import ConfigError
-from envnet.logs import configure_logging
+from schemas.runtime.configfile import ConfigError
+from schemas.runtime.logs import configure_logging
+from schemas.runtime.version import VERSION
 
 EXIT_CONFIG = 2
 # The reader of our output went away (`envnet alerts list --json | head`).
@@ -45,13 +45,13 @@ def _edge(args: argparse.Namespace) -> int:
 
 
 def _edge_check(args: argparse.Namespace) -> int:
-    from edge.check_cli import run_check_command
+    from envnet.commands.edge_check import run_check_command
 
     return run_check_command(args)
 
 
 def _edge_status(args: argparse.Namespace) -> int:
-    from edge.status_cli import run_status_command
+    from envnet.commands.edge_status import run_status_command
 
     return run_status_command(args)
 
@@ -71,19 +71,19 @@ def _aggregator(args: argparse.Namespace) -> int:
 
 
 def _sim_fleet(args: argparse.Namespace) -> int:
-    from simulators.fleet_cli import run_fleet_command
+    from envnet.commands.sim_fleet import run_fleet_command
 
     return run_fleet_command(args)
 
 
 def _sim_replay(args: argparse.Namespace) -> int:
-    from simulators.replay_cli import run_replay_command
+    from envnet.commands.sim_replay import run_replay_command
 
     return run_replay_command(args)
 
 
 def _sim_devices(args: argparse.Namespace) -> int:
-    from simulators.devices_cli import run_devices_command
+    from envnet.commands.sim_devices import run_devices_command
 
     return run_devices_command(args)
 
@@ -95,25 +95,25 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _grafana_push(args: argparse.Namespace) -> int:
-    from aggregator.grafana_push import run
+    from envnet.commands.grafana import run
 
     return run(args)
 
 
 def _standards(args: argparse.Namespace) -> int:
-    from envnet.standards_cli import run_standards_command
+    from envnet.commands.standards import run_standards_command
 
     return run_standards_command(args)
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    from envnet.alerts_cli import run
+    from envnet.commands.alerts import run
 
     return run(args)
 
 
 def _calibration(args: argparse.Namespace) -> int:
-    from aggregator.calibration_cli import run
+    from envnet.commands.calibration import run
 
     return run(args)
 
@@ -130,7 +130,7 @@ def build_parser(*, edge_only: bool = False) -> argparse.ArgumentParser:
         prog="envnet",
         description="City environmental sensor networks: edge agents, aggregator, simulators.",
     )
-    parser.add_argument("--version", action="version", version=f"envnet {__version__}")
+    parser.add_argument("--version", action="version", version=f"envnet {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     edge = sub.add_parser(
@@ -173,7 +173,7 @@ def build_parser(*, edge_only: bool = False) -> argparse.ArgumentParser:
 
 
 def _add_calibration(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from aggregator.calibration_cli import add_calibration_arguments
+    from envnet.commands.calibration import add_calibration_arguments
 
     calibration = sub.add_parser(
         "calibration",
@@ -187,7 +187,7 @@ def _add_calibration(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from envnet.alerts_cli import add_alerts_arguments
+    from envnet.commands.alerts import add_alerts_arguments
 
     alerts = sub.add_parser(
         "alerts",
@@ -202,8 +202,8 @@ def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _add_edge_commands(edge: argparse.ArgumentParser) -> None:
     """`envnet edge --config F` runs the agent; `envnet edge COMMAND` are tools beside it."""
-    from edge.check_cli import add_check_arguments
-    from edge.status_cli import add_status_arguments
+    from envnet.commands.edge_check import add_check_arguments
+    from envnet.commands.edge_status import add_status_arguments
 
     edge_sub = edge.add_subparsers(dest="edge_command", required=False, metavar="EDGE_COMMAND")
     check = edge_sub.add_parser(
@@ -229,9 +229,9 @@ def _add_edge_commands(edge: argparse.ArgumentParser) -> None:
 
 
 def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from simulators.devices_cli import add_devices_arguments
-    from simulators.fleet_cli import add_fleet_arguments
-    from simulators.replay_cli import add_replay_arguments
+    from envnet.commands.sim_devices import add_devices_arguments
+    from envnet.commands.sim_fleet import add_fleet_arguments
+    from envnet.commands.sim_replay import add_replay_arguments
 
     sim = sub.add_parser("sim", help="simulated fleets and data replays")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
@@ -295,7 +295,7 @@ def _add_grafana(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "through the Grafana HTTP API.",
     )
     try:
-        from aggregator.grafana_push import add_arguments
+        from envnet.commands.grafana import add_arguments
     except ImportError as exc:  # the aggregator extra is not installed (e.g. on a Pi)
         push.set_defaults(func=_missing(f"envnet grafana needs envnet[aggregator]: {exc}"))
         return
@@ -305,7 +305,7 @@ def _add_grafana(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _add_standards(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from envnet.standards_cli import add_standards_arguments
+    from envnet.commands.standards import add_standards_arguments
 
     standards = sub.add_parser(
         "standards",

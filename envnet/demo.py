@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Final
 
 from envnet.argtypes import non_negative_float, positive_float, positive_int
 from envnet.demo_view import DemoState, render
-from envnet.endpoints import parse_mqtt_url
-from envnet.logs import get_logger
-from envnet.services import Influxd, Mosquitto, ServiceError, free_port, influx_query
+from schemas.runtime.endpoints import parse_mqtt_url
+from schemas.runtime.logs import get_logger
+from simulators.local_stack import Influxd, Mosquitto, ServiceError, free_port, influx_query
 
 if TYPE_CHECKING:  # paho is imported lazily: `envnet --help` must not need it
     import paho.mqtt.client as mqtt

@@ -102,7 +102,8 @@ class Reading(ReadingValues, frozen=True, omit_defaults=True, gc=False):
     `ts` is the *start* of the averaging interval [ts, ts + period_s), so that a clock-hour
     mean has ts on the hour. (node, sensor, quantity, stat, period_s, ts) identifies a
     reading: sending it twice stores it once. `value` is the sensor's own reading in the
-    canonical unit: field calibration is applied centrally, by `serial` (aggregator.calibration).
+    canonical unit: field calibration is applied centrally, by `serial`
+    (aggregator.calibration.book).
     """
 
     ts: EpochMs

@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from edge.drivers.register_map import Profile, ProfileError, load_profile, load_profile_file
-from envnet.configfile import ConfigError, convert, read_toml
 from schemas.messages import ID_PATTERN
+from schemas.runtime.configfile import ConfigError, convert, read_toml
 from simulators.modbus_slave import ModbusLineSimulator, SimulatedSlave
 from simulators.physical import Site, SiteOptions
 from simulators.uart_pty import UartEmulator, UartFault, UartKind

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from edge.drivers.base import Sample
-from envnet.logs import get_logger
 from schemas.messages import ID_PATTERN, Reading, SensorHealth, SensorState
 from schemas.quantities import SPECS, Quantity
+from schemas.runtime.logs import get_logger
 
 log = get_logger("simulators.replay_csv")
 

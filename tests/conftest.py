@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from envnet.services import Influxd, Mosquitto, VictoriaMetrics
+from simulators.local_stack import Influxd, Mosquitto, VictoriaMetrics
 
 # No per-example deadline: these machines are shared and noisy, and a slow example is not a
 # wrong one. Property tests still fail on any counterexample.

@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from aggregator.config import AggregatorConfig, load_aggregator_config
 from aggregator.fleet import Fleet
 from aggregator.service import AggregatorService
-from envnet.services import Influxd, Mosquitto, influx_query
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd, Mosquitto
+from simulators.local_stack import Influxd, Mosquitto
 from tests.harness import MqttProbe, aggregator_config, count, publisher, running_aggregator
 from tests.harness import wait_for as wait_until
 from tests.test_storage import acked, batch

@@ -6,8 +6,8 @@ import urllib.request
 from pathlib import Path
 
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd, Mosquitto
 from schemas import codec
+from simulators.local_stack import Influxd, Mosquitto
 from tests.harness import (
     MqttProbe,
     aggregator_config,

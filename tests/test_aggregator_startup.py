@@ -26,10 +26,10 @@ import pytest
 from aiohttp import web
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.influx import InfluxTarget
 from aggregator.startup import StartupError
-from aggregator.storage_setup import check_bucket, ensure_database, prepare_storage
-from envnet.services import Influxd, Mosquitto, free_port, influx_query
+from aggregator.storage.influx import InfluxTarget
+from aggregator.storage.setup import check_bucket, ensure_database, prepare_storage
+from simulators.local_stack import Influxd, Mosquitto, free_port, influx_query
 from tests.harness import (
     MqttProbe,
     aggregator_config,

@@ -10,11 +10,11 @@ import time
 import msgspec
 import pytest
 
-from aggregator.alerting import Alerting
-from aggregator.alerts import Transition
 from aggregator.config import AlertsSection, WindowsSection
+from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.metrics import Metrics
+from aggregator.worker.alerting import Alerting
 from schemas.messages import STATUS_SCHEMA, JournalHealth, Reading, StatusMessage
 
 HOUR = 3_600_000
@@ -135,7 +135,7 @@ def test_readings_from_the_future_are_counted_and_warned_about_once_a_minute(
     assert info is not None
     wall = time.time_ns() // 1_000_000
     ahead = wall - wall % HOUR + 3 * HOUR  # past max_future_s (1 h): a node clock fault
-    with caplog.at_level(logging.WARNING, logger="aggregator.alerting"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.worker.alerting"):
         a.stored(info, [pm(ahead), pm(ahead + HOUR)], backlog=False)
         a.stored(info, [pm(ahead + 2 * HOUR)], backlog=False)
     warnings = [r for r in caplog.records if r.getMessage().startswith("future_readings")]

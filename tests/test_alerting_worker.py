@@ -9,7 +9,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from aggregator.alerting_worker import (
+from aggregator.config import load_aggregator_config
+from aggregator.engine.lifecycle import Transition
+from aggregator.fleet import Fleet, NodeInfo
+from aggregator.intake.checks import AcceptedBatch
+from aggregator.metrics import Metrics
+from aggregator.worker.process import (
     _REQUEST,
     AlertingWorker,
     RecordedMetrics,
@@ -19,13 +24,8 @@ from aggregator.alerting_worker import (
     apply_ops,
     frame,
 )
-from aggregator.alerts import Transition
-from aggregator.config import load_aggregator_config
-from aggregator.fleet import Fleet, NodeInfo
-from aggregator.intake import AcceptedBatch
-from aggregator.metrics import Metrics
-from aggregator.storage_schema import WINDOWS
 from schemas.messages import Reading, ReadingValues
+from schemas.storage import WINDOWS
 
 NODE = NodeInfo(site="Plant fence", odour_grade="II-new", node="n1")
 FLEET = Fleet({"n1": NODE})

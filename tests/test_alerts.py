@@ -6,15 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.alerts import (
+from aggregator.engine.lifecycle import (
     AckRefusedError,
     AlertBook,
     LifecyclePolicy,
     PolicyTable,
     Transition,
 )
+from aggregator.engine.observations import Observation, Rule
 from aggregator.fleet import NodeInfo
-from aggregator.observations import Observation, Rule
 
 RULE = Rule("odour.h2s", "exceedance", "warning", "h2s", "GB 14554-93", "Table 1", 60)
 INFO = NodeInfo(site="Plant", node="n1")

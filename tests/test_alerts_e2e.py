@@ -41,7 +41,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from aggregator.config import AggregatorConfig, MqttSection, WebhookSection
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd, Mosquitto, influx_query
 from schemas import codec, topics
 from schemas.messages import (
     ALERT_COMMAND_SCHEMA,
@@ -53,6 +52,7 @@ from schemas.messages import (
     ReadingsMessage,
 )
 from schemas.quantities import SPECS, Quantity
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 from tests.harness import MqttProbe, aggregator_config, publisher, running_aggregator, wait_for
 
 pytestmark = pytest.mark.integration
@@ -97,7 +97,7 @@ Sample = tuple[int, float]  # (ts, value)
 def wobble(ts: int, level: float, period_s: int) -> float:
     """`level` ± 1 on alternate readings: a steady level whose hourly mean is exactly
     `level`, without the repeated value that the flatline health check takes for a stuck
-    sensor (aggregator/health.py DEFAULT_FLATLINE)."""
+    sensor (aggregator/engine/sensor_health.py DEFAULT_FLATLINE)."""
     return level + (1.0 if (ts // (period_s * 1000)) % 2 else -1.0)
 
 

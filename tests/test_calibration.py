@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.calibrated_batch import calibrate_batch
-from aggregator.calibration import (
+from aggregator.calibration.batch import calibrate_batch
+from aggregator.calibration.book import (
     VERSION_PATTERN,
     CalibratedOutOfBoundsError,
     CalibrationBook,
@@ -30,13 +30,12 @@ from aggregator.calibration import (
     OverlappingCalibrationError,
     Polynomial,
 )
-from aggregator.calibration_file import (
+from aggregator.calibration.file import (
     CalibrationFileError,
     load_calibrations,
     parse_calibrations,
 )
-from aggregator.fleet import NodeInfo
-from aggregator.recalibrate import (
+from aggregator.calibration.recalibrate import (
     RecalibrationCounts,
     StoredPoint,
     TimeArgumentError,
@@ -45,15 +44,16 @@ from aggregator.recalibrate import (
     plan,
     query_for,
 )
-from aggregator.records import ReadingLines
+from aggregator.fleet import NodeInfo
+from aggregator.storage.records import ReadingLines
 from edge.config import EdgeConfig
 from edge.journal import decode_chunk, encode_chunk
 from edge.runtime import build_sampler
 from edge.stats import IntervalStats
-from envnet.configfile import ConfigError, convert
 from schemas import codec
 from schemas.messages import READINGS_SCHEMA, SERIAL_PATTERN, Reading, ReadingsMessage
 from schemas.quantities import SPECS, Quantity
+from schemas.runtime.configfile import ConfigError, convert
 from tests.lineproto_parser import parse
 
 DAY: Final = 86_400_000

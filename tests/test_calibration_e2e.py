@@ -25,10 +25,10 @@ import pytest
 from aggregator.config import CalibrationSection
 from aggregator.fleet import Fleet, NodeInfo
 from envnet.cli import main
-from envnet.services import Influxd, Mosquitto, influx_query
 from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from schemas.quantities import SPECS, Quantity
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 from tests.harness import MqttProbe, aggregator_config, publisher, running_aggregator, wait_for
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from envnet.cli import main
-from envnet.services import Mosquitto
 from schemas import codec
+from simulators.local_stack import Mosquitto
 from tests.harness import MqttProbe, wait_for
 from tests.test_replay_csv import HEADER, row
 

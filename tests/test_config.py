@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.calibration_file import load_calibrations
+from aggregator.calibration.file import load_calibrations
 from aggregator.config import load_aggregator_config
 from aggregator.fleet import load_fleet
 from edge.config import EdgeConfig, load_edge_config
 from edge.drivers.registry import create_driver
 from edge.runtime import build_sampler
 from envnet.cli import EXIT_CONFIG, main
-from envnet.configfile import ConfigError
-from envnet.endpoints import EndpointError, parse_mqtt_url
+from schemas.runtime.configfile import ConfigError
+from schemas.runtime.endpoints import EndpointError, parse_mqtt_url
 from simulators.devices import load_devices_config
 
 NODE = """

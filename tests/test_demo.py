@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from envnet.services import Influxd, Mosquitto
+from simulators.local_stack import Influxd, Mosquitto
 from tests.harness import count, wait_for
 
 DEMO = [sys.executable, "-m", "envnet.cli", "demo", "--plain", "--nodes", "10"]

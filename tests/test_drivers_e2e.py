@@ -19,11 +19,11 @@ import pytest
 from edge.config import EdgeConfig, SamplingSection, load_edge_config
 from edge.runtime import build_sampler
 from envnet.cli import EXIT_CONFIG, build_parser, main
-from envnet.configfile import ConfigError
-from envnet.services import Mosquitto
 from schemas import codec, topics
 from schemas.quantities import SPECS
+from schemas.runtime.configfile import ConfigError
 from simulators.devices import load_devices_config
+from simulators.local_stack import Mosquitto
 from tests.harness import MqttProbe, wait_for
 
 ROOT = Path(__file__).parents[1]

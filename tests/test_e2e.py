@@ -19,13 +19,13 @@ from pathlib import Path
 import msgspec
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.storage_schema import READINGS
 from edge.agent import EdgeAgent
 from edge.clock import ScaledClock
 from edge.runtime import build_agent, build_sampler
-from envnet.services import Influxd, Mosquitto, influx_query
 from schemas import codec
+from schemas.storage import READINGS
 from simulators.fleet import FleetSettings, NodeSpec, edge_config, fleet_nodes
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 from tests.edge_harness import CountingProducer
 from tests.harness import (
     MqttProbe,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from aggregator.fleet import Fleet, NodeInfo
 from edge.journal import Journal
-from envnet.services import Influxd, Mosquitto
 from schemas import codec
+from simulators.local_stack import Influxd, Mosquitto
 from tests.edge_harness import node_config, running_agent
 from tests.harness import MqttProbe, aggregator_config, count, running_aggregator, wait_for
 

@@ -31,10 +31,10 @@ from edge.drivers.base import Sample
 from edge.drivers.registry import DRIVERS
 from edge.journal import Journal
 from edge.sensor_probe import probe_sensor
-from envnet.configfile import ConfigError
-from envnet.endpoints import parse_mqtt_url
-from envnet.services import Mosquitto, free_port
 from schemas.messages import Flag, Reading
+from schemas.runtime.configfile import ConfigError
+from schemas.runtime.endpoints import parse_mqtt_url
+from simulators.local_stack import Mosquitto, free_port
 from tests.tls_broker import TlsBroker, make_ca, tls_broker
 
 NOW = 1_796_000_000_000

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from aggregator.fleet import Fleet, NodeInfo
 from edge.journal import read_status
-from envnet.services import Influxd, Mosquitto
+from simulators.local_stack import Influxd, Mosquitto
 from tests.harness import aggregator_config, running_aggregator, wait_for
 
 FLEET = Fleet({"edge-1": NodeInfo(site="Test")})

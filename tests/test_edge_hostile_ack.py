@@ -10,9 +10,9 @@ from typing import Final
 import paho.mqtt.client as mqtt
 
 from edge.journal import Journal, read_status
-from envnet.services import Mosquitto
 from schemas import codec, topics
 from schemas.messages import ACK_SCHEMA, REFUSAL_SCHEMA, AckMessage, RefusalMessage
+from simulators.local_stack import Mosquitto
 from tests.edge_harness import node_config, running_agent
 from tests.harness import MqttProbe, publisher, wait_for
 from tests.test_hostile_payloads import nested, nested_objects

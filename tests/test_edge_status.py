@@ -12,10 +12,10 @@ import msgspec
 import pytest
 
 from edge.journal import Journal
-from edge.status_cli import StatusReport, duration, size
 from envnet.cli import main
-from envnet.services import Mosquitto
+from envnet.commands.edge_status import StatusReport, duration, size
 from schemas.messages import Reading
+from simulators.local_stack import Mosquitto
 from tests.harness import wait_for
 
 ENVNET = [sys.executable, "-m", "envnet.cli"]

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.config import AlertsSection, load_aggregator_config
-from aggregator.standards import editions
 from schemas.messages import Reading
+from schemas.standards import editions
 from tests.test_rules import AIR, HOUR, closing, engine, hours_of, only, run, utc_ms
 from tests.test_standards_cli import run as run_cli
 from tests.test_standards_cli import run_json

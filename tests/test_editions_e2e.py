@@ -13,7 +13,7 @@ from typing import Any, Final
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd, Mosquitto, influx_query
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 from tests.harness import aggregator_config, running_aggregator, wait_for
 
 pytestmark = pytest.mark.integration

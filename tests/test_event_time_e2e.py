@@ -20,9 +20,9 @@ import pytest
 
 from aggregator.config import AggregatorConfig
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd, Mosquitto, influx_query
 from schemas import codec, topics
 from schemas.messages import STATUS_SCHEMA, AlertEvent, StatusMessage
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 from simulators.replay_csv import COLUMNS, local_hour_to_utc_ms
 from tests.harness import MqttProbe, aggregator_config, count, publisher, running_aggregator
 from tests.harness import wait_for as wait_until

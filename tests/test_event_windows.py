@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.event_windows import (
+from aggregator.engine.windows import (
     AIR_DAILY,
     HOUR_MS,
     HOURLY,

@@ -1,11 +1,11 @@
 """The Grafana assets under deploy/grafana/ are fresh, consistent with storage and standards.
 
 Every InfluxQL query (panels, annotations, variables, alert rules) may name only measurements,
-tags and fields of aggregator.storage_schema, only tag values of the contract's and the
+tags and fields of schemas.storage, only tag values of the contract's and the
 standards engine's vocabularies (quantity, report, window, body, ...), and may compare a field
 only with a literal of the field's stored type (a boolean with true/false, never 'true').
 Threshold lines and colours must equal the standards numbers. They are restated here from
-../shared/standards.md as an independent check of aggregator/standards/, which
+../shared/standards.md as an independent check of schemas/standards/, which
 deploy/grafana/builder/limits.py draws from.
 
 Two tests run the queries against a real InfluxDB 1.x (the conftest `influxd` fixture); they are
@@ -23,10 +23,8 @@ from typing import Any, get_args, get_type_hints
 
 import pytest
 
-from aggregator.event_windows import WindowKind
+from aggregator.engine.windows import WindowKind
 from aggregator.metrics import Metrics
-from aggregator.standards import gb3838, hj633
-from aggregator.storage_schema import MEASUREMENTS
 from deploy.grafana.builder.__main__ import ROOT, stale_files
 from deploy.grafana.builder.assets import render
 from deploy.grafana.builder.limits import (
@@ -36,9 +34,11 @@ from deploy.grafana.builder.limits import (
     NOISE_ZONES,
     WINDOW_LIMITS,
 )
-from envnet.services import Influxd
 from schemas.messages import AlertEvent, AlertKind, Severity
 from schemas.quantities import QUANTITIES, SPECS, STATISTICS, Family
+from schemas.standards import gb3838, hj633
+from schemas.storage import MEASUREMENTS
+from simulators.local_stack import Influxd
 
 JSON = dict[str, Any]
 DATABASE = "envnet"  # the database the conftest `influxd` fixture creates

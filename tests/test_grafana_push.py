@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from aggregator import grafana_push
-from aggregator.grafana_push import PushError, influx_settings
+from envnet.commands import grafana as grafana_push
+from envnet.commands.grafana import PushError, influx_settings
 
 JSON = dict[str, Any]
 GRAFANA_TOKEN = "glsa_TEST-grafana-secret-1234"

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.health import (
+from aggregator.engine.observations import Observation
+from aggregator.engine.sensor_health import (
     CHECKS,
     DEFAULT_FLATLINE,
     DEFAULT_MAX_RATE_PER_S,
@@ -21,7 +22,6 @@ from aggregator.health import (
     PlausibleRange,
     Verdict,
 )
-from aggregator.observations import Observation
 from edge.drivers.registry import create_driver
 from edge.stats import IntervalStats
 from schemas.messages import ALERT_SCHEMA, Alert, Flag, Reading

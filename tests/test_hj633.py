@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.standards import hj633
-from aggregator.standards.hj633 import (
+from schemas.standards import hj633
+from schemas.standards.hj633 import (
     CATEGORIES,
     ConcentrationError,
     Edition,

@@ -18,9 +18,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aggregator.config import MqttSection
-from envnet.services import Influxd, Mosquitto
 from schemas import codec, topics
 from schemas.codec import ContractError
+from simulators.local_stack import Influxd, Mosquitto
 from tests.harness import MqttProbe, count, publisher, wait_for
 from tests.test_alerts_e2e import hold_session
 from tests.test_hostile_payloads import (

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aggregator.config import load_aggregator_config
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.intake import AcceptedBatch, AcceptedStatus, Intake, Refusal
+from aggregator.intake.checks import AcceptedBatch, AcceptedStatus, Intake, Refusal
 from aggregator.service import AggregatorService
 from schemas import codec
 from schemas.codec import NESTED_TOO_DEEPLY, Codec, ContractError

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.intake import AcceptedBatch, AcceptedStatus, Intake, Refusal, _SensorIds
+from aggregator.intake.checks import AcceptedBatch, AcceptedStatus, Intake, Refusal, _SensorIds
 from schemas import codec
 from schemas.codec import ContractError
 
@@ -153,7 +153,7 @@ READINGS = readings_maybe_spoiled()
 def test_the_hot_path_accepts_exactly_what_the_contract_accepts(
     readings: list[dict[str, object]], repeat_first: int
 ) -> None:
-    """Intake decodes with a faster type that checks sensor ids itself (aggregator.intake
+    """Intake decodes with a faster type that checks sensor ids itself (aggregator.intake.checks
     _SensorIds). Every message must fare exactly as under the contract's own type."""
     body = payload(readings)
     checker = intake()

@@ -9,9 +9,9 @@ import sqlite3
 from pathlib import Path
 
 from edge.journal import Journal, read_status
-from envnet.services import Mosquitto
 from schemas import codec, topics
 from schemas.messages import ACK_SCHEMA, JOURNAL_ID_PATTERN, AckMessage, ReadingsMessage
+from simulators.local_stack import Mosquitto
 from tests.edge_harness import node_config, running_agent
 from tests.harness import MqttProbe, publisher, wait_for
 from tests.test_journal import BASE, V1_DDL, readings

@@ -21,9 +21,9 @@ import msgspec
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd, Mosquitto
 from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
+from simulators.local_stack import Influxd, Mosquitto
 from simulators.replay_csv import COLUMNS
 from tests.harness import (
     MqttProbe,

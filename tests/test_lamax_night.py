@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from aggregator import engine_config
-from aggregator.alerts import AlertBook, Transition
 from aggregator.config import AlertsSection, load_aggregator_config
+from aggregator.engine import settings as engine_config
+from aggregator.engine.evaluator import Evaluator
+from aggregator.engine.lifecycle import AlertBook, Transition
 from aggregator.fleet import NodeInfo
-from aggregator.rules import Evaluator
 from edge.stats import IntervalStats
 from schemas.messages import Reading
 from simulators.drivers import SimNoiseDriver

@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.event_windows import WindowKind, WindowResult
+from aggregator.engine.windows import WindowKind, WindowResult
 from aggregator.fleet import NodeInfo
-from aggregator.lineprotocol import LineProtocolError, escape_key, format_field, line
-from aggregator.records import ReadingLines, WindowLines, alert_line, status_line
-from aggregator.storage_schema import WINDOWS
+from aggregator.storage.lineprotocol import LineProtocolError, escape_key, format_field, line
+from aggregator.storage.records import ReadingLines, WindowLines, alert_line, status_line
 from schemas.messages import (
     ALERT_SCHEMA,
     STATUS_SCHEMA,
@@ -24,6 +23,7 @@ from schemas.messages import (
     SensorHealth,
     StatusMessage,
 )
+from schemas.storage import WINDOWS
 from tests.lineproto_parser import parse
 
 FLAGS: tuple[Flag, ...] = get_args(Flag)

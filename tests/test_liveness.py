@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.liveness import (
+from aggregator.engine.liveness import (
     Liveness,
     LivenessSettings,
     LivenessSnapshotError,
     history_verdict,
 )
-from aggregator.observations import Observation
+from aggregator.engine.observations import Observation
 from schemas.messages import ALERT_SCHEMA, Alert, Reading
 from schemas.quantities import SPECS, Quantity
 

@@ -15,14 +15,14 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from aggregator.mqtt_session import (
+from aggregator.intake.mqtt_session import (
     BurstReadClient,
     FlowQueue,
     SessionSettings,
     Subscriber,
 )
-from envnet.endpoints import MqttEndpoint
-from envnet.services import Mosquitto
+from schemas.runtime.endpoints import MqttEndpoint
+from simulators.local_stack import Mosquitto
 
 
 def test_the_aiomqtt_hooks_it_overrides_still_exist() -> None:

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from aggregator.standards import gb3096
-from aggregator.standards.gb3096 import (
+from schemas.standards import gb3096
+from schemas.standards.gb3096 import (
     NoiseInputError,
     NoiseLevelError,
     UnknownZoneError,

@@ -13,9 +13,9 @@ from typing import Final
 import pytest
 
 from aggregator.config import MqttSection
-from envnet.services import Influxd, Mosquitto
 from schemas import codec, topics
 from schemas.messages import RefusalMessage
+from simulators.local_stack import Influxd, Mosquitto
 from tests.harness import MqttProbe, publisher, wait_for
 from tests.test_alerts_e2e import hold_session
 from tests.test_hostile_e2e import aggregator_process, sample, send, write_config

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.intake import Intake, Refusal
-from aggregator.refusal_notices import MAX_REMEMBERED, RefusalNotices
+from aggregator.intake.checks import Intake, Refusal
+from aggregator.intake.refusal_notices import MAX_REMEMBERED, RefusalNotices
 from edge.journal import Journal, LastRefusal, read_status
-from edge.status_cli import StatusReport, render
+from envnet.commands.edge_status import StatusReport, render
 from schemas import codec
 from schemas.messages import MAX_REFUSAL_DETAIL, RefusalMessage
 from tests.test_hostile_payloads import reading, readings_message

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd, Mosquitto, influx_query
+from simulators.local_stack import Influxd, Mosquitto, influx_query
 from tests.harness import aggregator_config, count, running_aggregator
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

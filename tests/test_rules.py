@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from aggregator import engine_config
 from aggregator.config import AlertsSection, BloomLevelSection, BloomSection, OdourSection
+from aggregator.engine import settings as engine_config
+from aggregator.engine.evaluator import Evaluation, Evaluator
+from aggregator.engine.observations import Observation
 from aggregator.fleet import NodeInfo
-from aggregator.observations import Observation
-from aggregator.rules import Evaluation, Evaluator
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.intake import AcceptedBatch, Intake, Refusal
-from aggregator.seqs import SeqState, SeqTracker, content_digest
+from aggregator.intake.checks import AcceptedBatch, Intake, Refusal
+from aggregator.intake.seqs import SeqState, SeqTracker, content_digest
 from schemas import codec
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 

@@ -16,7 +16,7 @@ from aggregator.service_health import (
     WorkerObservation,
     evaluate,
 )
-from aggregator.storage_status import StorageStatus
+from aggregator.storage.status import StorageStatus
 
 LIMITS = HealthLimits(
     storage_failing_after_s=30, worker_late_after_s=10, worker_failing_after_s=60,

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.ratelimit import TokenBucket
-from envnet.backoff import Backoff
-from envnet.logs import LogFormat, configure_logging, get_logger, redact_url
+from schemas.runtime.backoff import Backoff
+from schemas.runtime.logs import LogFormat, configure_logging, get_logger, redact_url
 
 
 @given(st.floats(0.01, 5), st.floats(5, 120), st.integers(0, 2**32))

@@ -19,9 +19,9 @@ from typing import get_args
 import pytest
 
 from aggregator.config import load_aggregator_config
-from aggregator.event_windows import MIN_8H_HOURS, MIN_DAILY_HOURS
-from aggregator.standards import editions, gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
+from aggregator.engine.windows import MIN_8H_HOURS, MIN_DAILY_HOURS
 from schemas import gas_units
+from schemas.standards import editions, gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "standards.md"

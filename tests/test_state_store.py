@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.alerts import AlertBook, LifecyclePolicy, PolicyTable
+from aggregator.engine.lifecycle import AlertBook, LifecyclePolicy, PolicyTable
+from aggregator.engine.observations import Observation, Rule
 from aggregator.fleet import NodeInfo
-from aggregator.observations import Observation, Rule
-from aggregator.state_store import StateStore, StateStoreError
+from aggregator.worker.state_store import StateStore, StateStoreError
 
 RULE = Rule("odour.h2s", "exceedance", "warning", "h2s", "GB 14554-93", "Table 1", 60)
 INFO = NodeInfo(site="Plant", node="n1")

@@ -17,10 +17,10 @@ import msgspec
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.influx import InfluxTarget, InfluxWriter, WriteError
-from envnet.services import Influxd, Mosquitto, VictoriaMetrics
+from aggregator.storage.influx import InfluxTarget, InfluxWriter, WriteError
 from schemas import codec
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
+from simulators.local_stack import Influxd, Mosquitto, VictoriaMetrics
 from tests.harness import (
     MqttProbe,
     aggregator_config,

@@ -14,9 +14,9 @@ import msgspec
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
-from envnet.services import Influxd
 from schemas import codec
 from schemas.messages import ACK_SCHEMA, READINGS_SCHEMA, AckMessage, Reading, ReadingsMessage
+from simulators.local_stack import Influxd
 from tests.edge_harness import node_config, running_agent
 from tests.harness import aggregator_config, count, running_aggregator, wait_for
 from tests.tls_broker import (
@@ -119,7 +119,7 @@ def test_node_x_cannot_publish_as_node_y_nor_read_its_acks(tls: TlsBroker) -> No
 
 
 READINGS = "envnet/v1/nodes/+/readings"
-AGGREGATOR_IDS = ("envnet-aggregator", "envnet-aggregator-pub")  # aggregator/mqtt_session.py
+AGGREGATOR_IDS = ("envnet-aggregator", "envnet-aggregator-pub")  # aggregator/intake/mqtt_session.py
 
 
 def take_over(tls: TlsBroker, client_id: str) -> None:
@@ -132,7 +132,7 @@ def test_a_node_with_the_aggregators_client_id_neither_disconnects_it_nor_emptie
     tls: TlsBroker,
 ) -> None:
     def aggregator() -> TlsProbe:
-        # What aggregator/mqtt_session.py's subscriber does: a fixed client id, a persistent
+        # What aggregator/intake/mqtt_session.py's subscriber does: a fixed client id, a persistent
         # session, QoS 1.
         return tls_probe(
             tls, "envnet-aggregator", [READINGS], client_id=AGGREGATOR_IDS[0], clean_session=False

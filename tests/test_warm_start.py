@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.warm_start import ParseCounts, WarmStartError, parse_series, query_for
+from aggregator.storage.warm_start import ParseCounts, WarmStartError, parse_series, query_for
 
 T = 1_800_000_000_000
 

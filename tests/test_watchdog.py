@@ -26,7 +26,7 @@ from edge.watchdog import (
     systemd_watchdog,
     watchdog_timeout_s,
 )
-from envnet.services import Mosquitto
+from simulators.local_stack import Mosquitto
 from tests.harness import wait_for
 
 # -- the pieces ---------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.standards import gb3838, tli
-from aggregator.standards.gb3838 import (
+from schemas.standards import gb3838, tli
+from schemas.standards.gb3838 import (
     NoWaterItemsError,
     TargetClassError,
     WaterValueError,

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import msgspec
 from aiohttp import web
 
-from aggregator.alerts import Transition
+from aggregator.engine.lifecycle import Transition
 from aggregator.webhook import Outcome, WebhookSettings, WebhookSink
 from schemas.messages import ALERT_SCHEMA, Alert
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.event_windows import AIR_DAILY, HOUR_MS, WindowEngine, WindowResult
-from aggregator.window_closing import NodeClocks
+from aggregator.engine.window_closing import NodeClocks
+from aggregator.engine.windows import AIR_DAILY, HOUR_MS, WindowEngine, WindowResult
 from schemas.messages import Reading
 
 DAY_MS = 24 * HOUR_MS

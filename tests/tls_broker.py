@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from envnet.services import MOSQUITTO_TUNING, Mosquitto, ServiceError, find_binary, free_port
+from simulators.local_stack import MOSQUITTO_TUNING, Mosquitto, ServiceError, find_binary, free_port
 
 REPO: Final = Path(__file__).resolve().parent.parent
 TLS_CONF: Final = REPO / "deploy" / "mosquitto" / "envnet-tls.conf"

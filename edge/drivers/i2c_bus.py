@@ -1,11 +1,12 @@
 """The I2C shell the BME280 and ADS1115 drivers talk through (smbus2 underneath).
 
 `bus` in node.toml is a Linux I2C bus number (1 on a Raspberry Pi: /dev/i2c-1), or
-"sim:<name>": a simulated bus *inside the edge process* (simulators/fake_i2c.py). I2C cannot
-be carried over a pseudo-terminal the way a UART can, so `envnet sim devices` cannot serve it
-to another process; a node configured with a sim bus runs the same driver code against
-simulated chip registers, and its readings are flagged "simulated". The simulators package
-is imported only when a sim bus is configured, never on a node with real buses.
+"sim:<name>": a simulated bus *inside the edge process*, which the package that simulates it
+registers as an entry point (group `envnet.i2c_buses`, name `sim`; edge.drivers.plugins). I2C
+cannot be carried over a pseudo-terminal the way a UART can, so `envnet sim devices` cannot
+serve it to another process; a node configured with a sim bus runs the same driver code
+against simulated chip registers, and its readings are flagged "simulated". The provider is
+imported only when a sim bus is configured, never on a node with real buses.
 
 The bus is opened lazily and reopened after a failure, so a chip missing at boot is a
 counted sensor error, not a crash.
@@ -19,6 +20,7 @@ from typing import Final, Protocol
 
 from smbus2 import SMBus
 
+from edge.drivers import plugins
 from edge.drivers.base import DriverError
 from schemas.messages import Flag
 
@@ -31,7 +33,7 @@ class I2CBusError(DriverError):
 
 
 class I2CBus(Protocol):
-    """The smbus2.SMBus methods the drivers use; simulators/fake_i2c.py implements them too."""
+    """The smbus2.SMBus methods the drivers use; a simulated bus implements them too."""
 
     def read_byte_data(self, i2c_addr: int, register: int) -> int: ...
 
@@ -73,11 +75,9 @@ def bus_opener(spec: int | str) -> BusOpener:
     """A function that opens the bus `spec` names (checked here, opened later)."""
     check_bus_spec(spec)
     if isinstance(spec, str):
-        # Imported here so that a node with real buses never imports the simulators. The
-        # fake bus is made now, so an unknown name is a configuration error at start-up.
-        from simulators.fake_i2c import sim_bus  # noqa: PLC0415
-
-        bus: I2CBus = sim_bus(spec.removeprefix(SIM_PREFIX))
+        # The simulated bus is made now, so an unknown name is a configuration error at
+        # start-up, not a sensor error later.
+        bus = _sim_bus(spec.removeprefix(SIM_PREFIX))
         return lambda: bus
 
     def open_real() -> I2CBus:
@@ -87,6 +87,17 @@ def bus_opener(spec: int | str) -> BusOpener:
             raise I2CBusError(f"/dev/i2c-{spec}: cannot open: {exc}") from None
 
     return open_real
+
+
+def _sim_bus(name: str) -> I2CBus:
+    provider = plugins.find(plugins.I2C_BUS_GROUP, SIM_PREFIX.rstrip(":"))
+    if provider is None:
+        raise ValueError(
+            "no simulated I2C bus is installed (entry point group "
+            f"{plugins.I2C_BUS_GROUP!r}, name 'sim'): install envnet with its simulators"
+        )
+    make: Callable[[str], I2CBus] = provider.load()
+    return make(name)
 
 
 class I2CDevice:

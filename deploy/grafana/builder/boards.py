@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from aggregator.event_windows import WindowKind
-from aggregator.standards import gb3838
+from aggregator.engine.windows import WindowKind
 from deploy.grafana.builder import influxql as q
 from deploy.grafana.builder.datasources import INFLUX, PROMETHEUS
 from deploy.grafana.builder.grafana_json import (
@@ -47,6 +46,7 @@ from deploy.grafana.builder.limits import (
     window_limits_for,
 )
 from schemas.quantities import SPECS, Family, Quantity
+from schemas.standards import gb3838
 
 AIR_UID: Final = "envnet-air"
 AQI_UID: Final = "envnet-aqi"

@@ -11,10 +11,10 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from aggregator.event_windows import WindowKind
-from aggregator.standards.hj633 import Report
-from aggregator.storage_schema import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS
+from aggregator.engine.windows import WindowKind
 from schemas.quantities import SPECS, Quantity
+from schemas.standards.hj633 import Report
+from schemas.storage import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS
 
 # Grafana macros, interpolated by Grafana before the query reaches InfluxDB.
 TIME_FILTER: Final = "$timeFilter"

@@ -1,6 +1,6 @@
 """The standards limits drawn as threshold lines on the dashboards.
 
-The numbers come from aggregator.standards, the tables the aggregator's alert rules use, so a
+The numbers come from schemas.standards, the tables the aggregator's alert rules use, so a
 line on a dashboard is the limit an alert is raised at. This module only chooses which column
 to draw (Grade II / Class 2 / Class III, the usual target for a Suzhou urban site) and says
 where it comes from. Values are in envnet's canonical units (schemas/quantities.py). These lines
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from aggregator.event_windows import WindowKind
-from aggregator.standards import editions, gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
+from aggregator.engine.windows import WindowKind
 from schemas.quantities import Quantity
+from schemas.standards import editions, gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
 
 # "max": values above the line are worse; "min": values below it are worse (DO, pH low end).
 Direction = Literal["max", "min"]

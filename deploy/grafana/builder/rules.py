@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from aggregator.storage_schema import NODE_STATUS, READINGS
 from deploy.grafana.builder import boards
 from deploy.grafana.builder import influxql as q
 from deploy.grafana.builder.datasources import INFLUX, INFLUX_UID
 from deploy.grafana.builder.grafana_json import JSON
+from schemas.storage import NODE_STATUS, READINGS
 
 # Placeholder folder; `envnet grafana push --folder-uid` decides the real one.
 FOLDER_UID: Final = "envnet"

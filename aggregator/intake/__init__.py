@@ -1,0 +1,11 @@
+"""Intake: the aggregator's side of the broker.
+
+- `mqtt_session`: the two broker connections (a persistent-session subscriber that reads in
+  bursts, and a publisher for acks, alerts and refusals), each owned by one aiomqtt context
+  manager, with capped, jittered reconnects.
+- `checks`: a raw message in, an accepted batch or a counted refusal out (the contract and the
+  fleet inventory). Pure.
+- `seqs`: which batches, by (node, journal, seq) and content, are stored or in flight, so a
+  resend is acked without being written twice, and an ack always means stored. Pure.
+- `refusals` and `refusal_notices`: counting refused input, and telling the refused node why.
+"""

@@ -1,0 +1,385 @@
+"""The aggregator's two broker connections, each owned by one aiomqtt context manager.
+
+- The subscriber has a fixed client id and a persistent session, so the broker queues
+  readings for it while it is away. When the storage pipeline falls behind it *pauses*: it
+  disconnects and lets the broker hold the backlog, instead of buffering without bound in
+  memory (aiomqtt acknowledges QoS 1 on receipt, so MQTT flow control alone does not bound
+  it). Messages already received are still processed, none is dropped.
+- The publisher (acks to nodes, alert state and events) is a separate clean session, so acks
+  keep flowing while intake is paused, and at shutdown after intake has stopped.
+
+Both reconnect with capped, jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import select
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+import aiomqtt
+import paho.mqtt.client as mqtt
+from aiomqtt.types import PahoSocket
+
+from schemas.runtime.backoff import Backoff
+from schemas.runtime.endpoints import MqttEndpoint
+from schemas.runtime.logs import get_logger
+
+log = get_logger("aggregator.mqtt")
+
+Handler = Callable[[str, bytes], Awaitable[None]]
+
+# How often the subscriber checks its receive queue against the high-water mark.
+WATCH_INTERVAL_S: Final = 0.05
+# The longest the consumer handles queued messages before letting the event loop run. The
+# handler rarely has to wait, so without this a full receive queue (thousands of messages)
+# is decoded in one go, and meanwhile no InfluxDB response is read, no write is started and
+# no frame reaches the alerting worker: the stages then take turns instead of overlapping.
+CONSUME_SLICE_S: Final = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    endpoint: MqttEndpoint
+    client_id: str
+    keepalive_s: int = 30
+    ca_file: str | None = None
+    reconnect_initial_s: float = 0.5
+    reconnect_cap_s: float = 30.0
+
+
+class _IntakePausedError(Exception):
+    """Raised inside the subscriber's task group to leave the connection for a while."""
+
+
+class BurstReadClient(aiomqtt.Client):
+    """aiomqtt.Client that reads every MQTT packet already buffered on the socket per event-
+    loop wake-up, instead of one.
+
+    aiomqtt registers a reader that calls paho's `loop_read()` once per wake-up, and for a QoS 1
+    subscriber that reads a single PUBLISH. The event-loop round trip per message then costs
+    more than the message: draining a mosquitto queue of 700-byte QoS 1 messages alone on one
+    core, plain aiomqtt reached 19-20k messages/s and this class 42-44k, the same as paho's own
+    network loop (bench/README.md, "MQTT intake"). The PUBACKs that paho queues during the
+    burst are written once, through aiomqtt's own write registration.
+
+    This overrides a private method of aiomqtt and reads the size of its private receive
+    queue (`_queue`), so pyproject.toml pins aiomqtt to 2.5.x and
+    tests/test_mqtt_session.py checks the hooks it relies on.
+    """
+
+    MAX_PACKETS_PER_WAKEUP: ClassVar[int] = 256
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reader: Callable[[], None] | None = None
+        self._reader_fd = -1
+        self._read_paused_at: float | None = None
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
+        loop = self._loop
+        queue = self._queue
+
+        def on_readable() -> None:
+            try:
+                for _ in range(self.MAX_PACKETS_PER_WAKEUP):
+                    received = queue.qsize()
+                    client.loop_read()
+                    if self._read_paused_at is not None or client.socket() is None:
+                        break
+                    # A packet that was a message: read on. Otherwise the socket may be empty
+                    # (paho read nothing), and only then is it asked, once per wake-up
+                    # instead of once per message (a select() per message was 8 % of the
+                    # aggregator's time with live 6-reading messages).
+                    if queue.qsize() == received and not _has_data(sock):
+                        break
+            except Exception as exc:  # noqa: BLE001 - as aiomqtt: any failure ends the connection
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def start() -> None:
+            self._reader, self._reader_fd = on_readable, sock.fileno()
+            if self._read_paused_at is None:
+                loop.add_reader(self._reader_fd, on_readable)
+            self._misc_task = loop.create_task(self._misc_loop())
+
+        # paho calls this from the executor thread that ran connect() (as in aiomqtt).
+        loop.call_soon_threadsafe(start)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
+        super()._on_socket_close(client, userdata, sock)
+        self._reader, self._reader_fd = None, -1
+
+    # -- flow control: stop reading the socket while the consumer is behind, so TCP pushes
+    # back on the broker instead of messages piling up in memory.
+
+    def pause_reading(self) -> None:
+        if self._read_paused_at is None:
+            self._read_paused_at = time.monotonic()
+            if self._reader_fd >= 0:
+                self._loop.remove_reader(self._reader_fd)
+
+    def resume_reading(self) -> None:
+        if self._read_paused_at is not None:
+            self._read_paused_at = None
+            if self._reader is not None and self._reader_fd >= 0:
+                self._loop.add_reader(self._reader_fd, self._reader)
+
+    def read_paused_for(self, now: float) -> float:
+        """Seconds reading has been paused, 0 when it is not."""
+        return 0.0 if self._read_paused_at is None else now - self._read_paused_at
+
+
+def _has_data(sock: PahoSocket) -> bool:
+    # An SSL socket may hold decrypted bytes that select() cannot see.
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending() > 0:
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def _client(
+    settings: SessionSettings,
+    client_id: str,
+    clean: bool,
+    queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
+) -> BurstReadClient:
+    endpoint = settings.endpoint
+    tls = None
+    if endpoint.tls:
+        tls = aiomqtt.TLSParameters(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+    return BurstReadClient(
+        endpoint.host,
+        endpoint.port,
+        username=endpoint.username,
+        password=endpoint.password,
+        identifier=client_id,
+        clean_session=clean,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        keepalive=settings.keepalive_s,
+        tls_params=tls,
+        max_inflight_messages=1000,
+        queue_type=queue_type,
+    )
+
+
+class FlowQueue(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's receive queue, with watermarks: at `high` messages it stops its client
+    reading the socket, and resumes it once the consumer has taken it down to `low`."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self._client: BurstReadClient | None = None
+        self._high = self._low = 0
+
+    def attach(self, client: BurstReadClient, high: int) -> None:
+        self._client, self._high, self._low = client, high, high // 4
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        super().put_nowait(item)
+        if self._client is not None and self.qsize() >= self._high:
+            self._client.pause_reading()
+
+    def get_nowait(self) -> aiomqtt.Message:
+        item = super().get_nowait()
+        if self._client is not None and self.qsize() <= self._low:
+            self._client.resume_reading()
+        return item
+
+
+def _flow_queue_type(holder: list[FlowQueue]) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """aiomqtt creates its queue itself (from `queue_type`); this class hands us the instance."""
+
+    class HeldFlowQueue(FlowQueue):
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            holder.append(self)
+
+    return HeldFlowQueue
+
+
+class Subscriber:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        subscriptions: list[tuple[str, int]],
+        handler: Handler,
+        *,
+        read_buffer: int,
+        pause_after_s: float,
+        wait_resumable: Callable[[], Awaitable[None]],
+        on_state: Callable[[bool], None] = lambda connected: None,
+        on_pause: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._s = settings
+        self._subscriptions = subscriptions
+        self._handler = handler
+        self._read_buffer = read_buffer
+        self._pause_after_s = pause_after_s
+        self._wait_resumable = wait_resumable
+        self._on_state = on_state
+        self._on_pause = on_pause
+        self._queue: FlowQueue | None = None
+        self._carry: list[aiomqtt.Message] = []
+        # Set once the first subscription is in place (the broker queues for us from then on).
+        self.subscribed = asyncio.Event()
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet handled."""
+        return (self._queue.qsize() if self._queue else 0) + len(self._carry)
+
+    async def run(self) -> None:
+        """Connect, consume, pause and reconnect until cancelled."""
+        backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
+        while True:
+            holder: list[FlowQueue] = []
+            client = _client(
+                self._s, self._s.client_id, clean=False, queue_type=_flow_queue_type(holder)
+            )
+            self._queue = holder[0]
+            try:
+                outcome = await self._session(client, holder[0], backoff)
+            except aiomqtt.MqttError as exc:
+                outcome = str(exc)
+            finally:
+                self._on_state(False)
+            await self.drain_received()
+            if outcome == "paused":
+                await self._wait_until_resumable()
+                continue
+            log.warning("subscriber_disconnected", broker=self._s.endpoint.display, error=outcome)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, client: BurstReadClient, queue: FlowQueue, backoff: Backoff) -> str:
+        """One connection: 'paused' when intake paused, else why the connection ended."""
+        async with client:
+            self._on_state(True)
+            backoff.reset()
+            log.info("subscriber_connected", broker=self._s.endpoint.display)
+            await client.subscribe(self._subscriptions)
+            # Flow control starts only now: paused reading before the SUBACK arrived (the
+            # broker sends a queued backlog first) would wait for it forever.
+            queue.attach(client, self._read_buffer)
+            self.subscribed.set()
+            outcome = "closed"
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._consume(client), name="mqtt-consume")
+                    group.create_task(self._watch(client), name="mqtt-watch")
+            except* _IntakePausedError:
+                outcome = "paused"
+            except* aiomqtt.MqttError as lost:
+                outcome = str(lost.exceptions[0])
+        return outcome
+
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        queue = self._queue
+        assert queue is not None
+        slice_end = time.monotonic() + CONSUME_SLICE_S
+        while True:
+            try:
+                message = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                # Idle: wait through aiomqtt, which also notices a lost connection.
+                message = await anext(client.messages)
+            await self._handle(message)
+            if (now := time.monotonic()) > slice_end:
+                await asyncio.sleep(0)
+                slice_end = now + CONSUME_SLICE_S
+
+    async def _handle(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+        try:
+            await self._handler(message.topic.value, bytes(data))
+        except asyncio.CancelledError:
+            # Cancelled mid-handling (a pause): keep the message, it was already received.
+            self._carry.append(message)
+            raise
+
+    async def _watch(self, client: BurstReadClient) -> None:
+        """Reading paused for long means storage is stalled (e.g. InfluxDB down): leave, and
+        let the broker hold the backlog for our persistent session, before paho's keepalive
+        check gives up on a socket we are not reading."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            if client.read_paused_for(time.monotonic()) > self._pause_after_s:
+                self._on_pause()
+                log.warning("intake_paused", backlog=self.backlog, paused_s=self._pause_after_s)
+                raise _IntakePausedError
+
+    async def drain_received(self) -> None:
+        """Handle what was received before the connection closed; it is ours to store."""
+        carry, self._carry = self._carry, []
+        for message in carry:
+            await self._handle(message)
+        queue = self._queue
+        while queue is not None and not queue.empty():
+            await self._handle(queue.get_nowait())
+
+    async def _wait_until_resumable(self) -> None:
+        await self._wait_resumable()
+        log.info("intake_resumed")
+
+
+class Publisher:
+    """A connection for outgoing messages; `publish` returns False while it is down."""
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self._s = settings
+        self._client: aiomqtt.Client | None = None
+        self._ready = asyncio.Event()
+        # Wall time of the last connect or disconnect (or of creation), for /healthz.
+        self.changed_at = time.time()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    async def run(self) -> None:
+        backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
+        while True:
+            client = _client(self._s, f"{self._s.client_id}-pub", clean=True)
+            try:
+                async with client:
+                    self._client = client
+                    self._ready.set()
+                    self.changed_at = time.time()
+                    backoff.reset()
+                    async for _ in client.messages:  # no subscriptions: returns on disconnect
+                        pass
+            except aiomqtt.MqttError as exc:
+                log.warning("publisher_disconnected", error=str(exc))
+            finally:
+                if self._client is not None:
+                    self.changed_at = time.time()
+                self._client = None
+                self._ready.clear()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> bool:
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain, timeout=10)
+        except aiomqtt.MqttError as exc:
+            log.warning("publish_failed", topic=topic, error=str(exc))
+            return False
+        return True

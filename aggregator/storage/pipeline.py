@@ -1,0 +1,287 @@
+"""The storage pipeline: accepted batches in, durable InfluxDB writes out, then acks.
+
+Backpressure is explicit at every stage:
+- `submit` waits while `max_buffered_readings` readings are accepted and not yet stored;
+- at most `max_inflight` write requests are outstanding (influxd answers 500 when overrun);
+- a failed write is retried with capped, jittered backoff while it holds its slot, so a
+  database outage fills the buffer and stops intake instead of dropping anything.
+
+Only after a write succeeded are its batches handed to `on_stored` (acks and alert
+evaluation). A batch the database rejects as data (HTTP 400) is isolated by writing its
+chunk's batches one by one; one that still fails goes to the dead-letter file and is acked,
+so a poisoned batch cannot block its node forever and is still kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from aggregator.intake.checks import AcceptedBatch
+from aggregator.metrics import Metrics
+from aggregator.service_health import StorageObservation
+from aggregator.storage.deadletter import DeadLetters
+from aggregator.storage.influx import InfluxWriter, WriteError
+from aggregator.storage.setup import create_if_missing
+from aggregator.storage.status import StorageStatus
+from schemas.runtime.backoff import Backoff
+from schemas.runtime.logs import get_logger
+
+log = get_logger("aggregator.storage.pipeline")
+
+
+@dataclass(slots=True)
+class PendingBatch:
+    """Lines to store. `batch` is None for internal records (alerts, node status)."""
+
+    lines: list[str]
+    batch: AcceptedBatch | None = None
+
+    @property
+    def readings(self) -> int:
+        return len(self.lines) if self.batch is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    batch_readings: int = 5000
+    linger_s: float = 0.05
+    max_inflight: int = 3
+    max_buffered_readings: int = 200_000
+    retry_initial_s: float = 0.2
+    retry_cap_s: float = 30.0
+    # A failing database is logged at most once per this much wall time (plus recovery).
+    retry_log_every_s: float = 30.0
+
+
+OnStored = Callable[[list[AcceptedBatch]], Awaitable[None]]
+
+
+class ReadingBudget:
+    """Counts readings accepted and not yet stored; `acquire` waits when over the cap.
+
+    Single event loop, no awaits between check and update, so the fast path needs no lock;
+    waiters park on an event that every release sets.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._used = 0
+        self._released = asyncio.Event()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    def _fits(self, n: int) -> bool:
+        # An oversized request is let through when nothing else is buffered.
+        return self._used == 0 or self._used + n <= self._cap
+
+    async def acquire(self, n: int) -> None:
+        while not self._fits(n):
+            self._released.clear()
+            await self._released.wait()
+        self._used += n
+
+    def release(self, n: int) -> None:
+        self._used -= n
+        self._released.set()
+
+    async def wait_for_room(self, fraction: float) -> None:
+        """Wait until at most `fraction` of the cap is in use."""
+        while self._used > self._cap * fraction:
+            self._released.clear()
+            await self._released.wait()
+
+
+@dataclass(slots=True)
+class _Buffer:
+    items: list[PendingBatch] = field(default_factory=list)
+    lines: int = 0
+    first_at: float = 0.0
+
+
+class Pipeline:
+    def __init__(
+        self,
+        writer: InfluxWriter,
+        settings: PipelineSettings,
+        metrics: Metrics,
+        dead_letters: DeadLetters,
+        on_stored: OnStored,
+    ) -> None:
+        self._writer = writer
+        self._s = settings
+        self._metrics = metrics
+        self._dead = dead_letters
+        self._on_stored = on_stored
+        self.budget = ReadingBudget(settings.max_buffered_readings)
+        self._slots = asyncio.Semaphore(settings.max_inflight)
+        self._buffer = _Buffer()
+        self._wakeup = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._status = StorageStatus(settings.retry_log_every_s)
+        self._creates_database = writer.target.api == "v1"
+
+    def storage_observation(self) -> StorageObservation:
+        return self._status.observation(self.budget.used)
+
+    # -- intake side ----------------------------------------------------------------------
+
+    async def submit(self, item: PendingBatch) -> None:
+        """Queue a batch for storage, waiting while the buffer is full."""
+        await self.budget.acquire(item.readings)
+        self._metrics.queue_depth.set(self.budget.used)
+        self._append(item)
+
+    def submit_internal(self, item: PendingBatch) -> None:
+        """Queue records the aggregator makes itself (few; never waits)."""
+        self._append(item)
+
+    def _append(self, item: PendingBatch) -> None:
+        if not self._buffer.items:
+            self._buffer.first_at = time.monotonic()
+        self._buffer.items.append(item)
+        self._buffer.lines += len(item.lines)
+        self._wakeup.set()
+
+    # -- the flusher ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Form chunks and start writes until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            linger = self._s.linger_s - (time.monotonic() - self._buffer.first_at)
+            if self._buffer.lines < self._s.batch_readings and linger > 0 and not self._closing:
+                await asyncio.sleep(linger)
+            await self._slots.acquire()
+            chunk = self._take_chunk()
+            if not chunk:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._write_chunk(chunk), name="influx-write")
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    def _take_chunk(self) -> list[PendingBatch]:
+        items = self._buffer.items
+        lines = 0
+        taken = 0
+        for item in items:
+            if taken and lines + len(item.lines) > self._s.batch_readings:
+                break
+            lines += len(item.lines)
+            taken += 1
+        chunk = items[:taken]
+        del items[:taken]
+        self._buffer.lines -= lines
+        if items:
+            self._buffer.first_at = time.monotonic()
+        else:
+            self._wakeup.clear()
+        return chunk
+
+    async def _write_chunk(self, chunk: list[PendingBatch]) -> None:
+        try:
+            stored = await self._store(chunk)
+        finally:
+            self._slots.release()
+        readings = sum(item.readings for item in chunk)
+        try:
+            batches = [item.batch for item in stored if item.batch is not None]
+            if batches:
+                await self._on_stored(batches)
+        finally:
+            # Released only once the stored batches are handed on: when what comes after
+            # storage (the alerting worker) falls behind, intake slows down with it instead
+            # of queueing without bound.
+            self.budget.release(readings)
+            self._metrics.queue_depth.set(self.budget.used)
+
+    async def _store(self, chunk: list[PendingBatch]) -> list[PendingBatch]:
+        """Write until durable; returns the items that are now stored or dead-lettered."""
+        try:
+            await self._write_retrying(chunk)
+        except WriteError as exc:
+            if len(chunk) > 1:
+                stored: list[PendingBatch] = []
+                for item in chunk:
+                    stored.extend(await self._store([item]))
+                return stored
+            self._reject(chunk[0], exc)
+        return chunk
+
+    async def _write_retrying(self, chunk: Sequence[PendingBatch]) -> None:
+        body = "\n".join(line for item in chunk for line in item.lines).encode()
+        backoff = Backoff(self._s.retry_initial_s, self._s.retry_cap_s, rng=random.Random())
+        while True:
+            started = time.perf_counter()
+            try:
+                await self._writer.write(body)
+            except WriteError as exc:
+                kind = "network" if exc.status is None else f"http_{exc.status}"
+                self._metrics.write_failures.labels(kind).inc()
+                if not exc.retryable:
+                    raise
+                delay = backoff.next_delay()
+                self._failed(exc, delay)
+                if self._database_missing(exc):
+                    # A fresh or wiped influxd (v1): create the database, then retry.
+                    await create_if_missing(self._writer.target)
+                await asyncio.sleep(delay)
+                continue
+            recovered = self._status.succeeded(time.time())
+            if recovered is not None:
+                log.warning(
+                    "write_recovered",
+                    failed_for_s=recovered.failed_for_s,
+                    attempts=recovered.attempts,
+                )
+            self._metrics.write_latency.observe(time.perf_counter() - started)
+            self._metrics.readings_stored.inc(sum(item.readings for item in chunk))
+            return
+
+    def _database_missing(self, exc: WriteError) -> bool:
+        return self._creates_database and exc.status == 404 and "database not found" in str(exc)
+
+    def _failed(self, exc: WriteError, delay: float) -> None:
+        now = time.time()
+        if self._status.failed(str(exc), now):
+            log.warning(
+                "write_retry",
+                error=str(exc),
+                attempt=self._status.attempts,
+                failing_for_s=round(self._status.failing_for(now), 1),
+                buffered_readings=self.budget.used,
+                retry_in_s=round(delay, 2),
+            )
+
+    def _reject(self, item: PendingBatch, exc: WriteError) -> None:
+        batch = item.batch
+        node = batch.info.node if batch else None
+        log.error("write_rejected", node=node, seq=batch.seq if batch else None, error=str(exc))
+        self._metrics.readings_refused.labels("db_rejected").inc(item.readings)
+        self._dead.record(
+            node=node, seq=batch.seq if batch else None, reason=str(exc), lines=item.lines
+        )
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Flush everything buffered and wait for writes; False if they did not finish."""
+        self._closing = True
+        self._wakeup.set()
+        deadline = time.monotonic() + timeout_s
+        while self._buffer.items or self._inflight:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if self._inflight:
+                await asyncio.wait(set(self._inflight), timeout=remaining)
+            else:
+                await asyncio.sleep(0)  # let the flusher turn the buffer into writes
+        return True

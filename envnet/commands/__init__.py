@@ -1,0 +1,1 @@
+"""The `envnet` subcommands, one module each, imported only when their command runs."""

@@ -1,0 +1,8 @@
+"""What every envnet process needs at run time, above the contract and below everything else.
+
+- `logs`: structured logging (logfmt or JSON, UTC timestamps with offset, secrets redacted).
+- `configfile`: TOML files overlaid with ENVNET_* variables into typed structs.
+- `endpoints`: broker URLs (`mqtt://`, `mqtts://`).
+- `backoff`: capped exponential backoff with full jitter.
+- `version`: the installed envnet version.
+"""
