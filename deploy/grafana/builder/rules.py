@@ -73,11 +73,11 @@ def _rule(
     query: JSON,
     condition: list[JSON],
     pending: str,
-    no_data: str,
-    severity: str,
     summary: str,
     description: str,
     panel_title: str,
+    no_data: str = "OK",
+    severity: str = "warning",
 ) -> JSON:
     return {
         "uid": uid,
@@ -121,7 +121,6 @@ def node_silent() -> JSON:
         pending="1m",
         # No series at all means no node reported for a day: alert rather than stay quiet.
         no_data="Alerting",
-        severity="warning",
         summary="Node {{ $labels.node }} has stored no readings for 15 minutes.",
         description=(
             "Counts readings timestamped in the last 15 min. Readings carry the start of "
@@ -136,35 +135,50 @@ def node_silent() -> JSON:
 def journal_dropped() -> JSON:
     # journal_dropped is a counter kept by the node (edge/journal.py), so any spread within
     # the window is readings lost for good.
-    query = q.per_node(f"spread({q.ident('journal_dropped')})", NODE_STATUS.name)
-    return _rule(
-        uid="envnet-journal-dropped",
-        title="envnet: node journal dropped readings",
-        query=_query(query, 3600),
-        condition=_last_then("gt", 0),
+    return _status_rule(
+        "journal_dropped",
+        f"spread({q.ident('journal_dropped')})",
+        lookback_s=3600,
         pending="0s",
-        no_data="OK",
-        severity="warning",
+        title="envnet: node journal dropped readings",
         summary="Node {{ $labels.node }} dropped readings from its journal in the last hour.",
-        description=(
-            "The node's journal hit its age or size bound while it could not deliver, and "
-            "it discarded the oldest readings. Check the node's uplink and the aggregator."
-        ),
+        description="The node's journal hit its age or size bound while it could not deliver, "
+        "and it discarded the oldest readings. Check the node's uplink and the aggregator.",
         panel_title=boards.FLEET_DROPPED_PANEL,
     )
 
 
 def sensors_failed() -> JSON:
-    query = q.per_node(f"last({q.ident('sensors_failed')})", NODE_STATUS.name)
-    return _rule(
-        uid="envnet-sensors-failed",
-        title="envnet: node reports failed sensors",
-        query=_query(query, 900),
-        condition=_last_then("gt", 0),
+    return _status_rule(
+        "sensors_failed",
+        f"last({q.ident('sensors_failed')})",
+        lookback_s=900,
         pending="10m",
-        no_data="OK",
-        severity="warning",
+        title="envnet: node reports failed sensors",
         summary="Node {{ $labels.node }} reports {{ $values.B.Value }} failed sensor(s).",
         description="From the node's status message. Failed for 10 min before it fires.",
         panel_title=boards.FLEET_SENSORS_PANEL,
+    )
+
+
+def _status_rule(
+    field: str,
+    selection: str,
+    lookback_s: int,
+    pending: str,
+    title: str,
+    summary: str,
+    description: str,
+    panel_title: str,
+) -> JSON:
+    """A rule on a field of the nodes' status messages that fires while it is above 0."""
+    return _rule(
+        uid="envnet-" + field.replace("_", "-"),
+        title=title,
+        query=_query(q.per_node(selection, NODE_STATUS.name), lookback_s),
+        condition=_last_then("gt", 0),
+        pending=pending,
+        summary=summary,
+        description=description,
+        panel_title=panel_title,
     )
