@@ -173,16 +173,15 @@ def table(
     title: str,
     description: str,
     targets: Sequence[JSON],
-    width: int = 24,
-    height: int = 9,
+    width: int,
+    height: int,
     overrides: Sequence[JSON] = (),
-    transformations: Sequence[JSON] = (),
 ) -> JSON:
     return {
         **_panel("table", title, description, targets, width, height),
         "fieldConfig": {"defaults": {"custom": {"filterable": True}}, "overrides": list(overrides)},
         "options": {"showHeader": True, "cellHeight": "sm"},
-        "transformations": list(transformations),
+        "transformations": [],
     }
 
 

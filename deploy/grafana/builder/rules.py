@@ -7,7 +7,7 @@ the aggregator itself, which sees every reading as it arrives.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 from aggregator.storage_schema import NODE_STATUS, READINGS
 from deploy.grafana.builder import boards
@@ -76,8 +76,7 @@ def _rule(
     summary: str,
     description: str,
     panel_title: str,
-    no_data: str = "OK",
-    severity: str = "warning",
+    no_data: str,
 ) -> JSON:
     return {
         "uid": uid,
@@ -91,7 +90,7 @@ def _rule(
         "execErrState": "Error",
         "for": pending,
         "isPaused": False,
-        "labels": {**LABELS, "severity": severity},
+        "labels": {**LABELS, "severity": "warning"},
         "annotations": {
             "summary": summary,
             "description": description,
@@ -135,50 +134,45 @@ def node_silent() -> JSON:
 def journal_dropped() -> JSON:
     # journal_dropped is a counter kept by the node (edge/journal.py), so any spread within
     # the window is readings lost for good.
-    return _status_rule(
-        "journal_dropped",
-        f"spread({q.ident('journal_dropped')})",
-        lookback_s=3600,
-        pending="0s",
-        title="envnet: node journal dropped readings",
-        summary="Node {{ $labels.node }} dropped readings from its journal in the last hour.",
-        description="The node's journal hit its age or size bound while it could not deliver, "
-        "and it discarded the oldest readings. Check the node's uplink and the aggregator.",
-        panel_title=boards.FLEET_DROPPED_PANEL,
+    text = _Text(
+        "envnet: node journal dropped readings",
+        "Node {{ $labels.node }} dropped readings from its journal in the last hour.",
+        "The node's journal hit its age or size bound while it could not deliver, and "
+        "it discarded the oldest readings. Check the node's uplink and the aggregator.",
     )
+    return _status_rule("journal_dropped", "spread", 3600, "0s", text, boards.FLEET_DROPPED_PANEL)
 
 
 def sensors_failed() -> JSON:
-    return _status_rule(
-        "sensors_failed",
-        f"last({q.ident('sensors_failed')})",
-        lookback_s=900,
-        pending="10m",
-        title="envnet: node reports failed sensors",
-        summary="Node {{ $labels.node }} reports {{ $values.B.Value }} failed sensor(s).",
-        description="From the node's status message. Failed for 10 min before it fires.",
-        panel_title=boards.FLEET_SENSORS_PANEL,
+    text = _Text(
+        "envnet: node reports failed sensors",
+        "Node {{ $labels.node }} reports {{ $values.B.Value }} failed sensor(s).",
+        "From the node's status message. Failed for 10 min before it fires.",
     )
+    return _status_rule("sensors_failed", "last", 900, "10m", text, boards.FLEET_SENSORS_PANEL)
+
+
+class _Text(NamedTuple):
+    """What a rule says: its title, and the summary and description of its alerts."""
+
+    title: str
+    summary: str
+    description: str
 
 
 def _status_rule(
-    field: str,
-    selection: str,
-    lookback_s: int,
-    pending: str,
-    title: str,
-    summary: str,
-    description: str,
-    panel_title: str,
+    field: str, aggregate: str, lookback_s: int, pending: str, text: _Text, panel_title: str
 ) -> JSON:
-    """A rule on a field of the nodes' status messages that fires while it is above 0."""
+    """A rule on `aggregate` of a field of the nodes' status messages, firing above 0."""
+    selection = f"{aggregate}({q.ident(field)})"
     return _rule(
         uid="envnet-" + field.replace("_", "-"),
-        title=title,
+        title=text.title,
         query=_query(q.per_node(selection, NODE_STATUS.name), lookback_s),
         condition=_last_then("gt", 0),
         pending=pending,
-        summary=summary,
-        description=description,
+        summary=text.summary,
+        description=text.description,
         panel_title=panel_title,
+        no_data="OK",
     )
