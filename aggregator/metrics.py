@@ -11,43 +11,52 @@ from aggregator.service_health import STATE_VALUE, HealthReport
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+class _Declare:
+    """Declares counters and gauges on one registry: a name, its help and its label names."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, registry=self._registry)
+
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self._registry)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
-        self.messages_received = Counter(
-            "envnet_messages_received", "MQTT messages received", ["kind"], registry=r
+        declare = _Declare(r)
+        self.messages_received = declare.counter(
+            "envnet_messages_received", "MQTT messages received", "kind"
         )
-        self.readings_received = Counter(
-            "envnet_readings_received", "Readings in accepted messages", registry=r
+        self.readings_received = declare.counter(
+            "envnet_readings_received", "Readings in accepted messages"
         )
-        self.readings_stored = Counter(
-            "envnet_readings_stored", "Readings written to InfluxDB", registry=r
+        self.readings_stored = declare.counter(
+            "envnet_readings_stored", "Readings written to InfluxDB"
         )
-        self.refused = Counter(
-            "envnet_refused", "Messages refused, by reason", ["reason"], registry=r
-        )
-        self.message_failures = Counter(
+        self.refused = declare.counter("envnet_refused", "Messages refused, by reason", "reason")
+        self.message_failures = declare.counter(
             "envnet_message_failures",
             "Messages whose handling failed with an unexpected error (a bug): dropped, counted "
             "and logged, and the service carries on",
-            ["kind"],
-            registry=r,
+            "kind",
         )
-        self.refusal_notices = Counter(
+        self.refusal_notices = declare.counter(
             "envnet_refusal_notices",
             "Refusals told to the refused node on its refusal topic (sent), or held back by "
             "the rate limit (suppressed)",
-            ["outcome"],
-            registry=r,
+            "outcome",
         )
-        self.readings_refused = Counter(
+        self.readings_refused = declare.counter(
             "envnet_readings_refused",
             "Single readings refused inside otherwise valid messages, or rejected by the database",
-            ["reason"],
-            registry=r,
+            "reason",
         )
-        self.duplicates = Counter(
-            "envnet_duplicate_batches", "Batches received again after being stored", registry=r
+        self.duplicates = declare.counter(
+            "envnet_duplicate_batches", "Batches received again after being stored"
         )
         self.seq_conflicts = Counter(
             "envnet_batches_seq_conflict",
@@ -60,100 +69,86 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
-        self.write_failures = Counter(
-            "envnet_write_failures", "Failed InfluxDB write attempts", ["kind"], registry=r
+        self.write_failures = declare.counter(
+            "envnet_write_failures", "Failed InfluxDB write attempts", "kind"
         )
-        self.queue_depth = Gauge(
-            "envnet_queue_depth", "Readings accepted and not yet stored", registry=r
+        self.queue_depth = declare.gauge(
+            "envnet_queue_depth", "Readings accepted and not yet stored"
         )
-        self.mqtt_backlog = Gauge(
-            "envnet_mqtt_backlog",
-            "Messages received from the broker, not yet processed",
-            registry=r,
+        self.mqtt_backlog = declare.gauge(
+            "envnet_mqtt_backlog", "Messages received from the broker, not yet processed"
         )
-        self.mqtt_connected = Gauge(
-            "envnet_mqtt_connected", "1 while connected to the broker", registry=r
+        self.mqtt_connected = declare.gauge(
+            "envnet_mqtt_connected", "1 while connected to the broker"
         )
-        self.intake_pauses = Counter(
-            "envnet_intake_pauses", "Times intake paused for backpressure", registry=r
+        self.intake_pauses = declare.counter(
+            "envnet_intake_pauses", "Times intake paused for backpressure"
         )
-        self.acks_sent = Counter("envnet_acks_sent", "Ack messages published", registry=r)
-        self.alert_transitions = Counter(
-            "envnet_alert_transitions", "Alert transitions", ["event", "kind"], registry=r
+        self.acks_sent = declare.counter("envnet_acks_sent", "Ack messages published")
+        self.alert_transitions = declare.counter(
+            "envnet_alert_transitions", "Alert transitions", "event", "kind"
         )
-        self.alerts_firing = Gauge("envnet_alerts_firing", "Alerts currently firing", registry=r)
-        self.alert_commands = Counter(
+        self.alerts_firing = declare.gauge("envnet_alerts_firing", "Alerts currently firing")
+        self.alert_commands = declare.counter(
             "envnet_alert_commands",
             "Operator alert commands, by result (accepted, refused, invalid)",
-            ["result"],
-            registry=r,
+            "result",
         )
-        self.webhook_deliveries = Counter(
+        self.webhook_deliveries = declare.counter(
             "envnet_webhook_deliveries",
             "Webhook deliveries by outcome (delivered, rejected, gave_up, dropped)",
-            ["outcome"],
-            registry=r,
+            "outcome",
         )
-        self.window_series = Gauge(
-            "envnet_window_series", "Series with averaging-window state", registry=r
+        self.window_series = declare.gauge(
+            "envnet_window_series", "Series with averaging-window state"
         )
-        self.window_held_readings = Gauge(
+        self.window_held_readings = declare.gauge(
             "envnet_window_held_readings",
             "Reading parts held for late re-evaluation of windows (memory)",
-            registry=r,
         )
-        self.window_readings = Counter(
+        self.window_readings = declare.counter(
             "envnet_window_readings",
             "Readings the windows treated specially: late (re-evaluated), too_late (beyond the "
             "late horizon), duplicate, not_windowed (period > 1 h), future (clock fault)",
-            ["kind"],
-            registry=r,
+            "kind",
         )
-        self.alerting_worker_failures = Counter(
-            "envnet_alerting_worker_failures",
-            "Errors in the alerting worker process, and its loss",
-            registry=r,
+        self.alerting_worker_failures = declare.counter(
+            "envnet_alerting_worker_failures", "Errors in the alerting worker process, and its loss"
         )
-        self.state_saves = Counter(
-            "envnet_state_saves", "Saves of alert and evaluator state", ["what"], registry=r
+        self.state_saves = declare.counter(
+            "envnet_state_saves", "Saves of alert and evaluator state", "what"
         )
-        self.rules_skipped = Counter(
+        self.rules_skipped = declare.counter(
             "envnet_rules_skipped",
             "Rule evaluations skipped, e.g. node lacks the classification a rule needs",
-            ["reason"],
-            registry=r,
+            "reason",
         )
-        self.calibrations = Counter(
+        self.calibrations = declare.counter(
             "envnet_calibrations",
             "Readings with a sensor serial, by calibration result: applied, no_record, "
             "out_of_bounds (the calibrated value was outside the physical bounds; raw kept)",
-            ["result"],
-            registry=r,
+            "result",
         )
-        self.health_state = Gauge(
+        self.health_state = declare.gauge(
             "envnet_health_state",
             "The aggregator's health as /healthz reports it: 0 ok, 1 degraded, 2 failing; "
             "component overall, storage, worker or broker",
-            ["component"],
-            registry=r,
+            "component",
         )
-        self.storage_last_write_age = Gauge(
+        self.storage_last_write_age = declare.gauge(
             "envnet_storage_last_write_age_seconds",
             "Seconds since the last successful InfluxDB write (absent before the first)",
-            registry=r,
         )
-        self.storage_failing = Gauge(
+        self.storage_failing = declare.gauge(
             "envnet_storage_failing_seconds",
             "Seconds InfluxDB writes have been failing without a success; 0 when they work",
-            registry=r,
         )
-        self.worker_up = Gauge(
-            "envnet_alerting_worker_up", "1 while the alerting worker process runs", registry=r
+        self.worker_up = declare.gauge(
+            "envnet_alerting_worker_up", "1 while the alerting worker process runs"
         )
-        self.worker_reply_age = Gauge(
+        self.worker_reply_age = declare.gauge(
             "envnet_alerting_worker_reply_age_seconds",
             "Seconds since the alerting worker last answered",
-            registry=r,
         )
         for reason in REFUSAL_REASONS:
             self.refused.labels(reason)

@@ -17,7 +17,6 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Self
 
 import paho.mqtt.client as mqtt
@@ -145,12 +144,7 @@ class AggregatorProcess:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)
         self.stop(timeout_s=5.0 if interrupted else STOP_TIMEOUT_S)
 

@@ -19,7 +19,6 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Final, Self
 
 STOP_TIMEOUT_S: Final = 30.0
@@ -45,12 +44,7 @@ class PySpy:
             self._process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         process = self._process
         if process is None or process.poll() is not None:
             return

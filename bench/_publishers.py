@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
-from types import TracebackType
 from typing import Final, Self
 
 from bench._publisher import AckReport, PublisherSpec, SentReport, run_publisher
@@ -63,12 +62,7 @@ class PublisherFleet:
             self._procs.append(proc)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._finish.set()
         for proc in self._procs:
             proc.join(timeout=5)

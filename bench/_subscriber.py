@@ -17,7 +17,7 @@ import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -25,6 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from aggregator.intake.mqtt_session import BurstReadClient
 from schemas import topics
+
+C = TypeVar("C", bound=aiomqtt.Client)
 
 SubscriberKind = Literal["intake", "aiomqtt", "paho"]
 
@@ -53,11 +55,9 @@ class Counters:
     last_at: FloatCell
 
 
-async def _count_aiomqtt(spec: SubscriberSpec, ready: Event, counters: Counters) -> None:
-    if spec.kind == "intake":
-        await _count_intake(spec, ready, counters)
-        return
-    client = aiomqtt.Client(
+def _connect(client: type[C], spec: SubscriberSpec, **extra: Any) -> C:
+    """A persistent session on the bench broker, with the aggregator's window of 1000."""
+    return client(
         "127.0.0.1",
         spec.port,
         identifier=spec.client_id,
@@ -65,7 +65,15 @@ async def _count_aiomqtt(spec: SubscriberSpec, ready: Event, counters: Counters)
         protocol=aiomqtt.ProtocolVersion.V311,
         keepalive=30,
         max_inflight_messages=1000,
+        **extra,
     )
+
+
+async def _count_aiomqtt(spec: SubscriberSpec, ready: Event, counters: Counters) -> None:
+    if spec.kind == "intake":
+        await _count_intake(spec, ready, counters)
+        return
+    client = _connect(aiomqtt.Client, spec)
     messages = counters.messages
     last_at = counters.last_at
     async with client:
@@ -88,16 +96,7 @@ async def _count_intake(spec: SubscriberSpec, ready: Event, counters: Counters) 
             super().__init__(maxsize)
             holder.append(self)
 
-    client = BurstReadClient(
-        "127.0.0.1",
-        spec.port,
-        identifier=spec.client_id,
-        clean_session=False,
-        protocol=aiomqtt.ProtocolVersion.V311,
-        keepalive=30,
-        max_inflight_messages=1000,
-        queue_type=HeldQueue,
-    )
+    client = _connect(BurstReadClient, spec, queue_type=HeldQueue)
     messages = counters.messages
     last_at = counters.last_at
     async with client:

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aggregator.calibration.batch import calibrate_batch
 from aggregator.calibration.book import CalibrationBook, CalibrationRecord, Linear
 from aggregator.fleet import NodeInfo
-from aggregator.storage.lineprotocol import escape_key
 from aggregator.storage.records import ReadingLines
-from schemas.messages import Reading
+from schemas.messages import Reading, ReadingValues
 from schemas.quantities import SPECS, Quantity
-from schemas.storage import READINGS
 
 START_MS = 1_796_000_400_000
 SAMPLE: tuple[tuple[Quantity, float], ...] = (
@@ -39,33 +37,18 @@ SAMPLE: tuple[tuple[Quantity, float], ...] = (
 )
 
 
-class BaselineLines:
-    """records.ReadingLines before the serial field (git HEAD at the time), for comparison."""
+class BaselineLines(ReadingLines):
+    """records.ReadingLines before the serial field (git HEAD at the time), for comparison.
+    The series cache has not changed since, so it is inherited; the line is the old one."""
 
-    __slots__ = ("_node", "_series", "_site")
+    __slots__ = ()
 
-    def __init__(self, info: NodeInfo) -> None:
-        self._node = escape_key(info.node)
-        self._site = escape_key(info.site)
-        self._series: dict[tuple[str, str, str, int], str] = {}
-
-    def _series_key(self, r: Reading) -> str:
-        key = (r.sensor, r.quantity, r.stat, r.period_s)
-        series = self._series.get(key)
-        if series is None:
-            family = SPECS[r.quantity].family
-            series = self._series[key] = (
-                f"{READINGS.name},family={family},node={self._node},period_s={r.period_s},"
-                f"quantity={r.quantity},sensor={r.sensor},site={self._site},stat={r.stat} value="
-            )
-        return series
-
-    def line(self, r: Reading) -> str:
+    def line(self, r: ReadingValues) -> str:
         if r.flags:
             return f'{self._series_key(r)}{float(r.value)!r},flags="{",".join(r.flags)}" {r.ts}'
         return f"{self._series_key(r)}{float(r.value)!r} {r.ts}"
 
-    def lines(self, readings: list[Reading]) -> list[str]:
+    def lines(self, readings: Sequence[ReadingValues]) -> list[str]:
         line = self.line
         return [line(r) for r in readings]
 

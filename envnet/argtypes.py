@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 from schemas.messages import ID_REGEX
 from schemas.runtime.configfile import ConfigError
+
+T = TypeVar("T")
 
 
 def node_id(text: str) -> str:
@@ -23,21 +27,22 @@ def node_id(text: str) -> str:
     return text
 
 
-def positive_int(text: str) -> int:
+def _converted(text: str, convert: Callable[[str], T], what: str) -> T:
     try:
-        value = int(text)
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _converted(text, int, "a whole number")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
 
 
 def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = _converted(text, float, "a number")
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
@@ -59,20 +64,13 @@ def non_negative_float(text: str) -> float:
 
 def day(text: str) -> date:
     """A calendar day, YYYY-MM-DD."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    return _converted(text, date.fromisoformat, "a date (YYYY-MM-DD)")
 
 
 def instant(text: str) -> datetime:
     """An ISO 8601 date and time; one without a UTC offset is taken as UTC."""
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 time, e.g. 2026-03-01T08:00:00+08:00"
-        ) from None
+    example = "an ISO 8601 time, e.g. 2026-03-01T08:00:00+08:00"
+    parsed = _converted(text, datetime.fromisoformat, example)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.runtime.configfile import ConfigError
@@ -20,6 +22,167 @@ from schemas.runtime.version import VERSION
 EXIT_CONFIG = 2
 # The reader of our output went away (`envnet alerts list --json | head`).
 EXIT_OUTPUT_CLOSED = 1
+
+_Run = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class _Tool:
+    """A subcommand whose module declares its options and runs it: `module.add(parser)`
+    when the parser is built, `module.run(args)` when it is chosen. The module is imported
+    only when its parent command's parser is built (never for `envnet edge` on a Pi)."""
+
+    name: str
+    help: str
+    description: str
+    module: str
+    add: str
+    run: str
+    logging: bool = True
+    # Said instead of running when the module's optional dependencies are not installed.
+    needs: str | None = None
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A command whose subcommands are tools (`envnet sim fleet`)."""
+
+    name: str
+    help: str
+    dest: str
+    metavar: str
+    tools: tuple[_Tool, ...]
+
+
+_EDGE_TOOLS = (
+    _Tool(
+        "check",
+        help="check a node on site: sensors, broker login, clock, journal",
+        description="Read each configured sensor once, log in to the broker with the node's "
+        "credentials and CA file, check that the clock is synchronised and look at the "
+        "journal; print a table (or --json). Exit status 0 if nothing failed, 1 if a check "
+        "failed, 2 for a bad configuration.",
+        module="envnet.commands.edge_check",
+        add="add_check_arguments",
+        run="run_check_command",
+    ),
+    _Tool(
+        "status",
+        help="show the node's journal: depth, age, last ack, dropped readings",
+        description="Read the node's SQLite journal (read-only; the agent may be running) and "
+        "print its depth and age, the last acknowledgement (time and seq) and the readings "
+        "dropped past its bounds. Exit status 1 if there is no journal.",
+        module="envnet.commands.edge_status",
+        add="add_status_arguments",
+        run="run_status_command",
+        logging=False,
+    ),
+)
+
+_SIM = _Group(
+    "sim",
+    help="simulated fleets and data replays",
+    dest="sim_command",
+    metavar="SIM_COMMAND",
+    tools=(
+        _Tool(
+            "fleet",
+            help="run a seeded, simulated city fleet of edge agents",
+            description="Run N simulated nodes (air, noise, odour, water) as real edge agents "
+            "with their own journals and MQTT connections, in one process. Deterministic for a "
+            "seed; --accel runs event time faster than real time.",
+            module="envnet.commands.sim_fleet",
+            add="add_fleet_arguments",
+            run="run_fleet_command",
+        ),
+        _Tool(
+            "replay-csv",
+            help="replay the real Beijing hourly data as a node's readings",
+            description="Replay a PRSA_Data_*.csv file (UCI Beijing Multi-Site Air-Quality "
+            "Data, CC BY 4.0) through a real edge agent, time-scaled. CO is converted from the "
+            "file's ug/m3 to the canonical mg/m3.",
+            module="envnet.commands.sim_replay",
+            add="add_replay_arguments",
+            run="run_replay_command",
+        ),
+        _Tool(
+            "devices",
+            help="byte-level sensor simulators on pseudo-terminals (PMS5003, SDS011, Modbus)",
+            description="Serve the devices of a devices.toml on pseudo-terminals, from the same "
+            "physical models as the fleet: PMS5003 and SDS011 frames, and Modbus RTU slaves for "
+            "register-map profiles, with injectable faults. Prints 'name path' per device; an "
+            "edge node whose `port` options name those paths runs its real drivers against "
+            'them. I2C sensors are simulated inside the edge instead (bus = "sim:node"). '
+            "SIGTERM or Ctrl-C stops it.",
+            module="envnet.commands.sim_devices",
+            add="add_devices_arguments",
+            run="run_devices_command",
+        ),
+    ),
+)
+
+# After `edge` and `aggregator`, in the order `envnet --help` lists them.
+_COMMANDS: tuple[_Tool | _Group, ...] = (
+    _SIM,
+    _Tool(
+        "demo",
+        help="a live simulated city network, end to end",
+        description="Start mosquitto and influxd under .dev/ (unless ENVNET_MQTT_URL and "
+        "ENVNET_INFLUX_URL name running ones), the aggregator and a simulated fleet, and show "
+        "a live view. Ctrl-C or --duration stops everything it started, and only that.",
+        module="envnet.demo",
+        add="add_demo_arguments",
+        run="run_demo",
+    ),
+    _Group(
+        "grafana",
+        help="Grafana dashboards, data source and alert rules",
+        dest="grafana_command",
+        metavar="ACTION",
+        tools=(
+            _Tool(
+                "push",
+                help="push deploy/grafana/ to a Grafana server",
+                description="Upsert the data source, dashboards and alert rules in "
+                "deploy/grafana/ through the Grafana HTTP API.",
+                module="envnet.commands.grafana",
+                add="add_arguments",
+                run="run",
+                needs="envnet grafana needs envnet[aggregator]",  # e.g. on a Pi
+            ),
+        ),
+    ),
+    _Tool(
+        "standards",
+        help="standards calculators: AQI, water class, noise and odour limits",
+        description="Evaluate values by hand against HJ 633 (AQI), GB 3838-2002 (surface "
+        "water, lake TLI), GB 3096-2008 (noise) and GB 14554-93 (odour).",
+        module="envnet.commands.standards",
+        add="add_standards_arguments",
+        run="run_standards_command",
+        logging=False,
+    ),
+    _Tool(
+        "alerts",
+        help="open alerts: list them, acknowledge one",
+        description="Read the retained alert states from the broker, or acknowledge an open "
+        "alert (published on envnet/v1/alert-commands; the aggregator confirms it). "
+        "ENVNET_MQTT_URL names the broker.",
+        module="envnet.commands.alerts",
+        add="add_alerts_arguments",
+        run="run",
+        logging=False,
+    ),
+    _Tool(
+        "calibration",
+        help="sensor calibration records: list them, recalibrate stored history",
+        description="Show the calibration records of agg.toml's [calibration] path, or apply "
+        "them to readings already stored in InfluxDB. ENVNET_INFLUX_* override the file.",
+        module="envnet.commands.calibration",
+        add="add_calibration_arguments",
+        run="run",
+    ),
+)
 
 
 def _edge(args: argparse.Namespace) -> int:
@@ -44,18 +207,6 @@ def _edge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edge_check(args: argparse.Namespace) -> int:
-    from envnet.commands.edge_check import run_check_command
-
-    return run_check_command(args)
-
-
-def _edge_status(args: argparse.Namespace) -> int:
-    from envnet.commands.edge_status import run_status_command
-
-    return run_status_command(args)
-
-
 def _aggregator(args: argparse.Namespace) -> int:
     from aggregator.config import load_aggregator_config
     from aggregator.runtime import run_aggregator
@@ -68,54 +219,6 @@ def _aggregator(args: argparse.Namespace) -> int:
         sys.stderr.write(f"envnet aggregator: {exc}\n")
         return EXIT_CONFIG
     return 0
-
-
-def _sim_fleet(args: argparse.Namespace) -> int:
-    from envnet.commands.sim_fleet import run_fleet_command
-
-    return run_fleet_command(args)
-
-
-def _sim_replay(args: argparse.Namespace) -> int:
-    from envnet.commands.sim_replay import run_replay_command
-
-    return run_replay_command(args)
-
-
-def _sim_devices(args: argparse.Namespace) -> int:
-    from envnet.commands.sim_devices import run_devices_command
-
-    return run_devices_command(args)
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from envnet.demo import run_demo
-
-    return run_demo(args)
-
-
-def _grafana_push(args: argparse.Namespace) -> int:
-    from envnet.commands.grafana import run
-
-    return run(args)
-
-
-def _standards(args: argparse.Namespace) -> int:
-    from envnet.commands.standards import run_standards_command
-
-    return run_standards_command(args)
-
-
-def _alerts(args: argparse.Namespace) -> int:
-    from envnet.commands.alerts import run
-
-    return run(args)
-
-
-def _calibration(args: argparse.Namespace) -> int:
-    from envnet.commands.calibration import run
-
-    return run(args)
 
 
 def _add_logging(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +246,9 @@ def build_parser(*, edge_only: bool = False) -> argparse.ArgumentParser:
     edge.add_argument("--config", type=Path, default=None, help="node.toml (required)")
     _add_logging(edge)
     edge.set_defaults(func=_edge)
-    _add_edge_commands(edge)
+    # `envnet edge --config F` runs the agent; `envnet edge COMMAND` are tools beside it.
+    edge_sub = edge.add_subparsers(dest="edge_command", required=False, metavar="EDGE_COMMAND")
+    _add_tools(edge_sub, _EDGE_TOOLS)
     if edge_only:
         # `envnet edge` on a Pi: the other commands import their modules to declare their
         # options (the aggregator, the simulators, an HTTP client for Grafana), which cost the
@@ -163,161 +268,38 @@ def build_parser(*, edge_only: bool = False) -> argparse.ArgumentParser:
     _add_logging(agg)
     agg.set_defaults(func=_aggregator)
 
-    _add_sim(sub)
-    _add_demo(sub)
-    _add_grafana(sub)
-    _add_standards(sub)
-    _add_alerts(sub)
-    _add_calibration(sub)
+    for command in _COMMANDS:
+        if isinstance(command, _Group):
+            group = sub.add_parser(command.name, help=command.help)
+            group_sub = group.add_subparsers(
+                dest=command.dest, required=True, metavar=command.metavar
+            )
+            _add_tools(group_sub, command.tools)
+        else:
+            _add_tools(sub, (command,))
     return parser
 
 
-def _add_calibration(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from envnet.commands.calibration import add_calibration_arguments
-
-    calibration = sub.add_parser(
-        "calibration",
-        help="sensor calibration records: list them, recalibrate stored history",
-        description="Show the calibration records of agg.toml's [calibration] path, or apply "
-        "them to readings already stored in InfluxDB. ENVNET_INFLUX_* override the file.",
-    )
-    add_calibration_arguments(calibration)
-    _add_logging(calibration)
-    calibration.set_defaults(func=_calibration)
-
-
-def _add_alerts(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from envnet.commands.alerts import add_alerts_arguments
-
-    alerts = sub.add_parser(
-        "alerts",
-        help="open alerts: list them, acknowledge one",
-        description="Read the retained alert states from the broker, or acknowledge an open "
-        "alert (published on envnet/v1/alert-commands; the aggregator confirms it). "
-        "ENVNET_MQTT_URL names the broker.",
-    )
-    add_alerts_arguments(alerts)
-    alerts.set_defaults(func=_alerts)
+def _add_tools(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], tools: Sequence[_Tool]
+) -> None:
+    for tool in tools:
+        parser = sub.add_parser(tool.name, help=tool.help, description=tool.description)
+        try:
+            module = importlib.import_module(tool.module)
+        except ImportError as exc:
+            if tool.needs is None:
+                raise
+            parser.set_defaults(func=_missing(f"{tool.needs}: {exc}"))
+            continue
+        getattr(module, tool.add)(parser)
+        if tool.logging:
+            _add_logging(parser)
+        run: _Run = getattr(module, tool.run)
+        parser.set_defaults(func=run)
 
 
-def _add_edge_commands(edge: argparse.ArgumentParser) -> None:
-    """`envnet edge --config F` runs the agent; `envnet edge COMMAND` are tools beside it."""
-    from envnet.commands.edge_check import add_check_arguments
-    from envnet.commands.edge_status import add_status_arguments
-
-    edge_sub = edge.add_subparsers(dest="edge_command", required=False, metavar="EDGE_COMMAND")
-    check = edge_sub.add_parser(
-        "check",
-        help="check a node on site: sensors, broker login, clock, journal",
-        description="Read each configured sensor once, log in to the broker with the node's "
-        "credentials and CA file, check that the clock is synchronised and look at the "
-        "journal; print a table (or --json). Exit status 0 if nothing failed, 1 if a check "
-        "failed, 2 for a bad configuration.",
-    )
-    add_check_arguments(check)
-    _add_logging(check)
-    check.set_defaults(func=_edge_check)
-    status = edge_sub.add_parser(
-        "status",
-        help="show the node's journal: depth, age, last ack, dropped readings",
-        description="Read the node's SQLite journal (read-only; the agent may be running) and "
-        "print its depth and age, the last acknowledgement (time and seq) and the readings "
-        "dropped past its bounds. Exit status 1 if there is no journal.",
-    )
-    add_status_arguments(status)
-    status.set_defaults(func=_edge_status)
-
-
-def _add_sim(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from envnet.commands.sim_devices import add_devices_arguments
-    from envnet.commands.sim_fleet import add_fleet_arguments
-    from envnet.commands.sim_replay import add_replay_arguments
-
-    sim = sub.add_parser("sim", help="simulated fleets and data replays")
-    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="SIM_COMMAND")
-    fleet = sim_sub.add_parser(
-        "fleet",
-        help="run a seeded, simulated city fleet of edge agents",
-        description="Run N simulated nodes (air, noise, odour, water) as real edge agents with "
-        "their own journals and MQTT connections, in one process. Deterministic for a seed; "
-        "--accel runs event time faster than real time.",
-    )
-    add_fleet_arguments(fleet)
-    _add_logging(fleet)
-    fleet.set_defaults(func=_sim_fleet)
-    replay = sim_sub.add_parser(
-        "replay-csv",
-        help="replay the real Beijing hourly data as a node's readings",
-        description="Replay a PRSA_Data_*.csv file (UCI Beijing Multi-Site Air-Quality Data, "
-        "CC BY 4.0) through a real edge agent, time-scaled. CO is converted from the file's "
-        "ug/m3 to the canonical mg/m3.",
-    )
-    add_replay_arguments(replay)
-    _add_logging(replay)
-    replay.set_defaults(func=_sim_replay)
-    devices = sim_sub.add_parser(
-        "devices",
-        help="byte-level sensor simulators on pseudo-terminals (PMS5003, SDS011, Modbus)",
-        description="Serve the devices of a devices.toml on pseudo-terminals, from the same "
-        "physical models as the fleet: PMS5003 and SDS011 frames, and Modbus RTU slaves for "
-        "register-map profiles, with injectable faults. Prints 'name path' per device; an edge "
-        "node whose `port` options name those paths runs its real drivers against them. I2C "
-        'sensors are simulated inside the edge instead (bus = "sim:node"). SIGTERM or '
-        "Ctrl-C stops it.",
-    )
-    add_devices_arguments(devices)
-    _add_logging(devices)
-    devices.set_defaults(func=_sim_devices)
-
-
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from envnet.demo import add_demo_arguments
-
-    demo = sub.add_parser(
-        "demo",
-        help="a live simulated city network, end to end",
-        description="Start mosquitto and influxd under .dev/ (unless ENVNET_MQTT_URL and "
-        "ENVNET_INFLUX_URL name running ones), the aggregator and a simulated fleet, and show "
-        "a live view. Ctrl-C or --duration stops everything it started, and only that.",
-    )
-    add_demo_arguments(demo)
-    _add_logging(demo)
-    demo.set_defaults(func=_demo)
-
-
-def _add_grafana(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    grafana = sub.add_parser("grafana", help="Grafana dashboards, data source and alert rules")
-    grafana_sub = grafana.add_subparsers(dest="grafana_command", required=True, metavar="ACTION")
-    push = grafana_sub.add_parser(
-        "push",
-        help="push deploy/grafana/ to a Grafana server",
-        description="Upsert the data source, dashboards and alert rules in deploy/grafana/ "
-        "through the Grafana HTTP API.",
-    )
-    try:
-        from envnet.commands.grafana import add_arguments
-    except ImportError as exc:  # the aggregator extra is not installed (e.g. on a Pi)
-        push.set_defaults(func=_missing(f"envnet grafana needs envnet[aggregator]: {exc}"))
-        return
-    add_arguments(push)
-    _add_logging(push)
-    push.set_defaults(func=_grafana_push)
-
-
-def _add_standards(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from envnet.commands.standards import add_standards_arguments
-
-    standards = sub.add_parser(
-        "standards",
-        help="standards calculators: AQI, water class, noise and odour limits",
-        description="Evaluate values by hand against HJ 633 (AQI), GB 3838-2002 (surface "
-        "water, lake TLI), GB 3096-2008 (noise) and GB 14554-93 (odour).",
-    )
-    add_standards_arguments(standards)
-    standards.set_defaults(func=_standards)
-
-
-def _missing(message: str) -> Callable[[argparse.Namespace], int]:
+def _missing(message: str) -> _Run:
     def report(args: argparse.Namespace) -> int:
         sys.stderr.write(message + "\n")
         return 1

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from edge.drivers.register_map import Profile, ProfileError, load_profile, load_profile_file
+from edge.drivers.register_map import Profile, ProfileError, load_named_or_file
 from schemas.messages import ID_PATTERN
 from schemas.runtime.configfile import ConfigError, convert, read_toml
 from simulators.modbus_slave import ModbusLineSimulator, SimulatedSlave
@@ -72,9 +72,7 @@ def load_devices_config(path: Path) -> DevicesConfig:
 
 def _profile(spec: ModbusDeviceSpec) -> Profile:
     try:
-        if spec.profile is not None:
-            return load_profile(spec.profile)
-        return load_profile_file(Path(spec.profile_path or ""))
+        return load_named_or_file(spec.profile, spec.profile_path)
     except ProfileError as exc:
         raise ConfigError(f"device {spec.name}: {exc}") from None
 

@@ -100,21 +100,29 @@ def build_episodes(
     return {q: tuple(es) for q, es in grouped.items()}
 
 
+def _site_options(options: CommonOptions) -> SiteOptions:
+    """A family's options are the site parameters of the same names."""
+    own = set(options.__struct_fields__) - set(CommonOptions.__struct_fields__)
+    return SiteOptions(seed=options.seed, **{name: getattr(options, name) for name in own})
+
+
 class _SimDriver(SensorIdentity):
     """What every simulated driver shares: faults, episodes, clipping. Its values are its
     family's quantities of a simulated site (simulators.physical), so a driver of a seed sees
     the same weather as the byte-level device simulators of that seed."""
 
     FAMILY: ClassVar[Family]
+    OPTIONS: ClassVar[type[CommonOptions]]
 
-    def __init__(self, sensor_id: str, options: CommonOptions, site: SiteOptions) -> None:
+    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
+        opts = parse_options(options, self.OPTIONS, self.NAME)
         super().__init__(sensor_id, _FLAGS)
-        self._site = Site(site)
-        self._fault_rate = options.fault_rate
-        self._fault_key = stream_key(options.seed, _FAULT_CHANNEL)
-        self._origin_ms = options.origin_ms or 0
+        self._site = Site(_site_options(opts))
+        self._fault_rate = opts.fault_rate
+        self._fault_key = stream_key(opts.seed, _FAULT_CHANNEL)
+        self._origin_ms = opts.origin_ms or 0
         try:
-            self._episodes = build_episodes(options.episodes, self.FAMILY, self.NAME)
+            self._episodes = build_episodes(opts.episodes, self.FAMILY, self.NAME)
         except ValueError as exc:
             raise ValueError(f"{self.NAME} options: {exc}") from None
 
@@ -149,11 +157,7 @@ class SimAirDriver(_SimDriver):
 
     NAME = "sim-air"
     FAMILY = "air"
-
-    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
-        opts = parse_options(options, AirOptions, self.NAME)
-        site = SiteOptions(seed=opts.seed, traffic=opts.traffic, haze=opts.haze)
-        super().__init__(sensor_id, opts, site)
+    OPTIONS = AirOptions
 
 
 class SimMetDriver(_SimDriver):
@@ -161,10 +165,7 @@ class SimMetDriver(_SimDriver):
 
     NAME = "sim-met"
     FAMILY = "met"
-
-    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
-        opts = parse_options(options, MetOptions, self.NAME)
-        super().__init__(sensor_id, opts, SiteOptions(seed=opts.seed))
+    OPTIONS = MetOptions
 
 
 class SimNoiseDriver(_SimDriver):
@@ -172,10 +173,7 @@ class SimNoiseDriver(_SimDriver):
 
     NAME = "sim-noise"
     FAMILY = "noise"
-
-    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
-        opts = parse_options(options, NoiseOptions, self.NAME)
-        super().__init__(sensor_id, opts, SiteOptions(seed=opts.seed, zone=opts.zone))
+    OPTIONS = NoiseOptions
 
 
 class SimOdourDriver(_SimDriver):
@@ -184,16 +182,7 @@ class SimOdourDriver(_SimDriver):
 
     NAME = "sim-odour"
     FAMILY = "odour"
-
-    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
-        opts = parse_options(options, OdourOptions, self.NAME)
-        site = SiteOptions(
-            seed=opts.seed,
-            source_bearing_deg=opts.source_bearing_deg,
-            source_strength=opts.source_strength,
-            plume_width_deg=opts.plume_width_deg,
-        )
-        super().__init__(sensor_id, opts, site)
+    OPTIONS = OdourOptions
 
 
 class SimWaterDriver(_SimDriver):
@@ -203,8 +192,4 @@ class SimWaterDriver(_SimDriver):
 
     NAME = "sim-water"
     FAMILY = "water"
-
-    def __init__(self, sensor_id: str, options: Mapping[str, Any]) -> None:
-        opts = parse_options(options, WaterOptions, self.NAME)
-        site = SiteOptions(seed=opts.seed, body=opts.body, trophic=opts.trophic)
-        super().__init__(sensor_id, opts, site)
+    OPTIONS = WaterOptions

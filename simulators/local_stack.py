@@ -17,8 +17,7 @@ import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import ClassVar, Final, Self
 
 from schemas.runtime.logs import get_logger
 
@@ -137,12 +136,7 @@ class _Process(ABC):
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     @abstractmethod
@@ -150,14 +144,24 @@ class _Process(ABC):
         """Start the process and return once it serves requests."""
 
 
-class Mosquitto(_Process):
+class _Server(_Process):
+    """A service listening on one loopback port: the given one, or a free one."""
+
+    NAME: ClassVar[str]
+    SCHEME: ClassVar[str] = "http"
+
     def __init__(self, directory: Path, port: int | None = None) -> None:
-        super().__init__("mosquitto", directory)
+        super().__init__(self.NAME, directory)
         self.port = port or free_port()
 
     @property
     def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{self.SCHEME}://127.0.0.1:{self.port}"
+
+
+class Mosquitto(_Server):
+    NAME = "mosquitto"
+    SCHEME = "mqtt"
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -177,17 +181,14 @@ class Mosquitto(_Process):
         log.info("service_started", service="mosquitto", port=self.port, pid=process.pid)
 
 
-class Influxd(_Process):
+class Influxd(_Server):
     """InfluxDB 1.x (Debian's 1.6.7): the v1 HTTP API, /write and /query."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
-        super().__init__("influxd", directory)
-        self.port = port or free_port()
-        self._rpc_port = free_port()
+    NAME = "influxd"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        super().__init__(directory, port)
+        self._rpc_port = free_port()
 
     def start(self) -> None:
         d = self.directory
@@ -227,17 +228,11 @@ def influx_query(url: str, q: str, database: str = "") -> dict[str, object]:
     return result
 
 
-class VictoriaMetrics(_Process):
+class VictoriaMetrics(_Server):
     """A real server that accepts the InfluxDB v2 write API (/api/v2/write), used to test the
     v2 path here, where no InfluxDB 2 package is available."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
-        super().__init__("victoria-metrics", directory)
-        self.port = port or free_port()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    NAME = "victoria-metrics"
 
     def start(self) -> None:
         process = self._spawn(

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Final, Literal
+from dataclasses import dataclass, fields
+from typing import Final, Literal, cast
 
 from schemas.quantities import QUANTITIES, SPECS, Quantity
 from simulators.noise import (
@@ -164,8 +164,15 @@ def episode_offset(
 # -- noise streams ----------------------------------------------------------------------------
 
 
-def _key(seed: int, name: str) -> int:
-    return stream_key(seed, channel_id(name))
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    """A model parameter's bounds (NaN is outside them)."""
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in [{low:g}, {high:g}], got {value}")
+
+
+def _keys(seed: int, family: str, *names: str) -> tuple[int, ...]:
+    """The noise stream keys of a model's channels, "family.name" each, for a seed."""
+    return tuple(stream_key(seed, channel_id(f"{family}.{name}")) for name in names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +191,9 @@ class WeatherModel:
     __slots__ = ("_runoff", "_stagnation", "_sunshine", "_warm")
 
     def __init__(self, seed: int) -> None:
-        self._stagnation = _key(seed, "weather.stagnation")
-        self._warm = _key(seed, "weather.warm")
-        self._sunshine = _key(seed, "weather.sunshine")
-        self._runoff = _key(seed, "weather.runoff")
+        self._stagnation, self._warm, self._sunshine, self._runoff = _keys(
+            seed, "weather", "stagnation", "warm", "sunshine", "runoff"
+        )
 
     def at(self, t_s: float) -> Weather:
         return Weather(
@@ -216,12 +222,20 @@ class AirParams:
     haze: bool = False
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.traffic <= 1.0:
-            raise ValueError(f"traffic must be in [0, 1], got {self.traffic}")
+        _check_range("traffic", self.traffic, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
-class AirValues:
+class _Values:
+    """A model's values at one instant, in fields named for their quantities."""
+
+    def pairs(self) -> tuple[tuple[Quantity, float], ...]:
+        """(quantity, value) in field order."""
+        return tuple((cast(Quantity, f.name), getattr(self, f.name)) for f in fields(self))
+
+
+@dataclass(frozen=True, slots=True)
+class AirValues(_Values):
     pm2_5: float
     pm10: float
     o3: float
@@ -229,17 +243,6 @@ class AirValues:
     so2: float
     co: float
     tvoc: float
-
-    def pairs(self) -> tuple[tuple[Quantity, float], ...]:
-        return (
-            ("pm2_5", self.pm2_5),
-            ("pm10", self.pm10),
-            ("o3", self.o3),
-            ("no2", self.no2),
-            ("so2", self.so2),
-            ("co", self.co),
-            ("tvoc", self.tvoc),
-        )
 
 
 def haze_multiplier(stagnation: float, winter: float) -> float:
@@ -265,12 +268,9 @@ class AirModel:
     def __init__(self, params: AirParams, seed: int) -> None:
         self.params = params
         self._weather = WeatherModel(seed)
-        self._synoptic = _key(seed, "air.synoptic")
-        self._fast = _key(seed, "air.fast")
-        self._ratio = _key(seed, "air.pm_ratio")
-        self._so2 = _key(seed, "air.so2")
-        self._white_pm = _key(seed, "air.white.pm")
-        self._white_gas = _key(seed, "air.white.gas")
+        self._synoptic, self._fast, self._ratio, self._so2, self._white_pm, self._white_gas = _keys(
+            seed, "air", "synoptic", "fast", "pm_ratio", "so2", "white.pm", "white.gas"
+        )
 
     def at(self, t_ms: int) -> AirValues:
         t_s = t_ms / 1000.0
@@ -329,13 +329,10 @@ def air(params: AirParams, seed: int, t_ms: int) -> AirValues:
 
 
 @dataclass(frozen=True, slots=True)
-class MetValues:
+class MetValues(_Values):
     air_temp: float
     rh: float
     pressure: float
-
-    def pairs(self) -> tuple[tuple[Quantity, float], ...]:
-        return (("air_temp", self.air_temp), ("rh", self.rh), ("pressure", self.pressure))
 
 
 class MetModel:
@@ -345,10 +342,9 @@ class MetModel:
 
     def __init__(self, seed: int) -> None:
         self._weather = WeatherModel(seed)
-        self._day = _key(seed, "met.day")
-        self._rh = _key(seed, "met.rh")
-        self._press = _key(seed, "met.pressure")
-        self._white = _key(seed, "met.white")
+        self._day, self._rh, self._press, self._white = _keys(
+            seed, "met", "day", "rh", "pressure", "white"
+        )
 
     def at(self, t_ms: int) -> MetValues:
         t_s = t_ms / 1000.0
@@ -453,12 +449,9 @@ class NoiseParams:
 
 
 @dataclass(frozen=True, slots=True)
-class NoiseValues:
+class NoiseValues(_Values):
     laeq: float  # L_Aeq over the 1-s sample
     lamax: float  # L_Amax (fast) within the 1-s sample
-
-    def pairs(self) -> tuple[tuple[Quantity, float], ...]:
-        return (("laeq", self.laeq), ("lamax", self.lamax))
 
 
 def _noise_shape(hour: float) -> float:
@@ -480,10 +473,9 @@ class NoiseModel:
         gauss = _GAUSS_EXCESS_DB * (_FLUCT_DB**2 + _SLOW_DB**2)
         self._comp_day = gauss + event_energy_db(p.events_day, p)
         self._comp_night = gauss + event_energy_db(p.events_night, p)
-        self._events = _key(seed, "noise.events")
-        self._fluct = _key(seed, "noise.fluct")
-        self._slow = _key(seed, "noise.slow")
-        self._white = _key(seed, "noise.white")
+        self._events, self._fluct, self._slow, self._white = _keys(
+            seed, "noise", "events", "fluct", "slow", "white"
+        )
 
     def at(self, t_ms: int) -> NoiseValues:
         t_s = t_ms / 1000.0
@@ -549,20 +541,15 @@ class OdourParams:
     def __post_init__(self) -> None:
         if not math.isfinite(self.source_bearing_deg):
             raise ValueError("source_bearing_deg must be finite")
-        if not 0.0 <= self.source_strength <= 1000.0:
-            raise ValueError(f"source_strength must be in [0, 1000], got {self.source_strength}")
-        if not 1.0 <= self.plume_width_deg <= 90.0:
-            raise ValueError(f"plume_width_deg must be in [1, 90], got {self.plume_width_deg}")
+        _check_range("source_strength", self.source_strength, 0.0, 1000.0)
+        _check_range("plume_width_deg", self.plume_width_deg, 1.0, 90.0)
 
 
 @dataclass(frozen=True, slots=True)
-class OdourValues:
+class OdourValues(_Values):
     h2s: float
     nh3: float
     odour: float
-
-    def pairs(self) -> tuple[tuple[Quantity, float], ...]:
-        return (("h2s", self.h2s), ("nh3", self.nh3), ("odour", self.odour))
 
 
 def angle_diff_deg(a: float, b: float) -> float:
@@ -577,10 +564,9 @@ class WindModel:
     __slots__ = ("_dir_fast", "_dir_mid", "_dir_slow", "_speed")
 
     def __init__(self, seed: int) -> None:
-        self._dir_slow = _key(seed, "wind.dir.slow")
-        self._dir_mid = _key(seed, "wind.dir.mid")
-        self._dir_fast = _key(seed, "wind.dir.fast")
-        self._speed = _key(seed, "wind.speed")
+        self._dir_slow, self._dir_mid, self._dir_fast, self._speed = _keys(
+            seed, "wind", "dir.slow", "dir.mid", "dir.fast", "speed"
+        )
 
     def direction_deg(self, t_ms: int) -> float:
         """The East Asian monsoon: south-easterlies in summer, north-westerlies in winter
@@ -619,10 +605,9 @@ class OdourModel:
     def __init__(self, params: OdourParams, seed: int) -> None:
         self.params = params
         self._wind = WindModel(seed)
-        self._emission = _key(seed, "odour.emission")
-        self._upset = _key(seed, "odour.upset")
-        self._bg = _key(seed, "odour.background")
-        self._smell = _key(seed, "odour.smell")
+        self._emission, self._upset, self._bg, self._smell = _keys(
+            seed, "odour", "emission", "upset", "background", "smell"
+        )
 
     def plume_h2s(self, t_ms: int) -> float:
         """The source's H2S contribution at the sensor, µg/m³."""
@@ -686,12 +671,11 @@ class WaterParams:
     def __post_init__(self) -> None:
         if self.body not in ("lake", "river"):
             raise ValueError(f"body must be 'lake' or 'river', got {self.body!r}")
-        if not 0.0 <= self.trophic <= 1.0:
-            raise ValueError(f"trophic must be in [0, 1], got {self.trophic}")
+        _check_range("trophic", self.trophic, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
-class WaterValues:
+class WaterValues(_Values):
     water_temp: float
     ph: float
     do: float
@@ -703,21 +687,6 @@ class WaterValues:
     conductivity: float
     chl_a: float
     phycocyanin: float
-
-    def pairs(self) -> tuple[tuple[Quantity, float], ...]:
-        return (
-            ("water_temp", self.water_temp),
-            ("ph", self.ph),
-            ("do", self.do),
-            ("codmn", self.codmn),
-            ("nh3_n", self.nh3_n),
-            ("tp", self.tp),
-            ("tn", self.tn),
-            ("turbidity", self.turbidity),
-            ("conductivity", self.conductivity),
-            ("chl_a", self.chl_a),
-            ("phycocyanin", self.phycocyanin),
-        )
 
 
 def do_saturation(temp_c: float) -> float:
@@ -765,9 +734,7 @@ class WaterModel:
         self.params = params
         self._body = _BODIES[params.body]
         self._weather = WeatherModel(seed)
-        self._patch = _key(seed, "water.patch")
-        self._wind = _key(seed, "water.wind")
-        self._white = _key(seed, "water.white")
+        self._patch, self._wind, self._white = _keys(seed, "water", "patch", "wind", "white")
 
     def temperature(self, t_ms: int, warm_c: float) -> float:
         """Water lags the air by ~2 weeks (peak early August) and damps its anomalies; a

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -31,8 +30,7 @@ from edge.drivers.register_map import (
     Profile,
     ProfileError,
     block_values,
-    load_profile,
-    load_profile_file,
+    load_named_or_file,
     read_plan,
 )
 from edge.drivers.serial_port import Opener, Parity, Port, SerialSettings, open_serial
@@ -93,9 +91,7 @@ def profile_from_options(opts: ModbusOptions) -> Profile:
     if (opts.profile is None) == (opts.profile_path is None):
         raise ValueError("modbus options: give exactly one of profile and profile_path")
     try:
-        if opts.profile is not None:
-            return load_profile(opts.profile)
-        return load_profile_file(Path(opts.profile_path or ""))
+        return load_named_or_file(opts.profile, opts.profile_path)
     except ProfileError as exc:
         raise ValueError(f"modbus options: {exc}") from None
 

@@ -209,6 +209,14 @@ def load_profile(name: str) -> Profile:
     return parse_profile(resource.read_text(encoding="utf-8"), f"profile {name}")
 
 
+def load_named_or_file(name: str | None, path: str | None) -> Profile:
+    """The shipped profile `name`, or else the profile file at `path` (options and device
+    specs name one of the two)."""
+    if name is not None:
+        return load_profile(name)
+    return load_profile_file(Path(path or ""))
+
+
 def load_profile_file(path: Path) -> Profile:
     """A site's own profile file."""
     try:

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, NoReturn, cast, get_args
+from typing import Final, NamedTuple, NoReturn, cast, get_args
 
 from schemas.gas_units import Gas, GasUnitError, MixingUnit, to_canonical
 from schemas.standards import editions, gb3096, gb3838, gb14554, hj633, tli
@@ -44,6 +44,14 @@ class Output:
     text: str
 
 
+class _Calculator(NamedTuple):
+    name: str
+    help: str
+    description: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    calculate: Callable[[argparse.Namespace], Output]
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     """Usage errors as one line on stderr (exit 2), without the usage block."""
 
@@ -58,10 +66,13 @@ def add_standards_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CALCULATOR",
         parser_class=OneLineErrorParser,
     )
-    _add_aqi(sub)
-    _add_water(sub)
-    _add_noise(sub)
-    _add_odour(sub)
+    for calculator in _CALCULATORS:
+        parser = sub.add_parser(
+            calculator.name, help=calculator.help, description=calculator.description
+        )
+        calculator.add_arguments(parser)
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.set_defaults(calculate=calculator.calculate)
 
 
 def run_standards_command(args: argparse.Namespace) -> int:
@@ -104,16 +115,7 @@ _EXTRA_OPTIONS: Final[dict[str, hj633.Indicator]] = {
 }
 
 
-def _add_aqi(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
-    aqi = sub.add_parser(
-        "aqi",
-        help="HJ 633 air quality index (2026 or 2012)",
-        description="The AQI, sub-indices, category and primary pollutant. --period hour takes "
-        "the real-time inputs: in 2026 the six 1-h means (PM 1-h against the daily "
-        "breakpoints); in 2012 the gases' 1-h means, PM 24-h sliding means and --o3_8h. "
-        "--period day takes daily means, with --o3 the daily maximum 8-h mean (MDA8), and in "
-        "2012 --o3_1h, the daily maximum 1-h mean. Units: ug/m3, CO mg/m3.",
-    )
+def _aqi_arguments(aqi: argparse.ArgumentParser) -> None:
     aqi.add_argument(
         "--edition",
         choices=editions.EDITION_SETTINGS,
@@ -156,8 +158,6 @@ def _add_aqi(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
         help="rounding of input concentrations (HJ 633-2026 §4.2.2, GB/T 8170; half-even is "
         "UNVERIFIED)",
     )
-    aqi.add_argument("--json", action="store_true", help="print one JSON object")
-    aqi.set_defaults(calculate=_aqi)
 
 
 def _beijing_date(text: str) -> date:
@@ -328,15 +328,7 @@ def _target(text: str) -> int:
     raise argparse.ArgumentTypeError(f"target class {text!r} is not one of 1..5 or I..V")
 
 
-def _add_water(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
-    water = sub.add_parser(
-        "water",
-        help="GB 3838-2002 surface-water class, exceedance multiples and lake TLI",
-        description="Single-factor evaluation (GB 3838-2002 §5.1): each parameter's class, the "
-        "site's class (the worst; 6 = worse than V), and each parameter's exceedance multiple "
-        "(C - C_limit) / C_limit against the target class. For lakes, also the trophic level "
-        "index TLI from whichever of chl-a, TP, TN, SD and CODMn are given.",
-    )
+def _water_arguments(water: argparse.ArgumentParser) -> None:
     water.add_argument("--body", choices=("lake", "river"), required=True)
     water.add_argument(
         "--target", type=_target, default=3, help="target class, 1..5 or I..V (default 3)"
@@ -345,8 +337,6 @@ def _add_water(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
         water.add_argument(f"--{item}", type=float, metavar="C", help=_WATER_HELP[item])
     water.add_argument("--chl_a", type=float, metavar="C", help="chlorophyll-a, ug/L (TLI only)")
     water.add_argument("--sd", type=float, metavar="M", help="Secchi depth, m (TLI only)")
-    water.add_argument("--json", action="store_true", help="print one JSON object")
-    water.set_defaults(calculate=_water)
 
 
 def _water(args: argparse.Namespace) -> Output:
@@ -468,20 +458,12 @@ def _water_text(
 # -------------------------------------------------------------------------------------- noise
 
 
-def _add_noise(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
-    noise = sub.add_parser(
-        "noise",
-        help="GB 3096-2008 noise limits by functional zone",
-        description="L_Aeq against the zone's day or night limit (GB 3096-2008 Table 1), or a "
-        "night L_max against the night limit + 15 dB(A) (§5.4).",
-    )
+def _noise_arguments(noise: argparse.ArgumentParser) -> None:
     noise.add_argument("--zone", required=True, help="functional zone: 0, 1, 2, 3, 4a, 4b")
     noise.add_argument("--period", choices=("day", "night"), required=True)
     level = noise.add_mutually_exclusive_group(required=True)
     level.add_argument("--leq", type=float, metavar="DB", help="L_Aeq, dB(A)")
     level.add_argument("--lmax", type=float, metavar="DB", help="night L_max, dB(A)")
-    noise.add_argument("--json", action="store_true", help="print one JSON object")
-    noise.set_defaults(calculate=_noise)
 
 
 def _noise(args: argparse.Namespace) -> Output:
@@ -534,14 +516,7 @@ class OdourCheck:
         return max(0.0, (self.value - self.limit) / self.limit)
 
 
-def _add_odour(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
-    odour = sub.add_parser(
-        "odour",
-        help="GB 14554-93 odour plant-boundary limits",
-        description="Plant-boundary concentrations of fugitive sources against GB 14554-93 "
-        "Table 1 by grade. NH3 and H2S in ug/m3 (or --unit ppb/ppm, converted at 25 °C; the "
-        "standard's reference state is UNVERIFIED), odour concentration dimensionless.",
-    )
+def _odour_arguments(odour: argparse.ArgumentParser) -> None:
     odour.add_argument(
         "--grade", choices=get_args(gb14554.OdourGrade), default="II-new", help="default II-new"
     )
@@ -549,8 +524,6 @@ def _add_odour(sub: argparse._SubParsersAction[OneLineErrorParser]) -> None:
     odour.add_argument("--nh3", type=float, metavar="C", help="ammonia")
     odour.add_argument("--odour", type=float, metavar="N", help="odour concentration")
     odour.add_argument("--unit", choices=GAS_UNITS, default=CANONICAL, help="unit of H2S, NH3")
-    odour.add_argument("--json", action="store_true", help="print one JSON object")
-    odour.set_defaults(calculate=_odour)
 
 
 def _odour(args: argparse.Namespace) -> Output:
@@ -593,3 +566,46 @@ def _odour(args: argparse.Namespace) -> Output:
         verdict = f"{c.multiple:.2f}" if c.exceeds else "within"
         lines.append(f"{c.item:<7}{c.value:>12g}{c.limit:>10g} {unit:<6}{verdict:>9}")
     return Output(data, "\n".join(lines))
+
+
+# After the functions it names; `envnet standards --help` lists them in this order.
+_CALCULATORS: Final = (
+    _Calculator(
+        "aqi",
+        help="HJ 633 air quality index (2026 or 2012)",
+        description="The AQI, sub-indices, category and primary pollutant. --period hour takes "
+        "the real-time inputs: in 2026 the six 1-h means (PM 1-h against the daily "
+        "breakpoints); in 2012 the gases' 1-h means, PM 24-h sliding means and --o3_8h. "
+        "--period day takes daily means, with --o3 the daily maximum 8-h mean (MDA8), and in "
+        "2012 --o3_1h, the daily maximum 1-h mean. Units: ug/m3, CO mg/m3.",
+        add_arguments=_aqi_arguments,
+        calculate=_aqi,
+    ),
+    _Calculator(
+        "water",
+        help="GB 3838-2002 surface-water class, exceedance multiples and lake TLI",
+        description="Single-factor evaluation (GB 3838-2002 §5.1): each parameter's class, the "
+        "site's class (the worst; 6 = worse than V), and each parameter's exceedance multiple "
+        "(C - C_limit) / C_limit against the target class. For lakes, also the trophic level "
+        "index TLI from whichever of chl-a, TP, TN, SD and CODMn are given.",
+        add_arguments=_water_arguments,
+        calculate=_water,
+    ),
+    _Calculator(
+        "noise",
+        help="GB 3096-2008 noise limits by functional zone",
+        description="L_Aeq against the zone's day or night limit (GB 3096-2008 Table 1), or a "
+        "night L_max against the night limit + 15 dB(A) (§5.4).",
+        add_arguments=_noise_arguments,
+        calculate=_noise,
+    ),
+    _Calculator(
+        "odour",
+        help="GB 14554-93 odour plant-boundary limits",
+        description="Plant-boundary concentrations of fugitive sources against GB 14554-93 "
+        "Table 1 by grade. NH3 and H2S in ug/m3 (or --unit ppb/ppm, converted at 25 °C; the "
+        "standard's reference state is UNVERIFIED), odour concentration dimensionless.",
+        add_arguments=_odour_arguments,
+        calculate=_odour,
+    ),
+)

@@ -141,6 +141,15 @@ PM_1H: Final[frozenset[Indicator]] = frozenset({"pm10_1h", "pm2_5_1h"})
 # HJ 633-2012 §5.1.2-5.1.3 and Table 4: real-time = SO2, NO2, CO, O3 1-h means and PM 24-h
 #   sliding means (plus the O3 8-h sliding mean, below); daily = five daily means + O3 MDA8
 #   (plus the O3 daily maximum 1-h mean, below).
+# Both editions' daily AQI: five daily means and the O3 MDA8.
+_DAILY: Final[dict[Pollutant, Indicator]] = {
+    "so2": "so2_24h",
+    "no2": "no2_24h",
+    "co": "co_24h",
+    "o3": "o3_8h",
+    "pm10": "pm10_24h",
+    "pm2_5": "pm2_5_24h",
+}
 BY_POLLUTANT: Final[dict[tuple[Edition, Report], dict[Pollutant, Indicator]]] = {
     ("2026", "hour"): {
         "so2": "so2_1h",
@@ -150,14 +159,7 @@ BY_POLLUTANT: Final[dict[tuple[Edition, Report], dict[Pollutant, Indicator]]] = 
         "pm10": "pm10_1h",
         "pm2_5": "pm2_5_1h",
     },
-    ("2026", "day"): {
-        "so2": "so2_24h",
-        "no2": "no2_24h",
-        "co": "co_24h",
-        "o3": "o3_8h",
-        "pm10": "pm10_24h",
-        "pm2_5": "pm2_5_24h",
-    },
+    ("2026", "day"): _DAILY,
     ("2012", "hour"): {
         "so2": "so2_1h",
         "no2": "no2_1h",
@@ -166,14 +168,7 @@ BY_POLLUTANT: Final[dict[tuple[Edition, Report], dict[Pollutant, Indicator]]] = 
         "pm10": "pm10_24h",
         "pm2_5": "pm2_5_24h",
     },
-    ("2012", "day"): {
-        "so2": "so2_24h",
-        "no2": "no2_24h",
-        "co": "co_24h",
-        "o3": "o3_8h",
-        "pm10": "pm10_24h",
-        "pm2_5": "pm2_5_24h",
-    },
+    ("2012", "day"): _DAILY,
 }
 # HJ 633-2012's second O3 indicator in each report (9 and 7 indicators, standards.md §2.4).
 SECOND_O3_2012: Final[dict[Report, Indicator]] = {"hour": "o3_8h", "day": "o3_1h"}

@@ -48,13 +48,8 @@ from deploy.grafana.builder.limits import (
 from schemas.quantities import SPECS, Family, Quantity
 from schemas.standards import gb3838
 
-AIR_UID: Final = "envnet-air"
-AQI_UID: Final = "envnet-aqi"
-NOISE_UID: Final = "envnet-noise"
-ODOUR_UID: Final = "envnet-odour"
-WATER_UID: Final = "envnet-water"
+# The alert rules link to the fleet dashboard's panels.
 FLEET_UID: Final = "envnet-fleet"
-AGGREGATOR_UID: Final = "envnet-aggregator"
 
 FLEET_READINGS_PANEL: Final = "Readings stored per node"
 FLEET_DROPPED_PANEL: Final = "Journal: readings dropped (cumulative)"
@@ -82,6 +77,29 @@ _PRIMARY_ALERTS = (
 AIR_POLLUTANTS: Final[tuple[Quantity, ...]] = ("pm2_5", "pm10", "o3", "no2", "so2", "co")
 
 
+def _family_board(
+    family: Family,
+    title: str,
+    about: str,
+    panels: Sequence[JSON],
+    alerts_on: Sequence[Quantity],
+    alert_rules: Sequence[str] = (),
+    time_from: str = "now-24h",
+) -> JSON:
+    """The dashboard of one family's readings (envnet-FAMILY), for the selected sites and
+    nodes, with the aggregator's alerts on `alerts_on` and `alert_rules` as annotations."""
+    return dashboard(
+        uid=f"envnet-{family}",
+        title=f"envnet · {title}",
+        description=f"{about} {_PRIMARY_ALERTS}",
+        tags=["envnet", family],
+        panels=panels,
+        variables=_variables(family),
+        annotations=_fired_alerts(alerts_on, alert_rules),
+        time_from=time_from,
+    )
+
+
 def _variables(family: Family | None, measurement: str = "readings") -> list[JSON]:
     base = (q.equals("family", family),) if family else ()
     site = q.tag_values(measurement, "site", base)
@@ -90,6 +108,19 @@ def _variables(family: Family | None, measurement: str = "readings") -> list[JSO
         query_variable("site", "Site", INFLUX, site),
         query_variable("node", "Node", INFLUX, node),
     ]
+
+
+def _rows_table(
+    title: str,
+    description: str,
+    query: str,
+    width: int = 24,
+    height: int = 9,
+    overrides: Sequence[JSON] = (),
+) -> JSON:
+    """A table of the rows an InfluxQL query returns, under the query's column names."""
+    target = influx_target(INFLUX, query, alias=None, result_format="table")
+    return table(title, description, [target], width=width, height=height, overrides=overrides)
 
 
 def _fired_alerts(quantities: Sequence[Quantity] = (), rules: Sequence[str] = ()) -> list[JSON]:
@@ -134,7 +165,6 @@ def _quantity_panel(
     return timeseries(
         title=title,
         description=description,
-        datasource=INFLUX,
         targets=[influx_target(INFLUX, query)],
         unit=unit_of(quantity),
         limits=limits,
@@ -168,19 +198,12 @@ def city_air() -> JSON:
         row("Other"),
         _hourly("tvoc", "TVOC, hourly mean", "Hourly means per node. GB 3095 sets no TVOC limit."),
     ]
-    return dashboard(
-        uid=AIR_UID,
-        title="envnet · City air",
-        description=(
-            "PM2.5, PM10, O3, NO2, SO2, CO per node, with GB 3095-2026 transition Grade II "
-            f"limits (Class 2 zones). {_PRIMARY_ALERTS}"
-        ),
-        tags=["envnet", "air"],
-        panels=panels,
-        variables=_variables("air"),
-        annotations=_fired_alerts((*AIR_POLLUTANTS, "tvoc")),
-        time_from="now-7d",
+    about = (
+        "PM2.5, PM10, O3, NO2, SO2, CO per node, with GB 3095-2026 transition Grade II "
+        "limits (Class 2 zones)."
     )
+    alerts_on = (*AIR_POLLUTANTS, "tvoc")
+    return _family_board("air", "City air", about, panels, alerts_on, time_from="now-7d")
 
 
 _WINDOW_ALIAS: Final = "$tag_node ($tag_sensor)"
@@ -217,7 +240,6 @@ def _aqi_panel(title: str, note: str, query: str, min_interval: str | None, bars
     return timeseries(
         title=title,
         description=f"{note}\n\n{_aqi_scale()}",
-        datasource=INFLUX,
         targets=[influx_target(INFLUX, query)],
         unit="none",
         min_interval=min_interval,
@@ -270,7 +292,6 @@ def _good_air() -> list[JSON]:
         stat(
             "Good-air days (优良天数), share of days",
             _GOOD_AIR_NOTE,
-            INFLUX,
             [share],
             width=12,
             height=6,
@@ -278,12 +299,11 @@ def _good_air() -> list[JSON]:
             steps=steps,
             decimals=1,
         ),
-        table(
+        _rows_table(
             "Good-air days per node",
             f"The same count as the share: good days, days with a daily AQI, and the share. "
             f"{_GOOD_AIR_NOTE}",
-            INFLUX,
-            [influx_target(INFLUX, counts, alias=None, result_format="table")],
+            counts,
             width=12,
             height=6,
         ),
@@ -296,7 +316,6 @@ def _window_panel(quantity: Quantity, window: WindowKind, title: str, note: str)
     return timeseries(
         title=title,
         description=f"{note}\n\n{limits_description(quantity, limits)}".strip(),
-        datasource=INFLUX,
         targets=[target],
         unit=unit_of(quantity),
         limits=limits,
@@ -326,20 +345,18 @@ def air_quality() -> JSON:
         _aqi_panel("AQI, hourly (real-time)", hourly_note, q.aqi_series("hour"), "1h", False),
         _aqi_panel("AQI, daily", daily_note, q.aqi_values("day"), None, True),
         *_good_air(),
-        table(
+        _rows_table(
             "Daily AQI and primary pollutant",
             "Each daily AQI, newest first: category, primary pollutant (named only when AQI > "
             "50, standards.md §2.2), pollutants missing that day, whether HJ 633-2026 §5.3 lets "
             "it be published, and the IAQI of each pollutant.",
-            INFLUX,
-            [influx_target(INFLUX, day_table, alias=None, result_format="table")],
+            day_table,
             overrides=[_aqi_cells()],
         ),
-        table(
+        _rows_table(
             "Latest hourly AQI per node",
             "The newest real-time AQI of each node in the selected range.",
-            INFLUX,
-            [influx_target(INFLUX, latest, alias=None, result_format="table")],
+            latest,
             height=7,
             overrides=[_aqi_cells()],
         ),
@@ -352,7 +369,7 @@ def air_quality() -> JSON:
         _window_panel("co", "24h", "CO, valid daily mean (mg/m³)", _DAILY_WINDOW_NOTE),
     ]
     return dashboard(
-        uid=AQI_UID,
+        uid="envnet-aqi",
         title="envnet · Air quality (HJ 633)",
         description=(
             "HJ 633-2026 hourly and daily AQI per node with the category colours, primary "
@@ -402,19 +419,11 @@ def noise() -> JSON:
         text("GB 3096-2008 limits by zone", _noise_zone_table(), width=24, height=9),
         *_noise_periods(),
     ]
-    return dashboard(
-        uid=NOISE_UID,
-        title="envnet · Noise",
-        description=(
-            "L_Aeq and L_Amax per node, and the aggregator's day and night levels L_d and L_n "
-            f"with L10, L50 and L90, with GB 3096-2008 limits. {_PRIMARY_ALERTS}"
-        ),
-        tags=["envnet", "noise"],
-        panels=panels,
-        variables=_variables("noise"),
-        annotations=_fired_alerts(("laeq", "lamax")),
-        time_from="now-7d",
+    about = (
+        "L_Aeq and L_Amax per node, and the aggregator's day and night levels L_d and L_n "
+        "with L10, L50 and L90, with GB 3096-2008 limits."
     )
+    return _family_board("noise", "Noise", about, panels, ("laeq", "lamax"), time_from="now-7d")
 
 
 _PERIOD_NOTE = (
@@ -445,7 +454,6 @@ def _noise_period(window: WindowKind, title: str, name: str, hours: str) -> JSON
     return timeseries(
         title=title,
         description=f"{note}\n\n{limits_description('laeq', limits)}",
-        datasource=INFLUX,
         targets=[target],
         unit=unit_of("laeq"),
         limits=limits,
@@ -469,18 +477,16 @@ def _noise_periods() -> list[JSON]:
         timeseries(
             "L10, L50, L90, hourly",
             percentile_note,
-            INFLUX,
             [influx_target(INFLUX, percentiles, alias="$tag_node ($tag_sensor) $col")],
             unit_of("laeq"),
             width=24,
         ),
-        table(
+        _rows_table(
             "Day and night periods: L_d, L_n and percentile levels",
             "Each valid day and night period, newest first: value is L_d (window day) or L_n "
             "(window night); L10, L50 and L90 of the period; hours is the number of valid "
             "hourly values it was computed from.",
-            INFLUX,
-            [influx_target(INFLUX, rows, alias=None, result_format="table")],
+            rows,
             height=8,
         ),
     ]
@@ -501,15 +507,8 @@ def odour() -> JSON:
         _quantity_panel("nh3", "NH3", note, _max("nh3"), width=8),
         _quantity_panel("odour", "Odour concentration", note, _max("odour"), width=8),
     ]
-    return dashboard(
-        uid=ODOUR_UID,
-        title="envnet · Odour",
-        description=f"H2S, NH3 and odour concentration per node. {_PRIMARY_ALERTS}",
-        tags=["envnet", "odour"],
-        panels=panels,
-        variables=_variables("odour"),
-        annotations=_fired_alerts(("h2s", "nh3", "odour")),
-    )
+    about = "H2S, NH3 and odour concentration per node."
+    return _family_board("odour", "Odour", about, panels, ("h2s", "nh3", "odour"))
 
 
 def _water(quantity: Quantity, title: str, note: str, width: int = 8) -> JSON:
@@ -546,20 +545,14 @@ def water() -> JSON:
         _water("turbidity", "Turbidity", "Means per node."),
         _water("conductivity", "Conductivity", "Means per node."),
     ]
-    return dashboard(
-        uid=WATER_UID,
-        title="envnet · Water & blooms",
-        description=(
-            "Rivers and Taihu: DO, pH, CODMn, NH3-N, TP, TN with GB 3838-2002 Class III "
-            "lines; chlorophyll-a with WHO levels; phycocyanin; the aggregator's site class "
-            f"against each node's target, and the TLI of lakes. {_PRIMARY_ALERTS}"
-        ),
-        tags=["envnet", "water"],
-        panels=panels,
-        variables=_variables("water"),
-        annotations=_fired_alerts(_family_quantities("water"), ("water.site.class",)),
-        time_from="now-7d",
+    about = (
+        "Rivers and Taihu: DO, pH, CODMn, NH3-N, TP, TN with GB 3838-2002 Class III "
+        "lines; chlorophyll-a with WHO levels; phycocyanin; the aggregator's site class "
+        "against each node's target, and the TLI of lakes."
     )
+    alerts_on = _family_quantities("water")
+    rules = ("water.site.class",)
+    return _family_board("water", "Water & blooms", about, panels, alerts_on, rules, "now-7d")
 
 
 _WATER_LATEST: Final = ("class", "target", "meets_target", "exceeding", "tli", "trophic_state")
@@ -579,22 +572,20 @@ def _dashed(pattern: str) -> JSON:
 
 
 def _met_colours() -> JSON:
+    meets = {"text": "meets target", "color": "green"}
+    worse = {"text": "worse than target", "color": "red"}
+    return _mapped_cells("meets_target", {"true": meets, "false": worse}, "color-text")
+
+
+def _mapped_cells(column: str, texts: dict[str, JSON], cell_type: str) -> JSON:
+    """A table column whose values show as the given texts and colours, in cells of
+    `cell_type` (color-text, color-background)."""
+    options = {value: {**text, "index": i} for i, (value, text) in enumerate(texts.items())}
     return {
-        "matcher": {"id": "byName", "options": "meets_target"},
+        "matcher": {"id": "byName", "options": column},
         "properties": [
-            {
-                "id": "mappings",
-                "value": [
-                    {
-                        "type": "value",
-                        "options": {
-                            "true": {"text": "meets target", "color": "green", "index": 0},
-                            "false": {"text": "worse than target", "color": "red", "index": 1},
-                        },
-                    }
-                ],
-            },
-            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+            {"id": "mappings", "value": [{"type": "value", "options": options}]},
+            {"id": "custom.cellOptions", "value": {"type": cell_type}},
         ],
     }
 
@@ -621,7 +612,6 @@ def _water_sites() -> list[JSON]:
         timeseries(
             "Site class (GB 3838-2002) and target",
             class_note,
-            INFLUX,
             [classes],
             "none",
             custom={"lineInterpolation": "stepAfter"},
@@ -636,18 +626,16 @@ def _water_sites() -> list[JSON]:
         timeseries(
             "Trophic level index (lakes)",
             tli_note,
-            INFLUX,
             [influx_target(INFLUX, q.lake_tli_series())],
             "none",
             steps=band_thresholds(TLI_BANDS),
         ),
-        table(
+        _rows_table(
             "Site evaluation (latest in range)",
             "Latest values per site: class and target (6 = 劣V), whether it meets the target, "
             "the exceeding items with their exceedance multiples, and for lakes the TLI and "
             "trophic state. Each column is its own latest value.",
-            INFLUX,
-            [influx_target(INFLUX, latest, alias=None, result_format="table")],
+            latest,
             height=7,
             overrides=[_met_colours(), _value_names("class"), _value_names("target")],
         ),
@@ -667,7 +655,7 @@ def _family_quantities(family: Family) -> tuple[Quantity, ...]:
 
 def _status_series(field: str, title: str, description: str) -> JSON:
     target = influx_target(INFLUX, q.status_series(field))
-    return timeseries(title, description, INFLUX, [target], "short")
+    return timeseries(title, description, [target], "short")
 
 
 def _readings_per_node() -> JSON:
@@ -676,7 +664,7 @@ def _readings_per_node() -> JSON:
         "Grafana alert 'envnet: node sent no readings for 15 min' watches for that."
     )
     target = influx_target(INFLUX, q.readings_per_node())
-    return timeseries(FLEET_READINGS_PANEL, description, INFLUX, [target], "short", width=24)
+    return timeseries(FLEET_READINGS_PANEL, description, [target], "short", width=24)
 
 
 def _alerts_by_severity() -> JSON:
@@ -685,7 +673,7 @@ def _alerts_by_severity() -> JSON:
         "Alerts the aggregator fired in the selected time range, by severity, live, late and "
         "suspect alike (the table below tells them apart)."
     )
-    return stat("Alerts fired, by severity", description, INFLUX, [target])
+    return stat("Alerts fired, by severity", description, [target])
 
 
 def _grafana_alert_list() -> JSON:
@@ -722,68 +710,21 @@ _STATUS_FIELDS: Final = (
 
 
 def _online_mapping() -> JSON:
-    return {
-        "matcher": {"id": "byName", "options": "online"},
-        "properties": [
-            {
-                "id": "mappings",
-                "value": [
-                    {
-                        "type": "value",
-                        "options": {
-                            "true": {"text": "online", "color": "green", "index": 0},
-                            "false": {"text": "offline", "color": "red", "index": 1},
-                        },
-                    }
-                ],
-            },
-            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
-        ],
-    }
+    online = {"text": "online", "color": "green"}
+    offline = {"text": "offline", "color": "red"}
+    return _mapped_cells("online", {"true": online, "false": offline}, "color-text")
 
 
 def _flag_cells(column: str, text: str, colour: str) -> JSON:
     """A boolean alert flag: its name in colour when true, blank when false."""
-    return {
-        "matcher": {"id": "byName", "options": column},
-        "properties": [
-            {
-                "id": "mappings",
-                "value": [
-                    {
-                        "type": "value",
-                        "options": {
-                            "true": {"text": text, "color": colour, "index": 0},
-                            "false": {"text": "", "index": 1},
-                        },
-                    }
-                ],
-            },
-            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-        ],
-    }
+    flagged = {"text": text, "color": colour}
+    return _mapped_cells(column, {"true": flagged, "false": {"text": ""}}, "color-background")
 
 
 def _severity_colours() -> JSON:
-    return {
-        "matcher": {"id": "byName", "options": "severity"},
-        "properties": [
-            {
-                "id": "mappings",
-                "value": [
-                    {
-                        "type": "value",
-                        "options": {
-                            "critical": {"color": "red", "index": 0},
-                            "warning": {"color": "orange", "index": 1},
-                            "info": {"color": "blue", "index": 2},
-                        },
-                    }
-                ],
-            },
-            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
-        ],
-    }
+    colours = {"critical": "red", "warning": "orange", "info": "blue"}
+    texts = {severity: {"color": colour} for severity, colour in colours.items()}
+    return _mapped_cells("severity", texts, "color-text")
 
 
 def fleet() -> JSON:
@@ -792,7 +733,7 @@ def fleet() -> JSON:
     panels = [
         _alerts_by_severity(),
         _grafana_alert_list(),
-        table(
+        _rows_table(
             "Alert events (aggregator)",
             "Every transition (fired, resolved, renotified, acknowledged), live or not, newest "
             "first. 'late' (orange) marks alerts found in backlog data or in windows revised "
@@ -800,19 +741,17 @@ def fleet() -> JSON:
             "values from a sensor a health check flagged: not paged until a healthy sensor "
             "confirms them. 'acked_by' names who acknowledged the alert. The annotations show "
             "live fired alerts in red, late and suspect ones in their own layers.",
-            INFLUX,
-            [influx_target(INFLUX, alert_query, alias=None, result_format="table")],
+            alert_query,
             overrides=[
                 _severity_colours(),
                 _flag_cells("late", "late", "orange"),
                 _flag_cells("suspect", "suspect", "purple"),
             ],
         ),
-        table(
+        _rows_table(
             "Node status (latest in range)",
             "Last status each node published in the selected range.",
-            INFLUX,
-            [influx_target(INFLUX, status_query, alias=None, result_format="table")],
+            status_query,
             height=8,
             overrides=[_online_mapping()],
         ),
@@ -851,7 +790,7 @@ def _prom(title: str, description: str, exprs: Sequence[tuple[str, str]], unit: 
         prometheus_target(PROMETHEUS, expr, legend, ref_id=chr(ord("A") + i))
         for i, (expr, legend) in enumerate(exprs)
     ]
-    return timeseries(title, description, PROMETHEUS, targets, unit)
+    return timeseries(title, description, targets, unit)
 
 
 def aggregator_health() -> JSON:
@@ -892,7 +831,7 @@ def aggregator_health() -> JSON:
         ),
     ]
     return dashboard(
-        uid=AGGREGATOR_UID,
+        uid="envnet-aggregator",
         title="envnet · Aggregator health (optional)",
         description="Prometheus metrics of the aggregator process. Optional: needs Prometheus.",
         tags=["envnet", "aggregator"],

@@ -19,33 +19,31 @@ PROMETHEUS: Final = datasource_ref(PROMETHEUS_UID, "prometheus")
 
 
 def influxdb_template() -> JSON:
-    return {
-        "uid": INFLUX_UID,
-        "name": "envnet InfluxDB",
-        "type": "influxdb",
-        "access": "proxy",
-        # Placeholders: replaced by --influx-url / ENVNET_INFLUX_URL and --influx-db at push.
-        "url": "http://localhost:8086",
-        "jsonData": {
-            "version": "InfluxQL",
-            "dbName": "envnet",
-            # POST keeps long InfluxQL (many node ids in a regex) out of URL length limits.
-            "httpMode": "POST",
-            # Nodes report every 60 s by default (edge/config.py report_interval_s).
-            "timeInterval": "60s",
-        },
-        "isDefault": False,
+    # Placeholders: replaced by --influx-url / ENVNET_INFLUX_URL and --influx-db at push.
+    settings = {
+        "version": "InfluxQL",
+        "dbName": "envnet",
+        # POST keeps long InfluxQL (many node ids in a regex) out of URL length limits.
+        "httpMode": "POST",
+        # Nodes report every 60 s by default (edge/config.py report_interval_s).
+        "timeInterval": "60s",
     }
+    return _template(INFLUX, "envnet InfluxDB", "http://localhost:8086", settings)
 
 
 def prometheus_template() -> JSON:
+    # Placeholder: replaced by --prometheus-url / ENVNET_PROMETHEUS_URL at push.
+    settings = {"httpMethod": "POST", "timeInterval": "15s"}
+    return _template(PROMETHEUS, "envnet Prometheus", "http://localhost:9090", settings)
+
+
+def _template(ref: JSON, name: str, url: str, settings: JSON) -> JSON:
     return {
-        "uid": PROMETHEUS_UID,
-        "name": "envnet Prometheus",
-        "type": "prometheus",
+        "uid": ref["uid"],
+        "name": name,
+        "type": ref["type"],
         "access": "proxy",
-        # Placeholder: replaced by --prometheus-url / ENVNET_PROMETHEUS_URL at push.
-        "url": "http://localhost:9090",
-        "jsonData": {"httpMethod": "POST", "timeInterval": "15s"},
+        "url": url,
+        "jsonData": settings,
         "isDefault": False,
     }

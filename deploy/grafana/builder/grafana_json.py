@@ -106,10 +106,23 @@ def limits_description(quantity: Quantity, limits: Sequence[Limit]) -> str:
     )
 
 
+def _panel(
+    kind: str, title: str, description: str, targets: Sequence[JSON], width: int, height: int
+) -> JSON:
+    """What every data panel starts with. A panel queries one data source, its targets'."""
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": targets[0]["datasource"],
+        "gridPos": {"h": height, "w": width},
+        "targets": list(targets),
+    }
+
+
 def timeseries(
     title: str,
     description: str,
-    datasource: JSON,
     targets: Sequence[JSON],
     unit: str,
     limits: Sequence[Limit] = (),
@@ -127,12 +140,7 @@ def timeseries(
     `thresholds_style`; `defaults` and `custom` add field-config keys, `overrides` per field."""
     style = thresholds_style or ("dashed" if limits or steps else "off")
     panel: JSON = {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": datasource,
-        "gridPos": {"h": height, "w": width},
-        "targets": list(targets),
+        **_panel("timeseries", title, description, targets, width, height),
         "fieldConfig": {
             "defaults": {
                 "unit": unit,
@@ -164,30 +172,22 @@ def timeseries(
 def table(
     title: str,
     description: str,
-    datasource: JSON,
     targets: Sequence[JSON],
-    width: int = 24,
-    height: int = 9,
+    width: int,
+    height: int,
     overrides: Sequence[JSON] = (),
-    transformations: Sequence[JSON] = (),
 ) -> JSON:
     return {
-        "type": "table",
-        "title": title,
-        "description": description,
-        "datasource": datasource,
-        "gridPos": {"h": height, "w": width},
-        "targets": list(targets),
+        **_panel("table", title, description, targets, width, height),
         "fieldConfig": {"defaults": {"custom": {"filterable": True}}, "overrides": list(overrides)},
         "options": {"showHeader": True, "cellHeight": "sm"},
-        "transformations": list(transformations),
+        "transformations": [],
     }
 
 
 def stat(
     title: str,
     description: str,
-    datasource: JSON,
     targets: Sequence[JSON],
     width: int = 12,
     height: int = 5,
@@ -204,12 +204,7 @@ def stat(
     if decimals is not None:
         defaults["decimals"] = decimals
     return {
-        "type": "stat",
-        "title": title,
-        "description": description,
-        "datasource": datasource,
-        "gridPos": {"h": height, "w": width},
-        "targets": list(targets),
+        **_panel("stat", title, description, targets, width, height),
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},

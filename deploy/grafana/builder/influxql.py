@@ -85,6 +85,39 @@ def by_interval(interval: str = AUTO_INTERVAL) -> tuple[str, str]:
     return (f"time({interval})", ident("node"))
 
 
+def series(
+    column: str,
+    source: str,
+    conditions: Sequence[str],
+    interval: str = AUTO_INTERVAL,
+    fill: str = "fill(null)",
+) -> str:
+    """One series per node in the panel's time range, `column` aggregated to each interval."""
+    return select(column, source, (*conditions, TIME_FILTER), by_interval(interval), fill)
+
+
+def latest(
+    fields: Sequence[str], source: str, conditions: Sequence[str], keys: Sequence[str]
+) -> str:
+    """The newest value of each field in the time range, one row per combination of `keys`."""
+    return select(
+        ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields),
+        source,
+        (*conditions, TIME_FILTER),
+        tuple(ident(k) for k in keys),
+    )
+
+
+def newest_rows(columns: Sequence[str], source: str, conditions: Sequence[str]) -> str:
+    """Table rows in the time range, newest first (the latest 1000)."""
+    return select(
+        ", ".join(ident(c) for c in columns),
+        source,
+        (*conditions, TIME_FILTER),
+        tail="ORDER BY time DESC LIMIT 1000",
+    )
+
+
 def reading_filter(quantity: Quantity) -> tuple[str, ...]:
     """One quantity at its canonical statistic (mean, leq or max), for the selected nodes."""
     return (
@@ -96,23 +129,17 @@ def reading_filter(quantity: Quantity) -> tuple[str, ...]:
 
 def reading_series(quantity: Quantity, aggregate: str = "mean") -> str:
     """One series per node, aggregated to the panel's interval."""
-    return select(
-        f"{aggregate}({ident('value')})",
-        ident(READINGS.name),
-        (*reading_filter(quantity), TIME_FILTER),
-        by_interval(),
-        "fill(null)",
-    )
+    return series(f"{aggregate}({ident('value')})", ident(READINGS.name), reading_filter(quantity))
 
 
 def reading_daily_mean(quantity: Quantity) -> str:
     """Natural-day (Beijing time) means per node: what a 24-h limit is compared with."""
-    return select(
+    return series(
         f"mean({ident('value')})",
         ident(READINGS.name),
-        (*reading_filter(quantity), TIME_FILTER),
-        by_interval("1d"),
-        f"fill(null) tz({literal(CHINA_TZ)})",
+        reading_filter(quantity),
+        interval="1d",
+        fill=f"fill(null) tz({literal(CHINA_TZ)})",
     )
 
 
@@ -128,13 +155,7 @@ def reading_energy_mean(quantity: Quantity) -> str:
         (*reading_filter(quantity), TIME_FILTER),
         (ident("node"),),
     )
-    return select(
-        f"10 * log10(mean({ident('energy')})) AS {ident(quantity)}",
-        f"({inner})",
-        (TIME_FILTER,),
-        by_interval(),
-        "fill(null)",
-    )
+    return series(f"10 * log10(mean({ident('energy')})) AS {ident(quantity)}", f"({inner})", ())
 
 
 def window_filter(quantity: Quantity, window: WindowKind) -> tuple[str, ...]:
@@ -165,29 +186,19 @@ def window_values(
 
 def window_rows(quantity: Quantity, windows: Sequence[WindowKind], columns: Sequence[str]) -> str:
     """Table rows of the valid windows of `quantity` of the given kinds, newest first."""
-    return select(
-        ", ".join(ident(c) for c in columns),
-        ident(WINDOWS.name),
-        (
-            equals("quantity", quantity),
-            one_of("window", windows),
-            bool_equals("valid", True),
-            *SITE_AND_NODE,
-            TIME_FILTER,
-        ),
-        tail="ORDER BY time DESC LIMIT 1000",
+    valid = (
+        equals("quantity", quantity),
+        one_of("window", windows),
+        bool_equals("valid", True),
+        *SITE_AND_NODE,
     )
+    return newest_rows(columns, ident(WINDOWS.name), valid)
 
 
 def aqi_series(report: Report, interval: str = AUTO_INTERVAL) -> str:
     """The highest AQI per node in each interval: zoomed out, the worst hour or day shows."""
-    return select(
-        f"max({ident('aqi')})",
-        ident(AQI.name),
-        (equals("report", report), *SITE_AND_NODE, TIME_FILTER),
-        by_interval(interval),
-        "fill(null)",
-    )
+    conditions = (equals("report", report), *SITE_AND_NODE)
+    return series(f"max({ident('aqi')})", ident(AQI.name), conditions, interval)
 
 
 def aqi_values(report: Report) -> str:
@@ -201,21 +212,12 @@ def aqi_values(report: Report) -> str:
 
 
 def aqi_rows(report: Report, columns: Sequence[str]) -> str:
-    return select(
-        ", ".join(ident(c) for c in columns),
-        ident(AQI.name),
-        (equals("report", report), *SITE_AND_NODE, TIME_FILTER),
-        tail="ORDER BY time DESC LIMIT 1000",
-    )
+    return newest_rows(columns, ident(AQI.name), (equals("report", report), *SITE_AND_NODE))
 
 
 def aqi_latest(report: Report, fields: Sequence[str]) -> str:
-    return select(
-        ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields),
-        ident(AQI.name),
-        (equals("report", report), *SITE_AND_NODE, TIME_FILTER),
-        (ident("site"), ident("node")),
-    )
+    conditions = (equals("report", report), *SITE_AND_NODE)
+    return latest(fields, ident(AQI.name), conditions, ("site", "node"))
 
 
 def good_air_share(max_aqi: int, with_counts: bool = False) -> str:
@@ -243,32 +245,20 @@ def good_air_share(max_aqi: int, with_counts: bool = False) -> str:
 
 def water_class_series() -> str:
     """Worst class and the target per node and interval (GB 3838-2002 single-factor class)."""
-    return select(
+    return series(
         f"max({ident('class')}) AS {ident('class')}, last({ident('target')}) AS {ident('target')}",
         ident(WATER_QUALITY.name),
-        (*SITE_AND_NODE, TIME_FILTER),
-        by_interval(),
-        "fill(null)",
+        SITE_AND_NODE,
     )
 
 
 def lake_tli_series() -> str:
-    return select(
-        f"mean({ident('tli')})",
-        ident(WATER_QUALITY.name),
-        (equals("body", "lake"), *SITE_AND_NODE, TIME_FILTER),
-        by_interval(),
-        "fill(null)",
-    )
+    lakes = (equals("body", "lake"), *SITE_AND_NODE)
+    return series(f"mean({ident('tli')})", ident(WATER_QUALITY.name), lakes)
 
 
 def water_latest(fields: Sequence[str]) -> str:
-    return select(
-        ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields),
-        ident(WATER_QUALITY.name),
-        (*SITE_AND_NODE, TIME_FILTER),
-        (ident("site"), ident("node"), ident("body")),
-    )
+    return latest(fields, ident(WATER_QUALITY.name), SITE_AND_NODE, ("site", "node", "body"))
 
 
 def tag_values(measurement: str, key: str, conditions: Sequence[str] = ()) -> str:
@@ -277,12 +267,7 @@ def tag_values(measurement: str, key: str, conditions: Sequence[str] = ()) -> st
 
 
 def alert_events(conditions: Sequence[str], columns: Sequence[str]) -> str:
-    return select(
-        ", ".join(ident(c) for c in columns),
-        ident(ALERTS.name),
-        (*conditions, TIME_FILTER),
-        tail="ORDER BY time DESC LIMIT 1000",
-    )
+    return newest_rows(columns, ident(ALERTS.name), conditions)
 
 
 def count_alerts_fired(group_key: str) -> str:
@@ -295,32 +280,15 @@ def count_alerts_fired(group_key: str) -> str:
 
 
 def readings_per_node(fill: str = "fill(0)") -> str:
-    return select(
-        f"count({ident('value')})",
-        ident(READINGS.name),
-        (*SITE_AND_NODE, TIME_FILTER),
-        by_interval(),
-        fill,
-    )
+    return series(f"count({ident('value')})", ident(READINGS.name), SITE_AND_NODE, fill=fill)
 
 
 def status_series(field: str) -> str:
-    return select(
-        f"last({ident(field)})",
-        ident(NODE_STATUS.name),
-        (*SITE_AND_NODE, TIME_FILTER),
-        by_interval(),
-        "fill(null)",
-    )
+    return series(f"last({ident(field)})", ident(NODE_STATUS.name), SITE_AND_NODE)
 
 
 def node_status_latest(fields: Sequence[str]) -> str:
-    return select(
-        ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields),
-        ident(NODE_STATUS.name),
-        (*SITE_AND_NODE, TIME_FILTER),
-        (ident("site"), ident("node")),
-    )
+    return latest(fields, ident(NODE_STATUS.name), SITE_AND_NODE, ("site", "node"))
 
 
 def per_node(selection: str, measurement: str, lookback_group: Sequence[str] = ()) -> str:

@@ -7,7 +7,7 @@ the aggregator itself, which sees every reading as it arrives.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 from deploy.grafana.builder import boards
 from deploy.grafana.builder import influxql as q
@@ -73,11 +73,10 @@ def _rule(
     query: JSON,
     condition: list[JSON],
     pending: str,
-    no_data: str,
-    severity: str,
     summary: str,
     description: str,
     panel_title: str,
+    no_data: str,
 ) -> JSON:
     return {
         "uid": uid,
@@ -91,7 +90,7 @@ def _rule(
         "execErrState": "Error",
         "for": pending,
         "isPaused": False,
-        "labels": {**LABELS, "severity": severity},
+        "labels": {**LABELS, "severity": "warning"},
         "annotations": {
             "summary": summary,
             "description": description,
@@ -121,7 +120,6 @@ def node_silent() -> JSON:
         pending="1m",
         # No series at all means no node reported for a day: alert rather than stay quiet.
         no_data="Alerting",
-        severity="warning",
         summary="Node {{ $labels.node }} has stored no readings for 15 minutes.",
         description=(
             "Counts readings timestamped in the last 15 min. Readings carry the start of "
@@ -136,35 +134,45 @@ def node_silent() -> JSON:
 def journal_dropped() -> JSON:
     # journal_dropped is a counter kept by the node (edge/journal.py), so any spread within
     # the window is readings lost for good.
-    query = q.per_node(f"spread({q.ident('journal_dropped')})", NODE_STATUS.name)
-    return _rule(
-        uid="envnet-journal-dropped",
-        title="envnet: node journal dropped readings",
-        query=_query(query, 3600),
-        condition=_last_then("gt", 0),
-        pending="0s",
-        no_data="OK",
-        severity="warning",
-        summary="Node {{ $labels.node }} dropped readings from its journal in the last hour.",
-        description=(
-            "The node's journal hit its age or size bound while it could not deliver, and "
-            "it discarded the oldest readings. Check the node's uplink and the aggregator."
-        ),
-        panel_title=boards.FLEET_DROPPED_PANEL,
+    text = _Text(
+        "envnet: node journal dropped readings",
+        "Node {{ $labels.node }} dropped readings from its journal in the last hour.",
+        "The node's journal hit its age or size bound while it could not deliver, and "
+        "it discarded the oldest readings. Check the node's uplink and the aggregator.",
     )
+    return _status_rule("journal_dropped", "spread", 3600, "0s", text, boards.FLEET_DROPPED_PANEL)
 
 
 def sensors_failed() -> JSON:
-    query = q.per_node(f"last({q.ident('sensors_failed')})", NODE_STATUS.name)
+    text = _Text(
+        "envnet: node reports failed sensors",
+        "Node {{ $labels.node }} reports {{ $values.B.Value }} failed sensor(s).",
+        "From the node's status message. Failed for 10 min before it fires.",
+    )
+    return _status_rule("sensors_failed", "last", 900, "10m", text, boards.FLEET_SENSORS_PANEL)
+
+
+class _Text(NamedTuple):
+    """What a rule says: its title, and the summary and description of its alerts."""
+
+    title: str
+    summary: str
+    description: str
+
+
+def _status_rule(
+    field: str, aggregate: str, lookback_s: int, pending: str, text: _Text, panel_title: str
+) -> JSON:
+    """A rule on `aggregate` of a field of the nodes' status messages, firing above 0."""
+    selection = f"{aggregate}({q.ident(field)})"
     return _rule(
-        uid="envnet-sensors-failed",
-        title="envnet: node reports failed sensors",
-        query=_query(query, 900),
+        uid="envnet-" + field.replace("_", "-"),
+        title=text.title,
+        query=_query(q.per_node(selection, NODE_STATUS.name), lookback_s),
         condition=_last_then("gt", 0),
-        pending="10m",
+        pending=pending,
+        summary=text.summary,
+        description=text.description,
+        panel_title=panel_title,
         no_data="OK",
-        severity="warning",
-        summary="Node {{ $labels.node }} reports {{ $values.B.Value }} failed sensor(s).",
-        description="From the node's status message. Failed for 10 min before it fires.",
-        panel_title=boards.FLEET_SENSORS_PANEL,
     )
