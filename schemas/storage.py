@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 FieldType = Literal["float", "integer", "string", "boolean"]
+# The `window` tag of the `windows` measurement: the averaging windows the engine closes
+# (aggregator.engine.windows) and the dashboards query.
+WindowKind = Literal["1h", "24h", "8h", "mda8", "day", "night"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,12 @@
-"""Simulated sensors, fleets and replays that stand in for hardware in tests and demos."""
+"""Stand-ins for the hardware and the city, for tests, the bench and the demo.
+
+- `signals`, `physical`, `noise`: seeded, time-parameterised signal models.
+- `drivers` and `fake_i2c`: simulated sensors and a simulated I2C bus, registered with the
+  edge as entry points (pyproject.toml); `devices`, `uart_pty` and `modbus_slave` serve the
+  sensors' own bytes on pseudo-terminals.
+- `fleet`: the simulated Suzhou fleet; `replay_csv`: real hourly station data replayed.
+- `local_stack`: development tooling that starts real mosquitto, influxd and
+  victoria-metrics on free ports, for the tests, the bench and `envnet demo`.
+"""
+
+__all__ = ["devices", "drivers", "fake_i2c", "fleet", "local_stack", "replay_csv"]

@@ -22,13 +22,13 @@ from aggregator.engine.windows import (
     SeriesKey,
     SeriesSpec,
     WindowEngine,
-    WindowKind,
     WindowResult,
     WindowSettings,
     WindowSettingsError,
 )
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
+from schemas.storage import WindowKind
 
 MIN_MS = 60_000
 DAY_MS = 24 * HOUR_MS

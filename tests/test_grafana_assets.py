@@ -23,7 +23,6 @@ from typing import Any, get_args, get_type_hints
 
 import pytest
 
-from aggregator.engine.windows import WindowKind
 from aggregator.metrics import Metrics
 from deploy.grafana.builder.__main__ import ROOT, stale_files
 from deploy.grafana.builder.assets import render
@@ -37,7 +36,7 @@ from deploy.grafana.builder.limits import (
 from schemas.messages import AlertEvent, AlertKind, Severity
 from schemas.quantities import QUANTITIES, SPECS, STATISTICS, Family
 from schemas.standards import gb3838, hj633
-from schemas.storage import MEASUREMENTS
+from schemas.storage import MEASUREMENTS, WindowKind
 from simulators.local_stack import Influxd
 
 JSON = dict[str, Any]

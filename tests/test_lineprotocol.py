@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.engine.windows import WindowKind, WindowResult
+from aggregator.engine.windows import WindowResult
 from aggregator.fleet import NodeInfo
 from aggregator.storage.lineprotocol import LineProtocolError, escape_key, format_field, line
 from aggregator.storage.records import ReadingLines, WindowLines, alert_line, status_line
@@ -23,7 +23,7 @@ from schemas.messages import (
     SensorHealth,
     StatusMessage,
 )
-from schemas.storage import WINDOWS
+from schemas.storage import WINDOWS, WindowKind
 from tests.lineproto_parser import parse
 
 FLAGS: tuple[Flag, ...] = get_args(Flag)

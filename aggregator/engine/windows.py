@@ -56,6 +56,7 @@ from typing import Final, Literal
 
 from schemas.messages import ReadingValues
 from schemas.standards.gb3095 import MIN_COVERAGE_1H_S
+from schemas.storage import WindowKind
 
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 24 * HOUR_MS
@@ -72,7 +73,6 @@ _SPAN_MS: Final = 4 * DAY_MS
 
 SeriesKey = tuple[str, str, str]
 Aggregation = Literal["mean", "energy"]
-WindowKind = Literal["1h", "24h", "8h", "mda8", "day", "night"]
 
 # Emission order for windows that close at the same instant.
 _RANK: Final[dict[WindowKind, int]] = {"1h": 0, "8h": 1, "24h": 2, "mda8": 3, "day": 4, "night": 5}

@@ -39,7 +39,7 @@ log = get_logger("envnet.commands.grafana")
 
 JSON = dict[str, Any]
 
-DEFAULT_ASSETS: Final = Path(__file__).resolve().parents[1] / "deploy" / "grafana"
+DEFAULT_ASSETS: Final = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 DEFAULT_FOLDER_UID: Final = "envnet"
 DEFAULT_FOLDER_TITLE: Final = "envnet"
 DEFAULT_INFLUX_DB: Final = "envnet"

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from aggregator.engine.windows import WindowKind
 from deploy.grafana.builder import influxql as q
 from deploy.grafana.builder.datasources import INFLUX, PROMETHEUS
 from deploy.grafana.builder.grafana_json import (
@@ -47,6 +46,7 @@ from deploy.grafana.builder.limits import (
 )
 from schemas.quantities import SPECS, Family, Quantity
 from schemas.standards import gb3838
+from schemas.storage import WindowKind
 
 # The alert rules link to the fleet dashboard's panels.
 FLEET_UID: Final = "envnet-fleet"

@@ -11,10 +11,9 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
-from aggregator.engine.windows import WindowKind
 from schemas.quantities import SPECS, Quantity
 from schemas.standards.hj633 import Report
-from schemas.storage import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS
+from schemas.storage import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS, WindowKind
 
 # Grafana macros, interpolated by Grafana before the query reaches InfluxDB.
 TIME_FILTER: Final = "$timeFilter"

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from aggregator.engine.windows import WindowKind
 from schemas.quantities import Quantity
 from schemas.standards import editions, gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
+from schemas.storage import WindowKind
 
 # "max": values above the line are worse; "min": values below it are worse (DO, pH low end).
 Direction = Literal["max", "min"]
