@@ -99,7 +99,7 @@ class LinkSettings:
     connect_timeout_s: float = 5.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class MqttLink:
     node: str
     settings: LinkSettings

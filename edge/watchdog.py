@@ -106,7 +106,7 @@ class Schedule:
         return -self.max_behind_s <= seconds_until_due <= self.max_ahead_s
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, repr=False, slots=True)
 class SystemdWatchdog:
     """The agent's loop hook under systemd: READY=1, WATCHDOG=1 while healthy, STOPPING=1."""
 

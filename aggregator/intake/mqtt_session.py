@@ -204,7 +204,7 @@ def _flow_queue_type(holder: list[FlowQueue]) -> type[asyncio.Queue[aiomqtt.Mess
     return HeldFlowQueue
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Subscriber:
     settings: SessionSettings
     subscriptions: list[tuple[str, int]]

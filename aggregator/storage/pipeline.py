@@ -104,7 +104,7 @@ class _Buffer:
     first_at: float = 0.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class Pipeline:
     writer: InfluxWriter
     settings: PipelineSettings
