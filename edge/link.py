@@ -11,7 +11,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import paho.mqtt.client as mqtt
@@ -99,26 +99,31 @@ class LinkSettings:
     connect_timeout_s: float = 5.0
 
 
-@dataclass(eq=False, repr=False)
 class MqttLink:
-    node: str
-    settings: LinkSettings
-    backoff: Backoff
-    monotonic: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], object] = time.sleep
-    _events: list[LinkEvent] = field(default_factory=list, init=False)
-    _connected: bool = field(default=False, init=False)
-    _connecting: bool = field(default=False, init=False)
-    _inflight: set[int] = field(default_factory=set, init=False)
-
-    def __post_init__(self) -> None:
-        self._next_attempt = self.monotonic()
-        self._ack_topic = topics.ack(self.node)
-        self._refusal_topic = topics.refusal(self.node)
+    def __init__(
+        self,
+        node: str,
+        settings: LinkSettings,
+        backoff: Backoff,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        self._node = node
+        self._sleep = sleep
+        self._settings = settings
+        self._backoff = backoff
+        self._monotonic = monotonic
+        self._events: list[LinkEvent] = []
+        self._connected = False
+        self._connecting = False
+        self._next_attempt = monotonic()
+        self._inflight: set[int] = set()
+        self._ack_topic = topics.ack(node)
+        self._refusal_topic = topics.refusal(node)
         self._client = self._build_client()
 
     def _build_client(self) -> mqtt.Client:
-        s = self.settings
+        s = self._settings
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
@@ -135,9 +140,9 @@ class MqttLink:
         if s.endpoint.tls:
             client.tls_set(ca_certs=s.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         offline = StatusMessage(
-            schema=STATUS_SCHEMA, node=self.node, state="offline", reason="lost"
+            schema=STATUS_SCHEMA, node=self._node, state="offline", reason="lost"
         )
-        client.will_set(topics.status(self.node), codec.STATUS.encode(offline), qos=1, retain=True)
+        client.will_set(topics.status(self._node), codec.STATUS.encode(offline), qos=1, retain=True)
         # Sets host and port only; every actual attempt is a reconnect() from poll().
         client.connect_async(s.endpoint.host, s.endpoint.port, s.keepalive_s)
         client.on_connect = self._on_connect
@@ -155,14 +160,14 @@ class MqttLink:
     ) -> None:
         self._connecting = False
         if rc.is_failure:
-            log.warning("broker_refused", broker=self.settings.endpoint.display, reason=str(rc))
+            log.warning("broker_refused", broker=self._settings.endpoint.display, reason=str(rc))
             self._schedule_reconnect()
             return
         client.subscribe(self._ack_topic, qos=1)
         client.subscribe(self._refusal_topic, qos=1)
         self._connected = True
-        self.backoff.reset()
-        log.info("connected", broker=self.settings.endpoint.display)
+        self._backoff.reset()
+        log.info("connected", broker=self._settings.endpoint.display)
         self._events.append(Connected())
 
     def _on_disconnect(
@@ -201,7 +206,7 @@ class MqttLink:
         except ContractError as exc:
             self._events.append(bad(str(exc)))
             return None
-        if decoded.node != self.node:
+        if decoded.node != self._node:
             self._events.append(bad(f"{what} for node {decoded.node!r} on our topic"))
             return None
         return decoded
@@ -214,14 +219,14 @@ class MqttLink:
     # -- driving --------------------------------------------------------------------------
 
     def _schedule_reconnect(self) -> None:
-        if self._next_attempt > self.monotonic():
+        if self._next_attempt > self._monotonic():
             return  # already scheduled: a refused CONNACK is followed by a disconnect
-        delay = self.backoff.next_delay()
-        self._next_attempt = self.monotonic() + delay
-        log.info("reconnect_scheduled", in_s=round(delay, 2), attempt=self.backoff.attempts)
+        delay = self._backoff.next_delay()
+        self._next_attempt = self._monotonic() + delay
+        log.info("reconnect_scheduled", in_s=round(delay, 2), attempt=self._backoff.attempts)
 
     def _attempt_connect(self) -> None:
-        endpoint = self.settings.endpoint
+        endpoint = self._settings.endpoint
         self._connecting = True
         try:
             self._client.reconnect()
@@ -234,12 +239,12 @@ class MqttLink:
 
     def poll(self, timeout_s: float) -> list[LinkEvent]:
         """Do network I/O for up to `timeout_s`, (re)connecting when due; return new events."""
-        if not self._connected and not self._connecting and self.monotonic() >= self._next_attempt:
+        if not self._connected and not self._connecting and self._monotonic() >= self._next_attempt:
             self._attempt_connect()
         if self._client.socket() is not None:
             self._client.loop(timeout=max(0.0, timeout_s))
         else:
-            self.sleep(min(timeout_s, max(0.0, self._next_attempt - self.monotonic())))
+            self._sleep(min(timeout_s, max(0.0, self._next_attempt - self._monotonic())))
         events, self._events = self._events, []
         return events
 
@@ -254,11 +259,11 @@ class MqttLink:
 
     @property
     def capacity(self) -> int:
-        return max(0, self.settings.max_inflight - len(self._inflight))
+        return max(0, self._settings.max_inflight - len(self._inflight))
 
     @property
     def max_inflight(self) -> int:
-        return self.settings.max_inflight
+        return self._settings.max_inflight
 
     def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
         """Publish at QoS 1. False if not connected: the caller keeps the data and retries."""
@@ -276,9 +281,9 @@ class MqttLink:
         briefly for outstanding PUBACKs, and disconnect."""
         if self._connected:
             if final_status is not None:
-                self.publish(topics.status(self.node), final_status, retain=True)
-            deadline = self.monotonic() + timeout_s
-            while self._inflight and self._connected and self.monotonic() < deadline:
+                self.publish(topics.status(self._node), final_status, retain=True)
+            deadline = self._monotonic() + timeout_s
+            while self._inflight and self._connected and self._monotonic() < deadline:
                 self._client.loop(timeout=0.05)
             self._client.disconnect()
             self._client.loop(timeout=0.1)

@@ -104,23 +104,28 @@ class _Buffer:
     first_at: float = 0.0
 
 
-@dataclass(eq=False, repr=False)
 class Pipeline:
-    writer: InfluxWriter
-    settings: PipelineSettings
-    metrics: Metrics
-    dead_letters: DeadLetters
-    on_stored: OnStored
-    _buffer: _Buffer = field(default_factory=_Buffer, init=False)
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _inflight: set[asyncio.Task[None]] = field(default_factory=set, init=False)
-    _closing: bool = field(default=False, init=False)
-
-    def __post_init__(self) -> None:
-        self.budget = ReadingBudget(self.settings.max_buffered_readings)
-        self._slots = asyncio.Semaphore(self.settings.max_inflight)
-        self._status = StorageStatus(self.settings.retry_log_every_s)
-        self._creates_database = self.writer.target.api == "v1"
+    def __init__(
+        self,
+        writer: InfluxWriter,
+        settings: PipelineSettings,
+        metrics: Metrics,
+        dead_letters: DeadLetters,
+        on_stored: OnStored,
+    ) -> None:
+        self._writer = writer
+        self._s = settings
+        self._metrics = metrics
+        self._dead = dead_letters
+        self._on_stored = on_stored
+        self.budget = ReadingBudget(settings.max_buffered_readings)
+        self._slots = asyncio.Semaphore(settings.max_inflight)
+        self._buffer = _Buffer()
+        self._wakeup = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._status = StorageStatus(settings.retry_log_every_s)
+        self._creates_database = writer.target.api == "v1"
 
     def storage_observation(self) -> StorageObservation:
         return self._status.observation(self.budget.used)
@@ -130,7 +135,7 @@ class Pipeline:
     async def submit(self, item: PendingBatch) -> None:
         """Queue a batch for storage, waiting while the buffer is full."""
         await self.budget.acquire(item.readings)
-        self.metrics.queue_depth.set(self.budget.used)
+        self._metrics.queue_depth.set(self.budget.used)
         self._append(item)
 
     def submit_internal(self, item: PendingBatch) -> None:
@@ -150,12 +155,8 @@ class Pipeline:
         """Form chunks and start writes until cancelled."""
         while True:
             await self._wakeup.wait()
-            linger = self.settings.linger_s - (time.monotonic() - self._buffer.first_at)
-            if (
-                self._buffer.lines < self.settings.batch_readings
-                and linger > 0
-                and not self._closing
-            ):
+            linger = self._s.linger_s - (time.monotonic() - self._buffer.first_at)
+            if self._buffer.lines < self._s.batch_readings and linger > 0 and not self._closing:
                 await asyncio.sleep(linger)
             await self._slots.acquire()
             chunk = self._take_chunk()
@@ -171,7 +172,7 @@ class Pipeline:
         lines = 0
         taken = 0
         for item in items:
-            if taken and lines + len(item.lines) > self.settings.batch_readings:
+            if taken and lines + len(item.lines) > self._s.batch_readings:
                 break
             lines += len(item.lines)
             taken += 1
@@ -193,13 +194,13 @@ class Pipeline:
         try:
             batches = [item.batch for item in stored if item.batch is not None]
             if batches:
-                await self.on_stored(batches)
+                await self._on_stored(batches)
         finally:
             # Released only once the stored batches are handed on: when what comes after
             # storage (the alerting worker) falls behind, intake slows down with it instead
             # of queueing without bound.
             self.budget.release(readings)
-            self.metrics.queue_depth.set(self.budget.used)
+            self._metrics.queue_depth.set(self.budget.used)
 
     async def _store(self, chunk: list[PendingBatch]) -> list[PendingBatch]:
         """Write until durable; returns the items that are now stored or dead-lettered."""
@@ -216,23 +217,21 @@ class Pipeline:
 
     async def _write_retrying(self, chunk: Sequence[PendingBatch]) -> None:
         body = "\n".join(line for item in chunk for line in item.lines).encode()
-        backoff = Backoff(
-            self.settings.retry_initial_s, self.settings.retry_cap_s, rng=random.Random()
-        )
+        backoff = Backoff(self._s.retry_initial_s, self._s.retry_cap_s, rng=random.Random())
         while True:
             started = time.perf_counter()
             try:
-                await self.writer.write(body)
+                await self._writer.write(body)
             except WriteError as exc:
                 kind = "network" if exc.status is None else f"http_{exc.status}"
-                self.metrics.write_failures.labels(kind).inc()
+                self._metrics.write_failures.labels(kind).inc()
                 if not exc.retryable:
                     raise
                 delay = backoff.next_delay()
                 self._failed(exc, delay)
                 if self._database_missing(exc):
                     # A fresh or wiped influxd (v1): create the database, then retry.
-                    await create_if_missing(self.writer.target)
+                    await create_if_missing(self._writer.target)
                 await asyncio.sleep(delay)
                 continue
             recovered = self._status.succeeded(time.time())
@@ -242,8 +241,8 @@ class Pipeline:
                     failed_for_s=recovered.failed_for_s,
                     attempts=recovered.attempts,
                 )
-            self.metrics.write_latency.observe(time.perf_counter() - started)
-            self.metrics.readings_stored.inc(sum(item.readings for item in chunk))
+            self._metrics.write_latency.observe(time.perf_counter() - started)
+            self._metrics.readings_stored.inc(sum(item.readings for item in chunk))
             return
 
     def _database_missing(self, exc: WriteError) -> bool:
@@ -265,8 +264,8 @@ class Pipeline:
         batch = item.batch
         node = batch.info.node if batch else None
         log.error("write_rejected", node=node, seq=batch.seq if batch else None, error=str(exc))
-        self.metrics.readings_refused.labels("db_rejected").inc(item.readings)
-        self.dead_letters.record(
+        self._metrics.readings_refused.labels("db_rejected").inc(item.readings)
+        self._dead.record(
             node=node, seq=batch.seq if batch else None, reason=str(exc), lines=item.lines
         )
 
