@@ -58,10 +58,9 @@ class Metrics:
         self.duplicates = declare.counter(
             "envnet_duplicate_batches", "Batches received again after being stored"
         )
-        self.seq_conflicts = Counter(
+        self.seq_conflicts = declare.counter(
             "envnet_batches_seq_conflict",
             "Batches whose (node, journal, seq) was already seen with other readings; stored",
-            registry=r,
         )
         self.write_latency = Histogram(
             "envnet_write_latency_seconds",

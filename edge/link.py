@@ -12,15 +12,15 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from schemas import codec, topics
-from schemas.codec import ContractError
-from schemas.messages import STATUS_SCHEMA, RefusalMessage, StatusMessage
+from schemas.codec import Codec, ContractError
+from schemas.messages import STATUS_SCHEMA, AckMessage, RefusalMessage, StatusMessage
 from schemas.runtime.backoff import Backoff
 from schemas.runtime.endpoints import MqttEndpoint
 from schemas.runtime.logs import get_logger
@@ -63,6 +63,9 @@ class BadRefusal:
 
 
 LinkEvent = Connected | Disconnected | AckReceived | BadAck | RefusalReceived | BadRefusal
+
+# The messages the aggregator sends to one node, on that node's own topics.
+_ToNode = TypeVar("_ToNode", AckMessage, RefusalMessage)
 
 
 class Link(Protocol):
@@ -180,26 +183,33 @@ class MqttLink:
         self._schedule_reconnect()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        try:
-            ack = codec.ACK.decode(message.payload)
-        except ContractError as exc:
-            self._events.append(BadAck(str(exc)))
-            return
-        if ack.node != self._node:
-            self._events.append(BadAck(f"ack for node {ack.node!r} on our topic"))
-            return
-        self._events.append(AckReceived(list(ack.seqs), ack.journal))
+        ack = self._addressed_to_us(codec.ACK, message.payload, "ack", BadAck)
+        if ack is not None:
+            self._events.append(AckReceived(list(ack.seqs), ack.journal))
 
     def _on_refusal(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        refusal = self._addressed_to_us(codec.REFUSAL, message.payload, "refusal", BadRefusal)
+        if refusal is not None:
+            self._events.append(RefusalReceived(refusal))
+
+    def _addressed_to_us(
+        self,
+        message_codec: Codec[_ToNode],
+        payload: bytes | bytearray,
+        what: str,
+        bad: Callable[[str], BadAck | BadRefusal],
+    ) -> _ToNode | None:
+        """The message, if it keeps the contract and names this node; otherwise None, and
+        `bad` says why among the events."""
         try:
-            refusal = codec.REFUSAL.decode(message.payload)
+            decoded = message_codec.decode(payload)
         except ContractError as exc:
-            self._events.append(BadRefusal(str(exc)))
-            return
-        if refusal.node != self._node:
-            self._events.append(BadRefusal(f"refusal for node {refusal.node!r} on our topic"))
-            return
-        self._events.append(RefusalReceived(refusal))
+            self._events.append(bad(str(exc)))
+            return None
+        if decoded.node != self._node:
+            self._events.append(bad(f"{what} for node {decoded.node!r} on our topic"))
+            return None
+        return decoded
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, props: Any

@@ -21,7 +21,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from schemas.runtime.logs import get_logger
@@ -106,38 +106,31 @@ class Schedule:
         return -self.max_behind_s <= seconds_until_due <= self.max_ahead_s
 
 
+@dataclass(eq=False, repr=False, slots=True)
 class SystemdWatchdog:
     """The agent's loop hook under systemd: READY=1, WATCHDOG=1 while healthy, STOPPING=1."""
 
-    def __init__(
-        self,
-        notifier: Notifier,
-        timeout_s: float | None,
-        seconds_until_due: Callable[[], float],
-        schedule: Schedule,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._notifier = notifier
-        self._timeout_s = timeout_s
-        self._seconds_until_due = seconds_until_due
-        self._schedule = schedule
-        self._monotonic = monotonic
-        self._next_ping = 0.0
-        self._withheld = False
-        self.pings = 0
+    notifier: Notifier
+    timeout_s: float | None
+    seconds_until_due: Callable[[], float]
+    schedule: Schedule
+    monotonic: Callable[[], float] = time.monotonic
+    pings: int = field(default=0, init=False)
+    _next_ping: float = field(default=0.0, init=False)
+    _withheld: bool = field(default=False, init=False)
 
     def started(self) -> None:
-        self._notifier.send("READY=1\nSTATUS=sampling")
-        self._next_ping = self._monotonic()
+        self.notifier.send("READY=1\nSTATUS=sampling")
+        self._next_ping = self.monotonic()
 
     def turn_done(self) -> None:
-        if self._timeout_s is None:
+        if self.timeout_s is None:
             return
-        now = self._monotonic()
+        now = self.monotonic()
         if now < self._next_ping:
             return
-        until_due = self._seconds_until_due()
-        if not self._schedule.on_schedule(until_due):
+        until_due = self.seconds_until_due()
+        if not self.schedule.on_schedule(until_due):
             # Checked again after every turn: a blip costs at most one turn's delay, and the
             # ping interval is half the timeout.
             self._withhold(until_due)
@@ -145,10 +138,10 @@ class SystemdWatchdog:
         if self._withheld:
             self._withheld = False
             log.info("watchdog_resumed")
-            self._notifier.send("STATUS=sampling")
-        self._notifier.send("WATCHDOG=1")
+            self.notifier.send("STATUS=sampling")
+        self.notifier.send("WATCHDOG=1")
         self.pings += 1
-        self._next_ping = now + self._timeout_s * PING_FRACTION
+        self._next_ping = now + self.timeout_s * PING_FRACTION
 
     def _withhold(self, until_due: float) -> None:
         if self._withheld:
@@ -156,10 +149,10 @@ class SystemdWatchdog:
         self._withheld = True
         state = "behind" if until_due < 0 else "ahead"
         log.error("watchdog_withheld", sampler=state, seconds=round(abs(until_due), 1))
-        self._notifier.send(f"STATUS=sampler {state} of schedule by {abs(until_due):.0f} s")
+        self.notifier.send(f"STATUS=sampler {state} of schedule by {abs(until_due):.0f} s")
 
     def stopping(self) -> None:
-        self._notifier.send("STOPPING=1")
+        self.notifier.send("STOPPING=1")
 
 
 def systemd_watchdog(

@@ -41,6 +41,7 @@ class Codec(Generic[T]):
     """A typed decoder and encoder for one message type."""
 
     def __init__(self, message_type: type[T]) -> None:
+        self.message_type = message_type
         self._decoder = msgspec.json.Decoder(message_type)
         self._encoder = msgspec.json.Encoder()
 

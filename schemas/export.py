@@ -18,28 +18,23 @@ from typing import Any, Final
 
 import msgspec
 
-from schemas.messages import (
-    AckMessage,
-    Alert,
-    AlertCommand,
-    AlertEvent,
-    ReadingsMessage,
-    RefusalMessage,
-    StatusMessage,
-)
+from schemas import codec
 from schemas.quantities import SPECS
 
 JSON_DIR: Final = Path(__file__).parent / "json"
 BASE_ID: Final = "https://envnet.dev/schemas/v1/"
 
 MESSAGES: Final[dict[str, tuple[type[Any], str]]] = {
-    "readings": (ReadingsMessage, "A batch of readings from one node"),
-    "status": (StatusMessage, "A node's retained status, and its last will"),
-    "ack": (AckMessage, "The aggregator's acknowledgement of stored batches"),
-    "alert": (Alert, "The retained current state of one alert"),
-    "alert-event": (AlertEvent, "One alert transition"),
-    "alert-command": (AlertCommand, "An operator's command about an open alert"),
-    "refusal": (RefusalMessage, "Why the aggregator refused a node's message"),
+    "readings": (codec.READINGS.message_type, "A batch of readings from one node"),
+    "status": (codec.STATUS.message_type, "A node's retained status, and its last will"),
+    "ack": (codec.ACK.message_type, "The aggregator's acknowledgement of stored batches"),
+    "alert": (codec.ALERT.message_type, "The retained current state of one alert"),
+    "alert-event": (codec.ALERT_EVENT.message_type, "One alert transition"),
+    "alert-command": (
+        codec.ALERT_COMMAND.message_type,
+        "An operator's command about an open alert",
+    ),
+    "refusal": (codec.REFUSAL.message_type, "Why the aggregator refused a node's message"),
 }
 
 

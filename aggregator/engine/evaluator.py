@@ -224,7 +224,10 @@ class Evaluator:
             elif obs := window_observation(self._s.noise, info, w, late, suspect):
                 out.observations.append(obs)
         elif q in ODOUR and self._s.odour_window == "1h" and w.kind == "1h" and w.valid:
-            self._odour(info, q, w.value, w.start_ms, 3600, late, suspect, out)
+            obs = odour_observation(
+                self._s.point, info, q, w.value, w.start_ms, 3600, late, suspect
+            )
+            self._odour(obs, out)
 
     def _air(
         self,
@@ -277,22 +280,15 @@ class Evaluator:
                 out.observations.append(obs)
         elif q in ODOUR:
             if self._s.odour_window == "reading":
-                self._odour(info, q, r.value, r.ts, r.period_s, late, suspect, out)
+                obs = odour_observation(
+                    self._s.point, info, q, r.value, r.ts, r.period_s, late, suspect
+                )
+                self._odour(obs, out)
         else:
             self._water_reading(info, r, late, suspect, out)
 
-    def _odour(
-        self,
-        info: NodeInfo,
-        q: Quantity,
-        value: float,
-        at_ms: int,
-        window_s: int,
-        late: bool,
-        suspect: bool,
-        out: Evaluation,
-    ) -> None:
-        obs = odour_observation(self._s.point, info, q, value, at_ms, window_s, late, suspect)
+    def _odour(self, obs: Observation | None, out: Evaluation) -> None:
+        """Keeps an odour observation; None means the node has no odour grade to judge by."""
         if obs is None:
             self._skip("no_odour_grade")
         else:

@@ -16,7 +16,7 @@ physical bounds) is accepted with the good readings; each bad one is refused and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 
@@ -39,14 +39,7 @@ from schemas.messages import (
 RefusalReason = Literal[
     "oversized", "bad_topic", "malformed", "invalid", "unknown_node", "node_mismatch"
 ]
-REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = (
-    "oversized",
-    "bad_topic",
-    "malformed",
-    "invalid",
-    "unknown_node",
-    "node_mismatch",
-)
+REFUSAL_REASONS: Final[tuple[RefusalReason, ...]] = get_args(RefusalReason)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import select
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar, Final
 
 import aiomqtt
@@ -204,31 +204,21 @@ def _flow_queue_type(holder: list[FlowQueue]) -> type[asyncio.Queue[aiomqtt.Mess
     return HeldFlowQueue
 
 
+@dataclass(eq=False, repr=False)
 class Subscriber:
-    def __init__(
-        self,
-        settings: SessionSettings,
-        subscriptions: list[tuple[str, int]],
-        handler: Handler,
-        *,
-        read_buffer: int,
-        pause_after_s: float,
-        wait_resumable: Callable[[], Awaitable[None]],
-        on_state: Callable[[bool], None] = lambda connected: None,
-        on_pause: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._s = settings
-        self._subscriptions = subscriptions
-        self._handler = handler
-        self._read_buffer = read_buffer
-        self._pause_after_s = pause_after_s
-        self._wait_resumable = wait_resumable
-        self._on_state = on_state
-        self._on_pause = on_pause
-        self._queue: FlowQueue | None = None
-        self._carry: list[aiomqtt.Message] = []
-        # Set once the first subscription is in place (the broker queues for us from then on).
-        self.subscribed = asyncio.Event()
+    settings: SessionSettings
+    subscriptions: list[tuple[str, int]]
+    handler: Handler
+    _: KW_ONLY
+    read_buffer: int
+    pause_after_s: float
+    wait_resumable: Callable[[], Awaitable[None]]
+    on_state: Callable[[bool], None] = lambda connected: None
+    on_pause: Callable[[], None] = lambda: None
+    # Set once the first subscription is in place (the broker queues for us from then on).
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _queue: FlowQueue | None = field(default=None, init=False)
+    _carry: list[aiomqtt.Message] = field(default_factory=list, init=False)
 
     @property
     def backlog(self) -> int:
@@ -237,11 +227,16 @@ class Subscriber:
 
     async def run(self) -> None:
         """Connect, consume, pause and reconnect until cancelled."""
-        backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
+        backoff = Backoff(
+            self.settings.reconnect_initial_s, self.settings.reconnect_cap_s, rng=random.Random()
+        )
         while True:
             holder: list[FlowQueue] = []
             client = _client(
-                self._s, self._s.client_id, clean=False, queue_type=_flow_queue_type(holder)
+                self.settings,
+                self.settings.client_id,
+                clean=False,
+                queue_type=_flow_queue_type(holder),
             )
             self._queue = holder[0]
             try:
@@ -249,24 +244,26 @@ class Subscriber:
             except aiomqtt.MqttError as exc:
                 outcome = str(exc)
             finally:
-                self._on_state(False)
+                self.on_state(False)
             await self.drain_received()
             if outcome == "paused":
                 await self._wait_until_resumable()
                 continue
-            log.warning("subscriber_disconnected", broker=self._s.endpoint.display, error=outcome)
+            log.warning(
+                "subscriber_disconnected", broker=self.settings.endpoint.display, error=outcome
+            )
             await asyncio.sleep(backoff.next_delay())
 
     async def _session(self, client: BurstReadClient, queue: FlowQueue, backoff: Backoff) -> str:
         """One connection: 'paused' when intake paused, else why the connection ended."""
         async with client:
-            self._on_state(True)
+            self.on_state(True)
             backoff.reset()
-            log.info("subscriber_connected", broker=self._s.endpoint.display)
-            await client.subscribe(self._subscriptions)
+            log.info("subscriber_connected", broker=self.settings.endpoint.display)
+            await client.subscribe(self.subscriptions)
             # Flow control starts only now: paused reading before the SUBACK arrived (the
             # broker sends a queued backlog first) would wait for it forever.
-            queue.attach(client, self._read_buffer)
+            queue.attach(client, self.read_buffer)
             self.subscribed.set()
             outcome = "closed"
             try:
@@ -298,7 +295,7 @@ class Subscriber:
         payload = message.payload
         data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
         try:
-            await self._handler(message.topic.value, bytes(data))
+            await self.handler(message.topic.value, bytes(data))
         except asyncio.CancelledError:
             # Cancelled mid-handling (a pause): keep the message, it was already received.
             self._carry.append(message)
@@ -310,9 +307,9 @@ class Subscriber:
         check gives up on a socket we are not reading."""
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
-            if client.read_paused_for(time.monotonic()) > self._pause_after_s:
-                self._on_pause()
-                log.warning("intake_paused", backlog=self.backlog, paused_s=self._pause_after_s)
+            if client.read_paused_for(time.monotonic()) > self.pause_after_s:
+                self.on_pause()
+                log.warning("intake_paused", backlog=self.backlog, paused_s=self.pause_after_s)
                 raise _IntakePausedError
 
     async def drain_received(self) -> None:
@@ -325,7 +322,7 @@ class Subscriber:
             await self._handle(queue.get_nowait())
 
     async def _wait_until_resumable(self) -> None:
-        await self._wait_resumable()
+        await self.wait_resumable()
         log.info("intake_resumed")
 
 

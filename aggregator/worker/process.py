@@ -22,7 +22,7 @@ import socket
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -38,7 +38,7 @@ from aggregator.intake.checks import AcceptedBatch
 from aggregator.metrics import Metrics
 from aggregator.service_health import WorkerObservation
 from aggregator.storage.influx import InfluxTarget
-from aggregator.worker.alerting import Alerting
+from aggregator.worker.alerting import Alerting, LinesSink, TransitionSink
 from schemas.messages import Alert, AlertEventKind, Reading, ReadingValues, StatusMessage
 from schemas.runtime.logs import LogFormat, configure_logging, get_logger, logging_settings
 
@@ -321,10 +321,6 @@ def serve(
 
 
 # -- the service's side ---------------------------------------------------------------------
-
-
-LinesSink = Callable[[list[str]], None]
-TransitionSink = Callable[[Transition], None]
 
 
 class AlertingWorker:
