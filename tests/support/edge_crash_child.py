@@ -2,7 +2,7 @@
 link (edge.runtime.build_agent), on an accelerated clock, fed by the deterministic ramp
 driver, reporting on a file descriptor what it produced and what is journaled.
 
-    python -m tests.edge_crash_child --config node.toml --fd N --start-ms MS --accel X
+    python -m tests.support.edge_crash_child --config node.toml --fd N --start-ms MS --accel X
 
 Lines written to the descriptor: `T key...` for readings the sampler produced (about to be
 journaled), `J key...` for readings whose journal commit has returned. A reading is
@@ -23,7 +23,7 @@ from edge.config import load_edge_config
 from edge.runtime import build_agent, stop_on_signals
 from edge.sampler import Sampler
 from schemas.messages import Reading, SensorHealth
-from tests.edge_harness import RampDriver
+from tests.support.edge_harness import RampDriver
 
 
 def key(r: Reading) -> str:

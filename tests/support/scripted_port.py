@@ -1,5 +1,6 @@
 """A serial port that holds scripted bytes on a fake clock, for property tests that feed the
-drivers' read loops arbitrary bytes (tests/test_drivers_uart.py, tests/test_drivers_modbus.py).
+drivers' read loops arbitrary bytes (tests/unit/edge/drivers/test_uart.py,
+test_modbus.py).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.local_stack import MOSQUITTO_TUNING, Mosquitto, ServiceError, find_binary, free_port
 
-REPO: Final = Path(__file__).resolve().parent.parent
+REPO: Final = Path(__file__).resolve().parents[2]
 TLS_CONF: Final = REPO / "deploy" / "mosquitto" / "envnet-tls.conf"
 ACL: Final = REPO / "deploy" / "mosquitto" / "envnet.acl"
 ADD_NODE: Final = REPO / "deploy" / "mosquitto" / "add-node.sh"

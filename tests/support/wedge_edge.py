@@ -1,7 +1,7 @@
 """A real `envnet edge` process with one extra driver, "wedge", whose read blocks while a
 file exists: how the watchdog test wedges the agent's loop from outside.
 
-Run as `python -m tests.wedge_edge edge --config node.toml`. The driver is added to the
+Run as `python -m tests.support.wedge_edge edge --config node.toml`. The driver is added to the
 registry in this child process only.
 """
 

@@ -140,7 +140,7 @@ def test_bad_mqtt_urls(url: str) -> None:
 
 
 def test_shipped_example_configs_load() -> None:
-    deploy = Path(__file__).resolve().parents[1] / "deploy" / "config"
+    deploy = Path(__file__).resolve().parents[2] / "deploy" / "config"
     node = load_edge_config(deploy / "node.toml", environ={})
     assert node.node.id == "sz-sip-roadside"
     sampler = build_sampler(node, start_ms=1_796_000_000_000)
@@ -151,7 +151,7 @@ def test_shipped_example_configs_load() -> None:
     assert node.node.id in fleet
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Every example configuration shipped, with the parser the command that reads it uses.
 EXAMPLES: dict[str, Callable[[Path], object]] = {
     "deploy/config/node.toml": lambda p: load_edge_config(p, environ={}),

@@ -16,9 +16,9 @@ import msgspec
 
 from aggregator.fleet import Fleet, NodeInfo
 from simulators.local_stack import Influxd, Mosquitto
-from tests.harness import MqttProbe, aggregator_config, count, publisher, running_aggregator
-from tests.harness import wait_for as wait_until
-from tests.test_storage import acked, batch
+from tests.integration.aggregator.test_storage import acked, batch
+from tests.support.harness import MqttProbe, aggregator_config, count, publisher, running_aggregator
+from tests.support.harness import wait_for as wait_until
 
 FLEET = Fleet({"n1": NodeInfo(site="Test site")})
 NOW = 1_796_000_400_000

@@ -8,7 +8,8 @@ from pathlib import Path
 from aggregator.fleet import Fleet, NodeInfo
 from schemas import codec
 from simulators.local_stack import Influxd, Mosquitto
-from tests.harness import (
+from tests.integration.aggregator.test_storage import NOW, batch
+from tests.support.harness import (
     MqttProbe,
     aggregator_config,
     count,
@@ -16,7 +17,6 @@ from tests.harness import (
     running_aggregator,
     wait_for,
 )
-from tests.test_storage import NOW, batch
 
 FLEET = Fleet({"n1": NodeInfo(site="Site")})
 

@@ -2,9 +2,8 @@
 
 - v1: on a real influxd that has no database, the aggregator creates it (with its retention
   policy) and stores readings; also when influxd comes up fresh only after the aggregator.
-- v2: no InfluxDB 2 can run here (it is not packaged for Debian 12), so the bucket check is
-  tested against a tiny local aiohttp server that answers `GET /api/v2/buckets` the way
-  InfluxDB 2.x does. It stands in for InfluxDB 2 only for that endpoint.
+- v2: the bucket check against a stand-in for InfluxDB 2 is in
+  tests/unit/aggregator/test_startup.py.
 - `envnet aggregator` with its metrics port taken, or a v2 bucket that does not exist: a
   clear message and exit 2, run as the real command.
 """
@@ -17,20 +16,17 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.startup import StartupError
 from aggregator.storage.influx import InfluxTarget
-from aggregator.storage.setup import check_bucket, ensure_database, prepare_storage
-from simulators.local_stack import Influxd, Mosquitto, free_port, influx_query
-from tests.harness import (
+from aggregator.storage.setup import ensure_database
+from simulators.local_stack import Influxd, Mosquitto, influx_query
+from tests.integration.aggregator.test_storage import NOW, acked, batch
+from tests.support.harness import (
     MqttProbe,
     aggregator_config,
     count,
@@ -38,7 +34,7 @@ from tests.harness import (
     running_aggregator,
     wait_for,
 )
-from tests.test_storage import NOW, acked, batch
+from tests.unit.aggregator.test_startup import influxdb2_buckets
 
 ENVNET = [sys.executable, "-m", "envnet.cli"]
 FLEET = Fleet({"n1": NodeInfo(site="Test site")})
@@ -132,72 +128,6 @@ def test_an_influxd_that_comes_up_fresh_after_the_aggregator_gets_its_database(
 
 
 # -- v2: the bucket check, against a stand-in for InfluxDB 2's bucket API --------------------
-
-
-@contextmanager
-def influxdb2_buckets(orgs: dict[str, list[str]], *, system_buckets: bool = False) -> Iterator[str]:
-    """Answers GET /api/v2/buckets?name=&org= like InfluxDB 2.x: 401 without a token, 404
-    {"code": "not found"} for an unknown organisation, else the matching buckets (or, with
-    `system_buckets`, the system buckets for an unknown name, as some 2.0 releases did)."""
-
-    async def buckets(request: web.Request) -> web.Response:
-        if not request.headers.get("Authorization", "").startswith("Token "):
-            denied = {"code": "unauthorized", "message": "unauthorized"}
-            return web.json_response(denied, status=401)
-        org, name = request.query.get("org", ""), request.query.get("name", "")
-        if org not in orgs:
-            message = f'organization name "{org}" not found'
-            return web.json_response({"code": "not found", "message": message}, status=404)
-        found = [b for b in orgs[org] if b == name]
-        if not found and system_buckets:
-            found = ["_tasks", "_monitoring"]
-        return web.json_response({"links": {}, "buckets": [{"id": "1", "name": b} for b in found]})
-
-    app = web.Application()
-    app.router.add_get("/api/v2/buckets", buckets)
-    runner = web.AppRunner(app)
-    loop = asyncio.new_event_loop()
-    port = free_port()
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-
-def v2(url: str, org: str = "suzhou", bucket: str = "envnet") -> InfluxTarget:
-    return InfluxTarget(url=url, api="v2", org=org, bucket=bucket, token="t0ken")
-
-
-def test_an_existing_bucket_passes_the_check() -> None:
-    with influxdb2_buckets({"suzhou": ["envnet"]}) as url:
-        asyncio.run(check_bucket(v2(url)))
-
-
-@pytest.mark.parametrize("system_buckets", [False, True])
-def test_a_missing_bucket_or_organisation_is_named(system_buckets: bool) -> None:
-    with influxdb2_buckets({"suzhou": ["other"]}, system_buckets=system_buckets) as url:
-        for org, bucket in [("suzhou", "envnet"), ("nanjing", "envnet")]:
-            with pytest.raises(StartupError) as raised:
-                asyncio.run(check_bucket(v2(url, org, bucket)))
-            message = str(raised.value)
-            assert f"bucket '{bucket}'" in message and f"organisation '{org}'" in message
-            assert "influx bucket create" in message
-
-
-def test_a_server_without_the_bucket_api_or_not_up_is_used_as_it_is(tmp_path: Path) -> None:
-    """A write-only v2 endpoint (VictoriaMetrics answers 400 here) or a server that is down
-    cannot be checked: the aggregator logs it and lets the writes tell."""
-    asyncio.run(prepare_storage(v2(f"http://127.0.0.1:{free_port()}")))
-
-
-# -- the real command ------------------------------------------------------------------------
 
 
 def write_config(tmp_path: Path, metrics_port: int, influx: str = "") -> Path:

@@ -21,7 +21,7 @@ from aggregator.storage.influx import InfluxTarget, InfluxWriter, WriteError
 from schemas import codec
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from simulators.local_stack import Influxd, Mosquitto, VictoriaMetrics
-from tests.harness import (
+from tests.support.harness import (
     MqttProbe,
     aggregator_config,
     count,

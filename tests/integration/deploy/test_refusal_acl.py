@@ -11,8 +11,8 @@ import pytest
 
 from schemas import codec, topics
 from schemas.messages import REFUSAL_SCHEMA, RefusalMessage
-from tests.harness import wait_for
-from tests.tls_broker import TlsBroker, tls_broker, tls_probe
+from tests.support.harness import wait_for
+from tests.support.tls_broker import TlsBroker, tls_broker, tls_probe
 
 USERS = {"node-x": "x-secret", "node-y": "y-secret", "envnet-aggregator": "agg-secret"}
 AT_MS = 1_796_000_000_000

@@ -17,9 +17,9 @@ from aggregator.fleet import Fleet, NodeInfo
 from schemas import codec
 from schemas.messages import ACK_SCHEMA, READINGS_SCHEMA, AckMessage, Reading, ReadingsMessage
 from simulators.local_stack import Influxd
-from tests.edge_harness import node_config, running_agent
-from tests.harness import aggregator_config, count, running_aggregator, wait_for
-from tests.tls_broker import (
+from tests.support.edge_harness import node_config, running_agent
+from tests.support.harness import aggregator_config, count, running_aggregator, wait_for
+from tests.support.tls_broker import (
     ADD_NODE,
     TlsBroker,
     TlsProbe,

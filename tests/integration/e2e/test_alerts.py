@@ -53,9 +53,13 @@ from schemas.messages import (
 )
 from schemas.quantities import SPECS, Quantity
 from simulators.local_stack import Influxd, Mosquitto, influx_query
-from tests.harness import MqttProbe, aggregator_config, publisher, running_aggregator, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import (
+    MqttProbe,
+    aggregator_config,
+    publisher,
+    running_aggregator,
+    wait_for,
+)
 
 MIN_MS: Final = 60_000
 HOUR_MS: Final = 3_600_000
@@ -475,7 +479,7 @@ port = 0
 [state]
 dir = "{tmp_path / "agg-state"}"
 checkpoint_s = 1
-# Event time here runs up to 50 h ahead of the wall clock (tests.harness does the same).
+# Event time here runs up to 50 h ahead of the wall clock (tests.support.harness does the same).
 [alerts.windows]
 max_future_s = 0
 """,

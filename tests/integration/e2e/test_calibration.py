@@ -29,9 +29,13 @@ from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from schemas.quantities import SPECS, Quantity
 from simulators.local_stack import Influxd, Mosquitto, influx_query
-from tests.harness import MqttProbe, aggregator_config, publisher, running_aggregator, wait_for
-
-pytestmark = pytest.mark.integration
+from tests.support.harness import (
+    MqttProbe,
+    aggregator_config,
+    publisher,
+    running_aggregator,
+    wait_for,
+)
 
 MIN_MS: Final = 60_000
 DAY_MS: Final = 86_400_000

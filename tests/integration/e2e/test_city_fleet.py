@@ -26,8 +26,8 @@ from schemas import codec
 from schemas.storage import READINGS
 from simulators.fleet import FleetSettings, NodeSpec, edge_config, fleet_nodes
 from simulators.local_stack import Influxd, Mosquitto, influx_query
-from tests.edge_harness import CountingProducer
-from tests.harness import (
+from tests.support.edge_harness import CountingProducer
+from tests.support.harness import (
     MqttProbe,
     aggregator_config,
     count,

@@ -10,7 +10,8 @@ InfluxDB's points keyed (quantity, stat, period, time):
 
 and the stored count equals the number of distinct keys: a crash-and-resend never made a
 second point. Readings produced and committed but killed before they could be reported are
-between the two bounds; the crash loop in test_journal_crash.py checks the journal alone.
+between the two bounds; the crash loop in tests/integration/edge/test_journal_crash.py checks the
+journal alone.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 from aggregator.fleet import Fleet, NodeInfo
 from edge.journal import read_status
 from simulators.local_stack import Influxd, Mosquitto
-from tests.harness import aggregator_config, running_aggregator, wait_for
+from tests.support.harness import aggregator_config, running_aggregator, wait_for
 
 FLEET = Fleet({"edge-1": NodeInfo(site="Test")})
 START = 1_796_000_000_000
@@ -78,7 +79,7 @@ def start_child(config: Path, mosquitto: Mosquitto, cycle: int, log: Path) -> Ch
             [
                 sys.executable,
                 "-m",
-                "tests.edge_crash_child",
+                "tests.support.edge_crash_child",
                 "--config",
                 str(config),
                 "--fd",

@@ -14,11 +14,9 @@ import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
 from simulators.local_stack import Influxd, Mosquitto, influx_query
-from tests.harness import aggregator_config, running_aggregator, wait_for
+from tests.support.harness import aggregator_config, running_aggregator, wait_for
 
-pytestmark = pytest.mark.integration
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CSV = DATA / "PRSA_Data_Aotizhongxin_20130301-20170228.csv"
 NODE: Final = "bj-aoti-2013"
 # 2013-03-05 00:00 Beijing time (UTC+8) is 2013-03-04 16:00 UTC.

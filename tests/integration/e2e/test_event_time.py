@@ -24,8 +24,8 @@ from schemas import codec, topics
 from schemas.messages import STATUS_SCHEMA, AlertEvent, StatusMessage
 from simulators.local_stack import Influxd, Mosquitto, influx_query
 from simulators.replay_csv import COLUMNS, local_hour_to_utc_ms
-from tests.harness import MqttProbe, aggregator_config, count, publisher, running_aggregator
-from tests.harness import wait_for as wait_until
+from tests.support.harness import MqttProbe, aggregator_config, count, publisher, running_aggregator
+from tests.support.harness import wait_for as wait_until
 
 NODE = "bj-aoti"
 BARRIER = "bj-probe"  # a second node whose own alert marks "the aggregator got this far"

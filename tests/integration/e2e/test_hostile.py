@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Final
 
 import paho.mqtt.client as mqtt
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aggregator.config import MqttSection
 from schemas import codec, topics
 from schemas.codec import ContractError
 from simulators.local_stack import Influxd, Mosquitto
-from tests.harness import MqttProbe, count, publisher, wait_for
-from tests.test_alerts_e2e import hold_session
-from tests.test_hostile_payloads import (
+from tests.integration.e2e.test_alerts import hold_session
+from tests.support.harness import MqttProbe, count, publisher, wait_for
+from tests.unit.aggregator.intake.test_hostile_payloads import (
     SPECIALS,
     deep_in,
     nested,
@@ -31,8 +30,6 @@ from tests.test_hostile_payloads import (
     reading,
     readings_message,
 )
-
-pytestmark = pytest.mark.integration
 
 ENVNET: Final = Path(sys.executable).with_name("envnet")
 NODE: Final = "hostile-n1"
@@ -164,8 +161,8 @@ def test_hostile_payloads_leave_the_aggregator_running_and_counted(
             send(client, readings_topic, bad_node)
             mixed = [reading(ts=1796000400000 + i * 60_000), reading(sensor=f"s{special}1")]
             send(client, readings_topic, readings_message(mixed, seq=200 + i, node=NODE))
-        # The ack topic is the nodes' (see tests/test_edge_agent.py for the edge's side); the
-        # alert-command topic is read by the alerting worker process.
+        # The ack topic is the nodes' (see tests/integration/edge/test_agent.py for the edge's
+        # side); the alert-command topic is read by the alerting worker process.
         send(client, topics.ack(NODE), nested_objects(100_000))
         send(client, topics.ALERT_COMMANDS, b'{"x": ' + nested(100_000) + b"}")
         send(client, topics.ALERT_COMMANDS, b"\xff\xfe")

@@ -25,7 +25,7 @@ from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from simulators.local_stack import Influxd, Mosquitto
 from simulators.replay_csv import COLUMNS
-from tests.harness import (
+from tests.support.harness import (
     MqttProbe,
     aggregator_config,
     count,
@@ -34,7 +34,7 @@ from tests.harness import (
     wait_for,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CSV = DATA / "PRSA_Data_Aotizhongxin_20130301-20170228.csv"
 NODE = "bj-aoti"
 FLEET = Fleet({NODE: NodeInfo(site="Beijing Aotizhongxin", air_zone=2)})

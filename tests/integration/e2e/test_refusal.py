@@ -10,19 +10,15 @@ import sys
 from pathlib import Path
 from typing import Final
 
-import pytest
-
 from aggregator.config import MqttSection
 from schemas import codec, topics
 from schemas.messages import RefusalMessage
 from simulators.local_stack import Influxd, Mosquitto
-from tests.harness import MqttProbe, publisher, wait_for
-from tests.test_alerts_e2e import hold_session
-from tests.test_hostile_e2e import aggregator_process, sample, send, write_config
-from tests.test_hostile_payloads import reading, readings_message
-from tests.test_replay_csv import row, write_csv
-
-pytestmark = pytest.mark.integration
+from tests.integration.e2e.test_alerts import hold_session
+from tests.integration.e2e.test_hostile import aggregator_process, sample, send, write_config
+from tests.support.harness import MqttProbe, publisher, wait_for
+from tests.unit.aggregator.intake.test_hostile_payloads import reading, readings_message
+from tests.unit.simulators.test_replay_csv import row, write_csv
 
 ENVNET: Final = [sys.executable, "-m", "envnet.cli"]
 KNOWN: Final = "refusal-known"

@@ -12,9 +12,9 @@ import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
 from simulators.local_stack import Influxd, Mosquitto, influx_query
-from tests.harness import aggregator_config, count, running_aggregator
+from tests.support.harness import aggregator_config, count, running_aggregator
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CSV = DATA / "PRSA_Data_Aotizhongxin_20130301-20170228.csv"
 
 

@@ -9,8 +9,8 @@ from aggregator.fleet import Fleet, NodeInfo
 from edge.journal import Journal
 from schemas import codec
 from simulators.local_stack import Influxd, Mosquitto
-from tests.edge_harness import node_config, running_agent
-from tests.harness import MqttProbe, aggregator_config, count, running_aggregator, wait_for
+from tests.support.edge_harness import node_config, running_agent
+from tests.support.harness import MqttProbe, aggregator_config, count, running_aggregator, wait_for
 
 FLEET = Fleet({"edge-1": NodeInfo(site="Test")})
 START = 1_796_000_000_000

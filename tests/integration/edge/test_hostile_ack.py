@@ -13,9 +13,9 @@ from edge.journal import Journal, read_status
 from schemas import codec, topics
 from schemas.messages import ACK_SCHEMA, REFUSAL_SCHEMA, AckMessage, RefusalMessage
 from simulators.local_stack import Mosquitto
-from tests.edge_harness import node_config, running_agent
-from tests.harness import MqttProbe, publisher, wait_for
-from tests.test_hostile_payloads import nested, nested_objects
+from tests.support.edge_harness import node_config, running_agent
+from tests.support.harness import MqttProbe, publisher, wait_for
+from tests.unit.aggregator.intake.test_hostile_payloads import nested, nested_objects
 
 NODE: Final = "edge-hostile"
 START: Final = 1_796_000_000_000

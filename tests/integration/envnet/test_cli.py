@@ -1,4 +1,5 @@
-"""The `envnet` command as a user runs it: help, config errors, SIGTERM and the last will."""
+"""The `envnet` command as a user runs it, as a subprocess: SIGTERM and the last will, bad
+arguments, a closed pipe. Help and config errors in this process: tests/unit/envnet/test_cli.py."""
 
 from __future__ import annotations
 
@@ -10,56 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from envnet.cli import main
 from schemas import codec
 from simulators.local_stack import Mosquitto
-from tests.harness import MqttProbe, wait_for
-from tests.test_replay_csv import HEADER, row
+from tests.support.harness import MqttProbe, wait_for
+from tests.unit.simulators.test_replay_csv import HEADER, row
 
 ENVNET = [sys.executable, "-m", "envnet.cli"]
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [],
-        ["edge"],
-        ["aggregator"],
-        ["sim"],
-        ["sim", "fleet"],
-        ["sim", "replay-csv"],
-        ["sim", "devices"],
-        ["demo"],
-        ["grafana", "push"],
-        ["standards"],
-        ["standards", "aqi"],
-        ["standards", "water"],
-        ["standards", "noise"],
-        ["standards", "odour"],
-        ["alerts"],
-        ["alerts", "list"],
-        ["alerts", "ack"],
-        ["edge", "check"],
-        ["edge", "status"],
-    ],
-)
-def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        main([*argv, "--help"])
-    assert exited.value.code == 0
-    assert "usage: envnet" in capsys.readouterr().out
-
-
-def test_config_error_exits_2_with_a_clear_message(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "node.toml"
-    path.write_text('[node]\nid = "n1"\n[[sensors]]\nid = "pm"\ndriver = "pms9999"\n')
-    assert main(["edge", "--config", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert "configuration error" in err and "unknown driver 'pms9999'" in err
-    assert main(["edge", "--config", str(tmp_path / "missing.toml")]) == 2
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def node_toml(tmp_path: Path, mqtt_url: str) -> Path:

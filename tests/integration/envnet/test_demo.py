@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from simulators.local_stack import Influxd, Mosquitto
-from tests.harness import count, wait_for
+from tests.support.harness import count, wait_for
 
 DEMO = [sys.executable, "-m", "envnet.cli", "demo", "--plain", "--nodes", "10"]
 # A cap, not the expected run time: the demo tests wait for an event and stop on it.

@@ -19,7 +19,7 @@ from schemas.export import JSON_DIR, MESSAGES, render
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from schemas.quantities import QUANTITIES, SPECS, STATISTICS, Quantity
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "schemas" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
 
 
 def schema_name(path: Path) -> str:

@@ -9,7 +9,7 @@ from schemas import topics
 from schemas.export import MESSAGES
 from schemas.quantities import SPECS
 
-README = (Path(__file__).resolve().parents[1] / "schemas" / "README.md").read_text()
+README = (Path(__file__).resolve().parents[3] / "schemas" / "README.md").read_text()
 ROW = re.compile(r"^\| `(\w+)` \| `([^`]+)` \| (\w+) \| `(\w+)` \| (\S+) … (\S+) \|", re.MULTILINE)
 
 

@@ -27,7 +27,7 @@ from simulators.replay_csv import (
     rh_from_dewpoint,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 AOTI = DATA / "PRSA_Data_Aotizhongxin_20130301-20170228.csv"
 needs_data = pytest.mark.skipif(
     not AOTI.is_file(), reason=f"shared data not found at {AOTI} (../shared/data)"

@@ -54,12 +54,12 @@ from schemas import codec
 from schemas.messages import READINGS_SCHEMA, SERIAL_PATTERN, Reading, ReadingsMessage
 from schemas.quantities import SPECS, Quantity
 from schemas.runtime.configfile import ConfigError, convert
-from tests.lineproto_parser import parse
+from tests.support.lineproto_parser import parse
 
 DAY: Final = 86_400_000
 DOUBLE_PLUS_ONE: Final = Linear(2.0, 1.0)
 T0: Final = 1_796_000_400_000  # 2026-11-30 09:00 UTC+8
-EXAMPLE: Final = Path(__file__).resolve().parents[1] / "deploy" / "config" / "calibrations.toml"
+EXAMPLE: Final = Path(__file__).resolve().parents[4] / "deploy" / "config" / "calibrations.toml"
 
 
 def record(

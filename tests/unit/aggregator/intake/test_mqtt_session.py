@@ -1,4 +1,5 @@
-"""The aggregator's MQTT intake client against a real mosquitto.
+"""The aggregator's MQTT intake client without a broker (against a real mosquitto:
+tests/integration/aggregator/test_mqtt_session.py).
 
 BurstReadClient overrides a private hook of aiomqtt 2.5 (see its docstring); the first test
 is a tripwire for an aiomqtt upgrade that changes what it relies on.
@@ -12,17 +13,13 @@ import time
 from collections.abc import AsyncIterator
 
 import aiomqtt
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from aggregator.intake.mqtt_session import (
-    BurstReadClient,
     FlowQueue,
     SessionSettings,
     Subscriber,
 )
 from schemas.runtime.endpoints import MqttEndpoint
-from simulators.local_stack import Mosquitto
 
 
 def test_the_aiomqtt_hooks_it_overrides_still_exist() -> None:
@@ -38,40 +35,6 @@ def test_the_aiomqtt_hooks_it_overrides_still_exist() -> None:
         assert hasattr(client, "_misc_task")
 
     asyncio.run(construct())
-
-
-def test_a_queued_backlog_is_received_completely_and_in_order(mosquitto: Mosquitto) -> None:
-    count = 3000
-
-    async def scenario() -> list[bytes]:
-        received: list[bytes] = []
-        sub = BurstReadClient(
-            "127.0.0.1",
-            mosquitto.port,
-            identifier="burst-test",
-            clean_session=False,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            max_inflight_messages=1000,
-        )
-        async with sub:
-            await sub.subscribe("t/#", qos=1)
-        publisher = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-        publisher.connect("127.0.0.1", mosquitto.port)
-        publisher.loop_start()
-        infos = [publisher.publish("t/x", str(i).encode(), qos=1) for i in range(count)]
-        for info in infos:
-            info.wait_for_publish(timeout=10)
-        publisher.loop_stop()
-        async with sub:  # the persistent session delivers the queued backlog in bursts
-            async for message in sub.messages:
-                assert isinstance(message.payload, bytes)
-                received.append(message.payload)
-                if len(received) == count:
-                    break
-        return received
-
-    received = asyncio.run(asyncio.wait_for(scenario(), 60))
-    assert received == [str(i).encode() for i in range(count)]
 
 
 def test_the_consumer_lets_the_event_loop_run_while_it_works_through_a_full_queue() -> None:

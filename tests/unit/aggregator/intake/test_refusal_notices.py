@@ -1,6 +1,6 @@
 """Which refusals a node is told (issue 9, item 10), and the limits that stop a hostile node
-from making the aggregator flood the broker. Pure parts; tests/test_refusal_e2e.py runs the
-real services."""
+from making the aggregator flood the broker. Pure parts;
+tests/integration/e2e/test_refusal.py runs the real services."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from edge.journal import Journal, LastRefusal, read_status
 from envnet.commands.edge_status import StatusReport, render
 from schemas import codec
 from schemas.messages import MAX_REFUSAL_DETAIL, RefusalMessage
-from tests.test_hostile_payloads import reading, readings_message
+from tests.unit.aggregator.intake.test_hostile_payloads import reading, readings_message
 
 NOW = 1_796_000_000_000
 FLEET = Fleet({"n1": NodeInfo(site="Site one")})

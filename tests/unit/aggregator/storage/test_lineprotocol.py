@@ -24,7 +24,7 @@ from schemas.messages import (
     StatusMessage,
 )
 from schemas.storage import WINDOWS
-from tests.lineproto_parser import parse
+from tests.support.lineproto_parser import parse
 
 FLAGS: tuple[Flag, ...] = get_args(Flag)
 

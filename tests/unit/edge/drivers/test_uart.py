@@ -1,4 +1,5 @@
-"""PMS5003 and SDS011 drivers against their byte-level pty emulators, and their frame parsers.
+"""PMS5003 and SDS011 frame parsers and driver options (the drivers against their byte-level pty
+emulators: tests/integration/edge/drivers/test_uart_pty.py).
 
 The emulators encode frames independently of the parsers (simulators/uart_pty.py), and the
 known vectors below are written out by hand, so a parser bug cannot hide behind its own
@@ -8,39 +9,28 @@ encoder. Fault tests wait for the driver's deadline (0.15 s), never for an event
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.drivers import pms5003, sds011
-from edge.drivers.base import DriverError, Sample
+from edge.drivers.base import DriverError
 from edge.drivers.registry import UnknownDriverError, create_driver
-from edge.drivers.serial_port import SerialPortError, SerialSettings
+from edge.drivers.serial_port import SerialPortError
 from edge.drivers.uart_stream import (
     FrameChecksumError,
     FrameFormatError,
     FrameReader,
-    NoDataError,
-    NoFrameError,
-    TruncatedFrameError,
     scan,
 )
-from simulators.physical import Site, SiteOptions
 from simulators.uart_pty import (
-    UartEmulator,
-    UartFault,
     UartKind,
     pms5003_frame,
     pms5003_words,
     sds011_frame,
 )
-from tests.scripted_port import ScriptedStream
-
-T0 = 1_717_200_000_000  # 2024-06-01T00:00Z
-TIMEOUT_S = 0.15
+from tests.support.scripted_port import ScriptedStream
 
 # A PMS5003 frame written out byte by byte: CF=1 PM1/2.5/10 = 5/8/9, atmospheric 5/8/9,
 # counts 1011/300/50/4/1/0, reserved 0x9700; checksum = the 16-bit sum of bytes 0..29.
@@ -56,48 +46,6 @@ SDS_VECTOR = bytes([0xAA, 0xC0, *SDS_DATA, sum(SDS_DATA) & 0xFF, 0xAB])
 def kind(request: pytest.FixtureRequest) -> UartKind:
     value: UartKind = request.param
     return value
-
-
-@pytest.fixture
-def emulator(kind: UartKind) -> Iterator[UartEmulator]:
-    with UartEmulator(kind, Site(SiteOptions(seed=3, traffic=0.8)), clock=lambda: T0) as emu:
-        yield emu
-
-
-def _driver(kind: UartKind, path: str) -> pms5003.Pms5003Driver | sds011.Sds011Driver:
-    settings = SerialSettings(path, timeout_s=TIMEOUT_S)
-    driver = (
-        pms5003.Pms5003Driver("pm", settings)
-        if kind == "pms5003"
-        else sds011.Sds011Driver("pm", settings)
-    )
-    driver.open()  # opening flushes the line, so open before the emulator sends
-    return driver
-
-
-@pytest.fixture
-def driver(
-    kind: UartKind, emulator: UartEmulator
-) -> Iterator[pms5003.Pms5003Driver | sds011.Sds011Driver]:
-    d = _driver(kind, emulator.path)
-    yield d
-    d.close()
-
-
-def _expected(kind: UartKind, t_ms: int) -> list[Sample]:
-    values = Site(SiteOptions(seed=3, traffic=0.8)).values(t_ms, ("pm2_5", "pm10"))
-    if kind == "pms5003":
-        return [
-            Sample("pm2_5", float(round(values["pm2_5"]))),
-            Sample("pm10", float(round(values["pm10"]))),
-        ]
-    return [
-        Sample("pm2_5", round(values["pm2_5"] * 10) / 10),
-        Sample("pm10", round(values["pm10"] * 10) / 10),
-    ]
-
-
-# -- known vectors ---------------------------------------------------------------------------
 
 
 def test_pms5003_known_frame() -> None:
@@ -154,71 +102,6 @@ def test_pms5003_words_report_atmospheric_values_and_cf1_reads_higher() -> None:
 # -- driver against the emulator ---------------------------------------------------------------
 
 
-def test_reads_the_modelled_values(
-    kind: UartKind, emulator: UartEmulator, driver: pms5003.Pms5003Driver | sds011.Sds011Driver
-) -> None:
-    emulator.emit(T0)
-    assert driver.read(T0) == _expected(kind, T0)
-    assert driver.name == kind
-    assert driver.flags == ()
-
-
-def test_newest_buffered_frame_wins(
-    kind: UartKind, emulator: UartEmulator, driver: pms5003.Pms5003Driver | sds011.Sds011Driver
-) -> None:
-    sent = sum(len(emulator.emit(t)) for t in (T0, T0 + 60_000, T0 + 7_200_000))
-    # A pty delivers a write a moment later: wait until all three frames are buffered.
-    deadline = time.monotonic() + 30.0
-    while emulator.pending() < sent:
-        assert time.monotonic() < deadline, f"{emulator.pending()} of {sent} bytes arrived"
-        time.sleep(0.001)
-    assert driver.read(0) == _expected(kind, T0 + 7_200_000)
-
-
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [
-        ("bad_checksum", FrameChecksumError),
-        ("truncated", TruncatedFrameError),
-        ("garbage", NoFrameError),
-        ("silence", NoDataError),
-    ],
-)
-def test_each_fault_raises_its_own_error_then_recovers(
-    kind: UartKind,
-    emulator: UartEmulator,
-    driver: pms5003.Pms5003Driver | sds011.Sds011Driver,
-    fault: UartFault,
-    error: type[DriverError],
-) -> None:
-    emulator.inject(fault)
-    emulator.emit(T0)
-    with pytest.raises(error):
-        driver.read(T0)
-    # The next good frame is read: after a cut frame, the scan resynchronises past it.
-    emulator.emit(T0 + 1000)
-    assert driver.read(T0 + 1000) == _expected(kind, T0 + 1000)
-
-
-def test_resynchronises_after_garbage_and_a_cut_frame_in_one_read(
-    kind: UartKind, emulator: UartEmulator, driver: pms5003.Pms5003Driver | sds011.Sds011Driver
-) -> None:
-    good = emulator.frame_at(T0)
-    emulator.emit_raw(b"\x00\x42\x4d\xaa\xff\x13" + good[: len(good) // 2] + good)
-    assert driver.read(T0) == _expected(kind, T0)
-
-
-def test_a_frame_split_across_two_reads_is_not_lost(
-    kind: UartKind, emulator: UartEmulator, driver: pms5003.Pms5003Driver | sds011.Sds011Driver
-) -> None:
-    frame = emulator.frame_at(T0)
-    emulator.emit_raw(frame[:5])
-    with pytest.raises(TruncatedFrameError):
-        driver.read(T0)
-    emulator.emit_raw(frame[5:])
-    assert driver.read(T0) == _expected(kind, T0)
-
-
 def test_missing_port_is_a_driver_error_and_retried(kind: UartKind) -> None:
     driver = create_driver(kind, "pm", {"port": "/dev/envnet-no-such-port", "timeout_s": 0.1})
     for _ in range(2):
@@ -235,20 +118,6 @@ def test_registry_options_are_validated(kind: UartKind) -> None:
     flagged = create_driver(kind, "pm", {"port": "/dev/ttyAMA0", "flags": ["simulated"]})
     assert flagged.flags == ("simulated",)
 
-
-def test_emulator_faults_at_rates_are_deterministic() -> None:
-    def faults(seed: int) -> list[bytes]:
-        site = Site(SiteOptions(seed=seed))
-        with UartEmulator("pms5003", site, fault_rates={"silence": 0.5}, clock=lambda: T0) as e:
-            return [e.emit() for _ in range(40)]
-
-    first = faults(5)
-    assert first == faults(5)
-    silent = sum(1 for data in first if not data)
-    assert 8 <= silent <= 32
-
-
-# -- fuzzing ---------------------------------------------------------------------------------
 
 SPECS = {"pms5003": pms5003, "sds011": sds011}
 

@@ -1,11 +1,9 @@
-"""`envnet edge status --config node.toml`: the journal as an operator sees it, read-only,
-while the agent runs; a clear error when there is no journal."""
+"""`envnet edge status --config node.toml`: the journal as an operator sees it, read-only;
+a clear error when there is no journal. While a real agent runs:
+tests/integration/envnet/test_edge_status.py."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import msgspec
@@ -15,10 +13,7 @@ from edge.journal import Journal
 from envnet.cli import main
 from envnet.commands.edge_status import StatusReport, duration, size
 from schemas.messages import Reading
-from simulators.local_stack import Mosquitto
-from tests.harness import wait_for
 
-ENVNET = [sys.executable, "-m", "envnet.cli"]
 BASE = 1_796_000_000_000
 
 
@@ -80,34 +75,6 @@ def test_status_shows_depth_age_last_ack_and_drops(
     assert "depth      1 readings in 1 chunks" in out
     assert f"seq {batch.seq}" in out and "dropped    2 readings" in out
     assert "closed cleanly" in out
-
-
-def test_status_reads_the_journal_of_a_running_agent(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    config = node_toml(tmp_path, mosquitto.url)
-    agent = subprocess.Popen(
-        [*ENVNET, "edge", "--config", str(config)], stderr=subprocess.DEVNULL, cwd=tmp_path
-    )
-    try:
-        wait_for((tmp_path / "journal.sqlite-wal").exists, 20, "a running journal")
-
-        def status() -> StatusReport:
-            out = subprocess.run(
-                [*ENVNET, "edge", "status", "--config", str(config), "--json"],
-                capture_output=True,
-                check=True,
-            ).stdout
-            return msgspec.json.decode(out, type=StatusReport)
-
-        # Nothing acknowledges (no aggregator): the journal grows while status reads it.
-        wait_for(lambda: status().journal.depth >= 2, 20, "journaled readings")
-        first = status().journal
-        assert not first.closed_cleanly and first.last_ack_ms is None
-        wait_for(lambda: status().journal.depth > first.depth, 20, "the agent going on")
-        agent.send_signal(signal.SIGTERM)
-        assert agent.wait(timeout=20) == 0
-    finally:
-        agent.kill()
-    assert status().journal.closed_cleanly
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,20 @@ from hypothesis import strategies as st
 from aggregator.config import AlertsSection, load_aggregator_config
 from schemas.messages import Reading
 from schemas.standards import editions
-from tests.test_rules import AIR, HOUR, closing, engine, hours_of, only, run, utc_ms
-from tests.test_standards_cli import run as run_cli
-from tests.test_standards_cli import run_json
+from tests.unit.aggregator.engine.rules.test_rules import (
+    AIR,
+    HOUR,
+    closing,
+    engine,
+    hours_of,
+    only,
+    run,
+    utc_ms,
+)
+from tests.unit.envnet.commands.test_standards import run as run_cli
+from tests.unit.envnet.commands.test_standards import run_json
 
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "config"
+DEPLOY = Path(__file__).resolve().parents[4] / "deploy" / "config"
 MS_2000 = 946_684_800_000
 MS_2100 = 4_102_444_800_000
 

@@ -23,7 +23,7 @@ from aggregator.engine.windows import MIN_8H_HOURS, MIN_DAILY_HOURS
 from schemas import gas_units
 from schemas.standards import editions, gb3095, gb3096, gb3838, gb14554, hj633, tli, who_bloom
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[4]
 DOC = ROOT / "docs" / "standards.md"
 
 HEADING = re.compile(r"^(#{2,4})\s+(\d+(?:\.\d+)*)\.?\s")

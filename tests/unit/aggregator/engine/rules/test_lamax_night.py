@@ -28,7 +28,7 @@ from schemas.messages import Reading
 from simulators.drivers import SimNoiseDriver
 from simulators.fleet import NodeSpec, fleet_nodes
 
-DEPLOY: Final = Path(__file__).resolve().parents[1] / "deploy" / "config"
+DEPLOY: Final = Path(__file__).resolve().parents[5] / "deploy" / "config"
 RULE: Final = "noise.lamax.night"
 MIN: Final = 60_000
 REPORT_S: Final = 60  # simulators.fleet.FleetSettings: 1-s samples, one reading a minute
