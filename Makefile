@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_ARGS ?=
 
-.PHONY: demo test lint typecheck unit integration os-packages schemas bench clean
+.PHONY: demo test lint typecheck pytest unit integration os-packages schemas bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "envnet needs Python >= 3.11"'
@@ -20,7 +20,7 @@ os-packages:
 demo: $(STAMP) os-packages
 	$(BIN)/envnet demo $(DEMO_ARGS)
 
-test: lint typecheck unit
+test: lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,8 +30,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) os-packages
+# The whole suite, unit and integration: what `make test` and CI run.
+pytest: $(STAMP) os-packages
 	$(BIN)/pytest -q
+
+# The fast suite: tests/unit/, no services started, no OS packages needed.
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not integration"
+
+# tests/integration/: real mosquitto, influxd, victoria-metrics, aggregator and edge processes.
+integration: $(STAMP) os-packages
+	$(BIN)/pytest -q -m integration
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export

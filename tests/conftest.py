@@ -1,16 +1,19 @@
-"""Fixtures that start real mosquitto, influxd and victoria-metrics processes on free ports,
-with data in the test's temporary directory. Nothing here is a fake."""
+"""The test suite's root: the hypothesis profile, and the rule that keeps the fast suite fast.
+
+Tests mirror the code: tests/unit/<package>/ runs in this process with no services;
+tests/integration/ starts real processes, and its conftest marks every test there
+`integration` and provides the service fixtures (mosquitto, influxd, victoria). A test outside
+tests/integration/ that asks for one of those fixtures is in the wrong place: it is marked
+`integration` too, so that `-m "not integration"` never starts a service, and it fails, saying
+where it belongs. Helpers shared by tests are in tests/support/."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
-
-from simulators.local_stack import Influxd, Mosquitto, VictoriaMetrics
 
 # No per-example deadline: these machines are shared and noisy, and a slow example is not a
 # wrong one. Property tests still fail on any counterexample.
@@ -19,7 +22,9 @@ settings.register_profile(
 )
 settings.load_profile("envnet")
 
-DATABASE = "envnet"
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+SERVICE_FIXTURES = frozenset({"mosquitto", "influxd", "victoria"})
+MISPLACED = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,20 +33,19 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("PYTHONHASHSEED", "0")
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    with Mosquitto(tmp_path / "mosquitto") as broker:
-        yield broker
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        wanted = SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if wanted and not item.path.is_relative_to(INTEGRATION):
+            item.add_marker(pytest.mark.integration)
+            item.stash[MISPLACED] = (
+                f"{item.nodeid} starts {', '.join(sorted(wanted))}: "
+                "a test that starts a service belongs under tests/integration/"
+            )
 
 
-@pytest.fixture
-def influxd(tmp_path: Path) -> Iterator[Influxd]:
-    with Influxd(tmp_path / "influxd") as server:
-        server.query(f'CREATE DATABASE "{DATABASE}"')
-        yield server
-
-
-@pytest.fixture
-def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    with VictoriaMetrics(tmp_path / "victoria") as server:
-        yield server
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if MISPLACED in item.stash:
+        pytest.fail(item.stash[MISPLACED], pytrace=False)

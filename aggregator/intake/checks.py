@@ -156,8 +156,9 @@ class Intake:
 
     def _decode_fast(self, payload: bytes) -> ReadingsMessage | None:
         """The message if the hot path accepts it, else None. It accepts exactly what the
-        contract accepts (tests/test_intake.py); what it refuses takes the contract's own
-        path, which gives the refusal its usual reason and detail, and salvages readings."""
+        contract accepts (tests/unit/aggregator/intake/test_checks.py); what it refuses takes
+        the contract's own path, which gives the refusal its usual reason and detail, and salvages
+        readings."""
         try:
             fast = _FAST.decode(payload)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):

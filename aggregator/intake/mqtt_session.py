@@ -70,7 +70,7 @@ class BurstReadClient(aiomqtt.Client):
 
     This overrides a private method of aiomqtt and reads the size of its private receive
     queue (`_queue`), so pyproject.toml pins aiomqtt to 2.5.x and
-    tests/test_mqtt_session.py checks the hooks it relies on.
+    tests/unit/aggregator/intake/test_mqtt_session.py checks the hooks it relies on.
     """
 
     MAX_PACKETS_PER_WAKEUP: ClassVar[int] = 256

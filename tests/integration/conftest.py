@@ -1,0 +1,45 @@
+"""Integration tests: everything under tests/integration/ starts real processes (mosquitto,
+influxd, victoria-metrics, the aggregator, edge agents, `envnet` subprocesses, pty device
+simulators, the installer). The fixtures here start the services on free ports, with data in
+the test's temporary directory. Nothing here is a fake.
+
+Every test in this folder gets the `integration` marker here, so `pytest -m "not integration"`
+is the fast suite and no file has to remember its own marker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from simulators.local_stack import Influxd, Mosquitto, VictoriaMetrics
+
+HERE = Path(__file__).resolve().parent
+DATABASE = "envnet"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    with Mosquitto(tmp_path / "mosquitto") as broker:
+        yield broker
+
+
+@pytest.fixture
+def influxd(tmp_path: Path) -> Iterator[Influxd]:
+    with Influxd(tmp_path / "influxd") as server:
+        server.query(f'CREATE DATABASE "{DATABASE}"')
+        yield server
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    with VictoriaMetrics(tmp_path / "victoria") as server:
+        yield server

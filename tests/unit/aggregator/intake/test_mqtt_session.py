@@ -1,0 +1,97 @@
+"""The aggregator's MQTT intake client without a broker (against a real mosquitto:
+tests/integration/aggregator/test_mqtt_session.py).
+
+BurstReadClient overrides a private hook of aiomqtt 2.5 (see its docstring); the first test
+is a tripwire for an aiomqtt upgrade that changes what it relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator
+
+import aiomqtt
+
+from aggregator.intake.mqtt_session import (
+    FlowQueue,
+    SessionSettings,
+    Subscriber,
+)
+from schemas.runtime.endpoints import MqttEndpoint
+
+
+def test_the_aiomqtt_hooks_it_overrides_still_exist() -> None:
+    base = inspect.signature(aiomqtt.Client._on_socket_open)
+    assert list(base.parameters) == ["self", "client", "userdata", "sock"]
+    assert inspect.iscoroutinefunction(aiomqtt.Client._misc_loop)
+
+    async def construct() -> None:
+        client = aiomqtt.Client("127.0.0.1", 1)
+        assert isinstance(client._disconnected, asyncio.Future)
+        assert isinstance(client._queue, asyncio.Queue)  # received messages, counted per read
+        assert client._loop is asyncio.get_running_loop()
+        assert hasattr(client, "_misc_task")
+
+    asyncio.run(construct())
+
+
+def test_the_consumer_lets_the_event_loop_run_while_it_works_through_a_full_queue() -> None:
+    """Handling rarely waits, so without slicing a full receive queue would be handled in one
+    go while no InfluxDB response is read and no frame reaches the alerting worker."""
+    count = 50
+    handled: list[bytes] = []
+    seen_by_other_task: list[int] = []
+    all_handled = asyncio.Event()
+
+    async def handler(topic: str, payload: bytes) -> None:
+        # CPU work without awaiting, as decoding a 100-reading message is: 1 ms each.
+        end = time.perf_counter() + 0.001
+        while time.perf_counter() < end:
+            pass
+        handled.append(payload)
+        if len(handled) == count:
+            all_handled.set()
+
+    class IdleClient:
+        """What the consumer waits on once the queue is empty: nothing more arrives."""
+
+        @property
+        def messages(self) -> AsyncIterator[aiomqtt.Message]:
+            async def never() -> AsyncIterator[aiomqtt.Message]:
+                await asyncio.Event().wait()
+                yield  # type: ignore[misc]
+
+            return never()
+
+    async def scenario() -> None:
+        subscriber = Subscriber(
+            SessionSettings(MqttEndpoint("127.0.0.1", 1), "slice-test"),
+            [],
+            handler,
+            read_buffer=count,
+            pause_after_s=5,
+            wait_resumable=asyncio.sleep,  # type: ignore[arg-type]
+        )
+        queue = FlowQueue()
+        for i in range(count):
+            queue.put_nowait(aiomqtt.Message("t", str(i).encode(), 1, False, i + 1, None))
+        subscriber._queue = queue
+
+        async def other() -> None:
+            seen_by_other_task.append(len(handled))
+
+        consumer = asyncio.create_task(subscriber._consume(IdleClient()))  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # the consumer starts first, with the whole queue before it
+        await other()
+        try:
+            await asyncio.wait_for(all_handled.wait(), 30)
+        finally:
+            consumer.cancel()
+
+    asyncio.run(scenario())
+    assert len(handled) == count
+    # The other task ran after one slice (CONSUME_SLICE_S = 2 ms: about 3 messages of 1 ms),
+    # not after all 50.
+    assert 1 <= seen_by_other_task[0] <= 10
