@@ -16,9 +16,15 @@ from typing import Any
 import msgspec
 import pytest
 
-from aggregator.config import AggregatorConfig, load_aggregator_config
-from aggregator.engine import settings as engine_config
-from aggregator.engine.lifecycle import LifecyclePolicy
+from aggregator.config import AggregatorConfig, AlertsSection, load_aggregator_config
+from aggregator.engine.evaluator import Evaluator
+from aggregator.engine.lifecycle import AlertBook, LifecyclePolicy
+from aggregator.engine.liveness import SEVERITY as LIVENESS_SEVERITY
+from aggregator.engine.liveness import Liveness
+from aggregator.engine.rules.air import AQI_ROUNDING
+from aggregator.engine.rules.point import WATER_MAX_AGE_MS
+from aggregator.engine.sensor_health import HIGH_RH_QUANTITIES
+from aggregator.engine.sensor_health import SEVERITY as HEALTH_SEVERITY
 from aggregator.service import influx_target, session_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,28 +56,80 @@ severity = "info"
 """
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: dict[str, Any]) -> dict[str, Any]:
     """JSON-safe builtins; infinities as strings (json cannot hold them portably)."""
     built = msgspec.to_builtins(value, builtin_types=())
-    return json.loads(json.dumps(built, default=str, allow_nan=True), parse_constant=str)
+    plain: dict[str, Any] = json.loads(
+        json.dumps(built, default=str, allow_nan=True), parse_constant=str
+    )
+    return plain
+
+
+def _engine(a: AlertsSection) -> dict[str, Any]:
+    """What the worker's engine parts hold, built as the worker builds them."""
+    ev = Evaluator.of(a)
+    s = ev._s
+    windows, time = ev.windows.settings, ev.windows.time
+    window_keys = set(msgspec.structs.asdict(windows)) - {"max_future_s", "close_after_s"}
+    liveness = Liveness(a.liveness).settings
+    policies = AlertBook(a.lifecycle.table())._policies
+    return {
+        "windows": {
+            **{k: getattr(windows, k) for k in window_keys},
+            "utc_offset_h": time.utc_offset_h,
+            "day_starts_h": time.day_starts_h,
+            "night_starts_h": time.night_starts_h,
+        },
+        "health": {
+            **msgspec.structs.asdict(ev.health.settings),
+            "high_rh_quantities": HIGH_RH_QUANTITIES,
+            "severity": HEALTH_SEVERITY,
+        },
+        "liveness": {
+            **{
+                k: v for k, v in msgspec.structs.asdict(liveness).items() if k != "check_interval_s"
+            },
+            "severity": LIVENESS_SEVERITY,
+            # The worker hands alerts.late_after_s to liveness.history_verdict.
+            "history_after_s": float(a.late_after_s),
+        },
+        "rules": {
+            "air": {
+                "edition": s.air_edition,
+                "utc_offset_h": s.utc_offset_h,
+                "hysteresis_fraction": s.hysteresis.fraction,
+                "aqi_points": s.hysteresis.aqi_points,
+                "aqi_alert_level": s.aqi_alert_level,
+                "aqi_alert_reports": s.aqi_alert_reports,
+                "aqi_rounding": AQI_ROUNDING,
+            },
+            "noise": {
+                "utc_offset_h": s.utc_offset_h,
+                "day_starts_h": s.day_starts_h,
+                "night_starts_h": s.night_starts_h,
+                "hysteresis_db": s.hysteresis.noise_db,
+            },
+            "point": {
+                "hysteresis_fraction": s.hysteresis.fraction,
+                "phycocyanin": s.bloom.phycocyanin,
+                "phycocyanin_source": s.bloom.phycocyanin_source,
+                "water_max_age_ms": WATER_MAX_AGE_MS,
+            },
+            "odour_window": s.odour.window,
+            "late_after_ms": s.late_after_ms,
+            "max_future_ms": ev._max_future_ms,
+            "close_after_ms": ev.clocks.lateness_ms,
+        },
+        "lifecycle": {"default": policies._default, "rules": policies._by_prefix},
+        "worker": {"late_after_s": a.late_after_s},
+    }
 
 
 def received(config: AggregatorConfig, environ: dict[str, str]) -> dict[str, Any]:
-    a = config.alerts
     influx = config.influx
-    rules = engine_config.rule_settings(a)
-    policies = engine_config.alert_book(a)._policies
     return _plain(
         {
-            "windows": engine_config.window_settings(a),
-            "health": engine_config.health_settings(a),
-            "liveness": engine_config.liveness_settings(a),
-            "rules": rules,
-            "lifecycle": {
-                "default": policies._default,
-                "rules": policies._by_prefix,
-            },
-            "worker": {"late_after_s": a.late_after_s},
+            **_engine(config.alerts),
             "influx": influx_target(config),
             "session": session_settings(config),
             "session.endpoint": config.mqtt.endpoint(),
@@ -93,7 +151,7 @@ def received(config: AggregatorConfig, environ: dict[str, str]) -> dict[str, Any
                 "worker_failing_after_s": config.metrics.worker_failing_after_s,
                 "broker_failing_after_s": config.metrics.broker_failing_after_s,
             },
-            "webhooks": [hook.settings(environ) for hook in a.webhooks],
+            "webhooks": [hook.settings(environ) for hook in config.alerts.webhooks],
             "state": config.state,
             "metrics": {"host": config.metrics.host, "port": config.metrics.port},
             "fleet": config.fleet,
