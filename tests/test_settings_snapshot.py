@@ -25,7 +25,6 @@ from aggregator.engine.rules.air import AQI_ROUNDING
 from aggregator.engine.rules.point import WATER_MAX_AGE_MS
 from aggregator.engine.sensor_health import HIGH_RH_QUANTITIES
 from aggregator.engine.sensor_health import SEVERITY as HEALTH_SEVERITY
-from aggregator.service import influx_target, session_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOT = Path(__file__).parent / "data" / "settings_snapshot.json"
@@ -125,35 +124,40 @@ def _engine(a: AlertsSection) -> dict[str, Any]:
     }
 
 
+def _fields(struct: Any, names: str) -> dict[str, Any]:
+    return {name: getattr(struct, name) for name in names.split()}
+
+
 def received(config: AggregatorConfig, environ: dict[str, str]) -> dict[str, Any]:
-    influx = config.influx
+    """What each part receives: the engine's, and the service's sections as it hands them
+    on (config.influx to storage, config.mqtt to the MQTT sessions, config.metrics as the
+    /healthz limits, each webhook entry with its token from the environment)."""
+    influx, mqtt, metrics = config.influx, config.mqtt, config.metrics
+    target = "url database retention_policy create_duration username password org bucket"
+    session = "client_id keepalive_s ca_file reconnect_initial_s reconnect_cap_s"
+    batching = "batch_readings linger_s max_inflight max_buffered_readings"
+    limits = "storage_failing_after_s worker_failing_after_s broker_failing_after_s"
     return _plain(
         {
             **_engine(config.alerts),
-            "influx": influx_target(config),
-            "session": session_settings(config),
-            "session.endpoint": config.mqtt.endpoint(),
-            "subscriber": {
-                "read_buffer_messages": config.mqtt.read_buffer_messages,
-                "pause_after_s": config.mqtt.pause_after_s,
-                "max_payload_bytes": config.mqtt.max_payload_bytes,
+            "influx": {
+                **_fields(influx, target + " token gzip timeout_s"),
+                "api": influx.resolved_api(),
             },
-            "pipeline": {
-                "batch_readings": influx.batch_readings,
-                "linger_s": influx.linger_ms / 1000,
-                "max_inflight": influx.max_inflight,
-                "max_buffered_readings": influx.max_buffered_readings,
-                "retry_initial_s": influx.retry_initial_s,
-                "retry_cap_s": influx.retry_cap_s,
-            },
-            "health_limits": {
-                "storage_failing_after_s": config.metrics.storage_failing_after_s,
-                "worker_failing_after_s": config.metrics.worker_failing_after_s,
-                "broker_failing_after_s": config.metrics.broker_failing_after_s,
-            },
-            "webhooks": [hook.settings(environ) for hook in config.alerts.webhooks],
+            "session": {**_fields(mqtt, session), "endpoint": mqtt.endpoint()},
+            "session.endpoint": mqtt.endpoint(),
+            "subscriber": _fields(mqtt, "read_buffer_messages pause_after_s max_payload_bytes"),
+            "pipeline": _fields(influx, batching + " retry_initial_s retry_cap_s"),
+            "health_limits": _fields(metrics, limits),
+            "webhooks": [
+                {
+                    **{k: v for k, v in msgspec.structs.asdict(h).items() if k != "token_env"},
+                    "token": h.token(environ),
+                }
+                for h in config.alerts.webhooks
+            ],
             "state": config.state,
-            "metrics": {"host": config.metrics.host, "port": config.metrics.port},
+            "metrics": _fields(metrics, "host port"),
             "fleet": config.fleet,
             "calibration": config.calibration,
         }

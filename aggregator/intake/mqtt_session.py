@@ -19,15 +19,15 @@ import select
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Annotated, Any, ClassVar, Final
 
 import aiomqtt
+import msgspec
 import paho.mqtt.client as mqtt
 from aiomqtt.types import PahoSocket
 
 from schemas.runtime.backoff import Backoff
-from schemas.runtime.endpoints import MqttEndpoint
+from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
 from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.mqtt")
@@ -43,14 +43,45 @@ WATCH_INTERVAL_S: Final = 0.05
 CONSUME_SLICE_S: Final = 0.002
 
 
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    endpoint: MqttEndpoint
-    client_id: str
-    keepalive_s: int = 30
+class SessionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One MQTT connection of the aggregator: agg.toml [mqtt]'s connection keys."""
+
+    url: str = "mqtt://localhost:1883"
+    # Fixed, so the broker keeps this subscriber's persistent session (and queues readings
+    # for it) across aggregator restarts and intake pauses.
+    client_id: str = "envnet-aggregator"
     ca_file: str | None = None
-    reconnect_initial_s: float = 0.5
-    reconnect_cap_s: float = 30.0
+    keepalive_s: Annotated[int, msgspec.Meta(gt=0)] = 30
+    reconnect_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    reconnect_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+    def __post_init__(self) -> None:
+        try:
+            parse_mqtt_url(self.url)
+        except EndpointError as exc:
+            raise ValueError(f"mqtt.url: {exc}") from None
+
+    def endpoint(self) -> MqttEndpoint:
+        return parse_mqtt_url(self.url)
+
+
+class IntakeSettings(SessionSettings, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [mqtt]: the connection, and how intake reads from it."""
+
+    # Larger messages are refused unread (aggregator.intake.checks).
+    max_payload_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
+    # Flow control: with this many received messages waiting for the pipeline, intake stops
+    # reading the socket (TCP then holds the broker back), and reads again below a quarter.
+    read_buffer_messages: Annotated[int, msgspec.Meta(ge=4)] = 2000
+    # Reading stopped this long means storage is stalled: intake disconnects and the broker
+    # holds the backlog for our persistent session. Must stay below keepalive_s, after which
+    # an unread socket counts as dead.
+    pause_after_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pause_after_s >= self.keepalive_s:
+            raise ValueError("mqtt.pause_after_s must be below mqtt.keepalive_s")
 
 
 class _IntakePausedError(Exception):
@@ -150,7 +181,7 @@ def _client(
     clean: bool,
     queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> BurstReadClient:
-    endpoint = settings.endpoint
+    endpoint = settings.endpoint()
     tls = None
     if endpoint.tls:
         tls = aiomqtt.TLSParameters(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
@@ -254,7 +285,7 @@ class Subscriber:
             if outcome == "paused":
                 await self._wait_until_resumable()
                 continue
-            log.warning("subscriber_disconnected", broker=self._s.endpoint.display, error=outcome)
+            log.warning("subscriber_disconnected", broker=self._s.endpoint().display, error=outcome)
             await asyncio.sleep(backoff.next_delay())
 
     async def _session(self, client: BurstReadClient, queue: FlowQueue, backoff: Backoff) -> str:
@@ -262,7 +293,7 @@ class Subscriber:
         async with client:
             self._on_state(True)
             backoff.reset()
-            log.info("subscriber_connected", broker=self._s.endpoint.display)
+            log.info("subscriber_connected", broker=self._s.endpoint().display)
             await client.subscribe(self._subscriptions)
             # Flow control starts only now: paused reading before the SUBACK arrived (the
             # broker sends a queued backlog first) would wait for it forever.
