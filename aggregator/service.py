@@ -24,15 +24,15 @@ from aggregator.config import AggregatorConfig
 from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake.checks import AcceptedBatch, Intake, Refusal
-from aggregator.intake.mqtt_session import Publisher, SessionSettings, Subscriber
+from aggregator.intake.mqtt_session import Publisher, Subscriber
 from aggregator.intake.refusal_notices import RefusalNotices
 from aggregator.intake.refusals import RefusalReporter
 from aggregator.intake.seqs import SeqState, SeqTracker
 from aggregator.metrics import Metrics
 from aggregator.metrics_http import MetricsServer, make_app
-from aggregator.service_health import BrokerObservation, HealthLimits, HealthReport, evaluate
+from aggregator.service_health import BrokerObservation, HealthReport, evaluate
 from aggregator.storage.deadletter import DeadLetters
-from aggregator.storage.influx import InfluxTarget, InfluxWriter
+from aggregator.storage.influx import InfluxWriter
 from aggregator.storage.pipeline import PendingBatch, Pipeline, PipelineSettings
 from aggregator.storage.records import ReadingLines, status_line
 from aggregator.storage.setup import prepare_storage
@@ -77,36 +77,6 @@ async def _first(awaitable: Awaitable[object], task: asyncio.Task[None]) -> None
     waiter = asyncio.ensure_future(awaitable)
     await asyncio.wait([waiter, task], return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
-
-
-def influx_target(config: AggregatorConfig) -> InfluxTarget:
-    influx = config.influx
-    return InfluxTarget(
-        url=influx.url,
-        api=influx.resolved_api(),
-        database=influx.database,
-        retention_policy=influx.retention_policy,
-        create_duration=influx.create_duration,
-        username=influx.username,
-        password=influx.password,
-        org=influx.org,
-        bucket=influx.bucket,
-        token=influx.token,
-        gzip=influx.gzip,
-        timeout_s=influx.timeout_s,
-    )
-
-
-def session_settings(config: AggregatorConfig) -> SessionSettings:
-    mqtt = config.mqtt
-    return SessionSettings(
-        endpoint=mqtt.endpoint(),
-        client_id=mqtt.client_id,
-        keepalive_s=mqtt.keepalive_s,
-        ca_file=mqtt.ca_file,
-        reconnect_initial_s=mqtt.reconnect_initial_s,
-        reconnect_cap_s=mqtt.reconnect_cap_s,
-    )
 
 
 @dataclass(slots=True)
@@ -165,11 +135,11 @@ class AggregatorService:
             config, fleet, self.metrics, self._submit_lines, self._publish_later
         )
         self._webhooks = [
-            WebhookSink(hook.settings(os.environ), self._count_webhook)
+            WebhookSink(hook, self._count_webhook, hook.token(os.environ))
             for hook in config.alerts.webhooks
         ]
         self._outbox = _Outbox()
-        self._publisher = Publisher(session_settings(config))
+        self._publisher = Publisher(config.mqtt)
         self._pipeline: Pipeline | None = None
         self._subscriber: Subscriber | None = None
         self.metrics_port: int | None = None
@@ -182,21 +152,12 @@ class AggregatorService:
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self._config
-        influx = config.influx
-        settings = PipelineSettings(
-            batch_readings=influx.batch_readings,
-            linger_s=influx.linger_ms / 1000,
-            max_inflight=influx.max_inflight,
-            max_buffered_readings=influx.max_buffered_readings,
-            retry_initial_s=influx.retry_initial_s,
-            retry_cap_s=influx.retry_cap_s,
-        )
         dead = DeadLetters(Path(config.state.dir) / "dead-letters.jsonl")
-        await prepare_storage(influx_target(config))
+        await prepare_storage(config.influx)
         await self._alerting.start(Path(config.state.dir))
         try:
-            await self._alerting.warm_start(influx_target(config))
-            await self._serve(stop, settings, dead)
+            await self._alerting.warm_start(config.influx)
+            await self._serve(stop, config.influx, dead)
         finally:
             await self._alerting.close()
         log.info("aggregator_stopped")
@@ -205,10 +166,10 @@ class AggregatorService:
         self, stop: asyncio.Event, settings: PipelineSettings, dead: DeadLetters
     ) -> None:
         config = self._config
-        async with InfluxWriter(influx_target(config)) as writer:
+        async with InfluxWriter(config.influx) as writer:
             pipeline = self._pipeline = Pipeline(writer, settings, self.metrics, dead, self._stored)
             subscriber = self._subscriber = Subscriber(
-                session_settings(config),
+                config.mqtt,
                 [
                     (topics.READINGS_FILTER, 1),
                     (topics.STATUS_FILTER, 1),
@@ -303,12 +264,6 @@ class AggregatorService:
         self.metrics.intake_pauses.inc()
 
     def _health_report(self) -> HealthReport:
-        m = self._config.metrics
-        limits = HealthLimits(
-            storage_failing_after_s=m.storage_failing_after_s,
-            worker_failing_after_s=m.worker_failing_after_s,
-            broker_failing_after_s=m.broker_failing_after_s,
-        )
         pipeline = self._pipeline
         assert pipeline is not None
         broker = BrokerObservation(
@@ -324,7 +279,7 @@ class AggregatorService:
             broker,
             now=time.time(),
             started_at=self._started_at,
-            limits=limits,
+            limits=self._config.metrics,
         )
 
     # -- intake ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ alert on `degraded` from the JSON body or the gauge.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -46,12 +46,18 @@ class BrokerObservation:
     publisher_changed_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class HealthLimits:
-    storage_failing_after_s: float = 30.0
-    worker_late_after_s: float = 10.0
-    worker_failing_after_s: float = 60.0
-    broker_failing_after_s: float = 60.0
+# An alerting worker this long without a reply is late ("degraded"), not yet failing.
+WORKER_LATE_AFTER_S: Final = 10.0
+
+
+class HealthLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [metrics]'s /healthz keys: writes failing, the alerting worker silent, or
+    intake and publisher off the broker for this long is "failing" (HTTP 503); shorter is
+    "degraded" (HTTP 200)."""
+
+    storage_failing_after_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    worker_failing_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    broker_failing_after_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
 class StorageHealth(msgspec.Struct, frozen=True):
@@ -144,7 +150,7 @@ def worker_health(
     elif obs.unanswered and reply_age is not None:
         if reply_age >= limits.worker_failing_after_s:
             state = "failing"
-        elif reply_age >= limits.worker_late_after_s:
+        elif reply_age >= WORKER_LATE_AFTER_S:
             state = "degraded"
         if state != "ok":
             detail = f"no answer for {reply_age:g} s, {obs.unanswered} requests waiting"

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Final, Literal
 
 import aiohttp
+import msgspec
 
 from aggregator.engine.lifecycle import Transition
 from schemas import codec
@@ -34,18 +34,23 @@ Outcome = Literal["delivered", "rejected", "gave_up", "dropped"]
 _RETRY_STATUS: Final = frozenset({408, 425, 429})
 
 
-@dataclass(frozen=True, slots=True)
-class WebhookSettings:
+class WebhookSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One receiver of alert events: an agg.toml [[alerts.webhooks]] entry."""
+
     url: str
-    timeout_s: float = 10.0
-    max_attempts: int = 8
-    retry_initial_s: float = 1.0
-    retry_cap_s: float = 300.0
-    queue_max: int = 10_000
+    # Name of an environment variable holding a bearer token (never put secrets in files).
+    token_env: str | None = None
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
+    retry_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    retry_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    queue_max: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     include_late: bool = False
     include_suspect: bool = False
-    # Sent as "Authorization: Bearer …"; never logged.
-    token: str | None = None
+
+    def token(self, environ: Mapping[str, str]) -> str | None:
+        """The bearer token, from the environment variable `token_env` names."""
+        return environ.get(self.token_env) if self.token_env else None
 
     @property
     def display(self) -> str:
@@ -71,8 +76,11 @@ class WebhookSink:
         self,
         settings: WebhookSettings,
         on_outcome: Callable[[Outcome], None] | None = None,
+        token: str | None = None,
     ) -> None:
         self.settings = settings
+        # Sent as "Authorization: Bearer …"; never logged.
+        self._token = token
         self._queue: deque[AlertEvent] = deque()
         self._ready = asyncio.Event()
         self._on_outcome = on_outcome
@@ -123,8 +131,8 @@ class WebhookSink:
 
     async def _post(self, session: aiohttp.ClientSession, body: bytes) -> Outcome:
         headers = {"Content-Type": "application/json"}
-        if self.settings.token:
-            headers["Authorization"] = f"Bearer {self.settings.token}"
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         try:
             async with session.post(self.settings.url, data=body, headers=headers) as response:
                 status = response.status

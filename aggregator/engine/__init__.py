@@ -11,7 +11,8 @@ Every clock is a parameter; nothing here does I/O.
 - `evaluator`: runs the windows, health checks and rules over a stored batch.
 - `observations` and `lifecycle`: what a rule observed, and the alert lifecycle (pending,
   firing, hysteresis, renotify, acknowledgement, late and suspect lanes).
-- `settings`: agg.toml's [alerts] sections handed to the engine's parts.
+- `settings` and `event_time`: agg.toml's [alerts] section, composed of each part's own
+  settings struct (declared in the part), and the civil clock and lateness the parts share.
 
 The limits and calculators themselves are the ground's (`schemas.standards`).
 """

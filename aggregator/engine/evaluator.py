@@ -27,11 +27,10 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from aggregator.engine.observations import Observation
-from aggregator.engine.rules.air import AirSettings, AqiRecord, AqiTracker, aqi_observation
+from aggregator.engine.rules.air import AqiRecord, AqiTracker, aqi_observation
 from aggregator.engine.rules.air import limit_observation as air_limit
-from aggregator.engine.rules.noise import NoiseSettings, lamax_observation, window_observation
+from aggregator.engine.rules.noise import lamax_observation, window_observation
 from aggregator.engine.rules.point import (
-    PointSettings,
     WaterRecord,
     WaterSites,
     bloom_observations,
@@ -40,6 +39,7 @@ from aggregator.engine.rules.point import (
     water_item_observation,
 )
 from aggregator.engine.sensor_health import HealthMonitor
+from aggregator.engine.settings import EngineSettings
 from aggregator.engine.window_closing import NodeClocks
 from aggregator.engine.windows import (
     AIR_DAILY,
@@ -55,7 +55,6 @@ from schemas.messages import ReadingValues
 from schemas.quantities import Quantity
 
 SkipReason = Literal["no_air_zone", "no_noise_zone", "no_odour_grade", "no_water_class"]
-OdourWindow = Literal["reading", "1h"]
 
 AIR: Final[frozenset[Quantity]] = frozenset(("pm2_5", "pm10", "so2", "no2", "co", "o3"))
 ODOUR: Final[frozenset[Quantity]] = frozenset(("h2s", "nh3", "odour"))
@@ -79,24 +78,6 @@ SPECS: Final[dict[Quantity, SeriesSpec]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RuleSettings:
-    air: AirSettings
-    noise: NoiseSettings
-    point: PointSettings
-    odour_window: OdourWindow = "reading"
-    late_after_ms: int = 900_000
-    # Readings starting further ahead of the aggregator's clock are stored but not judged
-    # (no window, health check or rule): a node with a broken clock would otherwise move its
-    # series' event time far ahead, make all its real data "too late", and leave alerts dated
-    # in the future. Counted (future_readings). 0 disables the guard (accelerated simulations).
-    max_future_ms: int = 3_600_000
-    # A window closes this long after its end in the node's clock when no newer reading
-    # closes it first (aggregator.engine.window_closing). Below late_after_ms, so that a window
-    # closed by time is still judged live.
-    close_after_ms: int = 300_000
-
-
 @dataclass(slots=True)
 class Evaluation:
     """What one batch produced: observations for the alert lifecycle, and derived values
@@ -110,19 +91,29 @@ class Evaluation:
 
 class Evaluator:
     def __init__(
-        self, settings: RuleSettings, windows: WindowEngine, health: HealthMonitor
+        self, settings: EngineSettings, windows: WindowEngine, health: HealthMonitor
     ) -> None:
         self._s = settings
         self.windows = windows
         self.health = health
-        self._aqi = AqiTracker(settings.air)
-        self._water = WaterSites(settings.point)
+        self._aqi = AqiTracker(settings)
+        self._water = WaterSites()
         self.skipped: dict[SkipReason, int] = {}
         self.future_readings = 0
+        # Readings starting further ahead of the aggregator's clock are stored but not judged
+        # (alerts.windows.max_future_s; 0 disables the guard).
+        self._max_future_ms = settings.windows.max_future_s * 1000
         # Each node's clock, for closing windows no newer reading closes.
-        self.clocks = NodeClocks(settings.close_after_ms)
+        self.clocks = NodeClocks(settings.windows.close_after_s * 1000)
         # AQI (report, start) changed by the batch being evaluated, with its late flag.
         self._aqi_due: dict[tuple[Literal["hour", "day"], int], bool] = {}
+
+    @classmethod
+    def of(cls, settings: EngineSettings) -> Evaluator:
+        """An evaluator with its window engine and health monitor, all from `settings`."""
+        return cls(
+            settings, WindowEngine(settings.windows, settings), HealthMonitor(settings.health)
+        )
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -133,7 +124,7 @@ class Evaluator:
         node = info.node
         judge = self.health.judge
         windowed: list[tuple[tuple[str, str, str], ReadingValues, SeriesSpec]] = []
-        horizon = now_ms + self._s.max_future_ms if self._s.max_future_ms else None
+        horizon = now_ms + self._max_future_ms if self._max_future_ms else None
         newest_end = -1
         for r in readings:
             if horizon is not None and r.ts > horizon:
@@ -183,7 +174,7 @@ class Evaluator:
             for r in readings
             if (spec := SPECS.get(r.quantity)) is not None
         )
-        horizon = now_ms + self._s.max_future_ms if self._s.max_future_ms else None
+        horizon = now_ms + self._max_future_ms if self._max_future_ms else None
         ends = [
             r.ts + r.period_s * 1000
             for r in readings
@@ -221,11 +212,11 @@ class Evaluator:
         elif q == "laeq":
             if info.noise_zone is None:
                 self._skip("no_noise_zone")
-            elif obs := window_observation(self._s.noise, info, w, late, suspect):
+            elif obs := window_observation(self._s, info, w, late, suspect):
                 out.observations.append(obs)
-        elif q in ODOUR and self._s.odour_window == "1h" and w.kind == "1h" and w.valid:
+        elif q in ODOUR and self._s.odour.window == "1h" and w.kind == "1h" and w.valid:
             obs = odour_observation(
-                self._s.point, info, q, w.value, w.start_ms, 3600, late, suspect
+                self._s.hysteresis, info, q, w.value, w.start_ms, 3600, late, suspect
             )
             self._odour(obs, out)
 
@@ -241,7 +232,7 @@ class Evaluator:
     ) -> None:
         if info.air_zone is None:
             self._skip("no_air_zone")
-        elif obs := air_limit(self._s.air, info, q, w, late, suspect):
+        elif obs := air_limit(self._s, info, q, w, late, suspect):
             out.observations.append(obs)
         key = self._aqi.note(info.node, sensor, q, w)
         if key is not None:
@@ -261,7 +252,7 @@ class Evaluator:
                 for p in record.result.primary
                 if (s := self._aqi.sensor_of(info.node, p)) is not None
             )
-            if obs := aqi_observation(self._s.air, info, record, late, suspect):
+            if obs := aqi_observation(self._s, info, record, late, suspect):
                 out.observations.append(obs)
 
     # -- single readings ------------------------------------------------------------------
@@ -276,12 +267,12 @@ class Evaluator:
         if q == "lamax":
             if info.noise_zone is None:
                 self._skip("no_noise_zone")
-            elif obs := lamax_observation(self._s.noise, info, r, late, suspect):
+            elif obs := lamax_observation(self._s, info, r, late, suspect):
                 out.observations.append(obs)
         elif q in ODOUR:
-            if self._s.odour_window == "reading":
+            if self._s.odour.window == "reading":
                 obs = odour_observation(
-                    self._s.point, info, q, r.value, r.ts, r.period_s, late, suspect
+                    self._s.hysteresis, info, q, r.value, r.ts, r.period_s, late, suspect
                 )
                 self._odour(obs, out)
         else:
@@ -297,14 +288,16 @@ class Evaluator:
     def _water_reading(
         self, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool, out: Evaluation
     ) -> None:
-        out.observations.extend(bloom_observations(self._s.point, info, r, late, suspect))
+        out.observations.extend(
+            bloom_observations(self._s.bloom, self._s.hysteresis, info, r, late, suspect)
+        )
         if r.quantity in ("chl_a", "phycocyanin"):
             record = self._water.add(info, r)
         elif info.water_body is None or info.water_target is None:
             self._skip("no_water_class")
             return
         else:
-            if obs := water_item_observation(self._s.point, info, r, late, suspect):
+            if obs := water_item_observation(self._s.hysteresis, info, r, late, suspect):
                 out.observations.append(obs)
             record = self._water.add(info, r)
         if record is not None:

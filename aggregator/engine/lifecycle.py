@@ -53,6 +53,24 @@ class LifecyclePolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     renotify_s: int = 0  # 0: never re-notify
 
 
+def default_rule_policies() -> dict[str, LifecyclePolicy]:
+    # A spike flags one reading (and marks it suspect) but is no reason to page anyone; a
+    # sensor that keeps jumping for 5 minutes of event time is.
+    return {"health.spike": LifecyclePolicy(pending_s=300, clear_s=300, renotify_s=14400)}
+
+
+class LifecycleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [alerts.lifecycle]: a default policy, and overrides by rule-id prefix
+    ("odour", "air.o3", "health", ...; the longest whole-segment prefix wins). envnet's
+    choices, not a standard's."""
+
+    default: LifecyclePolicy = LifecyclePolicy(renotify_s=3600)
+    rules: dict[str, LifecyclePolicy] = msgspec.field(default_factory=default_rule_policies)
+
+    def table(self) -> PolicyTable:
+        return PolicyTable(self.default, self.rules)
+
+
 class PolicyTable:
     """Policies by rule-id prefix ("odour", "odour.h2s", ...): the longest matching prefix of
     whole dot-separated segments wins, then the default."""

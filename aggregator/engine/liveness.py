@@ -55,7 +55,6 @@ deadman is about now. `observations` gives the full current state on demand.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
 import msgspec
@@ -73,20 +72,24 @@ class LivenessSnapshotError(ValueError):
     """A liveness state snapshot could not be decoded (corrupt, truncated or foreign)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LivenessSettings:
+# Silence is the operator's to look at, never a standards exceedance.
+SEVERITY: Final[Severity] = "warning"
+
+
+class LivenessSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [alerts.liveness]. Every default is an envnet choice, not a standard's."""
+
     # 5 x the edge's default 60 s report interval: two or three lost batches are not an
     # outage, five minutes of nothing is.
-    node_silence_s: float = 300.0
+    node_silence_s: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     # 15 report intervals: long enough for a sensor's warm-up or a driver's retry backoff.
-    quantity_silence_s: float = 900.0
+    quantity_silence_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     # Never silent before this many of the node's (or quantity's) reporting periods.
-    silence_periods: float = 3.0
+    silence_periods: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+    # An online status message counts as hearing from the node.
     status_is_heartbeat: bool = True
-    severity: Severity = "warning"
-    # A live batch whose newest reading ended more than this before the node sent it is
-    # history (alerts.late_after_s: the same age makes an observation late).
-    history_after_s: float = 900.0
+    # How often (wall clock) the worker looks for silent nodes and quantities.
+    check_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
     def __post_init__(self) -> None:
         if not (self.node_silence_s > 0 and self.quantity_silence_s > 0):
@@ -296,7 +299,7 @@ class Liveness:
         rule = Rule(
             NODE_RULE,
             "liveness",
-            self.settings.severity,
+            SEVERITY,
             None,
             STANDARD,
             "node offline or silent",
@@ -320,7 +323,7 @@ class Liveness:
         rule = Rule(
             f"liveness.{quantity}.silent",
             "liveness",
-            self.settings.severity,
+            SEVERITY,
             quantity,
             STANDARD,
             "quantity silent while its node is alive",

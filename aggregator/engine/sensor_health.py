@@ -62,7 +62,7 @@ Time is event time throughout (reading `ts`); nothing here reads a clock.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Final, Literal, get_args
 
 import msgspec
@@ -99,8 +99,9 @@ class HealthSnapshotError(ValueError):
 # -- settings -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PlausibleRange:
+class PlausibleRange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [alerts.health.plausible.<quantity>]."""
+
     lower: float
     upper: float
 
@@ -109,12 +110,13 @@ class PlausibleRange:
             raise ValueError(f"plausible range needs lower < upper, got {self}")
 
 
-@dataclass(frozen=True, slots=True)
-class FlatlineLimit:
+class FlatlineLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [alerts.health.flatline.<quantity>]."""
+
     # Values within epsilon of the run's first value count as the same value.
-    epsilon: float
-    min_readings: int
-    min_duration_s: float
+    epsilon: Annotated[float, msgspec.Meta(ge=0)]
+    min_readings: Annotated[int, msgspec.Meta(ge=2)]
+    min_duration_s: Annotated[float, msgspec.Meta(ge=0)]
     # A run at or beyond these levels is not a fault: sensors legitimately sit there.
     exempt_at_or_below: float = -math.inf
     exempt_at_or_above: float = math.inf
@@ -251,22 +253,27 @@ DEFAULT_MAX_RATE_PER_S: Final[dict[Quantity, float]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class HealthSettings:
-    """Health check settings. The per-quantity tables are overrides: a quantity not named
-    keeps its DEFAULT_PLAUSIBLE / DEFAULT_FLATLINE / DEFAULT_MAX_RATE_PER_S entry. A rate of
-    inf disables the spike check for a quantity; a huge min_duration_s the flatline check."""
+# Optical PM sensors over-read in fog and high humidity (see the module docstring).
+HIGH_RH_QUANTITIES: Final[tuple[Quantity, ...]] = ("pm2_5", "pm10")
+# A health problem is the operator's to look at, never a standards exceedance.
+SEVERITY: Final[Severity] = "warning"
 
-    plausible: dict[Quantity, PlausibleRange] = field(default_factory=dict)
-    flatline: dict[Quantity, FlatlineLimit] = field(default_factory=dict)
-    max_rate_per_s: dict[Quantity, float] = field(default_factory=dict)
-    # envnet choice, not a standard (see the module docstring).
-    high_rh_pct: float = 90.0
-    high_rh_hysteresis_pct: float = 5.0
+
+class HealthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Health check settings: agg.toml [alerts.health]. Every default is an envnet choice,
+    not a standard (docs/standards.md §9). The per-quantity tables are overrides: a quantity
+    not named keeps its DEFAULT_PLAUSIBLE / DEFAULT_FLATLINE / DEFAULT_MAX_RATE_PER_S entry. A
+    rate of inf disables the spike check for a quantity; a huge min_duration_s the flatline
+    check."""
+
+    plausible: dict[Quantity, PlausibleRange] = {}
+    flatline: dict[Quantity, FlatlineLimit] = {}
+    max_rate_per_s: dict[Quantity, Annotated[float, msgspec.Meta(gt=0)]] = {}
+    # envnet choice, not a standard (see the module docstring): UNVERIFIED.
+    high_rh_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 90.0
+    high_rh_hysteresis_pct: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # RH older or newer than this, in event time, than the PM reading does not judge it.
-    rh_max_age_s: float = 900.0
-    high_rh_quantities: tuple[Quantity, ...] = ("pm2_5", "pm10")
-    severity: Severity = "warning"
+    rh_max_age_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
 
     def __post_init__(self) -> None:
         if any(not rate > 0 for rate in self.max_rate_per_s.values()):
@@ -420,7 +427,7 @@ class _Series:
         self.max_rate = settings.max_rate_for(quantity)
         self.max_rate_per_ms = self.max_rate / 1000.0
         self.is_rh = quantity == "rh"
-        self.rh_affected = quantity in settings.high_rh_quantities
+        self.rh_affected = quantity in HIGH_RH_QUANTITIES
         # State.
         self.newest_ms = -1
         self.run_value = math.nan
@@ -720,7 +727,7 @@ class HealthMonitor:
         rule = Rule(
             f"health.{check}.{owner.sensor}",
             "health",
-            self.settings.severity,
+            SEVERITY,
             None,
             STANDARD,
             CLAUSES[check],

@@ -1,116 +1,53 @@
-"""agg.toml's [alerts] sections turned into the standards engine's own settings objects.
+"""The standards engine's settings: agg.toml's [alerts] section, declared once.
 
-The engine's modules take plain frozen settings (and validate them at construction); this is
-the one place that knows how the configuration file spells them.
+Each part of the engine declares the settings it uses, with their bounds, defaults and why
+(`WindowSettings` in windows, `HealthSettings` in sensor_health, `LivenessSettings` in
+liveness, `LifecycleSettings` in lifecycle, `Hysteresis`, `OdourSettings` and `BloomSettings`
+in rules/). `EngineSettings` composes them into the section, adds the air rules' own keys, and
+is an `EventTime`: the civil clock and lateness every part shares, handed to each part as a
+separate argument instead of being copied into its settings. aggregator.config adds what the
+service alone reads ([[alerts.webhooks]]) and loads the file; nothing here reads it.
 """
 
 from __future__ import annotations
 
-from aggregator.config import AlertsSection
-from aggregator.engine.evaluator import Evaluator, RuleSettings
-from aggregator.engine.lifecycle import AlertBook, PolicyTable
-from aggregator.engine.liveness import Liveness, LivenessSettings
-from aggregator.engine.rules.air import AirSettings
-from aggregator.engine.rules.noise import NoiseSettings
-from aggregator.engine.rules.point import BloomLevel, PointSettings
-from aggregator.engine.sensor_health import (
-    FlatlineLimit,
-    HealthMonitor,
-    HealthSettings,
-    PlausibleRange,
-)
-from aggregator.engine.windows import WindowEngine, WindowSettings
+from typing import Annotated
+
+import msgspec
+
+from aggregator.engine.event_time import EventTime
+from aggregator.engine.lifecycle import LifecycleSettings
+from aggregator.engine.liveness import LivenessSettings
+from aggregator.engine.rules.hysteresis import Hysteresis
+from aggregator.engine.rules.point import BloomSettings, OdourSettings
+from aggregator.engine.sensor_health import HealthSettings
+from aggregator.engine.windows import WindowSettings
+from schemas.standards import editions, hj633
 
 
-def window_settings(a: AlertsSection) -> WindowSettings:
-    w = a.windows
-    return WindowSettings(
-        utc_offset_h=a.utc_offset_h,
-        min_hour_coverage_s=w.min_hour_coverage_s,
-        min_daily_hours=w.min_daily_hours,
-        min_8h_hours=w.min_8h_hours,
-        mda8_first_end_hour=w.mda8_first_end_hour,
-        mda8_last_end_hour=w.mda8_last_end_hour,
-        min_mda8_windows=w.min_mda8_windows,
-        day_starts_h=a.day_starts_h,
-        night_starts_h=a.night_starts_h,
-        min_day_hours=w.min_day_hours,
-        min_night_hours=w.min_night_hours,
-        late_horizon_h=w.late_horizon_h,
-    )
+class EngineSettings(EventTime, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [alerts]: the EventTime keys, the air rules' keys, and one table per part."""
 
+    # GB 3095 / HJ 633 edition (docs/standards.md §0.1): "auto" judges each window by the
+    # edition in force at its start (2012 before 2026-03-01 00:00 Beijing time, 2026 from then
+    # on; GB 3095-2026 前言); "2012" or "2026" forces one edition for all dates.
+    air_edition: editions.EditionSetting = "auto"
+    # Lowest HJ 633 category that raises an aqi.* alert (docs/standards.md §2.3, §9):
+    # 3 = III 轻度污染 (AQI > 100). envnet's choice.
+    aqi_alert_level: Annotated[int, msgspec.Meta(ge=2, le=6)] = 3
+    # Which HJ 633 reports raise aqi.{report} alerts. Both are always computed and stored (the
+    # `aqi` measurement); by default only the real-time (hourly) AQI pages, so one pollution
+    # episode opens one AQI alert, which clears when the air does.
+    aqi_alert_reports: tuple[hj633.Report, ...] = ("hour",)
+    lifecycle: LifecycleSettings = LifecycleSettings()
+    hysteresis: Hysteresis = Hysteresis()
+    windows: WindowSettings = WindowSettings()
+    health: HealthSettings = HealthSettings()
+    liveness: LivenessSettings = LivenessSettings()
+    odour: OdourSettings = OdourSettings()
+    bloom: BloomSettings = BloomSettings()
 
-def health_settings(a: AlertsSection) -> HealthSettings:
-    h = a.health
-    return HealthSettings(
-        plausible={q: PlausibleRange(r.lower, r.upper) for q, r in h.plausible.items()},
-        flatline={
-            q: FlatlineLimit(
-                f.epsilon,
-                f.min_readings,
-                f.min_duration_s,
-                f.exempt_at_or_below,
-                f.exempt_at_or_above,
-            )
-            for q, f in h.flatline.items()
-        },
-        max_rate_per_s=dict(h.max_rate_per_s),
-        high_rh_pct=h.high_rh_pct,
-        high_rh_hysteresis_pct=h.high_rh_hysteresis_pct,
-        rh_max_age_s=h.rh_max_age_s,
-    )
-
-
-def liveness_settings(a: AlertsSection) -> LivenessSettings:
-    v = a.liveness
-    return LivenessSettings(
-        node_silence_s=v.node_silence_s,
-        quantity_silence_s=v.quantity_silence_s,
-        silence_periods=v.silence_periods,
-        status_is_heartbeat=v.status_is_heartbeat,
-        history_after_s=float(a.late_after_s),
-    )
-
-
-def rule_settings(a: AlertsSection) -> RuleSettings:
-    hysteresis = a.hysteresis
-    return RuleSettings(
-        air=AirSettings(
-            edition=a.air_edition,
-            utc_offset_h=a.utc_offset_h,
-            hysteresis_fraction=hysteresis.fraction,
-            aqi_points=hysteresis.aqi_points,
-            aqi_alert_level=a.aqi_alert_level,
-            aqi_alert_reports=tuple(a.aqi_alert_reports),
-        ),
-        noise=NoiseSettings(
-            utc_offset_h=a.utc_offset_h,
-            day_starts_h=a.day_starts_h,
-            night_starts_h=a.night_starts_h,
-            hysteresis_db=hysteresis.noise_db,
-        ),
-        point=PointSettings(
-            hysteresis_fraction=hysteresis.fraction,
-            phycocyanin=tuple(BloomLevel(b.name, b.ug_l, b.severity) for b in a.bloom.phycocyanin),
-            phycocyanin_source=a.bloom.phycocyanin_source,
-        ),
-        odour_window=a.odour.window,
-        late_after_ms=a.late_after_s * 1000,
-        max_future_ms=a.windows.max_future_s * 1000,
-        close_after_ms=a.windows.close_after_s * 1000,
-    )
-
-
-def evaluator(a: AlertsSection) -> Evaluator:
-    return Evaluator(
-        rule_settings(a), WindowEngine(window_settings(a)), HealthMonitor(health_settings(a))
-    )
-
-
-def liveness(a: AlertsSection) -> Liveness:
-    return Liveness(liveness_settings(a))
-
-
-def alert_book(a: AlertsSection) -> AlertBook:
-    policies = PolicyTable(a.lifecycle.default, a.lifecycle.rules)
-    return AlertBook(policies)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.windows.close_after_s >= self.late_after_s:
+            raise ValueError("alerts.windows.close_after_s must be below late_after_s")

@@ -52,8 +52,11 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
+import msgspec
+
+from aggregator.engine.event_time import EventTime
 from schemas.messages import ReadingValues
 from schemas.standards.gb3095 import MIN_COVERAGE_1H_S
 from schemas.storage import WindowKind
@@ -85,67 +88,93 @@ class WindowSettingsError(ValueError):
     """Window settings that cannot describe a valid window scheme."""
 
 
-@dataclass(frozen=True, slots=True)
-class WindowSettings:
-    """How windows are cut and when they are valid.
+class WindowSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How windows are cut and when they are valid: agg.toml [alerts.windows].
 
-    Hours are local clock hours at `utc_offset_h` (whole hours, no DST: Suzhou is UTC+8).
+    Hours are local clock hours at the EventTime's `utc_offset_h` (whole hours, no DST), and
+    the noise day and night are its `day_starts_h` / `night_starts_h`: those are shared with
+    the rules, so they come with the EventTime, not from here. The validity counts are
+    GB 3095-2026 Table 4's; the MDA8 convention and the noise day/night minimums are
+    UNVERIFIED or envnet choices (docs/standards.md §1.4, §8.1, §9).
     """
 
-    utc_offset_h: int = 8
-    # GB 3095-2026 Table 4: a 1-h mean needs >= 45 min of data in the hour.
-    min_hour_coverage_s: int = MIN_COVERAGE_1H_S
+    # GB 3095-2026 Table 4 (docs/standards.md §1.4): a 1-h mean needs >= 45 min of data.
+    min_hour_coverage_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = MIN_COVERAGE_1H_S
     # GB 3095-2026 Table 4: >= 20 valid hourly means of the natural day.
-    min_daily_hours: int = MIN_DAILY_HOURS
+    min_daily_hours: Annotated[int, msgspec.Meta(ge=1, le=24)] = MIN_DAILY_HOURS
     # GB 3095-2026 Table 4: >= 6 valid hourly means in each 8-h window.
-    min_8h_hours: int = MIN_8H_HOURS
-    # UNVERIFIED (HJ 663-2013/2026 not read, standards.md §1.4 and §8 item 1): the 8-h windows
+    min_8h_hours: Annotated[int, msgspec.Meta(ge=1, le=8)] = MIN_8H_HOURS
+    # UNVERIFIED (HJ 663-2013/2026 not read, docs/standards.md §1.4 and §8.1): the 8-h windows
     # counted for a day's MDA8 are those ending at local hours first..last (24 = midnight that
     # ends the day; up to 47 for windows ending the next morning, e.g. US EPA's 15..31).
-    mda8_first_end_hour: int = 8
-    mda8_last_end_hour: int = 24
+    mda8_first_end_hour: Annotated[int, msgspec.Meta(ge=8, le=47)] = 8
+    mda8_last_end_hour: Annotated[int, msgspec.Meta(ge=8, le=47)] = 24
     # UNVERIFIED: valid 8-h means needed for a valid MDA8. 14 of 17 is recalled from
     # HJ 663-2013, which was not read; GB 3095-2026 Table 4 sets no MDA8 rule.
-    min_mda8_windows: int = 14
-    # GB 3096-2008 §3.4: day 06:00-22:00, night 22:00-06:00. Local governments may move them
-    # (UNVERIFIED for Suzhou, standards.md §3.2), hence configurable.
-    day_starts_h: int = 6
-    night_starts_h: int = 22
-    # envnet's choice, not the standard's: valid hourly L_eq needed for L_d (of 16) and L_n
-    # (of 8); 75 %, like the 45-of-60-minutes rule.
-    min_day_hours: int = 12
-    min_night_hours: int = 6
-    # How far behind the series' watermark a late reading may still revise windows.
-    late_horizon_h: int = 48
+    min_mda8_windows: Annotated[int, msgspec.Meta(ge=1, le=40)] = 14
+    # envnet's choice, not the standard's (docs/standards.md §3.3, §9): valid hourly L_eq
+    # needed for L_d (of 16) and L_n (of 8); 75 %, like the 45-of-60-minutes rule.
+    min_day_hours: Annotated[int, msgspec.Meta(ge=1, le=24)] = 12
+    min_night_hours: Annotated[int, msgspec.Meta(ge=1, le=24)] = 6
+    # A late reading this far behind its series' newest data still re-evaluates windows; the
+    # aggregator also rebuilds this much window state from InfluxDB when it starts.
+    late_horizon_h: Annotated[int, msgspec.Meta(ge=2, le=24 * 14)] = 48
+    # Readings starting more than this ahead of the aggregator's clock (a node clock fault)
+    # are stored but not windowed or judged, and counted (the evaluator): a node with a broken
+    # clock would otherwise move its series' event time far ahead and make its real data
+    # "too late". 0 turns the guard off, for accelerated simulations whose event time runs
+    # ahead of the wall clock.
+    max_future_s: Annotated[int, msgspec.Meta(ge=0)] = 3600
+    # A window no newer reading closes (a node gone quiet, the end of a replay) closes this
+    # long after its end in the node's own clock (aggregator.engine.window_closing): room for
+    # readings still on their way. Must stay below alerts.late_after_s, so that a window
+    # closed by time is still judged live (checked by EngineSettings).
+    close_after_s: Annotated[int, msgspec.Meta(ge=0)] = 300
 
     def __post_init__(self) -> None:
-        problems = _settings_problems(self)
-        if problems:
-            raise WindowSettingsError("; ".join(problems))
+        # The file's bounds (msgspec.Meta) are checked when agg.toml is read; these are the
+        # ones without which no window scheme exists, checked however the settings are made.
+        mda8_windows = self.mda8_last_end_hour - self.mda8_first_end_hour + 1
+        checks = [
+            (1 <= self.min_hour_coverage_s <= _HOUR_S, "min_hour_coverage_s must be in 1..3600"),
+            (1 <= self.min_daily_hours <= 24, "min_daily_hours must be in 1..24"),
+            (1 <= self.min_8h_hours <= 8, "min_8h_hours must be in 1..8"),
+            (
+                1 <= self.mda8_first_end_hour <= self.mda8_last_end_hour <= 47,
+                "need 1 <= mda8_first_end_hour <= mda8_last_end_hour <= 47",
+            ),
+            (
+                1 <= self.min_mda8_windows <= mda8_windows,
+                "min_mda8_windows must be in 1..window count",
+            ),
+            (0 <= self.late_horizon_h <= 31 * 24, "late_horizon_h must be in 0..744"),
+        ]
+        _refuse(checks)
 
 
-def _settings_problems(s: WindowSettings) -> list[str]:
-    day_hours = s.night_starts_h - s.day_starts_h
-    mda8_windows = s.mda8_last_end_hour - s.mda8_first_end_hour + 1
-    checks = [
-        (-12 <= s.utc_offset_h <= 14, "utc_offset_h must be in -12..14"),
-        (1 <= s.min_hour_coverage_s <= _HOUR_S, "min_hour_coverage_s must be in 1..3600"),
-        (1 <= s.min_daily_hours <= 24, "min_daily_hours must be in 1..24"),
-        (1 <= s.min_8h_hours <= 8, "min_8h_hours must be in 1..8"),
-        (
-            1 <= s.mda8_first_end_hour <= s.mda8_last_end_hour <= 47,
-            "need 1 <= mda8_first_end_hour <= mda8_last_end_hour <= 47",
-        ),
-        (1 <= s.min_mda8_windows <= mda8_windows, "min_mda8_windows must be in 1..window count"),
-        (
-            0 <= s.day_starts_h < s.night_starts_h <= 23,
-            "need 0 <= day_starts_h < night_starts_h <= 23",
-        ),
-        (1 <= s.min_day_hours <= day_hours, "min_day_hours must be in 1..day length"),
-        (1 <= s.min_night_hours <= 24 - day_hours, "min_night_hours must be in 1..night length"),
-        (0 <= s.late_horizon_h <= 31 * 24, "late_horizon_h must be in 0..744"),
-    ]
-    return [message for ok, message in checks if not ok]
+def _check_day_night(s: WindowSettings, t: EventTime) -> None:
+    """The noise periods need the civil clock, so they are checked where both meet."""
+    day_hours = t.night_starts_h - t.day_starts_h
+    _refuse(
+        [
+            (-12 <= t.utc_offset_h <= 14, "utc_offset_h must be in -12..14"),
+            (
+                0 <= t.day_starts_h < t.night_starts_h <= 23,
+                "need 0 <= day_starts_h < night_starts_h <= 23",
+            ),
+            (1 <= s.min_day_hours <= day_hours, "min_day_hours must be in 1..day length"),
+            (
+                1 <= s.min_night_hours <= 24 - day_hours,
+                "min_night_hours must be in 1..night length",
+            ),
+        ]
+    )
+
+
+def _refuse(checks: list[tuple[bool, str]]) -> None:
+    problems = [message for ok, message in checks if not ok]
+    if problems:
+        raise WindowSettingsError("; ".join(problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +252,8 @@ class _Geometry:
             end += self.period_ms
 
 
-def _geometries(s: WindowSettings) -> dict[WindowKind, _Geometry]:
-    offset = s.utc_offset_h * HOUR_MS
+def _geometries(s: WindowSettings, t: EventTime) -> dict[WindowKind, _Geometry]:
+    offset = t.offset_ms
     first, last = s.mda8_first_end_hour, s.mda8_last_end_hour
     return {
         "1h": _Geometry(HOUR_MS, 0, HOUR_MS),
@@ -233,13 +262,13 @@ def _geometries(s: WindowSettings) -> dict[WindowKind, _Geometry]:
         "mda8": _Geometry(DAY_MS, (last * HOUR_MS - offset) % DAY_MS, (last - first + 8) * HOUR_MS),
         "day": _Geometry(
             DAY_MS,
-            (s.night_starts_h * HOUR_MS - offset) % DAY_MS,
-            (s.night_starts_h - s.day_starts_h) * HOUR_MS,
+            (t.night_starts_h * HOUR_MS - offset) % DAY_MS,
+            (t.night_starts_h - t.day_starts_h) * HOUR_MS,
         ),
         "night": _Geometry(
             DAY_MS,
-            (s.day_starts_h * HOUR_MS - offset) % DAY_MS,
-            (24 + s.day_starts_h - s.night_starts_h) * HOUR_MS,
+            (t.day_starts_h * HOUR_MS - offset) % DAY_MS,
+            (24 + t.day_starts_h - t.night_starts_h) * HOUR_MS,
         ),
     }
 
@@ -312,11 +341,15 @@ class _Series:
 class WindowEngine:
     """Event-time windows for many series. Not thread-safe; one engine per aggregator."""
 
-    def __init__(self, settings: WindowSettings | None = None) -> None:
+    def __init__(
+        self, settings: WindowSettings | None = None, time: EventTime | None = None
+    ) -> None:
         self.settings = settings if settings is not None else WindowSettings()
-        self._geometry = _geometries(self.settings)
+        self.time = time if time is not None else EventTime()
+        _check_day_night(self.settings, self.time)
+        self._geometry = _geometries(self.settings, self.time)
         self._horizon_ms = self.settings.late_horizon_h * HOUR_MS
-        self._offset_ms = self.settings.utc_offset_h * HOUR_MS
+        self._offset_ms = self.time.offset_ms
         self._minimum_hours: dict[WindowKind, int] = {
             "8h": self.settings.min_8h_hours,
             "24h": self.settings.min_daily_hours,
@@ -603,8 +636,8 @@ class WindowEngine:
     def _period_start(self, hour: int) -> int:
         """Start of the noise day or night period containing `hour`."""
         day = self._day_start(hour)
-        day_starts = day + self.settings.day_starts_h * HOUR_MS
-        night_starts = day + self.settings.night_starts_h * HOUR_MS
+        day_starts = day + self.time.day_starts_h * HOUR_MS
+        night_starts = day + self.time.night_starts_h * HOUR_MS
         if hour < day_starts:
             return night_starts - DAY_MS
         return day_starts if hour < night_starts else night_starts

@@ -19,15 +19,15 @@ import select
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, ClassVar, Final
+from typing import Annotated, Any, ClassVar, Final
 
 import aiomqtt
+import msgspec
 import paho.mqtt.client as mqtt
 from aiomqtt.types import PahoSocket
 
 from schemas.runtime.backoff import Backoff
-from schemas.runtime.endpoints import MqttEndpoint
+from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
 from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.mqtt")
@@ -43,14 +43,45 @@ WATCH_INTERVAL_S: Final = 0.05
 CONSUME_SLICE_S: Final = 0.002
 
 
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    endpoint: MqttEndpoint
-    client_id: str
-    keepalive_s: int = 30
+class SessionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One MQTT connection of the aggregator: agg.toml [mqtt]'s connection keys."""
+
+    url: str = "mqtt://localhost:1883"
+    # Fixed, so the broker keeps this subscriber's persistent session (and queues readings
+    # for it) across aggregator restarts and intake pauses.
+    client_id: str = "envnet-aggregator"
     ca_file: str | None = None
-    reconnect_initial_s: float = 0.5
-    reconnect_cap_s: float = 30.0
+    keepalive_s: Annotated[int, msgspec.Meta(gt=0)] = 30
+    reconnect_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    reconnect_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+    def __post_init__(self) -> None:
+        try:
+            parse_mqtt_url(self.url)
+        except EndpointError as exc:
+            raise ValueError(f"mqtt.url: {exc}") from None
+
+    def endpoint(self) -> MqttEndpoint:
+        return parse_mqtt_url(self.url)
+
+
+class IntakeSettings(SessionSettings, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [mqtt]: the connection, and how intake reads from it."""
+
+    # Larger messages are refused unread (aggregator.intake.checks).
+    max_payload_bytes: Annotated[int, msgspec.Meta(gt=0)] = 1024 * 1024
+    # Flow control: with this many received messages waiting for the pipeline, intake stops
+    # reading the socket (TCP then holds the broker back), and reads again below a quarter.
+    read_buffer_messages: Annotated[int, msgspec.Meta(ge=4)] = 2000
+    # Reading stopped this long means storage is stalled: intake disconnects and the broker
+    # holds the backlog for our persistent session. Must stay below keepalive_s, after which
+    # an unread socket counts as dead.
+    pause_after_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.pause_after_s >= self.keepalive_s:
+            raise ValueError("mqtt.pause_after_s must be below mqtt.keepalive_s")
 
 
 class _IntakePausedError(Exception):
@@ -70,7 +101,7 @@ class BurstReadClient(aiomqtt.Client):
 
     This overrides a private method of aiomqtt and reads the size of its private receive
     queue (`_queue`), so pyproject.toml pins aiomqtt to 2.5.x and
-    tests/unit/aggregator/intake/test_mqtt_session.py checks the hooks it relies on.
+    tests/test_mqtt_session.py checks the hooks it relies on.
     """
 
     MAX_PACKETS_PER_WAKEUP: ClassVar[int] = 256
@@ -150,7 +181,7 @@ def _client(
     clean: bool,
     queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> BurstReadClient:
-    endpoint = settings.endpoint
+    endpoint = settings.endpoint()
     tls = None
     if endpoint.tls:
         tls = aiomqtt.TLSParameters(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
@@ -204,21 +235,31 @@ def _flow_queue_type(holder: list[FlowQueue]) -> type[asyncio.Queue[aiomqtt.Mess
     return HeldFlowQueue
 
 
-@dataclass(eq=False, repr=False)
 class Subscriber:
-    settings: SessionSettings
-    subscriptions: list[tuple[str, int]]
-    handler: Handler
-    _: KW_ONLY
-    read_buffer: int
-    pause_after_s: float
-    wait_resumable: Callable[[], Awaitable[None]]
-    on_state: Callable[[bool], None] = lambda connected: None
-    on_pause: Callable[[], None] = lambda: None
-    # Set once the first subscription is in place (the broker queues for us from then on).
-    subscribed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _queue: FlowQueue | None = field(default=None, init=False)
-    _carry: list[aiomqtt.Message] = field(default_factory=list, init=False)
+    def __init__(
+        self,
+        settings: SessionSettings,
+        subscriptions: list[tuple[str, int]],
+        handler: Handler,
+        *,
+        read_buffer: int,
+        pause_after_s: float,
+        wait_resumable: Callable[[], Awaitable[None]],
+        on_state: Callable[[bool], None] = lambda connected: None,
+        on_pause: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._s = settings
+        self._subscriptions = subscriptions
+        self._handler = handler
+        self._read_buffer = read_buffer
+        self._pause_after_s = pause_after_s
+        self._wait_resumable = wait_resumable
+        self._on_state = on_state
+        self._on_pause = on_pause
+        self._queue: FlowQueue | None = None
+        self._carry: list[aiomqtt.Message] = []
+        # Set once the first subscription is in place (the broker queues for us from then on).
+        self.subscribed = asyncio.Event()
 
     @property
     def backlog(self) -> int:
@@ -227,16 +268,11 @@ class Subscriber:
 
     async def run(self) -> None:
         """Connect, consume, pause and reconnect until cancelled."""
-        backoff = Backoff(
-            self.settings.reconnect_initial_s, self.settings.reconnect_cap_s, rng=random.Random()
-        )
+        backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
         while True:
             holder: list[FlowQueue] = []
             client = _client(
-                self.settings,
-                self.settings.client_id,
-                clean=False,
-                queue_type=_flow_queue_type(holder),
+                self._s, self._s.client_id, clean=False, queue_type=_flow_queue_type(holder)
             )
             self._queue = holder[0]
             try:
@@ -244,26 +280,24 @@ class Subscriber:
             except aiomqtt.MqttError as exc:
                 outcome = str(exc)
             finally:
-                self.on_state(False)
+                self._on_state(False)
             await self.drain_received()
             if outcome == "paused":
                 await self._wait_until_resumable()
                 continue
-            log.warning(
-                "subscriber_disconnected", broker=self.settings.endpoint.display, error=outcome
-            )
+            log.warning("subscriber_disconnected", broker=self._s.endpoint().display, error=outcome)
             await asyncio.sleep(backoff.next_delay())
 
     async def _session(self, client: BurstReadClient, queue: FlowQueue, backoff: Backoff) -> str:
         """One connection: 'paused' when intake paused, else why the connection ended."""
         async with client:
-            self.on_state(True)
+            self._on_state(True)
             backoff.reset()
-            log.info("subscriber_connected", broker=self.settings.endpoint.display)
-            await client.subscribe(self.subscriptions)
+            log.info("subscriber_connected", broker=self._s.endpoint().display)
+            await client.subscribe(self._subscriptions)
             # Flow control starts only now: paused reading before the SUBACK arrived (the
             # broker sends a queued backlog first) would wait for it forever.
-            queue.attach(client, self.read_buffer)
+            queue.attach(client, self._read_buffer)
             self.subscribed.set()
             outcome = "closed"
             try:
@@ -295,7 +329,7 @@ class Subscriber:
         payload = message.payload
         data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
         try:
-            await self.handler(message.topic.value, bytes(data))
+            await self._handler(message.topic.value, bytes(data))
         except asyncio.CancelledError:
             # Cancelled mid-handling (a pause): keep the message, it was already received.
             self._carry.append(message)
@@ -307,9 +341,9 @@ class Subscriber:
         check gives up on a socket we are not reading."""
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
-            if client.read_paused_for(time.monotonic()) > self.pause_after_s:
-                self.on_pause()
-                log.warning("intake_paused", backlog=self.backlog, paused_s=self.pause_after_s)
+            if client.read_paused_for(time.monotonic()) > self._pause_after_s:
+                self._on_pause()
+                log.warning("intake_paused", backlog=self.backlog, paused_s=self._pause_after_s)
                 raise _IntakePausedError
 
     async def drain_received(self) -> None:
@@ -322,7 +356,7 @@ class Subscriber:
             await self._handle(queue.get_nowait())
 
     async def _wait_until_resumable(self) -> None:
-        await self.wait_resumable()
+        await self._wait_resumable()
         log.info("intake_resumed")
 
 

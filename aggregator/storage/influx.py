@@ -13,39 +13,73 @@ of the data itself (400), and the pipeline decides what to do with each.
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 import aiohttp
+import msgspec
 
 from schemas.runtime.logs import redact_url
 
 _RETRYABLE_STATUS: Final = frozenset({401, 403, 404, 408, 429, 500, 502, 503, 504})
 
 
-@dataclass(frozen=True, slots=True)
-class InfluxTarget:
-    url: str
-    api: Literal["v1", "v2"]
-    database: str = ""
+class InfluxTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where readings are stored: agg.toml [influx]'s connection keys (the pipeline's
+    batching keys extend it, aggregator.storage.pipeline.PipelineSettings)."""
+
+    url: str = "http://localhost:8086"
+    # "v1": /write with database and retention policy (InfluxDB 1.x, e.g. Debian's 1.6.7).
+    # "v2": /api/v2/write with org, bucket and token (InfluxDB 2.x and 3.x).
+    # "auto": v2 when a bucket is configured, else v1.
+    api: Literal["auto", "v1", "v2"] = "auto"
+    database: str = "envnet"
     retention_policy: str = ""
-    # v1: the default retention policy's duration when the aggregator creates the database.
-    create_duration: str = "400d"
+    # v1: a database that does not exist is created at start, its default retention policy
+    # (named retention_policy, or "autogen") keeping readings this long (InfluxQL duration;
+    # "INF" keeps them for ever). An existing database is never changed.
+    create_duration: Annotated[str, msgspec.Meta(pattern=r"^(INF|[1-9][0-9]*[wdhms])$")] = "400d"
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None
     org: str = ""
     bucket: str = ""
-    token: str | None = field(default=None, repr=False)
+    token: str | None = None
     gzip: bool = False
-    timeout_s: float = 10.0
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"influx.url must be http:// or https://, got {self.url!r}")
+        api = self.resolved_api()
+        if api == "v2" and not (self.org and self.bucket and self.token):
+            raise ValueError("the InfluxDB v2 API needs influx.org, bucket and token")
+        if api == "v1" and not self.database:
+            raise ValueError("the InfluxDB v1 API needs influx.database")
+
+    def __repr__(self) -> str:
+        # Never the password or token: a target may end up in a log line or a traceback.
+        return f"{type(self).__name__}({self.display})"
+
+    def target(self) -> InfluxTarget:
+        """The target alone, without the keys a subclass adds (the pipeline's batching), for
+        a message whose decoder expects exactly an InfluxTarget (the alerting worker's)."""
+        if type(self) is InfluxTarget:
+            return self
+        return InfluxTarget(
+            **{name: getattr(self, name) for name in InfluxTarget.__struct_fields__}
+        )
+
+    def resolved_api(self) -> Literal["v1", "v2"]:
+        if self.api == "auto":
+            return "v2" if self.bucket else "v1"
+        return self.api
 
     def write_url(self) -> str:
         base = self.url.rstrip("/")
-        return f"{base}/write" if self.api == "v1" else f"{base}/api/v2/write"
+        return f"{base}/write" if self.resolved_api() == "v1" else f"{base}/api/v2/write"
 
     def params(self) -> dict[str, str]:
-        if self.api == "v1":
+        if self.resolved_api() == "v1":
             params = {"db": self.database, "precision": "ms"}
             if self.retention_policy:
                 params["rp"] = self.retention_policy
@@ -54,21 +88,21 @@ class InfluxTarget:
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if self.api == "v2" and self.token:
+        if self.resolved_api() == "v2" and self.token:
             headers["Authorization"] = f"Token {self.token}"
         if self.gzip:
             headers["Content-Encoding"] = "gzip"
         return headers
 
     def auth(self) -> aiohttp.BasicAuth | None:
-        if self.api == "v1" and self.username is not None:
+        if self.resolved_api() == "v1" and self.username is not None:
             return aiohttp.BasicAuth(self.username, self.password or "")
         return None
 
     @property
     def display(self) -> str:
-        where = self.database if self.api == "v1" else f"{self.org}/{self.bucket}"
-        return f"{redact_url(self.url)} ({self.api}, {where})"
+        where = self.database if self.resolved_api() == "v1" else f"{self.org}/{self.bucket}"
+        return f"{redact_url(self.url)} ({self.resolved_api()}, {where})"
 
 
 class WriteError(Exception):

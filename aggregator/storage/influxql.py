@@ -24,7 +24,7 @@ def query_request(target: InfluxTarget, q: str) -> tuple[dict[str, str], dict[st
     """The form parameters and headers of one query (credentials go in the session's auth)."""
     params = {"q": q, "epoch": "ms"}
     headers: dict[str, str] = {}
-    if target.api == "v1":
+    if target.resolved_api() == "v1":
         params["db"] = target.database
         if target.retention_policy:
             params["rp"] = target.retention_policy

@@ -19,12 +19,15 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Annotated, Final
+
+import msgspec
 
 from aggregator.intake.checks import AcceptedBatch
 from aggregator.metrics import Metrics
 from aggregator.service_health import StorageObservation
 from aggregator.storage.deadletter import DeadLetters
-from aggregator.storage.influx import InfluxWriter, WriteError
+from aggregator.storage.influx import InfluxTarget, InfluxWriter, WriteError
 from aggregator.storage.setup import create_if_missing
 from aggregator.storage.status import StorageStatus
 from schemas.runtime.backoff import Backoff
@@ -45,16 +48,26 @@ class PendingBatch:
         return len(self.lines) if self.batch is not None else 0
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineSettings:
-    batch_readings: int = 5000
-    linger_s: float = 0.05
-    max_inflight: int = 3
-    max_buffered_readings: int = 200_000
-    retry_initial_s: float = 0.2
-    retry_cap_s: float = 30.0
-    # A failing database is logged at most once per this much wall time (plus recovery).
-    retry_log_every_s: float = 30.0
+# A failing database is logged at most once per this much wall time (plus recovery).
+RETRY_LOG_EVERY_S: Final = 30.0
+
+
+class PipelineSettings(InfluxTarget, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [influx]: the target (InfluxTarget) and how the pipeline batches for it."""
+
+    # Readings per write request, and how long a partial batch may wait for company.
+    batch_readings: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
+    linger_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 50
+    # Concurrent write requests. influxd answers 500 when overrun; bound it.
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3
+    # Readings accepted but not yet stored; beyond this, intake waits (backpressure).
+    max_buffered_readings: Annotated[int, msgspec.Meta(ge=1000)] = 200_000
+    retry_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 0.2
+    retry_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+
+    @property
+    def linger_s(self) -> float:
+        return self.linger_ms / 1000
 
 
 OnStored = Callable[[list[AcceptedBatch]], Awaitable[None]]
@@ -124,8 +137,8 @@ class Pipeline:
         self._wakeup = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._status = StorageStatus(settings.retry_log_every_s)
-        self._creates_database = writer.target.api == "v1"
+        self._status = StorageStatus(RETRY_LOG_EVERY_S)
+        self._creates_database = writer.target.resolved_api() == "v1"
 
     def storage_observation(self) -> StorageObservation:
         return self._status.observation(self.budget.used)

@@ -57,7 +57,7 @@ def _session(target: InfluxTarget) -> aiohttp.ClientSession:
 async def prepare_storage(target: InfluxTarget) -> None:
     """Create the v1 database or check the v2 bucket; StartupError when the operator must act."""
     try:
-        if target.api == "v1":
+        if target.resolved_api() == "v1":
             async with _session(target) as session:
                 await ensure_database(session, target)
         else:

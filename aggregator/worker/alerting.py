@@ -17,9 +17,8 @@ from typing import Final
 import aiohttp
 
 from aggregator.config import AlertsSection
-from aggregator.engine import settings as engine_config
-from aggregator.engine.evaluator import SPECS, WATER, Evaluation
-from aggregator.engine.lifecycle import AckRefusedError, Transition
+from aggregator.engine.evaluator import SPECS, WATER, Evaluation, Evaluator
+from aggregator.engine.lifecycle import AckRefusedError, AlertBook, Transition
 from aggregator.engine.liveness import Liveness, LivenessSnapshotError
 from aggregator.engine.observations import Observation
 from aggregator.engine.sensor_health import HealthMonitor, HealthSnapshotError
@@ -65,9 +64,9 @@ class Alerting:
         self._metrics = metrics
         self._lines = lines
         self._transitions = transitions
-        self.evaluator = engine_config.evaluator(settings)
-        self.liveness = engine_config.liveness(settings)
-        self.book = engine_config.alert_book(settings)
+        self.evaluator = Evaluator.of(settings)
+        self.liveness = Liveness(settings.liveness)
+        self.book = AlertBook(settings.lifecycle.table())
         self._store: StateStore | None = None
         self._next_liveness_ms = 0
         self._next_late_expiry_ms = 0
@@ -101,18 +100,14 @@ class Alerting:
         health = store.load_snapshot(HEALTH)
         if health is not None:
             try:
-                self.evaluator.health = HealthMonitor.restore(
-                    health[0], engine_config.health_settings(self._settings)
-                )
+                self.evaluator.health = HealthMonitor.restore(health[0], self._settings.health)
             except HealthSnapshotError as exc:
                 self._metrics.state_saves.labels("health_unreadable").inc()
                 log.error("health_state_unreadable", error=str(exc), note="starting fresh")
         liveness = store.load_snapshot(LIVENESS)
         if liveness is not None:
             try:
-                self.liveness = Liveness.restore(
-                    liveness[0], now_ms(), engine_config.liveness_settings(self._settings)
-                )
+                self.liveness = Liveness.restore(liveness[0], now_ms(), self._settings.liveness)
             except LivenessSnapshotError as exc:
                 self._metrics.state_saves.labels("liveness_unreadable").inc()
                 log.error("liveness_state_unreadable", error=str(exc), note="starting fresh")

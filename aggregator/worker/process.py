@@ -386,7 +386,7 @@ class AlertingWorker:
         self.live_alerts = reply.live_alerts
 
     async def warm_start(self, target: InfluxTarget) -> None:
-        await self.call(Warm(target))
+        await self.call(Warm(target.target()))
 
     async def sync(self) -> None:
         """Wait until the worker has answered everything sent so far."""

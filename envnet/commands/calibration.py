@@ -136,7 +136,6 @@ def _apply(args: argparse.Namespace) -> int:
         parse_time_ms,
         recalibrate,
     )
-    from aggregator.service import influx_target
 
     config, book = _config_and_book(args.config)
     try:
@@ -154,13 +153,13 @@ def _apply(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"envnet calibration apply: {exc}\n")
         return EXIT_USAGE
-    target = influx_target(config)
     try:
-        counts = asyncio.run(recalibrate(target, book, request))
+        # The [influx] section is the storage's own InfluxTarget (aggregator.storage).
+        counts = asyncio.run(recalibrate(config.influx, book, request))
     except RecalibrationError as exc:
         sys.stderr.write(f"envnet calibration apply: {exc}\n")
         return EXIT_FAILED
-    _print_counts(counts, request.dry_run, target.display)
+    _print_counts(counts, request.dry_run, config.influx.display)
     return 0
 
 

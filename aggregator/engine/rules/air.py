@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from typing import Final, cast
 
 from aggregator.engine.observations import Observation, Rule
-from aggregator.engine.windows import DAY_MS, HOUR_MS, WindowResult
+from aggregator.engine.settings import EngineSettings
+from aggregator.engine.windows import DAY_MS, WindowResult
 from aggregator.fleet import NodeInfo
 from schemas.messages import Severity
 from schemas.quantities import SPECS, Quantity
@@ -43,26 +43,14 @@ WINDOW_S: Final[dict[str, int]] = {"1h": 3600, "24h": 86400, "mda8": 28800}
 KEEP_MS: Final = 3 * DAY_MS
 
 
-@dataclass(frozen=True, slots=True)
-class AirSettings:
-    # "auto": the edition in force at each window's start; "2012" or "2026" forces one.
-    edition: editions.EditionSetting
-    utc_offset_h: int
-    hysteresis_fraction: float
-    aqi_points: int
-    # Lowest HJ 633 category level that alerts: 3 = III 轻度污染 (AQI 101-150).
-    aqi_alert_level: int = 3
-    aqi_alert_reports: tuple[hj633.Report, ...] = ("hour",)
-    aqi_rounding: hj633.Rounding = "half-even"
+# HJ 633 input rounding (docs/standards.md §2.2, UNVERIFIED): half-even, as the standard's
+# own examples round.
+AQI_ROUNDING: Final[hj633.Rounding] = "half-even"
 
-    def edition_at(self, start_ms: int) -> gb3095.Edition:
-        """The GB 3095 / HJ 633 edition a window starting at `start_ms` is judged by."""
-        return editions.resolve(self.edition, start_ms)
 
-    def local_date(self, ts_ms: int) -> date:
-        return (
-            datetime.fromtimestamp(ts_ms / 1000, UTC) + timedelta(hours=self.utc_offset_h)
-        ).date()
+def edition_at(s: EngineSettings, start_ms: int) -> gb3095.Edition:
+    """The GB 3095 / HJ 633 edition a window starting at `start_ms` is judged by."""
+    return editions.resolve(s.air_edition, start_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +67,12 @@ Suspect = Callable[[str, str], bool]
 
 
 def limit_observation(
-    s: AirSettings, info: NodeInfo, q: Quantity, w: WindowResult, late: bool, suspect: bool
+    s: EngineSettings, info: NodeInfo, q: Quantity, w: WindowResult, late: bool, suspect: bool
 ) -> Observation | None:
     period = LIMIT_PERIOD.get(w.kind)
     if period is None or not w.valid or info.air_zone is None:
         return None
-    phase = gb3095.phase_for(s.edition_at(w.start_ms), s.local_date(w.start_ms))
+    phase = gb3095.phase_for(edition_at(s, w.start_ms), s.local_date(w.start_ms))
     limit = gb3095.limit(phase, q, period, info.air_zone)
     if limit is None:
         return None
@@ -106,7 +94,7 @@ def limit_observation(
         w.start_ms,
         late,
         message,
-        cleared=w.value <= limit * (1 - s.hysteresis_fraction),
+        cleared=w.value <= limit * (1 - s.hysteresis.fraction),
         suspect=suspect,
         window_start_ms=w.start_ms,
     )
@@ -125,7 +113,7 @@ class AqiTracker:
     of them arrives or is revised. HJ 633-2026 §5.3: with pollutants missing, the AQI is
     computed from the others (the record says which are missing)."""
 
-    def __init__(self, settings: AirSettings) -> None:
+    def __init__(self, settings: EngineSettings) -> None:
         self._s = settings
         self._nodes: dict[str, _NodeAqi] = {}
 
@@ -169,23 +157,23 @@ class AqiTracker:
         return None if state is None else state.sensors.get(pollutant)
 
     def _hourly(self, node: str, state: _NodeAqi, hour: int) -> AqiRecord | None:
-        if self._s.edition_at(hour) == "2012":
+        if edition_at(self._s, hour) == "2012":
             # HJ 633-2012's real-time AQI reads PM as 24-h *sliding* means, which envnet does
             # not compute; its hourly AQI is therefore not reported (the daily one is).
             return None
-        result = hj633.hourly_aqi("2026", state.hours[hour], rounding=self._s.aqi_rounding)
+        result = hj633.hourly_aqi("2026", state.hours[hour], rounding=AQI_ROUNDING)
         return AqiRecord(node, "hour", hour, result)
 
     def _daily(self, node: str, state: _NodeAqi, day: int) -> AqiRecord:
         values = state.days[day]
-        edition = self._s.edition_at(day)
+        edition = edition_at(self._s, day)
         # HJ 633-2012 §5.1.2: the daily AQI also indexes the O3 daily maximum 1-h mean.
         o3_max = state.o3_1h_max.get(day) if edition == "2012" else None
-        result = hj633.daily_aqi(edition, values, o3_1h_max=o3_max, rounding=self._s.aqi_rounding)
+        result = hj633.daily_aqi(edition, values, o3_1h_max=o3_max, rounding=AQI_ROUNDING)
         return AqiRecord(node, "day", day, result)
 
     def _day_start(self, ts_ms: int) -> int:
-        offset = self._s.utc_offset_h * HOUR_MS
+        offset = self._s.offset_ms
         return ts_ms - (ts_ms + offset) % DAY_MS
 
     def _forget(self, state: _NodeAqi, newest_ms: int) -> None:
@@ -202,7 +190,7 @@ def _non_negative(value: float) -> float:
 
 
 def aqi_observation(
-    s: AirSettings, info: NodeInfo, record: AqiRecord, late: bool, suspect: bool
+    s: EngineSettings, info: NodeInfo, record: AqiRecord, late: bool, suspect: bool
 ) -> Observation | None:
     result = record.result
     if result.aqi is None or result.category is None:
@@ -234,7 +222,7 @@ def aqi_observation(
         record.start_ms,
         late,
         message,
-        cleared=result.aqi <= limit - s.aqi_points,
+        cleared=result.aqi <= limit - s.hysteresis.aqi_points,
         suspect=suspect,
         window_start_ms=record.start_ms,
     )

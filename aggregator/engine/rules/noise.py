@@ -15,11 +15,10 @@ move them). L10/L50/L90 are computed with the windows and stored, not alerted on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from aggregator.engine.observations import Observation, Rule
+from aggregator.engine.settings import EngineSettings
 from aggregator.engine.windows import WindowResult
 from aggregator.fleet import NodeInfo
 from schemas.messages import ReadingValues
@@ -31,20 +30,8 @@ LN: Final = Rule("noise.ln", "exceedance", "warning", "laeq", STANDARD, "Table 1
 HOURLY: Final = Rule("noise.laeq.1h", "exceedance", "warning", "laeq", STANDARD, "Table 1", 3600)
 
 
-@dataclass(frozen=True, slots=True)
-class NoiseSettings:
-    utc_offset_h: int
-    day_starts_h: int
-    night_starts_h: int
-    hysteresis_db: float
-
-    def is_night(self, ts_ms: int) -> bool:
-        local = datetime.fromtimestamp(ts_ms / 1000, UTC) + timedelta(hours=self.utc_offset_h)
-        return gb3096.is_night(local.hour, self.day_starts_h, self.night_starts_h)
-
-
 def window_observation(
-    s: NoiseSettings, info: NodeInfo, w: WindowResult, late: bool, suspect: bool
+    s: EngineSettings, info: NodeInfo, w: WindowResult, late: bool, suspect: bool
 ) -> Observation | None:
     zone = info.noise_zone
     if zone is None or not w.valid or w.kind not in ("1h", "day", "night"):
@@ -68,14 +55,14 @@ def window_observation(
         w.start_ms,
         late,
         message,
-        cleared=w.value <= limit - s.hysteresis_db,
+        cleared=w.value <= limit - s.hysteresis.noise_db,
         suspect=suspect,
         window_start_ms=w.start_ms,
     )
 
 
 def lamax_observation(
-    s: NoiseSettings, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
+    s: EngineSettings, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
 ) -> Observation | None:
     """One night L_Amax reading, grouped into one episode per node per night.
 

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, cast
+from typing import Annotated, Final, Literal, cast
+
+import msgspec
 
 from aggregator.engine.observations import Observation, Rule
+from aggregator.engine.rules.hysteresis import Hysteresis
 from aggregator.fleet import NodeInfo
 from schemas.messages import ReadingValues, Severity
 from schemas.quantities import Quantity
@@ -35,25 +38,42 @@ TLI_INPUTS: Final[dict[Quantity, tli.TliParameter]] = {
 WATER_STANDARD: Final = "GB 3838-2002"
 
 
-@dataclass(frozen=True, slots=True)
-class BloomLevel:
-    name: str
-    ug_l: float
-    severity: Severity
+# Latest water values older than this (event time, behind the node's newest water reading)
+# do not count towards the site class.
+WATER_MAX_AGE_MS: Final = 6 * 3_600_000
 
 
-@dataclass(frozen=True, slots=True)
-class PointSettings:
-    hysteresis_fraction: float
-    phycocyanin: tuple[BloomLevel, ...] = ()
-    phycocyanin_source: str = "site configuration, not a published standard"
-    # Latest values older than this (event time, behind the node's newest water reading) do
-    # not count towards the site class.
-    water_max_age_ms: int = 6 * 3_600_000
+class OdourSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [alerts.odour]."""
+
+    # GB 14554-93 gives plant-boundary limits without an averaging time for continuous
+    # sensors (docs/standards.md §4.1, §9): compare each reading as reported ("reading") or
+    # the clock-hour mean ("1h"). envnet's choice.
+    window: Literal["reading", "1h"] = "reading"
+
+
+class BloomLevel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One configured phycocyanin alert level: agg.toml [[alerts.bloom.phycocyanin]]."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,32}$")]
+    ug_l: Annotated[float, msgspec.Meta(gt=0)]
+    severity: Severity = "warning"
+
+
+class BloomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """agg.toml [alerts.bloom]."""
+
+    # UNVERIFIED: no published Chinese or WHO phycocyanin threshold exists (docs/standards.md
+    # §6.3, §8.5). Levels here are site configuration, calibrated locally against cell counts
+    # or chlorophyll-a; alerts from them cite `phycocyanin_source`.
+    phycocyanin: list[BloomLevel] = []
+    phycocyanin_source: Annotated[str, msgspec.Meta(max_length=64)] = (
+        "site configuration, not a published standard"
+    )
 
 
 def odour_observation(
-    s: PointSettings,
+    h: Hysteresis,
     info: NodeInfo,
     q: Quantity,
     value: float,
@@ -80,14 +100,14 @@ def odour_observation(
         at_ms,
         late,
         message,
-        cleared=value <= limit * (1 - s.hysteresis_fraction),
+        cleared=value <= limit * (1 - h.fraction),
         suspect=suspect,
         window_start_ms=at_ms if window_s >= 3600 else None,
     )
 
 
 def water_item_observation(
-    s: PointSettings, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
+    h: Hysteresis, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
 ) -> Observation | None:
     body, target = info.water_body, info.water_target
     if body is None or target is None or not gb3838.evaluates(r.quantity, body):
@@ -114,7 +134,7 @@ def water_item_observation(
         r.ts,
         late,
         message,
-        cleared=_water_cleared(item, r.value, result.target_limit, s.hysteresis_fraction),
+        cleared=_water_cleared(item, r.value, result.target_limit, h.fraction),
         suspect=suspect,
     )
 
@@ -148,8 +168,7 @@ class _Latest:
 class WaterSites:
     """The latest value of each water parameter per node, and the site evaluation from them."""
 
-    def __init__(self, settings: PointSettings) -> None:
-        self._s = settings
+    def __init__(self) -> None:
         self._nodes: dict[str, _Latest] = {}
 
     def add(self, info: NodeInfo, r: ReadingValues) -> WaterRecord | None:
@@ -163,7 +182,7 @@ class WaterSites:
         if previous is not None and previous[1] > r.ts:
             return None  # an older reading (backlog) does not replace the latest value
         latest[r.quantity] = (r.value, r.ts)
-        fresh = {q: v for q, (v, ts) in latest.items() if r.ts - ts <= self._s.water_max_age_ms}
+        fresh = {q: v for q, (v, ts) in latest.items() if r.ts - ts <= WATER_MAX_AGE_MS}
         items = {
             cast(gb3838.WaterItem, q): v
             for q, v in fresh.items()
@@ -212,7 +231,7 @@ def site_observation(info: NodeInfo, record: WaterRecord, late: bool, suspect: b
 
 
 def bloom_observations(
-    s: PointSettings, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
+    bloom: BloomSettings, h: Hysteresis, info: NodeInfo, r: ReadingValues, late: bool, suspect: bool
 ) -> list[Observation]:
     levels: list[tuple[str, float, Severity, str, str]]
     if r.quantity == "chl_a":
@@ -222,9 +241,9 @@ def bloom_observations(
         ]
     elif r.quantity == "phycocyanin":
         levels = [
-            (f"bloom.phycocyanin.{lv.name}", lv.ug_l, lv.severity, s.phycocyanin_source,
+            (f"bloom.phycocyanin.{lv.name}", lv.ug_l, lv.severity, bloom.phycocyanin_source,
              "UNVERIFIED: no published threshold")
-            for lv in s.phycocyanin
+            for lv in bloom.phycocyanin
         ]  # fmt: skip
     else:
         return []
@@ -242,7 +261,7 @@ def bloom_observations(
                 r.ts,
                 late,
                 message,
-                cleared=r.value < level * (1 - s.hysteresis_fraction),
+                cleared=r.value < level * (1 - h.fraction),
                 suspect=suspect,
             )
         )

@@ -39,8 +39,10 @@ import pytest
 from aiohttp import web
 from paho.mqtt.enums import CallbackAPIVersion
 
-from aggregator.config import AggregatorConfig, MqttSection, WebhookSection
+from aggregator.config import AggregatorConfig
 from aggregator.fleet import Fleet, NodeInfo
+from aggregator.intake.mqtt_session import IntakeSettings
+from aggregator.webhook import WebhookSettings
 from schemas import codec, topics
 from schemas.messages import (
     ALERT_COMMAND_SCHEMA,
@@ -286,7 +288,7 @@ def config_for(
     config = aggregator_config(mosquitto, influxd.url, tmp_path)
     if webhook is None:
         return config
-    hook = WebhookSection(url=webhook, retry_initial_s=0.1, retry_cap_s=0.5, max_attempts=5)
+    hook = WebhookSettings(url=webhook, retry_initial_s=0.1, retry_cap_s=0.5, max_attempts=5)
     return msgspec.structs.replace(
         config, alerts=msgspec.structs.replace(config.alerts, webhooks=[hook])
     )
@@ -557,7 +559,7 @@ def test_kill_9_mid_episode_neither_duplicates_nor_loses_the_alerts(
     t0, node = origin(), "air-crash"
     config = write_aggregator_files(tmp_path, mosquitto, influxd, node)
     log = tmp_path / "aggregator.log"
-    hold_session(mosquitto, MqttSection().client_id)
+    hold_session(mosquitto, IntakeSettings().client_id)
     feed = NodeFeed(client, node, "pm2_5", "pm", 300)
     messages = crash_node_messages(t0)
     kill_after = 11  # up to T0+5:30: PM2.5's hour 4 has closed, O3's has not

@@ -16,7 +16,7 @@ from typing import Final
 import paho.mqtt.client as mqtt
 from prometheus_client.parser import text_string_to_metric_families
 
-from aggregator.config import MqttSection
+from aggregator.intake.mqtt_session import IntakeSettings
 from schemas import codec, topics
 from schemas.codec import ContractError
 from simulators.local_stack import Influxd, Mosquitto
@@ -137,7 +137,7 @@ def test_hostile_payloads_leave_the_aggregator_running_and_counted(
     probe = MqttProbe(mosquitto.port, [topics.ack(NODE)]).start()
     client = publisher(mosquitto.port)
     # The broker queues for the aggregator's session from now on, subscribed or not yet.
-    hold_session(mosquitto, MqttSection().client_id)
+    hold_session(mosquitto, IntakeSettings().client_id)
     with aggregator_process(config, log) as (process, base):
         pid = process.pid
         malformed = [

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Final
 
-from aggregator.config import MqttSection
+from aggregator.intake.mqtt_session import IntakeSettings
 from schemas import codec, topics
 from schemas.messages import RefusalMessage
 from simulators.local_stack import Influxd, Mosquitto
@@ -57,7 +57,7 @@ def test_a_replay_as_a_node_not_in_the_fleet_is_told_why_and_says_so(
     journal = tmp_path / "ghost.sqlite"
     probe = MqttProbe(mosquitto.port, ["envnet/v1/nodes/+/refusal"]).start()
     client = publisher(mosquitto.port)
-    hold_session(mosquitto, MqttSection().client_id)
+    hold_session(mosquitto, IntakeSettings().client_id)
     with aggregator_process(config, tmp_path / "aggregator.log") as (process, base):
         replay = subprocess.run(
             [

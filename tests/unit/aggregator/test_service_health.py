@@ -19,7 +19,7 @@ from aggregator.service_health import (
 from aggregator.storage.status import StorageStatus
 
 LIMITS = HealthLimits(
-    storage_failing_after_s=30, worker_late_after_s=10, worker_failing_after_s=60,
+    storage_failing_after_s=30, worker_failing_after_s=60,
     broker_failing_after_s=60,
 )  # fmt: skip
 T0 = 1_800_000_000.0

@@ -66,12 +66,14 @@ def run_sink(
     handler: Handler, transitions: list[Transition], expect: int, **settings: object
 ) -> list[Outcome]:
     outcomes: list[Outcome] = []
+    token = settings.pop("token", None)
 
     async def main() -> None:
         async with receiver(handler) as url:
             sink = WebhookSink(
                 WebhookSettings(url, retry_initial_s=0.01, retry_cap_s=0.05, **settings),  # type: ignore[arg-type]
                 outcomes.append,
+                token,  # type: ignore[arg-type]
             )
             for t in transitions:
                 sink.offer(t)

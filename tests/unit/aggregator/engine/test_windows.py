@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aggregator.engine.event_time import EventTime
 from aggregator.engine.windows import (
     AIR_DAILY,
     HOUR_MS,
@@ -263,7 +264,7 @@ def test_ln_is_the_energy_mean_of_the_night_hours() -> None:
 
 
 def test_day_night_hours_are_configurable() -> None:
-    engine = WindowEngine(WindowSettings(day_starts_h=7, night_starts_h=23))
+    engine = WindowEngine(time=EventTime(day_starts_h=7, night_starts_h=23))
     out = feed(engine, NOISE, hours("laeq", DAY0, [50.0] * 30))
     assert [n.start_ms for n in of(out, "night")] == [local_ms("2026-06-30T23:00")]
     assert [d.start_ms for d in of(out, "day")] == [local_ms("2026-07-01T07:00")]
@@ -422,8 +423,10 @@ def test_advance_all_closes_every_series() -> None:
     ],
 )
 def test_impossible_settings_are_refused(changes: dict[str, int]) -> None:
+    clock = {k: v for k, v in changes.items() if k in ("day_starts_h", "night_starts_h")}
+    own = {k: v for k, v in changes.items() if k not in clock}
     with pytest.raises(WindowSettingsError):
-        WindowSettings(**changes)
+        WindowEngine(WindowSettings(**own), EventTime(**clock))
 
 
 # -- properties -----------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from aggregator.intake.mqtt_session import (
     SessionSettings,
     Subscriber,
 )
-from schemas.runtime.endpoints import MqttEndpoint
 
 
 def test_the_aiomqtt_hooks_it_overrides_still_exist() -> None:
@@ -67,7 +66,7 @@ def test_the_consumer_lets_the_event_loop_run_while_it_works_through_a_full_queu
 
     async def scenario() -> None:
         subscriber = Subscriber(
-            SessionSettings(MqttEndpoint("127.0.0.1", 1), "slice-test"),
+            SessionSettings("mqtt://127.0.0.1:1", "slice-test"),
             [],
             handler,
             read_buffer=count,

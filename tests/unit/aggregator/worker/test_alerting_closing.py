@@ -10,8 +10,9 @@ import time
 import msgspec
 import pytest
 
-from aggregator.config import AlertsSection, WindowsSection
+from aggregator.config import AlertsSection
 from aggregator.engine.lifecycle import Transition
+from aggregator.engine.windows import WindowSettings
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.metrics import Metrics
 from aggregator.worker.alerting import Alerting
@@ -32,7 +33,7 @@ class Sinks:
 
 def alerting(**windows: int) -> tuple[Alerting, Sinks]:
     sinks = Sinks()
-    settings = AlertsSection(windows=msgspec.structs.replace(WindowsSection(), **windows))
+    settings = AlertsSection(windows=msgspec.structs.replace(WindowSettings(), **windows))
     a = Alerting(settings, FLEET, Metrics(), sinks.lines.extend, sinks.transitions.append)
     return a, sinks
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Final
 
 from aggregator.config import AlertsSection, load_aggregator_config
-from aggregator.engine import settings as engine_config
 from aggregator.engine.evaluator import Evaluator
 from aggregator.engine.lifecycle import AlertBook, Transition
 from aggregator.fleet import NodeInfo
@@ -47,8 +46,8 @@ class Lifecycle:
     """The standards engine and alert book of one aggregator, fed in event time."""
 
     def __init__(self, alerts: AlertsSection) -> None:
-        self.evaluator: Evaluator = engine_config.evaluator(alerts)
-        self.book: AlertBook = engine_config.alert_book(alerts)
+        self.evaluator: Evaluator = Evaluator.of(alerts)
+        self.book: AlertBook = AlertBook(alerts.lifecycle.table())
         self.exceedances: Counter[str] = Counter()
 
     def feed(self, info: NodeInfo, readings: list[Reading], now_ms: int) -> list[Transition]:
@@ -132,7 +131,7 @@ def test_a_night_is_one_episode_resolved_when_the_night_ends() -> None:
 
 def test_hold_and_clear_levels_of_one_observation() -> None:
     info = NodeInfo(site="x", node="n", noise_zone="4a")  # night 55 + 15 = 70 dB(A)
-    e = engine_config.evaluator(shipped_alerts())
+    e = Evaluator.of(shipped_alerts())
 
     def observe(local: str, value: float) -> tuple[bool, bool]:
         at = cst_ms(local)

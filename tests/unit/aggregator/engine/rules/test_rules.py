@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from aggregator.config import AlertsSection, BloomLevelSection, BloomSection, OdourSection
-from aggregator.engine import settings as engine_config
+from aggregator.config import AlertsSection
 from aggregator.engine.evaluator import Evaluation, Evaluator
 from aggregator.engine.observations import Observation
+from aggregator.engine.rules.point import BloomLevel, BloomSettings, OdourSettings
 from aggregator.fleet import NodeInfo
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
@@ -29,7 +29,7 @@ def utc_ms(local_iso: str) -> int:
 
 
 def engine(**changes: object) -> Evaluator:
-    return engine_config.evaluator(msgspec.structs.replace(AlertsSection(), **changes))
+    return Evaluator.of(msgspec.structs.replace(AlertsSection(), **changes))
 
 
 def r(q: Quantity, value: float, ts: int, period_s: int = 300, sensor: str = "s") -> Reading:
@@ -238,7 +238,9 @@ def test_odour_window_can_be_the_hourly_mean() -> None:
     t = utc_ms("2026-07-01T12:00")
     # A 5-minute spike to 200 in an hour otherwise at 20: the mean (35) is within 60.
     readings = [r("h2s", 200 if i == 0 else 20, t + i * 300_000) for i in range(12)]
-    got = run(engine(odour=OdourSection(window="1h")), info, [*readings, *closing("h2s", t + HOUR)])
+    got = run(
+        engine(odour=OdourSettings(window="1h")), info, [*readings, *closing("h2s", t + HOUR)]
+    )
     (obs,) = only(got, "odour.h2s")
     assert obs.value == pytest.approx(35) and not obs.exceeded and obs.rule.window_s == 3600
 
@@ -278,7 +280,7 @@ def test_bloom_levels_and_configured_phycocyanin() -> None:
         "bloom.chl_a.who_low",
         "bloom.chl_a.who_moderate",
     }
-    bloom = BloomSection(phycocyanin=[BloomLevelSection(name="watch", ug_l=30)])
+    bloom = BloomSettings(phycocyanin=[BloomLevel(name="watch", ug_l=30)])
     (pc,) = only(
         run(engine(bloom=bloom), info, [r("phycocyanin", 35, t, 3600)]), "bloom.phycocyanin.watch"
     )
