@@ -2,7 +2,7 @@
 
 Pure and deterministic. Noise levels are combined by energy, never arithmetically:
 L_eq = 10·lg[(1/N) Σ 10^(0.1·L_i)] (GB 3096-2008 §3 via the GB 12348-2008 definition of
-等效连续A声级; ../shared/standards.md §3.3).
+等效连续A声级; docs/standards.md §3.3).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 GB 3095-2026 §3.14 and §4.3 express gaseous pollutants at 298.15 K and 1013.25 hPa, where one
 mole of ideal gas occupies 24.465 L; so 1 ppb = M / 24.465 µg/m³ with M the molar mass in g/mol
-(../shared/standards.md §1.3: SO2 ×2.619, NO2 ×1.880, O3 ×1.962, CO ppm ×1.145 mg/m³; §4.1:
+(docs/standards.md §1.3: SO2 ×2.619, NO2 ×1.880, O3 ×1.962, CO ppm ×1.145 mg/m³; §4.1:
 NH3 1 ppm = 0.696 mg/m³, H2S 1 ppm = 1.393 mg/m³). The 0 °C factors are about 9 % higher and
 must not be used. Shared by edge drivers (electrochemical cells report ppb) and the standards
 calculator, so it lives in the contract package.

@@ -1,6 +1,6 @@
 """The fixed vocabulary of quantities, their canonical units and physical bounds.
 
-Canonical units follow ../shared/standards.md:
+Canonical units follow docs/standards.md:
 - gases at the 25 °C / 1013.25 hPa reference state (GB 3095-2026 §3.14, §4.3), in µg/m³,
   except CO in mg/m³ (GB 3095-2026 Table 1);
 - particulate matter at actual conditions, µg/m³ (GB 3095-2026 §4.3);

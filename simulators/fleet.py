@@ -1,7 +1,7 @@
 """A simulated Suzhou fleet: node specifications, their edge configs and the fleet inventory.
 
 The ten sites are illustrative, placed at real Suzhou landmarks; their zone classes are
-plausible guesses, not the official zoning maps (UNVERIFIED, ../shared/standards.md §1.3,
+plausible guesses, not the official zoning maps (UNVERIFIED, docs/standards.md §1.3,
 §3.2). Everything is derived from a seed, so a fleet is reproducible.
 """
 

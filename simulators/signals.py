@@ -9,7 +9,7 @@ schemas.quantities.SPECS. All randomness comes from simulators.noise, so the sam
 Local time is China Standard Time, UTC+8 all year (China has no daylight saving time).
 Shapes are modelled on Suzhou (Yangtze River Delta, humid subtropical, beside Taihu) and are
 plausible rather than calibrated: they exist to exercise the pipeline and its alert rules, so
-levels chosen relative to a standard limit cite ../shared/standards.md.
+levels chosen relative to a standard limit cite docs/standards.md.
 
 Weather channels (the synoptic stagnation index, warm spells, sunshine, wind, runoff) are
 shared between families: sensors of different families given the same seed see the same
@@ -67,7 +67,7 @@ def season(t_ms: int, peak_doy: float = SUMMER_PEAK_DOY) -> float:
 
 
 def is_daytime(hour: float) -> bool:
-    """GB 3096-2008 §3.4 day 06:00-22:00, night 22:00-06:00 (standards.md §3.2)."""
+    """GB 3096-2008 §3.4 day 06:00-22:00, night 22:00-06:00 (docs/standards.md §3.2)."""
     return 6.0 <= hour < 22.0  # the standard's hours
 
 
@@ -251,7 +251,7 @@ def haze_multiplier(stagnation: float, winter: float) -> float:
     Haze in the Yangtze River Delta is a winter phenomenon, so winter lowers the stagnation
     threshold. The tanh saturates build-up at ~6x: a typical winter base of ~30 µg/m³ then
     reaches daily means of 75-180 on haze days, above the GB 3095-2026 transition Grade II
-    24-h PM2.5 limit of 60 and the 2012 limit of 75 (standards.md §1.1), as Suzhou's winters
+    24-h PM2.5 limit of 60 and the 2012 limit of 75 (docs/standards.md §1.1), as Suzhou's winters
     of the 2010s did.
     """
     index = max(0.0, stagnation - 1.3 + 0.7 * winter)
@@ -311,7 +311,7 @@ class AirModel:
 def _ozone(hour: float, summer: float, weather: Weather, stag: float, traffic: float) -> float:
     """Photochemical O3: an afternoon peak (~15:00 local) that is strongest on clear summer
     days. A clear midsummer afternoon reaches ~170-260 µg/m³, around the 1-h Grade II limit
-    of 200 (GB 3095-2026 Table 1, standards.md §1.1): ozone is the Yangtze River Delta's
+    of 200 (GB 3095-2026 Table 1, docs/standards.md §1.1): ozone is the Yangtze River Delta's
     summer exceedance. Haze dims photolysis; fresh traffic NO titrates O3 near roads."""
     sunshine = math.exp(0.25 * weather.sunshine) / (1.0 + 0.1 * (stag - 1.0))
     photo = (45.0 + 95.0 * summer) * bump(hour, 15.0, 2.6) * sunshine
@@ -395,7 +395,7 @@ ZONES: Final[tuple[Zone, ...]] = ("0", "1", "2", "3", "4a", "4b")
 class ZoneProfile:
     """A site of one GB 3096 zone class: its limits and the sound it typically hears."""
 
-    day_limit: float  # L_Aeq day limit, dB(A): GB 3096-2008 Table 1 (standards.md §3.1)
+    day_limit: float  # L_Aeq day limit, dB(A): GB 3096-2008 Table 1 (docs/standards.md §3.1)
     night_limit: float
     margin: float  # how far below the limit the site's typical period L_Aeq sits, dB
     events_day: float  # pass-by events per hour (vehicles, trains)
@@ -430,7 +430,7 @@ def event_energy_db(rate_per_h: float, p: ZoneProfile) -> float:
 
     Each event adds (10^(A/10) - 1)·g(t) in units of background energy, g a Gaussian of
     width d; A and d are uniform. The model subtracts this from the background so that the
-    hourly L_Aeq (an energy mean, GB 3096-2008 / standards.md §3.3) sits at its target.
+    hourly L_Aeq (an energy mean, GB 3096-2008 / docs/standards.md §3.3) sits at its target.
     """
     span = p.amp_hi - p.amp_lo
     mean_gain = (10 ** (p.amp_hi / 10) - 10 ** (p.amp_lo / 10)) / (span * math.log(10) / 10)
@@ -596,7 +596,7 @@ class OdourModel:
 
     Background: H2S ~1-3 µg/m³, NH3 ~10-25 µg/m³, odour < 5: far under the GB 14554-93
     Table 1 Grade II (new) fence-line limits of H2S 60 µg/m³, NH3 1500 µg/m³ and odour 20
-    (standards.md §4.1). A typical plume with the wind straight from the source brings
+    (docs/standards.md §4.1). A typical plume with the wind straight from the source brings
     H2S ~30 µg/m³; calm nights and process upsets push it past 60, and odour past 20.
     """
 
@@ -651,7 +651,7 @@ Body = Literal["lake", "river"]
 TrophicState = Literal["oligotrophic", "mesotrophic", "eutrophic", "hypereutrophic"]
 
 # Named states on the 0..1 `trophic` scale. Eutrophic (0.6) gives a Taihu-like lake; the
-# names follow the TLI classes of standards.md §6.3 loosely (the scale is not a TLI).
+# names follow the TLI classes of docs/standards.md §6.3 loosely (the scale is not a TLI).
 TROPHIC_STATES: Final[dict[TrophicState, float]] = {
     "oligotrophic": 0.0,
     "mesotrophic": 0.2,
@@ -712,7 +712,7 @@ class _BodyTraits:
 
 
 # Lake: Taihu's TP 0.05-0.15 mg/L and TN 1-3 mg/L (GB 3838-2002 lake classes III-V,
-# standards.md §5.1). River: Suzhou's city canals, richer in NH3-N and organics, fewer algae.
+# docs/standards.md §5.1). River: Suzhou's city canals, richer in NH3-N and organics, fewer algae.
 _BODIES: Final[dict[Body, _BodyTraits]] = {
     "lake": _BodyTraits(
         temp_mean=17.5, temp_diurnal=0.6, algae=1.0, tp=(0.05, 0.10), tn=(1.0, 1.5),
@@ -749,7 +749,7 @@ class WaterModel:
 
         A Taihu-like lake (trophic 0.6) sits at ~3 µg/L in winter and ~30 in summer, above
         the WHO 10 µg/L level, and passes the WHO 50 µg/L "moderate" level in a summer warm
-        spell (standards.md §6.1). The multi-day anomaly term stands for the calm, sunny
+        spell (docs/standards.md §6.1). The multi-day anomaly term stands for the calm, sunny
         weather that lets Microcystis colonies float up and accumulate.
         """
         base = (3.0 + 30.0 * self.params.trophic) * self._body.algae

@@ -178,7 +178,7 @@ _PM = FlatlineLimit(_EPS, 30, 0.5 * _HOUR)  # a PM sensor frozen at 35.0 for 30 
 # low-cost cells for hours. Zero runs are exempt for every gas; for H2S and odour
 # concentration, runs at background levels too (below).
 _GAS = FlatlineLimit(_EPS, 60, _HOUR, exempt_at_or_below=0.0)
-# 5 µg/m³ H2S is about 3.6 ppb at 25 °C (standards.md §4: 1 ppm = 1.393 mg/m³): the order
+# 5 µg/m³ H2S is about 3.6 ppb at 25 °C (docs/standards.md §4: 1 ppm = 1.393 mg/m³): the order
 # of a low-cost cell's detection limit (envnet choice), a twelfth of the GB 14554-93 Table 1
 # Grade II (new) limit of 60 µg/m³.
 _H2S = FlatlineLimit(_EPS, 60, _HOUR, exempt_at_or_below=5.0)

@@ -20,7 +20,7 @@ by the wall clock:
   A window without any data is emitted only if it ends within the late horizon of the
   watermark, so a node silent for a month does not produce a month of empty windows.
 
-Values (../shared/standards.md §1.4, §3.3):
+Values (docs/standards.md §1.4, §3.3):
 - 1-h: time-weighted arithmetic mean, or energy mean for sound levels (`aggregation="energy"`,
   L_eq = 10·lg[Σ t_i·10^(0.1·L_i) / Σ t_i]); valid with >= 45 min of data (GB 3095-2026 Table 4).
 - 24-h (natural local day): mean of the day's valid hourly means; valid with >= 20 of them
@@ -29,7 +29,7 @@ Values (../shared/standards.md §1.4, §3.3):
   §3.8, Table 4). Emitted every hour, keyed by its start.
 - MDA8: maximum valid 8-h mean among the day's windows (GB 3095-2026 §3.9). Which windows count
   is UNVERIFIED (HJ 663 not read): by default those ending 08:00..24:00 local (17 windows).
-- Noise day and night (GB 3096-2008 §3.4; standards.md §3.3): L_d and L_n are energy means of
+- Noise day and night (GB 3096-2008 §3.4; docs/standards.md §3.3): L_d and L_n are energy means of
   the period's valid hourly L_eq. A night belongs to the local date on which it starts.
 - L10/L50/L90 (per hour, and per day/night period): percentiles (linear interpolation between
   order statistics, as numpy and reviutils `calc_PSL` do) of the values of the readings that
@@ -65,7 +65,7 @@ HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 24 * HOUR_MS
 _HOUR_S: Final = 3600
 
-# GB 3095-2026 Table 4 (../shared/standards.md §1.4): a daily mean needs >= 20 hourly means
+# GB 3095-2026 Table 4 (docs/standards.md §1.4): a daily mean needs >= 20 hourly means
 # of the natural day, an 8-h mean >= 6 hourly means of its 8.
 MIN_DAILY_HOURS: Final = 20
 MIN_8H_HOURS: Final = 6
@@ -799,7 +799,7 @@ def _combine(values: list[float], aggregation: Aggregation) -> float:
 
 
 def _percentiles(ascending: list[float]) -> tuple[float, float, float]:
-    """(L10, L50, L90): the levels exceeded 10, 50 and 90 % of the time (standards.md §3.3)."""
+    """(L10, L50, L90): the levels exceeded 10, 50 and 90 % of the time (docs/standards.md §3.3)."""
     if not ascending:
         return (_NAN, _NAN, _NAN)
     return (_quantile(ascending, 0.9), _quantile(ascending, 0.5), _quantile(ascending, 0.1))

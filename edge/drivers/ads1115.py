@@ -17,7 +17,7 @@ with WEe/AEe the electronic zero offsets and n the sensor's correction factor, a
 sensor's calibration sheet. UNVERIFIED: AAN 803 gives n as a function of temperature (nT)
 per sensor type; this driver takes one configured n and does not model its temperature
 dependence. ppb are then converted to µg/m³ (CO: mg/m³) at 25 °C and 1013.25 hPa through
-schemas/gas_units.py (GB 3095-2026 §3.14; ../shared/standards.md §1.3).
+schemas/gas_units.py (GB 3095-2026 §3.14; docs/standards.md §1.3).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which edition of GB 3095 and HJ 633 applies to a window: the one in force on its date.
 
 GB 3095-2026 and HJ 633-2026 replaced GB 3095-2012 and HJ 633-2012 on 2026-03-01 (GB 3095-2026
-前言; ../shared/standards.md §0.1). Data is judged by the edition in force when it was measured,
+前言; docs/standards.md §0.1). Data is judged by the edition in force when it was measured,
 so a replay of 2013 data is judged by GB 3095-2012 Table 1 (PM2.5 24-h Grade II 75 µg/m³) and
 HJ 633-2012 Table 1, and data from March 2026 on by the 2026 editions.
 

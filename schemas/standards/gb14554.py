@@ -1,6 +1,6 @@
 """GB 14554-93 odour pollutant plant-boundary limits for fugitive sources (Table 1).
 
-Values from ../shared/standards.md §4.1 (values HIGH, column assignment MEDIUM-HIGH). The
+Values from docs/standards.md §4.1 (values HIGH, column assignment MEDIUM-HIGH). The
 standard gives NH3 and H2S in mg/m³ and odour concentration as a dimensionless dilution ratio.
 The reference state of its mg/m³ values is UNVERIFIED; envnet's canonical gas unit is µg/m³ at
 25 °C, so the limits are applied as given ×1000 at that state.

@@ -1,7 +1,7 @@
 """GB 3095 ambient air quality limits (Table 1 of GB 3095-2026 and GB 3095-2012).
 
 GB 3095-2026 took effect on 2026-03-01 with two phases: transition limits until 2030-12-31 and
-final limits from 2031-01-01 (GB 3095-2026 前言 and §4.4; ../shared/standards.md §0.1, §1.1).
+final limits from 2031-01-01 (GB 3095-2026 前言 and §4.4; docs/standards.md §0.1, §1.1).
 Grade I applies to Class 1 zones, Grade II to Class 2 zones (GB 3095-2026 §4.1).
 Gases are at 298.15 K and 1013.25 hPa; PM at actual conditions (GB 3095-2026 §3.14, §4.3).
 """
@@ -33,7 +33,7 @@ class GradeLimits:
 Table = dict[tuple[Quantity, Period], GradeLimits]
 
 # Units: µg/m³, CO mg/m³. O3 "8h" is the daily maximum 8-h mean (MDA8).
-# GB 3095-2026 Table 1, transition columns (../shared/standards.md §1.1).
+# GB 3095-2026 Table 1, transition columns (docs/standards.md §1.1).
 TRANSITION_2026: Final[Table] = {
     ("so2", "annual"): GradeLimits(20, 60),
     ("so2", "24h"): GradeLimits(50, 150),
@@ -51,7 +51,7 @@ TRANSITION_2026: Final[Table] = {
     ("pm2_5", "24h"): GradeLimits(35, 60),
 }
 
-# GB 3095-2026 Table 1, final columns, from 2031-01-01 (../shared/standards.md §1.1).
+# GB 3095-2026 Table 1, final columns, from 2031-01-01 (docs/standards.md §1.1).
 FINAL_2026: Final[Table] = {
     **TRANSITION_2026,
     ("so2", "annual"): GradeLimits(20, 20),
@@ -65,7 +65,7 @@ FINAL_2026: Final[Table] = {
     ("pm2_5", "24h"): GradeLimits(25, 50),
 }
 
-# GB 3095-2012 Tables 1 and 2, for historical data (../shared/standards.md §1.1).
+# GB 3095-2012 Tables 1 and 2, for historical data (docs/standards.md §1.1).
 EDITION_2012: Final[Table] = {
     **TRANSITION_2026,
     ("pm10", "annual"): GradeLimits(40, 70),

@@ -1,6 +1,6 @@
 """GB 3096-2008 environmental noise limits by functional zone (Table 1).
 
-From ../shared/standards.md §3.1.
+From docs/standards.md §3.1.
 
 L_Aeq limits in dB(A), day and night. §5.4: at night, L_max must not exceed the zone's night
 limit by more than 15 dB(A). Day is 06:00-22:00 and night 22:00-06:00 (§3.4); local rules may

@@ -3,11 +3,11 @@
 Single-factor evaluation (GB 3838-2002 §5.1): each parameter gets the best class whose limit it
 meets; the site takes its worst parameter's class; worse than Class V is 劣V, reported as 6.
 DO is a minimum (≥); pH must lie in 6-9 for every class, otherwise 劣V; for lakes and
-reservoirs TP has its own limits and TN is evaluated (../shared/standards.md §5.1, §5.2).
+reservoirs TP has its own limits and TN is evaluated (docs/standards.md §5.1, §5.2).
 Where adjacent classes share a limit, the better class is assigned.
 
 The exceedance multiple (超标倍数) against the target class is (C - C_limit) / C_limit (the
-report format "氨氮/1.3", standards.md §5.2, MEDIUM); for DO, a minimum, envnet uses the mirror
+report format "氨氮/1.3", docs/standards.md §5.2, MEDIUM); for DO, a minimum, envnet uses the mirror
 (C_limit - C) / C_limit, and for pH the distance to the nearer end of 6-9 over that end.
 """
 
@@ -93,7 +93,7 @@ class NoWaterItemsError(WaterInputError):
 
 @dataclass(frozen=True, slots=True)
 class Quality:
-    """Qualitative wording of a class (环办[2011]22号; standards.md §5.2, MEDIUM-HIGH)."""
+    """Qualitative wording of a class (环办[2011]22号; docs/standards.md §5.2, MEDIUM-HIGH)."""
 
     name_zh: str
     name_en: str
@@ -112,7 +112,7 @@ QUALITY: Final[dict[int, Quality]] = {
 
 @dataclass(frozen=True, slots=True)
 class SiteEvaluation:
-    """Single-factor evaluation of one site (GB 3838-2002 §5.1; standards.md §5.2).
+    """Single-factor evaluation of one site (GB 3838-2002 §5.1; docs/standards.md §5.2).
 
     The site's class is its worst item's class (环办[2011]22号); one item worse than V makes it
     劣V (6). Each item carries its exceedance multiple against the target class.

@@ -1,17 +1,17 @@
 """HJ 633 Air Quality Index (AQI), both editions: HJ 633-2026 (in force from 2026-03-01) and
-the superseded HJ 633-2012, for historical data (../shared/standards.md §0.2, §2).
+the superseded HJ 633-2012, for historical data (docs/standards.md §0.2, §2).
 
 - IAQI by linear interpolation between the breakpoints that bracket the concentration
   (equation (1) of both editions), rounded UP to an integer (HJ 633-2026 §4.2.6, HJ 633-2012
   §6.2: "全部(向上)进位取整数"). AQI = the largest IAQI (equation (2)).
 - Input concentrations are first rounded as HJ 633-2026 §4.2.2 says: µg/m³ to integers, CO
   (mg/m³) to one decimal, "per GB/T 8170". That GB/T 8170 means round-half-to-even for an exact
-  trailing 5 is UNVERIFIED (standards.md §2.2), so the rounding mode is a parameter, default
+  trailing 5 is UNVERIFIED (docs/standards.md §2.2), so the rounding mode is a parameter, default
   "half-even". The same rounding is applied to 2012 data.
 - The arithmetic is exact (fractions), so a concentration on a breakpoint gives exactly that
   breakpoint's IAQI, never one more from a floating-point residue before rounding up.
 - Above the top breakpoint (IAQI 500) neither edition defines a sub-index; envnet reports 500,
-  as aqi-hub does (standards.md §2.6), and lists the indicator in `beyond_scale`.
+  as aqi-hub does (docs/standards.md §2.6), and lists the indicator in `beyond_scale`.
 - Missing pollutants (HJ 633-2026 §5.3): the AQI is computed from the remaining ones and the
   result names what was missing. `publishable` applies §5.3's rule that such an AQI is
   published only when it is above 100; its exemption for pollutants outside the monitoring
@@ -58,7 +58,7 @@ ROUNDINGS: Final[tuple[Rounding, ...]] = get_args(Rounding)
 # IAQI at each breakpoint, the first column of both tables.
 IAQI_LEVELS: Final = (0, 50, 100, 150, 200, 300, 400, 500)
 
-# HJ 633-2026 Table 3 (standards.md §2.1, HIGH). µg/m³; CO mg/m³. SO2 1-h stops at IAQI 200
+# HJ 633-2026 Table 3 (docs/standards.md §2.1, HIGH). µg/m³; CO mg/m³. SO2 1-h stops at IAQI 200
 # (note b) and O3 8-h at IAQI 300 (note c).
 BREAKPOINTS_2026: Final[dict[Column, tuple[int, ...]]] = {
     "so2_24h": (0, 50, 150, 475, 800, 1600, 2100, 2620),
@@ -73,7 +73,7 @@ BREAKPOINTS_2026: Final[dict[Column, tuple[int, ...]]] = {
     "pm2_5_24h": (0, 35, 60, 115, 150, 250, 350, 500),
 }
 
-# HJ 633-2012 Table 1 (standards.md §2.1, HIGH): as 2026 except the PM breakpoints at IAQI 100.
+# HJ 633-2012 Table 1 (docs/standards.md §2.1, HIGH): as 2026 except the PM breakpoints at IAQI 100.
 BREAKPOINTS_2012: Final[dict[Column, tuple[int, ...]]] = {
     **BREAKPOINTS_2026,
     "pm10_24h": (0, 50, 150, 250, 350, 420, 500, 600),
@@ -135,7 +135,7 @@ COLUMN_OF: Final[dict[Indicator, Column]] = {
 }
 PM_1H: Final[frozenset[Indicator]] = frozenset({"pm10_1h", "pm2_5_1h"})
 
-# Which indicator stands for each pollutant in each report (standards.md §2.4, HIGH):
+# Which indicator stands for each pollutant in each report (docs/standards.md §2.4, HIGH):
 # HJ 633-2026 §4.2.3-4.2.5: real-time = six 1-h means, PM against the daily breakpoints;
 #   daily = five daily means + O3 MDA8.
 # HJ 633-2012 §5.1.2-5.1.3 and Table 4: real-time = SO2, NO2, CO, O3 1-h means and PM 24-h
@@ -170,7 +170,7 @@ BY_POLLUTANT: Final[dict[tuple[Edition, Report], dict[Pollutant, Indicator]]] = 
     },
     ("2012", "day"): _DAILY,
 }
-# HJ 633-2012's second O3 indicator in each report (9 and 7 indicators, standards.md §2.4).
+# HJ 633-2012's second O3 indicator in each report (9 and 7 indicators, docs/standards.md §2.4).
 SECOND_O3_2012: Final[dict[Report, Indicator]] = {"hour": "o3_8h", "day": "o3_1h"}
 # Accepted only to apply HJ 633-2012 note (2) in the real-time report.
 FALLBACK_INPUTS: Final[dict[tuple[Edition, Report], tuple[Indicator, ...]]] = {
@@ -192,7 +192,7 @@ class IndicatorError(AqiInputError):
 
 @dataclass(frozen=True, slots=True)
 class Category:
-    """One row of HJ 633-2026 Table 1 / Appendix A Table A.1 (standards.md §2.3, HIGH)."""
+    """One row of HJ 633-2026 Table 1 / Appendix A Table A.1 (docs/standards.md §2.3, HIGH)."""
 
     level: int  # 1..6, written I..VI (一级..六级)
     name_zh: str
@@ -217,7 +217,7 @@ class Category:
 
 
 # HJ 633-2026 Table 1 and Appendix A Table A.1; identical in HJ 633-2012 except that the first
-# band starts at 0 there and at 1 in 2026 (standards.md §2.3). The purple is 153,0,76, not the
+# band starts at 0 there and at 1 in 2026 (docs/standards.md §2.3). The purple is 153,0,76, not the
 # US-EPA purple.
 CATEGORIES: Final[tuple[Category, ...]] = (
     Category(1, "优", "Excellent", "绿", "green", (0, 228, 0), (40, 0, 100, 0), 50),

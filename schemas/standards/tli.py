@@ -1,7 +1,7 @@
 """Lake trophic state: the comprehensive trophic level index TLI(Σ) (综合营养状态指数).
 
 Method of 中国环境监测总站 "湖泊（水库）富营养化评价方法及分级技术规定" (总站生字[2001]090号),
-as in ../shared/standards.md §6.3 (HIGH):
+as in docs/standards.md §6.3 (HIGH):
 
     TLI(j) = 10 (a_j + b_j ln x_j)            per parameter j
     TLI(Σ) = Σ W_j TLI(j),   W_j = r_j² / Σ r_j²
@@ -40,7 +40,7 @@ class Term:
     r: float
 
 
-# 总站生字[2001]090号 (standards.md §6.3).
+# 总站生字[2001]090号 (docs/standards.md §6.3).
 TERMS: Final[dict[TliParameter, Term]] = {
     "chl_a": Term(2.5, 1.086, 1.0),
     "tp": Term(9.436, 1.624, 0.84),

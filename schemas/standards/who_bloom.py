@@ -1,4 +1,4 @@
-"""WHO 1999/2003 recreational guidance levels for cyanobacteria (../shared/standards.md §6.1).
+"""WHO 1999/2003 recreational guidance levels for cyanobacteria (docs/standards.md §6.1).
 
 Chlorophyll-a with cyanobacterial dominance: 10 µg/L is the "relatively low probability of
 adverse effects" level, 50 µg/L the "moderate probability" level. Phycocyanin has no

@@ -1,6 +1,6 @@
 """Air rules: GB 3095 limit exceedances on closed windows, and HJ 633 AQI categories. Pure.
 
-Limit exceedance and AQI category are separate rule kinds (../shared/standards.md §0.3, §2.5):
+Limit exceedance and AQI category are separate rule kinds (docs/standards.md §0.3, §2.5):
 under GB 3095-2026's final limits (from 2031) a daily PM2.5 of 55 µg/m³ exceeds the Grade II
 limit (50) while its IAQI (69) is still "good".
 

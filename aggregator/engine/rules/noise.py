@@ -2,7 +2,7 @@
 
 - noise.ld / noise.ln: the day L_d (06:00-22:00) and night L_n (22:00-06:00) energy means of
   the hourly L_Aeq against the zone's Table 1 day and night limits: the standard's own
-  evaluation quantities (../shared/standards.md §3.3);
+  evaluation quantities (docs/standards.md §3.3);
 - noise.laeq.1h: each valid hourly L_Aeq against the limit of the period it falls in. Common
   real-time practice, UNVERIFIED as the standard's evaluation (§3.3), and kept because an
   operator wants to hear about a loud evening before the night is over;

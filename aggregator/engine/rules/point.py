@@ -5,7 +5,7 @@
 - water.{item}.class: the single-factor class of one parameter worse than the node's target
   class (GB 3838-2002 §5.1), with its exceedance multiple;
 - water.site.class: the site's class, that of its worst parameter among the latest values
-  (环办[2011]22号, ../shared/standards.md §5.2), worse than the target; for lakes the record
+  (环办[2011]22号, docs/standards.md §5.2), worse than the target; for lakes the record
   also carries the trophic level index (TLI, §6.3);
 - bloom.chl_a.{who_low,who_moderate}: chlorophyll-a at the WHO 1999/2003 levels (§6.1);
 - bloom.phycocyanin.{name}: configured levels only; no published threshold exists (§6.3,

@@ -326,7 +326,7 @@ def _window_panel(quantity: Quantity, window: WindowKind, title: str, note: str)
 
 def air_quality() -> JSON:
     hourly_note = (
-        "Real-time (hourly) AQI per node, HJ 633-2026 (standards.md §2.4): from the six valid "
+        "Real-time (hourly) AQI per node, HJ 633-2026 (docs/standards.md §2.4): from the six valid "
         "1-h means, PM read on the daily breakpoints; with pollutants missing, from the "
         "others (§5.3). The highest hour per node in each plotted interval. Hours before "
         "2026-03-01 (judged by HJ 633-2012, the edition then in force) have none, nor any "
@@ -348,8 +348,8 @@ def air_quality() -> JSON:
         _rows_table(
             "Daily AQI and primary pollutant",
             "Each daily AQI, newest first: category, primary pollutant (named only when AQI > "
-            "50, standards.md §2.2), pollutants missing that day, whether HJ 633-2026 §5.3 lets "
-            "it be published, and the IAQI of each pollutant.",
+            "50, docs/standards.md §2.2), pollutants missing that day, whether HJ 633-2026 §5.3 "
+            "lets it be published, and the IAQI of each pollutant.",
             day_table,
             overrides=[_aqi_cells()],
         ),
@@ -600,7 +600,7 @@ def _water_sites() -> list[JSON]:
     )
     tli_note = (
         "Trophic level index TLI(Σ) of lake sites (body lake) per node, "
-        f"{TLI_CITATION} (standards.md §6.3), from the latest chlorophyll-a, TP, TN, SD and "
+        f"{TLI_CITATION} (docs/standards.md §6.3), from the latest chlorophyll-a, TP, TN, SD and "
         "CODMn available. Lines at the state boundaries: below 30 oligotrophic, 30-50 "
         "mesotrophic, 50-60 light, 60-70 moderate, above 70 hypereutrophic (on which side of "
         "50, 60 and 70 a boundary value falls is MEDIUM confidence there). Colours are envnet's."

@@ -145,7 +145,7 @@ def reading_daily_mean(quantity: Quantity) -> str:
 def reading_energy_mean(quantity: Quantity) -> str:
     """Energy average of sound levels: 10·lg(mean(10^(L/10))).
 
-    An arithmetic mean of dB values understates the level (standards.md §3.3), so the linear
+    An arithmetic mean of dB values understates the level (docs/standards.md §3.3), so the linear
     energies are averaged in a subquery and converted back to dB.
     """
     inner = select(

@@ -46,7 +46,7 @@ class NoiseZoneLimits:
     night: float
 
 
-# GB 3096-2008 §4: what each acoustic functional zone is (standards.md §3.1).
+# GB 3096-2008 §4: what each acoustic functional zone is (docs/standards.md §3.1).
 _NOISE_AREAS: Final[dict[gb3096.NoiseZone, str]] = {
     "0": "convalescence areas needing special quiet",
     "1": "residential, medical, education, research, administration",
@@ -66,11 +66,11 @@ NOISE_ZONES: Final[tuple[NoiseZoneLimits, ...]] = tuple(
 NIGHT_LMAX_MARGIN_DB: Final = gb3096.NIGHT_LMAX_MARGIN_DB
 
 # The zone whose lines are drawn. Most urban sensor sites are Class 2 (mixed residential and
-# commercial); Suzhou's zoning map was not checked (standards.md §1.3, §8.2), and the
+# commercial); Suzhou's zoning map was not checked (docs/standards.md §1.3, §8.2), and the
 # dashboard says so. The aggregator applies each node's own zone.
 DRAWN_NOISE_ZONE: Final[gb3096.NoiseZone] = "2"
 
-# GB 3838-2002 Class III: the boundary of "good" water (Classes I-III, standards.md §5.2).
+# GB 3838-2002 Class III: the boundary of "good" water (Classes I-III, docs/standards.md §5.2).
 _CLASS_III: Final = 3
 
 
@@ -108,7 +108,8 @@ def _noise() -> tuple[Limit, ...]:
 
 
 def _noise_period(period: WindowKind) -> Limit:
-    # GB 3096-2008 Table 1 sets the limits for L_d and L_n themselves (standards.md §3.1, §3.3).
+    # GB 3096-2008 Table 1 sets the limits for L_d and L_n themselves (docs/standards.md
+    # §3.1, §3.3).
     zone = gb3096.LIMITS[DRAWN_NOISE_ZONE]
     value, name = (
         (zone.day, "day L_d (06-22 h)") if period == "day" else (zone.night, "night L_n (22-06 h)")
@@ -166,7 +167,7 @@ LIMITS: Final[tuple[Limit, ...]] = (
     _water("tp", "lake", "Class III, lakes and reservoirs (Taihu)"),
     _water("tp", "river", "Class III, rivers"),
     _water("tn", "lake", "Class III, lakes and reservoirs"),
-    # Phycocyanin has no published threshold (standards.md §6.3): no line.
+    # Phycocyanin has no published threshold (docs/standards.md §6.3): no line.
     *_blooms(),
 )
 
@@ -188,7 +189,7 @@ WINDOW_LIMITS: Final[dict[tuple[Quantity, WindowKind], tuple[Limit, ...]]] = {
 
 
 def _aqi_bands() -> tuple[Band, ...]:
-    # HJ 633-2026 Table 1 and Appendix A Table A.1 (standards.md §2.3). The AQI is an integer
+    # HJ 633-2026 Table 1 and Appendix A Table A.1 (docs/standards.md §2.3). The AQI is an integer
     # (rounded up, §4.2.6) and each level runs from one above the previous level's upper bound
     # ("51-100"), so a band starting at upper + 1 gives every AQI exactly its level's colour;
     # a step at the upper bound itself would paint AQI 100 orange.
@@ -215,12 +216,12 @@ def _good_air_max() -> int:
 
 GOOD_AIR_MAX_AQI: Final = _good_air_max()
 # UNVERIFIED: the Suzhou programme's target share of good-air days (>= 86 %) comes from the
-# project brief, not from ../shared/standards.md. Change it here and regenerate the dashboards.
+# project brief, not from docs/standards.md. Change it here and regenerate the dashboards.
 GOOD_AIR_TARGET_PERCENT: Final = 86.0
 
 
 def _tli_bands() -> tuple[Band, ...]:
-    # Trophic-state boundaries of the TLI, 总站生字[2001]090号 (standards.md §6.3): 30, 50, 60,
+    # Trophic-state boundaries of the TLI, 总站生字[2001]090号 (docs/standards.md §6.3): 30, 50, 60,
     # 70. Which side of 50, 60 and 70 a boundary value falls on is MEDIUM there. Each band is
     # the state above its boundary; the colours are envnet's, not the method's.
     states = [state for state, _, _ in tli.CLASSES] + [tli.HYPEREUTROPHIC]

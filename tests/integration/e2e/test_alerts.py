@@ -71,7 +71,7 @@ DATABASE: Final = "envnet"
 ENVNET: Final = Path(sys.executable).with_name("envnet")
 WAIT_S: Final = 30.0
 
-# The limits these scenarios cross (../shared/standards.md; asserted against the alerts).
+# The limits these scenarios cross (docs/standards.md; asserted against the alerts).
 PM25_24H_LIMIT: Final = 60.0  # GB 3095-2026 Table 1, PM2.5 24-h, Grade II, transition limits
 H2S_LIMIT: Final = 60.0  # GB 14554-93 Table 1, H2S plant boundary, Grade II new: 0.06 mg/m3
 # HJ 633-2026 Table 3: a PM2.5 1-h mean is judged on the 24-h breakpoints; 150 -> IAQI 200,

@@ -3,7 +3,8 @@ the bare defaults, equals a snapshot taken before the settings were declared onc
 item 5): moving a declaration must not move a value.
 
 `received` names each value by the part that uses it and the name it had there; how the parts
-get them may change, the names and values in tests/unit/aggregator/data/settings_snapshot.json may not.
+get them may change, the names and values in tests/unit/aggregator/data/settings_snapshot.json
+may not.
 """
 
 from __future__ import annotations

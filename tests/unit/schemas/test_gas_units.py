@@ -1,4 +1,4 @@
-"""Mixing-ratio conversion at the 25 °C reference state (../shared/standards.md §1.3, §4.1)."""
+"""Mixing-ratio conversion at the 25 °C reference state (docs/standards.md §1.3, §4.1)."""
 
 from __future__ import annotations
 

@@ -217,7 +217,7 @@ def test_episode_adds_its_peak_inside_and_nothing_outside() -> None:
         assert with_episode["h2s"] - base["h2s"] == pytest.approx(expected, abs=1e-9)
         assert with_episode["nh3"] == base["nh3"]
         assert with_episode["odour"] == base["odour"]
-    # Over the Grade II (new) fence-line limit of 60 µg/m³ (standards.md §4.1) at once.
+    # Over the Grade II (new) fence-line limit of 60 µg/m³ (docs/standards.md §4.1) at once.
     h2s = [s.value for s in scripted.read(origin + 150_000) if s.quantity == "h2s"]
     assert h2s[0] > 60.0
 

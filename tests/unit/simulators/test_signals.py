@@ -266,7 +266,7 @@ def test_haze_sites_see_haze_days_in_winter(seed: int) -> None:
     times = span(WINTER, 60, HOUR)
     hazy_days = daily_means((t, hazy.at(t).pm2_5) for t in times)
     clean_days = daily_means((t, clean.at(t).pm2_5) for t in times)
-    # Above the 2012 Grade II 24-h PM2.5 limit of 75 µg/m³ (standards.md §1.1).
+    # Above the 2012 Grade II 24-h PM2.5 limit of 75 µg/m³ (docs/standards.md §1.1).
     assert max(hazy_days) > 75.0
     assert sum(d > 75 for d in hazy_days) > sum(d > 75 for d in clean_days)
     # Haze episodes last days: the most polluted day has polluted neighbours.
@@ -316,7 +316,7 @@ def _period_levels(zone: Zone, seed: int) -> tuple[float, float, list[float]]:
 def test_noise_day_and_night_follow_the_zone_limits(zone: Zone) -> None:
     limits = ZONE_PROFILES[zone]
     day, night, _ = _period_levels(zone, seed=6)
-    # L_d and L_n are energy means (standards.md §3.3); the site sits just under its limits.
+    # L_d and L_n are energy means (docs/standards.md §3.3); the site sits just under its limits.
     assert limits.day_limit - 4.5 < day < limits.day_limit + 1.0
     assert limits.night_limit - 4.5 < night < limits.night_limit + 1.0
     expected_gap = limits.day_limit - limits.night_limit
@@ -357,7 +357,7 @@ def test_the_plume_arrives_only_when_the_wind_blows_from_the_source() -> None:
             aligned.append(value.h2s)
         elif delta > 60:
             away.append(value.h2s)
-            # Background is well under the GB 14554-93 Grade II limits (standards.md §4.1).
+            # Background is well under the GB 14554-93 Grade II limits (docs/standards.md §4.1).
             assert value.h2s < 10.0
             assert value.nh3 < 100.0
             assert value.odour < 10.0
@@ -409,7 +409,7 @@ def test_chlorophyll_rises_in_warm_spells_to_the_who_levels() -> None:
     assert warm
     assert cool
     assert statistics.fmean(warm) > 1.5 * statistics.fmean(cool)
-    # WHO 1999/2003 recreational levels (standards.md §6.1): a summer warm spell on a
+    # WHO 1999/2003 recreational levels (docs/standards.md §6.1): a summer warm spell on a
     # Taihu-like lake passes 50 µg/L; its ordinary summer sits above 10.
     assert max(warm) > 50.0
     assert statistics.median(warm + cool) > 10.0

@@ -5,7 +5,7 @@ tags and fields of schemas.storage, only tag values of the contract's and the
 standards engine's vocabularies (quantity, report, window, body, ...), and may compare a field
 only with a literal of the field's stored type (a boolean with true/false, never 'true').
 Threshold lines and colours must equal the standards numbers. They are restated here from
-../shared/standards.md as an independent check of schemas/standards/, which
+docs/standards.md as an independent check of schemas/standards/, which
 deploy/grafana/builder/limits.py draws from.
 
 tests/integration/deploy/test_grafana_queries.py runs the queries against a real InfluxDB 1.x.

@@ -153,7 +153,7 @@ def test_decode_words(words: list[int], data_type: str, order: str, value: float
 
 def test_unit_factors_use_the_25c_gas_conversions() -> None:
     assert unit_factor("h2s", "ppb") == pytest.approx(to_canonical("h2s", 1.0, "ppb"))
-    assert unit_factor("nh3", "ppm") == pytest.approx(696.1, rel=1e-3)  # standards.md §4.1
+    assert unit_factor("nh3", "ppm") == pytest.approx(696.1, rel=1e-3)  # docs/standards.md §4.1
     assert unit_factor("co", "ppm") == pytest.approx(1.145, rel=1e-3)  # mg/m³ per ppm
     assert unit_factor("conductivity", "mS/cm") == 1000.0
     assert unit_factor("laeq", "dB(A)") == 1.0

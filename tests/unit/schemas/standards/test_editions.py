@@ -1,6 +1,6 @@
 """The GB 3095 / HJ 633 edition follows the window's date (issue 9, item 4).
 
-GB 3095-2026 and HJ 633-2026 replaced the 2012 editions on 2026-03-01 (../shared/standards.md
+GB 3095-2026 and HJ 633-2026 replaced the 2012 editions on 2026-03-01 (docs/standards.md
 §0.1). By default (`air_edition = "auto"`) a window is judged by the edition in force at its
 start, the switch being 2026-03-01 00:00 China Standard Time = 2026-02-28 16:00 UTC.
 """
@@ -93,7 +93,7 @@ def pm25_day(local_day: str, value: float) -> list[Reading]:
 
 
 def test_pm25_daily_76_in_march_2013_exceeds_the_2012_limit_of_75() -> None:
-    # GB 3095-2012 Table 1: PM2.5 24-h Grade II 75 µg/m³ (standards.md §1.1).
+    # GB 3095-2012 Table 1: PM2.5 24-h Grade II 75 µg/m³ (docs/standards.md §1.1).
     got = run(engine(), AIR, pm25_day("2013-03-05", 76))
     (obs,) = only(got, "air.pm2_5.24h")
     assert obs.exceeded and obs.limit == 75

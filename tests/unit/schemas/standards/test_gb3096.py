@@ -1,4 +1,4 @@
-"""GB 3096-2008 noise assessment by zone and period (../shared/standards.md §3)."""
+"""GB 3096-2008 noise assessment by zone and period (docs/standards.md §3)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from schemas.standards.gb3096 import (
     parse_zone,
 )
 
-# standards.md §3.1 Table C1, day / night dB(A).
+# docs/standards.md §3.1 Table C1, day / night dB(A).
 TABLE_C1: dict[gb3096.NoiseZone, tuple[float, float]] = {
     "0": (50, 40),
     "1": (55, 45),
@@ -49,7 +49,7 @@ def test_a_level_equal_to_the_limit_meets_it() -> None:
 
 
 def test_night_lmax() -> None:
-    # Zone 2: 50 + 15 = 65; zone 1: 45 + 15 = 60 (standards.md §3.2 examples).
+    # Zone 2: 50 + 15 = 65; zone 1: 45 + 15 = 60 (docs/standards.md §3.2 examples).
     assert assess_night_lmax("2", 65).limit == 65 and not assess_night_lmax("2", 65).exceeds
     result = assess_night_lmax("1", 62.5)
     assert result.limit == 60 and result.exceeds and result.excess_db == pytest.approx(2.5)

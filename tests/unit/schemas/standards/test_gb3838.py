@@ -1,6 +1,6 @@
 """GB 3838-2002 site evaluation and the lake trophic level index TLI.
 
-References: ../shared/standards.md §5 and §6.3.
+References: docs/standards.md §5 and §6.3.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""HJ 633 AQI, both editions, against the standard's tables (../shared/standards.md §2).
+"""HJ 633 AQI, both editions, against the standard's tables (docs/standards.md §2).
 
 The reference rows of §2.6 are the acceptance tests; the hand-worked examples show the
 equation (1) arithmetic in comments; the properties hold for any concentration.
@@ -28,7 +28,8 @@ from schemas.standards.hj633 import (
     iaqi,
 )
 
-# standards.md §2.6, the reference columns: (indicator, concentration, HJ 633-2012, HJ 633-2026).
+# docs/standards.md §2.6, the reference columns:
+# (indicator, concentration, HJ 633-2012, HJ 633-2026).
 TABLE_2_6: list[tuple[Indicator, float, int, int]] = [
     ("pm2_5_24h", 60, 82, 100),
     ("pm2_5_24h", 75, 100, 114),
@@ -245,7 +246,7 @@ def test_missing_pollutants_and_publication() -> None:
 
 
 def test_categories_and_colours() -> None:
-    # standards.md §2.3: the purple is 153,0,76 (not the EPA purple).
+    # docs/standards.md §2.3: the purple is 153,0,76 (not the EPA purple).
     purple = CATEGORIES[4]
     assert purple.rgb == (153, 0, 76) and purple.hex == "#99004C" and purple.name_zh == "重度污染"
     assert [c.hex for c in CATEGORIES] == [

@@ -1,6 +1,6 @@
 """docs/standards.md against the code that cites it.
 
-(a) Every citation "standards.md §N.M" (and the "§N.M" that follow it in the same citation,
+(a) Every citation "docs/standards.md §N.M" (and the "§N.M" that follow it in the same citation,
     as in "docs/standards.md §1.3, §4.1" or "§1.4 and §8 item 1") in the repository's .py and
     .md files names a section that docs/standards.md has as a heading.
 (b) The numbers of the code's standards tables are in the reference, in the right row of the
@@ -99,7 +99,7 @@ def cited_sections() -> list[tuple[str, str]]:
 
 
 def test_citation_pattern_reads_lists_of_sections() -> None:
-    text = "see docs/standards.md §1.3, §4.1 and `standards.md` §1.4 and §8 item 1; §9 apart"
+    text = "see docs/standards.md §1.3, §4.1 and `docs/standards.md` §1.4 and §8 item 1; §9 apart"
     got = [SECTION_NUMBER.findall(m.group(1)) for m in CITATION.finditer(text)]
     assert got == [["1.3", "4.1"], ["1.4", "8"]]
 

@@ -1,7 +1,7 @@
 """noise.lamax.night: one episode per node per night (issue 9, item 11).
 
 GB 3096-2008 §5.4: at night L_max may not exceed the zone's night limit by more than
-15 dB(A) (../shared/standards.md §3.2). Burst noise recurs all night; the rule groups a night's
+15 dB(A) (docs/standards.md §3.2). Burst noise recurs all night; the rule groups a night's
 exceedances into one episode: it fires on the first, holds through the night and resolves
 with the first day-period reading. Before, every burst fired and resolved an alert of its own.
 

@@ -168,7 +168,7 @@ def test_daily_aqi_is_stored_but_pages_only_when_configured() -> None:
 
 def test_limit_exceedance_and_aqi_category_are_separate() -> None:
     # From 2031 (final limits) a daily PM2.5 of 55 exceeds Grade II (50), while its IAQI (~90)
-    # is "good": a limit alert without an AQI-category alert (standards.md §0.3).
+    # is "good": a limit alert without an AQI-category alert (docs/standards.md §0.3).
     day = utc_ms("2031-03-02T00:00")
     readings = [*hours_of("pm2_5", 55, day, 24), *closing("pm2_5", day + 24 * HOUR)]
     got = run(engine(aqi_alert_reports=("day",)), AIR, readings)
