@@ -2,7 +2,7 @@
 
 Limit exceedance and AQI category are separate rule kinds (docs/standards.md §0.3, §2.5):
 under GB 3095-2026's final limits (from 2031) a daily PM2.5 of 55 µg/m³ exceeds the Grade II
-limit (50) while its IAQI (69) is still "good".
+limit (50) while its IAQI (90 under HJ 633-2026 Table 3) is still "good" (51-100).
 
 - air.{q}.1h: valid 1-h means (>= 45 min, GB 3095-2026 Table 4) against the Table 1 1-h limits
   (SO2, NO2, CO, O3);
