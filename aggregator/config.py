@@ -64,6 +64,12 @@ class InfluxSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # (named retention_policy, or "autogen") keeping readings this long (InfluxQL duration;
     # "INF" keeps them for ever). An existing database is never changed.
     create_duration: Annotated[str, msgspec.Meta(pattern=r"^(INF|[1-9][0-9]*[wdhms])$")] = "400d"
+    # v1: derived data (windows, aqi, water_quality, alerts) in a retention policy of its own,
+    # kept longer than raw readings; created (if missing) with derived_duration, never
+    # changed. "" keeps derived data with the readings. Queries of derived measurements then
+    # name it: SELECT ... FROM "derived"."windows" (README: "Storage bootstrap").
+    derived_retention_policy: str = ""
+    derived_duration: Annotated[str, msgspec.Meta(pattern=r"^(INF|[1-9][0-9]*[wdhms])$")] = "3650d"
     username: str | None = None
     password: str | None = None
     org: str = ""

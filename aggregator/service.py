@@ -88,6 +88,8 @@ def influx_target(config: AggregatorConfig) -> InfluxTarget:
         database=influx.database,
         retention_policy=influx.retention_policy,
         create_duration=influx.create_duration,
+        derived_retention_policy=influx.derived_retention_policy,
+        derived_duration=influx.derived_duration,
         username=influx.username,
         password=influx.password,
         org=influx.org,
@@ -480,8 +482,9 @@ class AggregatorService:
             self._outbox.ack(batch)
 
     def _submit_lines(self, lines: list[str]) -> None:
+        """What the alerting side derived: windows, AQI, water quality, alert records."""
         assert self._pipeline is not None
-        self._pipeline.submit_internal(PendingBatch(lines))
+        self._pipeline.submit_internal(PendingBatch(lines, derived=True))
 
     def _publish_later(self, transition: Transition) -> None:
         self._outbox.alert(transition)

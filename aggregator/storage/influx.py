@@ -32,6 +32,9 @@ class InfluxTarget:
     retention_policy: str = ""
     # v1: the default retention policy's duration when the aggregator creates the database.
     create_duration: str = "400d"
+    # v1: where derived measurements go ("" = with the readings), and its duration.
+    derived_retention_policy: str = ""
+    derived_duration: str = "3650d"
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     org: str = ""
@@ -44,11 +47,17 @@ class InfluxTarget:
         base = self.url.rstrip("/")
         return f"{base}/write" if self.api == "v1" else f"{base}/api/v2/write"
 
-    def params(self) -> dict[str, str]:
+    @property
+    def splits_derived(self) -> bool:
+        """Whether derived measurements are written to a retention policy of their own."""
+        return self.api == "v1" and bool(self.derived_retention_policy)
+
+    def params(self, derived: bool = False) -> dict[str, str]:
         if self.api == "v1":
             params = {"db": self.database, "precision": "ms"}
-            if self.retention_policy:
-                params["rp"] = self.retention_policy
+            rp = self.derived_retention_policy if derived else self.retention_policy
+            if rp:
+                params["rp"] = rp
             return params
         return {"org": self.org, "bucket": self.bucket, "precision": "ms"}
 
@@ -89,6 +98,7 @@ class InfluxWriter:
         self._session: aiohttp.ClientSession | None = None
         self._url = target.write_url()
         self._params = target.params()
+        self._derived_params = target.params(derived=True)
         self._headers = target.headers()
 
     async def __aenter__(self) -> Self:
@@ -110,13 +120,17 @@ class InfluxWriter:
     def target(self) -> InfluxTarget:
         return self._target
 
-    async def write(self, body: bytes) -> None:
+    async def write(self, body: bytes, derived: bool = False) -> None:
+        """Write lines; `derived` ones go to the derived retention policy, if one is set."""
         if self._session is None:
             raise RuntimeError("InfluxWriter used outside its context")
         data = gzip.compress(body, compresslevel=1) if self._target.gzip else body
         try:
             async with self._session.post(
-                self._url, params=self._params, data=data, headers=self._headers
+                self._url,
+                params=self._derived_params if derived else self._params,
+                data=data,
+                headers=self._headers,
             ) as response:
                 if response.status in (200, 204):
                     return
