@@ -194,7 +194,11 @@ def replace_validated(path: Path, text: str) -> Fleet:
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
+            # Same mode and owner (root:envnet 0640): the aggregator must still read it.
             shutil.copymode(path, tmp)
+            st = path.stat()
+            if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                os.chown(tmp, st.st_uid, st.st_gid)
         fleet = load_fleet(tmp)
         tmp.replace(path)
     except BaseException:
