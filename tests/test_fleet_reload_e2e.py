@@ -9,7 +9,13 @@ At the end every reading of the flowing node is in InfluxDB. Waits poll with dea
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -23,7 +29,7 @@ from envnet.cli import main as envnet
 from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from schemas.quantities import SPECS
-from simulators.local_stack import Influxd, Mosquitto
+from simulators.local_stack import Influxd, Mosquitto, free_port
 from tests.harness import MqttProbe, aggregator_config, count, publisher, running_aggregator
 from tests.harness import wait_for as wait
 
@@ -168,3 +174,49 @@ def test_enrol_retire_and_a_broken_edit_while_readings_flow(
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_sighup_reloads_the_inventory_of_the_real_command(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    """`envnet aggregator` as systemd runs it; polling off (reload_s = 0), so only SIGHUP
+    (`systemctl reload envnet-aggregator`) can reload; without a handler SIGHUP would kill it."""
+    fleet_path = tmp_path / "fleet.toml"
+    fleet_path.write_text('[nodes.n1]\nsite = "One"\n')
+    port = free_port()
+    config = tmp_path / "agg.toml"
+    config.write_text(
+        f'[fleet]\npath = "{fleet_path}"\nreload_s = 0\n'
+        f'[metrics]\nhost = "127.0.0.1"\nport = {port}\n[state]\ndir = "{tmp_path / "state"}"\n'
+    )
+    env = {**os.environ, "ENVNET_MQTT_URL": mosquitto.url, "ENVNET_INFLUX_URL": influxd.url}
+    command = [sys.executable, "-m", "envnet.cli", "aggregator", "--config", str(config)]
+    log_path = tmp_path / "aggregator.log"
+    log_file = log_path.open("w")  # a file, not a pipe: a full pipe would block its logging
+    process = subprocess.Popen(command, env=env, stderr=log_file)
+
+    def reloaded() -> float:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:
+            return -1.0
+        found = re.search(r'^envnet_fleet_reloads_total\{outcome="reloaded"\} (\S+)$', text, re.M)
+        return float(found.group(1)) if found else 0.0
+
+    try:
+        wait(lambda: reloaded() == 0.0, WAIT_S, "the aggregator's metrics")
+        fleet_path.write_text(fleet_path.read_text() + '[nodes.n2]\nsite = "Two"\n')
+        process.send_signal(signal.SIGHUP)
+        wait(lambda: reloaded() == 1.0, WAIT_S, "the reload on SIGHUP")
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log_file.close()
+    stderr = log_path.read_text()
+    assert process.returncode == 0, stderr[-2000:]
+    assert "fleet_reloaded" in stderr and "added=n2" in stderr
