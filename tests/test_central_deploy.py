@@ -127,7 +127,13 @@ def test_a_dry_run_changes_nothing_and_two_runs_install_once(tmp_path: Path) -> 
     shutil.copy(pki.ca_cert, tls / "ca.crt")
     shutil.copy(pki.server_cert, tls / "server.crt")
     shutil.copy(pki.server_key, tls / "server.key")
-    done = install(root, "--tls-dir", str(tls), "--broker-host", "broker.city.example")
+    routes = tmp_path / "alertmanager.yml"
+    routes.write_text("route:\n  receiver: envnet-null\nreceivers:\n  - name: envnet-null\n")
+    debian_example = root / "etc" / "prometheus" / "alertmanager.yml"
+    debian_example.parent.mkdir(parents=True)
+    debian_example.write_text("# Debian's example\n")
+    am = ["--alertmanager-config", str(routes)]
+    done = install(root, "--tls-dir", str(tls), "--broker-host", "broker.city.example", *am)
     assert [line for line in done if line.startswith("would:")] == []
 
     # The user, as useradd wrote it into the root's files.
@@ -167,6 +173,9 @@ def test_a_dry_run_changes_nothing_and_two_runs_install_once(tmp_path: Path) -> 
     assert len(load_fleet(etc / "fleet.toml")) == 0
     template = REPO / "deploy" / "pi" / "node.toml"
     assert (etc / "node-template.toml").read_text() == template.read_text()
+    # Alertmanager's routes, installed once; Debian's example kept beside them.
+    assert debian_example.read_text() == routes.read_text()
+    assert (debian_example.parent / "alertmanager.yml.debian").read_text() == "# Debian's example\n"
     # The unit, enabled; influxd and alertmanager enabled.
     units = root / "etc" / "systemd" / "system"
     assert (units / "envnet-aggregator.service").read_text() == UNIT.read_text()
@@ -177,9 +186,10 @@ def test_a_dry_run_changes_nothing_and_two_runs_install_once(tmp_path: Path) -> 
         "prometheus-alertmanager.service": "/lib/systemd/system/prometheus-alertmanager.service",
     }
 
-    # Again: nothing changes, and it says so.
+    # Again, after the operator edited the routes: nothing changes, and it says so.
+    debian_example.write_text(routes.read_text() + "# the operator's edit\n")
     before = snapshot(root)
-    again = install(root, "--tls-dir", str(tls))
+    again = install(root, "--tls-dir", str(tls), *am)
     assert snapshot(root) == before
     assert [line for line in again if line.startswith(("done:", "would:"))] == []
 

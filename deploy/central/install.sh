@@ -3,6 +3,7 @@
 # ACL, InfluxDB, Alertmanager and the aggregator as a hardened systemd unit of its own user.
 #
 #   sudo deploy/central/install.sh [--source DIR|WHEEL] [--tls-dir DIR] [--broker-host NAME]
+#                                  [--alertmanager-config FILE]
 #                                  [--steps packages,user,broker,influxdb,alertmanager,
 #                                           aggregator,service]
 #                                  [--no-start] [--root DIR] [--dry-run]
@@ -18,12 +19,14 @@
 #                 (envnet-aggregator, a random password, written only to aggregator.env);
 #   influxdb      enable influxdb.service (the aggregator creates its database at start);
 #   alertmanager  /etc/prometheus/alertmanager.yml from deploy/alertmanager/alertmanager.yml
-#                 (when that file exists and none is installed), enable the service;
+#                 (or --alertmanager-config), once (Debian's example is kept as .debian);
+#                 enable the service;
 #   aggregator    /opt/envnet/venv with envnet[aggregator]; /etc/envnet (root:envnet 0750)
 #                 with agg.toml, fleet.toml (an empty inventory: enrol nodes with
 #                 `envnet fleet enrol`), node-template.toml and aggregator.env (0640);
-#   service       /etc/systemd/system/envnet-aggregator.service (deploy/systemd/), enabled,
-#                 (re)started unless --no-start.
+#   service       /etc/systemd/system/envnet-aggregator.service (deploy/systemd/), enabled;
+#                 the services restarted if this run changed anything, else started if
+#                 down (unless --no-start).
 #
 # --root DIR works on another root file system (tests, an image): packages and the venv are
 # skipped, nothing is started. --dry-run prints what would change and changes nothing.
@@ -44,7 +47,7 @@ unit_name=envnet-aggregator.service
 alertmanager_src=$repo/deploy/alertmanager/alertmanager.yml
 
 usage() {
-  sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
     --source) source_arg=${2:?--source needs a directory or a wheel}; shift 2 ;;
     --tls-dir) tls_dir=${2:?--tls-dir needs a directory}; shift 2 ;;
     --broker-host) broker_host=${2:?--broker-host needs a name}; shift 2 ;;
+    --alertmanager-config) alertmanager_src=${2:?--alertmanager-config needs a file}; shift 2 ;;
     --no-start) start=0; shift ;;
     --steps) steps=${2:?--steps needs a list}; shift 2 ;;
     -h|--help) usage ;;
@@ -75,6 +79,7 @@ fi
 # -- output and actions ------------------------------------------------------------------
 
 say() { printf '%s\n' "$*"; }
+changed=0
 change() {
   local what=$1
   shift
@@ -82,6 +87,7 @@ change() {
     say "would: $what"
   else
     "$@"
+    changed=1
     say "done: $what"
   fi
 }
@@ -241,16 +247,27 @@ influxdb_step() {
   enable_unit influxdb.service /lib/systemd/system/influxdb.service
 }
 
+# Debian's example config is kept as alertmanager.yml.debian; the marker says envnet's was
+# installed once, and from then on the file is the operator's.
+install_alertmanager_config() {
+  local dest=$1 marker=$2
+  if [ -f "$dest" ]; then
+    cp -p "$dest" "$dest.debian"
+  fi
+  install -D -m 0644 -o 0 -g 0 "$alertmanager_src" "$dest"
+  install -D -m 0644 -o 0 -g 0 /dev/null "$marker"
+}
+
 alertmanager_step() {
-  local dest
+  local dest marker
   dest=$(r /etc/prometheus/alertmanager.yml)
+  marker=$(r /etc/envnet/.alertmanager-config-installed)
   if [ -f "$alertmanager_src" ]; then
-    # Debian's package installs an example config: replaced once, then the operator's.
-    if [ -f "$dest" ] && grep -q 'envnet' "$dest"; then
-      same "$dest kept (not overwritten)"
+    if [ -f "$marker" ]; then
+      same "$dest kept (installed once; yours to edit)"
     else
       change "install $dest from $alertmanager_src" \
-        install -D -m 0644 -o 0 -g 0 "$alertmanager_src" "$dest"
+        install_alertmanager_config "$dest" "$marker"
     fi
   else
     say "note: no $alertmanager_src in this tree: configure $dest by hand" \
@@ -331,9 +348,18 @@ service_step() {
     fi
   fi
   enable_unit "$unit_name" "/etc/systemd/system/$unit_name"
+  local service
   if [ "$start" -eq 1 ] && systemd_running; then
-    change "restart mosquitto and $unit_name" systemctl restart mosquitto influxdb \
-      prometheus-alertmanager "$unit_name"
+    # Restarted after a change (new settings, a new login); otherwise only started if down.
+    for service in mosquitto influxdb prometheus-alertmanager "$unit_name"; do
+      if [ "$changed" -eq 1 ]; then
+        change "restart $service" systemctl restart "$service"
+      elif systemctl is-active --quiet "$service"; then
+        same "$service is running"
+      else
+        change "start $service" systemctl start "$service"
+      fi
+    done
   else
     say "note: services not started now (--no-start, --root, or no systemd)"
   fi
