@@ -312,7 +312,12 @@ class AggregatorService:
         self._intake.replace_fleet(fleet)
         for node in (*change.retired, *change.changed):
             self._lines.pop(node, None)  # their cached series carry the old site
-        self._alerting.reload(fleet, now_ms())
+        try:
+            self._alerting.reload(fleet, now_ms())
+        except WorkerError as exc:  # already counted and logged as alerting_worker_gone
+            log.error(
+                "fleet_reload_not_evaluated", error=str(exc), retired=",".join(change.retired)
+            )
         return change
 
     def _count_reload(self, outcome: Outcome) -> None:

@@ -193,6 +193,8 @@ def test_the_watcher_reloads_changes_refuses_broken_files_and_reloads_on_request
     assert watcher.check(forced=False) == "refused"
     assert watcher.check(forced=False) == "unchanged"  # reported once, not every poll
     assert len(in_force) == 2 and "extra" in in_force[-1]
+    path.write_bytes(b"\xff\xfe[nodes")  # not UTF-8
+    assert watcher.check(forced=False) == "refused"
     path.unlink()
     assert watcher.check(forced=True) == "refused"
     path.write_text(SHIPPED_FLEET.read_text())

@@ -93,7 +93,8 @@ class FleetWatcher:
         self._stamp = stamp
         try:
             fleet = load_fleet(self._path)
-        except (ConfigError, OSError) as exc:
+        # ValueError: bytes that are not UTF-8 (UnicodeDecodeError) must not stop the service.
+        except (ConfigError, OSError, ValueError) as exc:
             log.error(
                 "fleet_reload_refused",
                 path=str(self._path),

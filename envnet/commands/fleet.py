@@ -374,9 +374,12 @@ def _guarded(action: str, args: argparse.Namespace) -> int:
     runs = {"enrol": _enrol, "retire": _retire, "list": _list}
     try:
         return runs[action](args)
-    except EnrolError as exc:
+    except (EnrolError, OSError, UnicodeDecodeError) as exc:
         sys.stderr.write(f"envnet fleet {action}: {exc}\n")
         return EXIT_BAD_INPUT
+    except subprocess.CalledProcessError as exc:
+        sys.stderr.write(f"envnet fleet {action}: mosquitto_passwd failed: {exc.stderr!r}\n")
+        return 1
 
 
 def run_enrol(args: argparse.Namespace) -> int:
