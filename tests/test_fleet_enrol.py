@@ -22,9 +22,11 @@ from aggregator.fleet import Fleet, NodeInfo, load_fleet
 from aggregator.intake.fleet_watch import FleetChange, FleetWatcher, fleet_change
 from edge.config import load_edge_config
 from envnet.cli import main as envnet
+from schemas import topics
 from schemas.messages import Location
+from tests import tls_broker as tls_broker_module
 from tests.harness import wait_for
-from tests.tls_broker import connect_result, tls_broker
+from tests.tls_broker import connect_result, tls_broker, tls_probe
 
 REPO: Final = Path(__file__).resolve().parent.parent
 SHIPPED_FLEET: Final = REPO / "deploy" / "config" / "fleet.toml"
@@ -149,10 +151,13 @@ def test_retiring_an_unknown_node_exits_2(site: Path, capsys: pytest.CaptureFixt
     assert "nobody is not in" in capsys.readouterr().err
 
 
-def test_the_enrolled_login_works_on_the_shipped_tls_broker_until_retired(
-    site: Path, tmp_path: Path
+def test_the_enrolled_login_and_acl_work_on_the_shipped_tls_broker_until_retired(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with tls_broker(tmp_path / "tls", {}) as tb:
+    """The broker runs the ACL that enrol edits (a copy of the shipped one) and re-reads it
+    and the password file on SIGHUP, as `systemctl reload mosquitto` does."""
+    monkeypatch.setattr(tls_broker_module, "ACL", site / "envnet.acl")
+    with tls_broker(tmp_path / "tls", {"envnet-aggregator": "agg-secret"}) as tb:
         passwd = tb.broker.passwd_files[0]
         args = [*ENROL, "--out", str(site / "n.toml")]
         common = ["--fleet", str(site / "fleet.toml"), "--passwd", str(passwd)]
@@ -163,6 +168,16 @@ def test_the_enrolled_login_works_on_the_shipped_tls_broker_until_retired(
         assert tb.broker.pid is not None
         os.kill(tb.broker.pid, signal.SIGHUP)  # systemctl reload mosquitto
         wait_for(lambda: connect_result(tb, "sz-new", password).value == 0, 20, "the login")
+        # Its readings reach the aggregator through the edited ACL.
+        tb.passwords["sz-new"] = password
+        aggregator = tls_probe(tb, "envnet-aggregator", [topics.readings("sz-new")])
+        node = tls_probe(tb, "sz-new", [])
+        try:
+            node.client.publish(topics.readings("sz-new"), b"{}", qos=1).wait_for_publish(10)
+            wait_for(lambda: bool(aggregator.on(lambda t: True)), 20, "the node's message")
+        finally:
+            node.stop()
+            aggregator.stop()
         assert envnet(["fleet", "retire", "sz-new", *common, *acl]) == 0
         os.kill(tb.broker.pid, signal.SIGHUP)
         wait_for(lambda: connect_result(tb, "sz-new", password).value != 0, 20, "the refusal")
