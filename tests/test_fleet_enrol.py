@@ -7,6 +7,7 @@ The login `enrol` creates is tried on a real mosquitto running the shipped TLS s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -104,6 +105,10 @@ def test_list_shows_every_node(site: Path, capsys: pytest.CaptureFixture[str]) -
         "sz-gusu-renmin", "sz-sip-roadside", "sz-taihu-gonghu", "sz-wwtp-odour",
     ]  # fmt: skip
     assert lines[0].split()[1:4] == ["air+noise", "Gusu", "31.31,120.62"]
+    assert envnet(["fleet", "list", "--json", "--fleet", str(site / "fleet.toml")]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first["node"] == "sz-gusu-renmin" and first["site_type"] == "roadside"
+    assert first["location"] == {"lat": 31.31, "lon": 120.62}
 
 
 def test_retire_undoes_enrol_exactly(site: Path) -> None:
