@@ -32,6 +32,9 @@ PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 
 class FleetSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str = "fleet.toml"
+    # Hot reload: the file is checked this often (and on SIGHUP) and reloaded when it
+    # changed; 0 reloads on SIGHUP only (aggregator/intake/fleet_watch.py).
+    reload_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
 
 
 class MetricsSection(HealthLimits, frozen=True, forbid_unknown_fields=True):

@@ -84,6 +84,11 @@ class Metrics:
             "envnet_intake_pauses", "Times intake paused for backpressure"
         )
         self.acks_sent = declare.counter("envnet_acks_sent", "Ack messages published")
+        self.fleet_reloads = declare.counter(
+            "envnet_fleet_reloads",
+            "Fleet inventory reloads by outcome (reloaded, refused: the old one stays)",
+            "outcome",
+        )
         self.alert_transitions = declare.counter(
             "envnet_alert_transitions", "Alert transitions", "event", "kind"
         )

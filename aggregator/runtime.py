@@ -1,4 +1,5 @@
-"""Run the aggregator until SIGTERM or SIGINT, then shut down cleanly."""
+"""Run the aggregator until SIGTERM or SIGINT, then shut down cleanly; SIGHUP reloads the
+fleet inventory."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from aggregator.service import AggregatorService
 
 
 async def serve(config: AggregatorConfig) -> None:
-    fleet = load_fleet(Path(config.fleet.path))
+    path = Path(config.fleet.path)
+    fleet = load_fleet(path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await AggregatorService(config, fleet).run(stop)
+    service = AggregatorService(config, fleet, fleet_path=path)
+    if service.fleet_watcher is not None:
+        loop.add_signal_handler(signal.SIGHUP, service.fleet_watcher.request)
+    await service.run(stop)
 
 
 def run_aggregator(config: AggregatorConfig) -> None:

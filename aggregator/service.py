@@ -24,6 +24,7 @@ from aggregator.config import AggregatorConfig
 from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake.checks import AcceptedBatch, Intake, Refusal
+from aggregator.intake.fleet_watch import FleetChange, FleetWatcher, Outcome, fleet_change
 from aggregator.intake.mqtt_session import Publisher, Subscriber
 from aggregator.intake.refusal_notices import RefusalNotices
 from aggregator.intake.refusals import RefusalReporter
@@ -113,11 +114,21 @@ class _Outbox:
 
 class AggregatorService:
     def __init__(
-        self, config: AggregatorConfig, fleet: Fleet, metrics: Metrics | None = None
+        self,
+        config: AggregatorConfig,
+        fleet: Fleet,
+        metrics: Metrics | None = None,
+        fleet_path: Path | None = None,
     ) -> None:
         self._config = config
         self._fleet = fleet
         self.metrics = metrics or Metrics()
+        # Given the file the fleet was read from, the service reloads it when it changes.
+        self.fleet_watcher = (
+            FleetWatcher(fleet_path, config.fleet.reload_s, self.reload_fleet, self._count_reload)
+            if fleet_path is not None
+            else None
+        )
         self._intake = Intake(fleet, config.mqtt.max_payload_bytes)
         self._refusals = RefusalReporter(self.metrics)
         self._notices = RefusalNotices()
@@ -208,6 +219,9 @@ class AggregatorService:
                         group.create_task(hook.run(), name=f"webhook-{i}")
                         for i, hook in enumerate(self._webhooks)
                     ]
+                    if self.fleet_watcher is not None:
+                        watch = self.fleet_watcher.run()
+                        hooks.append(group.create_task(watch, name="fleet-watch"))
                     await self._publisher.wait_ready(timeout_s=5.0)
                     await self._republish_alert_states()
                     intake = group.create_task(subscriber.run(), name="mqtt-subscriber")
@@ -247,6 +261,26 @@ class AggregatorService:
             log.warning("shutdown_unevaluated", error=str(exc) or "timeout")
         await pipeline.drain(drain_s)
         await self._flush_outbox()
+
+    def reload_fleet(self, fleet: Fleet) -> FleetChange:
+        """Put a new inventory in force (hot reload). Each holder swaps it in one assignment
+        on this event loop: intake judges each message by the old or the new one; batches
+        accepted before are stored and acked as usual; the worker retires missing nodes."""
+        change = fleet_change(self._fleet, fleet)
+        self._fleet = fleet
+        self._intake.replace_fleet(fleet)
+        for node in (*change.retired, *change.changed):
+            self._lines.pop(node, None)  # their cached series carry the old site
+        try:
+            self._alerting.reload(fleet, now_ms())
+        except WorkerError as exc:  # already counted and logged as alerting_worker_gone
+            log.error(
+                "fleet_reload_not_evaluated", error=str(exc), retired=",".join(change.retired)
+            )
+        return change
+
+    def _count_reload(self, outcome: Outcome) -> None:
+        self.metrics.fleet_reloads.labels(outcome).inc()
 
     def _count_webhook(self, outcome: str) -> None:
         self.metrics.webhook_deliveries.labels(outcome).inc()
@@ -406,8 +440,9 @@ class AggregatorService:
             self._outbox.ack(batch)
 
     def _submit_lines(self, lines: list[str]) -> None:
+        """What the alerting side derived: windows, AQI, water quality, alert records."""
         assert self._pipeline is not None
-        self._pipeline.submit_internal(PendingBatch(lines))
+        self._pipeline.submit_internal(PendingBatch(lines, derived=True))
 
     def _publish_later(self, transition: Transition) -> None:
         self._outbox.alert(transition)

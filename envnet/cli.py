@@ -173,6 +173,46 @@ _COMMANDS: tuple[_Tool | _Group, ...] = (
         run="run",
         logging=False,
     ),
+    _Group(
+        "fleet",
+        help="the fleet inventory: enrol a node, list them, retire one",
+        dest="fleet_command",
+        metavar="ACTION",
+        tools=(
+            _Tool(
+                "enrol",
+                help="add a node: broker login, ACL, inventory entry and its node.toml",
+                description="Create the node's broker credentials (a random password, "
+                "printed once) and ACL block, add it to the fleet inventory (validated, "
+                "replaced atomically; a running aggregator reloads it) and write the "
+                "node.toml the technician copies to the Pi. Exit 2 for bad input.",
+                module="envnet.commands.fleet",
+                add="add_enrol_arguments",
+                run="run_enrol",
+                logging=False,
+            ),
+            _Tool(
+                "list",
+                help="the nodes of the inventory",
+                description="List the fleet inventory's nodes: kinds, group, position, site.",
+                module="envnet.commands.fleet",
+                add="add_list_arguments",
+                run="run_list",
+                logging=False,
+            ),
+            _Tool(
+                "retire",
+                help="take a node out: inventory entry, broker login and ACL block",
+                description="Remove the node from the fleet inventory, the password file and "
+                "the ACL. A running aggregator reloads the inventory and resolves the node's "
+                "open alerts.",
+                module="envnet.commands.fleet",
+                add="add_retire_arguments",
+                run="run_retire",
+                logging=False,
+            ),
+        ),
+    ),
     _Tool(
         "calibration",
         help="sensor calibration records: list them, recalibrate stored history",

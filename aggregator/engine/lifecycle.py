@@ -272,6 +272,22 @@ class AlertBook:
             if key[0] == node and (t := self._close_late(key, track, reason)) is not None
         ]
 
+    def retire(self, node: str, reason: str, now_ms: int) -> list[Transition]:
+        """The node left the inventory: resolve its firing alerts in both lanes, saying why,
+        and forget its tracks (no reading of it will ever clear them)."""
+        out: list[Transition] = []
+        for lane in (self._live, self._late):
+            for key in [key for key in lane if key[0] == node]:
+                track = lane.pop(key)
+                self._dirty.add(key)
+                if track.state != "firing" or track.alert is None or track.closed:
+                    continue  # pending or resolved: never published as open
+                resolved = msgspec.structs.replace(
+                    track.alert, state="resolved", message=f"{reason}; {track.alert.message}"[:300]
+                )
+                out.append(Transition("resolved", resolved, now_ms))
+        return out
+
     def expire_late(self, newest_ms: Mapping[str, int], horizon_ms: int) -> list[Transition]:
         """Close the late episodes whose data ends more than `horizon_ms` before their node's
         newest data (`newest_ms`, event time): no late reading can revise them any more."""

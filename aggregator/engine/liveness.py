@@ -216,6 +216,10 @@ class Liveness:
         if online and (came_online or self.settings.status_is_heartbeat):
             state.heard_ms = max(state.heard_ms, at_ms)
 
+    def forget(self, node: str) -> None:
+        """The node left the inventory: no deadman watches it any more."""
+        self._nodes.pop(node, None)
+
     def grace(self, now_ms: int) -> None:
         """The aggregator could hear nobody until `now_ms` (restart, paused intake): start
         every silence clock at `now_ms` at the earliest."""

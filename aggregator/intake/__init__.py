@@ -8,4 +8,6 @@
 - `seqs`: which batches, by (node, journal, seq) and content, are stored or in flight, so a
   resend is acked without being written twice, and an ack always means stored. Pure.
 - `refusals` and `refusal_notices`: counting refused input, and telling the refused node why.
+- `fleet_watch`: hot reload of the fleet inventory (on SIGHUP, or when the file changes); a
+  file that does not load is refused and counted, and the inventory in force stays.
 """

@@ -138,6 +138,10 @@ class Intake:
         self._max = max_payload_bytes
         self._sensor_ids = _SensorIds()
 
+    def replace_fleet(self, fleet: Fleet) -> None:
+        """A new inventory (hot reload): messages checked from now on are judged by it."""
+        self._fleet = fleet
+
     def readings(self, topic: str, payload: bytes) -> AcceptedBatch | Refusal:
         checked = self._check(topic, payload, "readings")
         if isinstance(checked, Refusal):

@@ -39,6 +39,12 @@ class InfluxTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # (named retention_policy, or "autogen") keeping readings this long (InfluxQL duration;
     # "INF" keeps them for ever). An existing database is never changed.
     create_duration: Annotated[str, msgspec.Meta(pattern=r"^(INF|[1-9][0-9]*[wdhms])$")] = "400d"
+    # v1: derived data (windows, aqi, water_quality, alerts) in a retention policy of its own,
+    # kept longer than raw readings; created (if missing) with derived_duration, never
+    # changed. "" keeps derived data with the readings. Queries of derived measurements then
+    # name it: SELECT ... FROM "derived"."windows" (README: "Storage bootstrap").
+    derived_retention_policy: str = ""
+    derived_duration: Annotated[str, msgspec.Meta(pattern=r"^(INF|[1-9][0-9]*[wdhms])$")] = "3650d"
     username: str | None = None
     password: str | None = None
     org: str = ""
@@ -78,11 +84,17 @@ class InfluxTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         base = self.url.rstrip("/")
         return f"{base}/write" if self.resolved_api() == "v1" else f"{base}/api/v2/write"
 
-    def params(self) -> dict[str, str]:
+    @property
+    def splits_derived(self) -> bool:
+        """Whether derived measurements are written to a retention policy of their own."""
+        return self.resolved_api() == "v1" and bool(self.derived_retention_policy)
+
+    def params(self, derived: bool = False) -> dict[str, str]:
         if self.resolved_api() == "v1":
             params = {"db": self.database, "precision": "ms"}
-            if self.retention_policy:
-                params["rp"] = self.retention_policy
+            rp = self.derived_retention_policy if derived else self.retention_policy
+            if rp:
+                params["rp"] = rp
             return params
         return {"org": self.org, "bucket": self.bucket, "precision": "ms"}
 
@@ -123,6 +135,7 @@ class InfluxWriter:
         self._session: aiohttp.ClientSession | None = None
         self._url = target.write_url()
         self._params = target.params()
+        self._derived_params = target.params(derived=True)
         self._headers = target.headers()
 
     async def __aenter__(self) -> Self:
@@ -144,13 +157,17 @@ class InfluxWriter:
     def target(self) -> InfluxTarget:
         return self._target
 
-    async def write(self, body: bytes) -> None:
+    async def write(self, body: bytes, derived: bool = False) -> None:
+        """Write lines; `derived` ones go to the derived retention policy, if one is set."""
         if self._session is None:
             raise RuntimeError("InfluxWriter used outside its context")
         data = gzip.compress(body, compresslevel=1) if self._target.gzip else body
         try:
             async with self._session.post(
-                self._url, params=self._params, data=data, headers=self._headers
+                self._url,
+                params=self._derived_params if derived else self._params,
+                data=data,
+                headers=self._headers,
             ) as response:
                 if response.status in (200, 204):
                     return

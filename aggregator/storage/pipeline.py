@@ -42,6 +42,8 @@ class PendingBatch:
 
     lines: list[str]
     batch: AcceptedBatch | None = None
+    # Windows, AQI, water quality and alert records: kept in the derived retention policy.
+    derived: bool = False
 
     @property
     def readings(self) -> int:
@@ -228,13 +230,27 @@ class Pipeline:
             self._reject(chunk[0], exc)
         return chunk
 
+    def _bodies(self, chunk: Sequence[PendingBatch]) -> list[tuple[bytes, bool]]:
+        """The chunk's write requests: one, or raw and derived apart when derived data has a
+        retention policy of its own."""
+        if not self._writer.target.splits_derived:
+            return [("\n".join(line for item in chunk for line in item.lines).encode(), False)]
+        bodies = []
+        for derived in (False, True):
+            lines = [line for item in chunk if item.derived == derived for line in item.lines]
+            if lines:
+                bodies.append(("\n".join(lines).encode(), derived))
+        return bodies
+
     async def _write_retrying(self, chunk: Sequence[PendingBatch]) -> None:
-        body = "\n".join(line for item in chunk for line in item.lines).encode()
+        bodies = self._bodies(chunk)
         backoff = Backoff(self._s.retry_initial_s, self._s.retry_cap_s, rng=random.Random())
         while True:
             started = time.perf_counter()
             try:
-                await self._writer.write(body)
+                # A retry rewrites both: rewriting a point that is stored is idempotent.
+                for body, derived in bodies:
+                    await self._writer.write(body, derived)
             except WriteError as exc:
                 kind = "network" if exc.status is None else f"http_{exc.status}"
                 self._metrics.write_failures.labels(kind).inc()
@@ -259,7 +275,12 @@ class Pipeline:
             return
 
     def _database_missing(self, exc: WriteError) -> bool:
-        return self._creates_database and exc.status == 404 and "database not found" in str(exc)
+        # influxd 1.x: 404 "database not found"; 500 "retention policy not found: NAME".
+        text = str(exc)
+        missing = (exc.status == 404 and "database not found" in text) or (
+            exc.status == 500 and "retention policy not found" in text
+        )
+        return self._creates_database and missing
 
     def _failed(self, exc: WriteError, delay: float) -> None:
         now = time.time()

@@ -6,6 +6,13 @@
   never changed: the check is `SHOW DATABASES`, and `CREATE DATABASE` runs only when the name
   is missing, so running it again does nothing. The writer also creates it when a write is
   refused with "database not found" (influxd was not reachable at start, or was wiped since).
+- v1, derived data: with `[influx] derived_retention_policy` set, derived measurements
+  (windows, aqi, water_quality, alerts) are written to that retention policy, which is
+  created when missing with `[influx] derived_duration` (10 years by default), so that they
+  outlive the raw readings. An existing policy is never changed (its duration is logged at
+  start). Checked at start and again when a write meets a missing database or policy.
+- v2 (InfluxDB 2.x): one bucket holds everything (a bucket has one retention period); see
+  README "Storage bootstrap" for keeping derived data longer there.
 - v2 (InfluxDB 2.x): buckets belong to an organisation and need rights to create, so the
   aggregator only checks that the bucket exists (`GET /api/v2/buckets?name=…&org=…`) and stops
   with a message naming the bucket and the organisation when it does not.
@@ -80,7 +87,48 @@ async def create_if_missing(target: InfluxTarget) -> None:
 
 
 async def ensure_database(session: aiohttp.ClientSession, target: InfluxTarget) -> bool:
-    """Create the v1 database unless it exists; True if it was created now."""
+    """Create the v1 database unless it exists, and the derived retention policy unless it
+    exists; True if the database was created now."""
+    created = await _ensure_database(session, target)
+    if target.splits_derived:
+        await ensure_derived_policy(session, target)
+    return created
+
+
+def create_policy_query(target: InfluxTarget) -> str:
+    """The InfluxQL that creates the derived retention policy (a single node: replication 1)."""
+    return (
+        f"CREATE RETENTION POLICY {quote_ident(target.derived_retention_policy)} ON "
+        f"{quote_ident(target.database)} DURATION {target.derived_duration} REPLICATION 1"
+    )
+
+
+async def ensure_derived_policy(session: aiohttp.ClientSession, target: InfluxTarget) -> bool:
+    """Create the derived retention policy unless it exists; True if created now."""
+    show = f"SHOW RETENTION POLICIES ON {quote_ident(target.database)}"
+    durations = _policy_durations(await _influxql(session, target, show))
+    name = target.derived_retention_policy
+    if name in durations:
+        log.info("retention_policy_found", retention_policy=name, duration=durations[name])
+        return False
+    query = create_policy_query(target)
+    error = _statement_error(await _influxql(session, target, query))
+    if error is not None:
+        raise StartupError(
+            f"InfluxDB retention policy {name!r} on {target.database!r} does not exist at "
+            f"{redact_url(target.url)} and could not be created: {error}; create it "
+            f"(influx -execute '{query}') or fix [influx] derived_retention_policy"
+        )
+    log.warning(
+        "retention_policy_created",
+        database=target.database,
+        retention_policy=name,
+        duration=target.derived_duration,
+    )
+    return True
+
+
+async def _ensure_database(session: aiohttp.ClientSession, target: InfluxTarget) -> bool:
     answer = await _influxql(session, target, "SHOW DATABASES")
     if target.database in _database_names(answer):
         return False
@@ -134,6 +182,20 @@ def _database_names(answer: object) -> set[str]:
                 if isinstance(row, list) and row and isinstance(row[0], str):
                     names.add(row[0])
     return names
+
+
+def _policy_durations(answer: object) -> dict[str, str]:
+    """SHOW RETENTION POLICIES: name -> duration (columns name, duration, ...)."""
+    durations: dict[str, str] = {}
+    results = answer.get("results", []) if isinstance(answer, dict) else []
+    for result in results if isinstance(results, list) else []:
+        series = result.get("series", []) if isinstance(result, dict) else []
+        for item in series if isinstance(series, list) else []:
+            values = item.get("values", []) if isinstance(item, dict) else []
+            for row in values if isinstance(values, list) else []:
+                if isinstance(row, list) and len(row) > 1 and isinstance(row[0], str):
+                    durations[row[0]] = str(row[1])
+    return durations
 
 
 def _statement_error(answer: object) -> str | None:

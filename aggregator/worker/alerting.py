@@ -164,6 +164,16 @@ class Alerting:
 
     # -- input ----------------------------------------------------------------------------
 
+    def reload(self, fleet: Fleet, at_ms: int) -> None:
+        """A new inventory (hot reload): nodes gone from it are retired, their open alerts
+        resolved through the normal path (stored, published, sent to the sinks)."""
+        retired = [info.node for info in self._fleet if info.node not in fleet]
+        self._fleet = fleet
+        for node in retired:
+            self.liveness.forget(node)
+            self._backlog_nodes.discard(node)
+            self._emit_all(self.book.retire(node, f"node {node} retired from the inventory", at_ms))
+
     def heard(
         self,
         info: NodeInfo,

@@ -32,7 +32,7 @@ import msgspec
 from aggregator.config import AggregatorConfig
 from aggregator.engine.lifecycle import Transition
 from aggregator.engine.liveness import history_verdict
-from aggregator.fleet import Fleet
+from aggregator.fleet import Fleet, NodeInfo
 from aggregator.gc_tuning import tune_gc
 from aggregator.intake.checks import AcceptedBatch
 from aggregator.metrics import Metrics
@@ -124,7 +124,16 @@ class Close(msgspec.Struct, tag=True, array_like=True):
     pass
 
 
-Request = Open | Warm | Stored | Heard | Status | Command | Tick | Checkpoint | Gauges | Close
+class Reload(msgspec.Struct, tag=True, array_like=True):
+    """A new fleet inventory (hot reload); nodes missing from it are retired."""
+
+    nodes: dict[str, NodeInfo]
+    at_ms: int
+
+
+Request = (
+    Open | Warm | Stored | Heard | Status | Command | Tick | Checkpoint | Gauges | Close | Reload
+)
 
 MetricOp = tuple[Literal["inc", "set"], str, tuple[str, ...], float]
 
@@ -274,6 +283,9 @@ class _Worker:
                 self.alerting.update_gauges()
             case Close():
                 self.alerting.close()
+            case Reload(nodes, at_ms):
+                self.fleet = Fleet(nodes)
+                self.alerting.reload(self.fleet, at_ms)
 
 
 def _read_exact(sock: socket.socket, size: int) -> bytes | None:
@@ -450,6 +462,12 @@ class AlertingWorker:
 
     def checkpoint(self) -> None:
         self.post(Checkpoint())
+
+    def reload(self, fleet: Fleet, at_ms: int) -> None:
+        """Hand the worker a new inventory (also used if the worker is started again)."""
+        self._fleet = fleet
+        self._send_heard()  # what was heard so far, judged under the inventory it came in
+        self.post(Reload({info.node: info for info in fleet}, at_ms))
 
     def update_gauges(self) -> None:
         self.post(Gauges())

@@ -74,13 +74,17 @@ class RunningAggregator:
 
 
 @contextmanager
-def running_aggregator(config: AggregatorConfig, fleet: Fleet) -> Iterator[RunningAggregator]:
+def running_aggregator(
+    config: AggregatorConfig, fleet: Fleet, fleet_path: Path | None = None
+) -> Iterator[RunningAggregator]:
+    """The aggregator in a thread; given `fleet_path` (the file `fleet` was read from), it
+    reloads the inventory when the file changes, as `envnet aggregator` does."""
     ready = threading.Event()
     holder: dict[str, Any] = {}
     errors: list[BaseException] = []
 
     async def main() -> None:
-        service = AggregatorService(config, fleet)
+        service = AggregatorService(config, fleet, fleet_path=fleet_path)
         stop = asyncio.Event()
         holder.update(service=service, loop=asyncio.get_running_loop(), stop=stop)
         task = asyncio.create_task(service.run(stop))
