@@ -33,6 +33,7 @@ from aggregator.metrics_http import MetricsServer, make_app
 from aggregator.service_health import BrokerObservation, HealthLimits, HealthReport, evaluate
 from aggregator.storage.deadletter import DeadLetters
 from aggregator.storage.influx import InfluxTarget, InfluxWriter
+from aggregator.storage.inventory import inventory_lines
 from aggregator.storage.pipeline import PendingBatch, Pipeline, PipelineSettings
 from aggregator.storage.records import ReadingLines, status_line
 from aggregator.storage.setup import prepare_storage
@@ -207,6 +208,7 @@ class AggregatorService:
         config = self._config
         async with InfluxWriter(influx_target(config)) as writer:
             pipeline = self._pipeline = Pipeline(writer, settings, self.metrics, dead, self._stored)
+            await self.record_inventory(self._fleet)
             subscriber = self._subscriber = Subscriber(
                 session_settings(config),
                 [
@@ -286,6 +288,13 @@ class AggregatorService:
             log.warning("shutdown_unevaluated", error=str(exc) or "timeout")
         await pipeline.drain(drain_s)
         await self._flush_outbox()
+
+    async def record_inventory(self, fleet: Fleet) -> None:
+        """Queue the inventory's `nodes` points (the map's node metadata): at start, and
+        again by whatever replaces the inventory while running (hot reload)."""
+        lines = await inventory_lines(influx_target(self._config), fleet, now_ms())
+        self._submit_lines(lines)
+        log.info("inventory_recorded", nodes=len(fleet), points=len(lines))
 
     def _count_webhook(self, outcome: str) -> None:
         self.metrics.webhook_deliveries.labels(outcome).inc()
