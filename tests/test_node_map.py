@@ -12,6 +12,7 @@ map query of the Grafana map dashboard on a real influxd.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,13 @@ from typing import Any
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo, load_fleet
-from aggregator.storage.inventory import tag_values
+from aggregator.storage.influx import InfluxTarget
+from aggregator.storage.inventory import inventory_lines, stored_node_ids, tag_values
 from aggregator.storage.records import node_lines
 from schemas.messages import Location
 from schemas.runtime.configfile import ConfigError
 from schemas.storage import NODES
-from simulators.local_stack import Influxd, Mosquitto
+from simulators.local_stack import Influxd, Mosquitto, free_port
 from tests.harness import aggregator_config, running_aggregator, wait_for
 from tests.lineproto_parser import parse
 
@@ -161,3 +163,13 @@ def test_the_aggregator_records_its_inventory_and_retires_removed_nodes(
     assert list(rows) == ["keep"]
     (row,) = rows["keep"]  # one row, though the node has a series under each group
     assert row[1:] == [31.3, 120.6, "Kept"]
+
+
+def test_an_unreachable_influxdb_leaves_the_stored_nodes_unknown() -> None:
+    """The start-up does not fail on the read-back: it writes the current inventory and
+    retires nothing (logged), when InfluxDB cannot say which nodes it stored."""
+    target = InfluxTarget(url=f"http://127.0.0.1:{free_port()}", api="v1", database="envnet")
+    assert asyncio.run(stored_node_ids(target)) == frozenset()
+    info = NodeInfo(site="A", node="a")
+    lines = asyncio.run(inventory_lines(target, [info], 5))
+    assert [parse(t).tags["node"] for t in lines] == ["a"]
