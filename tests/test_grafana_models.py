@@ -12,7 +12,9 @@
   fields of an InfluxDB annotation's `target` (its shape is the data source's query model,
   which the SDK has no InfluxDB type for; the queries themselves run on a real influxd in
   test_grafana_assets.py). Panels of a type the SDK has no options model for (alertlist) keep
-  their options unchecked: the test lists them.
+  their options unchecked: the test lists them. A geomap layer's `config` is free-form in the
+  schema; the markers' style is checked dimension by dimension against the SDK's dimension
+  configs, its opacity and label layout (textConfig) are not.
 - Provisioning YAML (data sources, dashboard provider, alert rules): the SDK has no model of
   these files, so they are checked against a JSON Schema written here from Grafana's
   provisioning documentation (administration/provisioning, alerting file provisioning), with
@@ -38,6 +40,7 @@ import yaml
 from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.alerting import Rule
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
@@ -171,6 +174,31 @@ def test_the_model_check_catches_misspelt_keys_and_values() -> None:
     assert any("lattitude" in p for p in problems)
     assert any("gridpos" in p for p in problems)
     assert any("by-aqi" in p for p in problems)
+
+
+# A geomap layer's `config` is free-form in Grafana's schema (each layer type has its own);
+# the markers layer's style is made of Grafana's dimension configs, which the SDK models.
+MARKER_DIMENSIONS = {
+    "size": common.ScaleDimensionConfig,
+    "color": common.ColorDimensionConfig,
+    "symbol": common.ResourceDimensionConfig,
+    "text": common.TextDimensionConfig,
+}
+# What the dimension models leave out: the style's own scalars and the label's layout.
+MARKER_STYLE_SCALARS = {"opacity", "textConfig"}
+
+
+def test_the_map_markers_are_made_of_grafana_dimension_configs() -> None:
+    board = json.loads((ROOT / "dashboards" / "map.json").read_text(encoding="utf-8"))
+    (geomap,) = [p for p in board["panels"] if p["type"] == "geomap"]
+    (layer,) = geomap["options"]["layers"]
+    assert layer["type"] == "markers"
+    style = layer["config"]["style"]
+    assert set(style) == set(MARKER_DIMENSIONS) | MARKER_STYLE_SCALARS
+    for key, model in MARKER_DIMENSIONS.items():
+        assert round_trip_problems(style[key], model, frozenset()) == [], key
+    broken = {**style["text"], "mode": "column"}
+    assert round_trip_problems(broken, common.TextDimensionConfig, frozenset()) != []
 
 
 def rule_files() -> list[Path]:
