@@ -6,6 +6,7 @@ create a phantom station, and an unregistered device must not write into the cit
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Final, Literal
@@ -30,18 +31,25 @@ OdourGrade = Literal["I", "II-new", "II-existing", "III-new", "III-existing"]
 # Site names become InfluxDB tag values: no control characters and no backslash, which line
 # protocol cannot escape unambiguously (see aggregator.storage.lineprotocol).
 SITE_PATTERN: Final = r"^[^\\\x00-\x1f\x7f]{1,100}$"
+# `group`, a district or group of sites (e.g. "Gusu", "SIP", "Taihu"), and `site_type` (e.g.
+# roadside, background, industrial-boundary, lake, river) are labels for the map and for
+# grouping. They become tags of the `nodes` measurement (schemas.storage.NODES), so a group
+# follows the site's rule; a site type is one lower-case word with hyphens. Checked in
+# load_fleet, so that the fields stay plain `str | None` for every other producer.
+GROUP_PATTERN: Final = SITE_PATTERN
+SITE_TYPE_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,39}$"
 
 
 class NodeInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     site: Annotated[str, msgspec.Meta(pattern=SITE_PATTERN)]
     location: Location | None = None
+    site_type: str | None = None
     air_zone: AirZone | None = None
     noise_zone: NoiseZone | None = None
     water_body: WaterBody | None = None
     water_target: WaterClass | None = None
     odour_grade: OdourGrade | None = None
     group: str | None = None
-    site_type: str | None = None
     # Filled from the table key at load time.
     node: str = ""
 
@@ -71,10 +79,25 @@ class Fleet:
         return len(self._nodes)
 
 
+def label_problem(info: NodeInfo) -> str | None:
+    """Why the node's group or site type cannot be stored as a tag, or None."""
+    checks = (
+        ("group", info.group, GROUP_PATTERN),
+        ("site_type", info.site_type, SITE_TYPE_PATTERN),
+    )
+    for name, value, pattern in checks:
+        if value is not None and not re.fullmatch(pattern, value):
+            return f"{name} {value!r} does not match {pattern}"
+    return None
+
+
 def load_fleet(path: Path) -> Fleet:
     raw = read_toml(path)
     parsed = convert(raw, _FleetFile, str(path))
     for node_id, info in parsed.nodes.items():
         if info.water_target is not None and info.water_body is None:
             raise ConfigError(f"{path}: node {node_id}: water_target needs water_body")
+        problem = label_problem(info)
+        if problem:
+            raise ConfigError(f"{path}: node {node_id}: {problem}")
     return Fleet(parsed.nodes)

@@ -34,8 +34,9 @@ from aggregator.metrics_http import MetricsServer, make_app
 from aggregator.service_health import BrokerObservation, HealthReport, evaluate
 from aggregator.storage.deadletter import DeadLetters
 from aggregator.storage.influx import InfluxWriter
+from aggregator.storage.inventory import inventory_lines
 from aggregator.storage.pipeline import PendingBatch, Pipeline, PipelineSettings
-from aggregator.storage.records import ReadingLines, status_line
+from aggregator.storage.records import ReadingLines, node_lines, status_line
 from aggregator.storage.setup import prepare_storage
 from aggregator.webhook import WebhookSink
 from aggregator.worker.alerting import now_ms
@@ -179,6 +180,7 @@ class AggregatorService:
         config = self._config
         async with InfluxWriter(config.influx) as writer:
             pipeline = self._pipeline = Pipeline(writer, settings, self.metrics, dead, self._stored)
+            await self.record_inventory(self._fleet)
             subscriber = self._subscriber = Subscriber(
                 config.mqtt,
                 [
@@ -271,6 +273,8 @@ class AggregatorService:
         self._intake.replace_fleet(fleet)
         for node in (*change.retired, *change.changed):
             self._lines.pop(node, None)  # their cached series carry the old site
+        # The map's node metadata follows the inventory: retired nodes leave it.
+        self._submit_lines(node_lines(fleet, change.retired, now_ms()))
         try:
             self._alerting.reload(fleet, now_ms())
         except WorkerError as exc:  # already counted and logged as alerting_worker_gone
@@ -281,6 +285,13 @@ class AggregatorService:
 
     def _count_reload(self, outcome: Outcome) -> None:
         self.metrics.fleet_reloads.labels(outcome).inc()
+
+    async def record_inventory(self, fleet: Fleet) -> None:
+        """Queue the inventory's `nodes` points (the map's node metadata): at start, and
+        again by whatever replaces the inventory while running (hot reload)."""
+        lines = await inventory_lines(self._config.influx.target(), fleet, now_ms())
+        self._submit_lines(lines)
+        log.info("inventory_recorded", nodes=len(fleet), points=len(lines))
 
     def _count_webhook(self, outcome: str) -> None:
         self.metrics.webhook_deliveries.labels(outcome).inc()

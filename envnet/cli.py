@@ -150,6 +150,17 @@ _COMMANDS: tuple[_Tool | _Group, ...] = (
                 run="run",
                 needs="envnet grafana needs envnet[aggregator]",  # e.g. on a Pi
             ),
+            _Tool(
+                "build",
+                help="write the generated dashboards, data sources, alert rules and "
+                "provisioning files to a directory",
+                description="Generate envnet's Grafana assets into --out DIR: the JSON that "
+                "push sends, and DIR/provisioning/ for Grafana's file provisioning (its "
+                "dashboard provider reads DIR/dashboards).",
+                module="envnet.commands.grafana_build",
+                add="add_arguments",
+                run="run",
+            ),
         ),
     ),
     _Tool(

@@ -154,6 +154,25 @@ WATER_QUALITY: Final = Measurement(
     ),
 )
 
+NODES: Final = Measurement(
+    name="nodes",
+    tags=("node", "group", "site_type", "air_zone", "noise_zone", "water_body"),
+    fields={
+        "lat": "float",
+        "lon": "float",
+        "site": "string",
+        "active": "boolean",
+    },
+    description=(
+        "The fleet inventory as node metadata, for the map: one point per node each time the "
+        "aggregator starts or its inventory changes, at the aggregator's clock. group, "
+        "site_type and the zone classes are tags (empty ones left out), so that a dashboard "
+        "can filter on them; lat and lon are absent for a node without a location. A node "
+        "removed from the inventory, or whose tags changed, gets active=false under its old "
+        "tags, so the newest point of each (node, tags) series says whether it is current."
+    ),
+)
+
 MEASUREMENTS: Final = {
-    m.name: m for m in (READINGS, ALERTS, NODE_STATUS, WINDOWS, AQI, WATER_QUALITY)
+    m.name: m for m in (READINGS, ALERTS, NODE_STATUS, WINDOWS, AQI, WATER_QUALITY, NODES)
 }

@@ -7,7 +7,7 @@ Everything else goes through lineprotocol.line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import msgspec
@@ -25,7 +25,7 @@ from aggregator.storage.lineprotocol import (
 )
 from schemas.messages import Alert, ReadingValues, StatusMessage
 from schemas.quantities import SPECS
-from schemas.storage import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS
+from schemas.storage import ALERTS, AQI, NODE_STATUS, NODES, READINGS, WATER_QUALITY, WINDOWS
 
 
 class ReadingLines:
@@ -226,3 +226,34 @@ def water_line(record: WaterRecord, info: NodeInfo) -> str:
         ("trophic_state", None if trophic is None else trophic.state.name_en),
     ]
     return line(WATER_QUALITY.name, tags, fields, record.at_ms)
+
+
+def node_tags(info: NodeInfo) -> list[tuple[str, str]]:
+    """The node's inventory labels as `nodes` tags; an empty value leaves its tag out."""
+    return [
+        ("node", info.node),
+        ("group", info.group or ""),
+        ("site_type", info.site_type or ""),
+        ("air_zone", "" if info.air_zone is None else str(info.air_zone)),
+        ("noise_zone", info.noise_zone or ""),
+        ("water_body", info.water_body or ""),
+    ]
+
+
+def node_lines(nodes: Iterable[NodeInfo], retired: Iterable[str], at_ms: int) -> list[str]:
+    """The inventory as `nodes` points at `at_ms`: each current node with its location and
+    active=true, and each `retired` node id (stored before, no longer in the inventory) with
+    active=false only, so the map drops it. A query taking each node's newest point across
+    its series therefore sees the current inventory, whatever tags a node had before."""
+    out = []
+    for info in nodes:
+        where = info.location
+        fields: list[Field] = [
+            ("lat", None if where is None else float(where.lat)),
+            ("lon", None if where is None else float(where.lon)),
+            ("site", info.site),
+            ("active", True),
+        ]
+        out.append(line(NODES.name, node_tags(info), fields, at_ms))
+    out.extend(line(NODES.name, [("node", node)], [("active", False)], at_ms) for node in retired)
+    return out

@@ -33,13 +33,16 @@ from grafana_client.client import (
     GrafanaUnauthorizedError,
 )
 
+from deploy import grafana as grafana_assets
 from schemas.runtime.logs import configure_logging, get_logger, redact_url
 
 log = get_logger("envnet.commands.grafana")
 
 JSON = dict[str, Any]
 
-DEFAULT_ASSETS: Final = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
+# The committed assets ship inside the package (pyproject.toml package-data), so this is
+# right both in a checkout and in an installed wheel.
+DEFAULT_ASSETS: Final = Path(grafana_assets.__file__).resolve().parent
 DEFAULT_FOLDER_UID: Final = "envnet"
 DEFAULT_FOLDER_TITLE: Final = "envnet"
 DEFAULT_INFLUX_DB: Final = "envnet"
@@ -81,6 +84,7 @@ class PushSettings:
     prometheus_url: str | None = field(repr=False)
     dry_run: bool
     timeout_s: float
+    alertmanager_url: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +126,19 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> PushS
         folder_title=args.folder_title,
         influx=influx_settings(influx_url, influx_db, influx_token),
         prometheus_url=pick(args.prometheus_url, "ENVNET_PROMETHEUS_URL"),
+        alertmanager_url=first_url(pick(args.alertmanager_url, "ENVNET_ALERTMANAGER_URL")),
         dry_run=args.dry_run,
         timeout_s=args.timeout,
     )
+
+
+def first_url(urls: str | None) -> str | None:
+    """ENVNET_ALERTMANAGER_URL may list an Alertmanager cluster (comma-separated) for the
+    aggregator; Grafana's data source takes one member, which shows the cluster's alerts."""
+    if urls is None:
+        return None
+    members = [u.strip() for u in urls.split(",") if u.strip()]
+    return members[0] if members else None
 
 
 def influx_settings(url: str | None, database: str, token: str | None) -> InfluxSettings:
@@ -153,7 +167,7 @@ def influx_settings(url: str | None, database: str, token: str | None) -> Influx
 # ---------------------------------------------------------------- assets (read, validate)
 
 
-def load_assets(root: Path, include_optional: bool) -> Assets:
+def load_assets(root: Path, include_optional: bool, include_alertmanager: bool = False) -> Assets:
     if not root.is_dir():
         raise PushError(f"asset directory {root} not found; pass --assets DIR")
     optional = root / "optional" / "aggregator-health"
@@ -162,6 +176,9 @@ def load_assets(root: Path, include_optional: bool) -> Assets:
     if include_optional:
         datasources += (_read(optional / "datasource.json", _check_datasource),)
         dashboards += (_read(optional / "dashboard.json", _check_dashboard),)
+    if include_alertmanager:
+        alertmanager = root / "optional" / "alertmanager" / "datasource.json"
+        datasources += (_read(alertmanager, _check_datasource),)
     rules = _read_all(root / "alerting", _check_alert_rule)
     return Assets(datasources, dashboards, rules)
 
@@ -234,6 +251,9 @@ def _datasource_action(template: JSON, settings: PushSettings) -> Action:
     elif kind == "prometheus" and settings.prometheus_url:
         payload = {**template, "url": settings.prometheus_url}
         detail = redact_url(settings.prometheus_url)
+    elif kind == "alertmanager" and settings.alertmanager_url:
+        payload = {**template, "url": settings.alertmanager_url}
+        detail = redact_url(settings.alertmanager_url)
     else:
         raise PushError(f"data source {template['uid']}: no settings for type {kind!r}")
     return Action("datasource", template["uid"], template["name"], payload, f"{kind}: {detail}")
@@ -438,7 +458,11 @@ def write_plan(actions: Sequence[Action], settings: PushSettings, out: TextIO) -
 
 
 def push(settings: PushSettings, out: TextIO) -> None:
-    assets = load_assets(settings.assets, include_optional=settings.prometheus_url is not None)
+    assets = load_assets(
+        settings.assets,
+        include_optional=settings.prometheus_url is not None,
+        include_alertmanager=settings.alertmanager_url is not None,
+    )
     actions = plan(assets, settings)
     if settings.dry_run or settings.grafana_url is None:
         write_plan(actions, settings, out)
@@ -473,6 +497,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--prometheus-url",
         help="also push the optional aggregator-health dashboard and its Prometheus data "
         "source [ENVNET_PROMETHEUS_URL]",
+    )
+    parser.add_argument(
+        "--alertmanager-url",
+        help="also push the Alertmanager data source, for Grafana's Alerting pages; the first "
+        "of a comma-separated list [ENVNET_ALERTMANAGER_URL]",
     )
     parser.add_argument("--folder-uid", default=DEFAULT_FOLDER_UID)
     parser.add_argument("--folder-title", default=DEFAULT_FOLDER_TITLE)

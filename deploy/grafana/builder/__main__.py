@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deploy.grafana.builder.assets import GENERATED_DIRS, render
+from deploy.grafana.builder.assets import GENERATED_DIRS, GENERATED_SUFFIXES, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,12 @@ def stale_files(root: Path, expected: dict[str, str]) -> list[str]:
         for path, text in expected.items()
         if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
     ]
-    present = {str(p.relative_to(root)) for d in GENERATED_DIRS for p in (root / d).rglob("*.json")}
+    present = {
+        str(p.relative_to(root))
+        for d in GENERATED_DIRS
+        for p in (root / d).rglob("*")
+        if p.suffix in GENERATED_SUFFIXES
+    }
     return sorted(stale + sorted(present - expected.keys()))
 
 

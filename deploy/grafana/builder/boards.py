@@ -13,13 +13,15 @@ from collections.abc import Sequence
 from typing import Final
 
 from deploy.grafana.builder import influxql as q
-from deploy.grafana.builder.datasources import INFLUX, PROMETHEUS
+from deploy.grafana.builder.datasources import ALERTMANAGER_NAME, INFLUX, PROMETHEUS
 from deploy.grafana.builder.grafana_json import (
     JSON,
     band_thresholds,
     dashboard,
+    geomap_markers,
     influx_annotation,
     influx_target,
+    join_by_field,
     limits_description,
     prometheus_target,
     query_variable,
@@ -837,5 +839,90 @@ def aggregator_health() -> JSON:
         tags=["envnet", "aggregator"],
         panels=panels,
         refresh="30s",
+        time_from="now-6h",
+    )
+
+
+# The map opens on Suzhou's urban districts and Taihu's eastern shore.
+MAP_UID: Final = "envnet-map"
+MAP_CENTRE: Final = (31.30, 120.60)
+MAP_ZOOM: Final = 10.0
+
+
+def _node_map() -> JSON:
+    description = (
+        "Every node of the fleet inventory with a location (measurement nodes: the aggregator "
+        "writes it at start and when the inventory changes; nodes removed from the inventory "
+        "are left out). A marker's colour is the node's newest real-time (hourly) AQI in the "
+        f"selected range, in the HJ 633 category colours ({AQI_CITATION}); a node without "
+        "an AQI in the range (noise, odour and water nodes, or air nodes without a valid hour) "
+        "has no value and is drawn in the default colour. The tooltip also shows the node's "
+        "site, its AQI category and how many of its rules are firing (open_alerts: rules whose "
+        "newest transition in the range left them firing)."
+    )
+    targets = [
+        influx_target(INFLUX, q.node_locations(), "A", alias=None, result_format="table"),
+        influx_target(INFLUX, q.latest_hourly_aqi(), "B", alias=None, result_format="table"),
+        influx_target(INFLUX, q.open_alerts_per_node(), "C", alias=None, result_format="table"),
+    ]
+    return geomap_markers(
+        "Nodes by current AQI",
+        description,
+        targets,
+        MAP_CENTRE,
+        MAP_ZOOM,
+        colour_field="aqi",
+        steps=band_thresholds(AQI_BANDS),
+        label_field="node",
+        transformations=[join_by_field("node")],
+    )
+
+
+def _alertmanager_note() -> JSON:
+    link = "/alerting/groups?alertmanager=" + ALERTMANAGER_NAME.replace(" ", "%20")
+    markdown = (
+        "The aggregator sends its alerts to Prometheus Alertmanager, which routes, groups, "
+        "inhibits and silences them. Grafana shows them on its Alerting pages, not in a "
+        f"panel: open [Alert groups in {ALERTMANAGER_NAME}]({link}) (Alerting → Alert groups, "
+        f"choose {ALERTMANAGER_NAME}); silences are under Alerting → Silences.\n\n"
+        "Why not a panel: Grafana's Alertmanager data source only serves the Alerting pages "
+        "and answers no panel queries, and the alert list panel lists alert *rules* (Grafana's "
+        "or a Prometheus-compatible ruler's), not alerts pushed to an Alertmanager. The table "
+        "beside this note lists the alerts the aggregator has open, from InfluxDB."
+    )
+    return text("Alerts in Alertmanager", markdown, width=8, height=9)
+
+
+_OPEN_ALERT_FIELDS: Final = ("message", "value", "limit")
+
+
+def _open_alerts_table() -> JSON:
+    query = q.open_alert_rows(_OPEN_ALERT_FIELDS)
+    return _rows_table(
+        "Open alerts (aggregator)",
+        "Per node and rule, the newest transition in the range, where it left the rule firing: "
+        "what the aggregator has sent to Alertmanager and not resolved. Alertmanager may still "
+        "silence or inhibit it (see its Alert groups page).",
+        query,
+        width=16,
+        height=9,
+        overrides=[_severity_colours()],
+    )
+
+
+def node_map() -> JSON:
+    panels = [_node_map(), _alertmanager_note(), _open_alerts_table()]
+    return dashboard(
+        uid=MAP_UID,
+        title="envnet · Map",
+        description=(
+            "The fleet on a map, coloured by each node's current AQI (HJ 633 colours), with the "
+            "alerts the aggregator has open and where to find them in Alertmanager. "
+            f"{_PRIMARY_ALERTS}"
+        ),
+        tags=["envnet", "map"],
+        panels=panels,
+        variables=_variables(None, "node_status"),
+        annotations=_fired_alerts(),
         time_from="now-6h",
     )

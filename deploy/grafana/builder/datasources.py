@@ -13,9 +13,12 @@ from deploy.grafana.builder.grafana_json import JSON, datasource_ref
 
 INFLUX_UID: Final = "envnet-influxdb"
 PROMETHEUS_UID: Final = "envnet-prometheus"
+ALERTMANAGER_UID: Final = "envnet-alertmanager"
+ALERTMANAGER_NAME: Final = "envnet Alertmanager"
 
 INFLUX: Final = datasource_ref(INFLUX_UID, "influxdb")
 PROMETHEUS: Final = datasource_ref(PROMETHEUS_UID, "prometheus")
+ALERTMANAGER: Final = datasource_ref(ALERTMANAGER_UID, "alertmanager")
 
 
 def influxdb_template() -> JSON:
@@ -35,6 +38,18 @@ def prometheus_template() -> JSON:
     # Placeholder: replaced by --prometheus-url / ENVNET_PROMETHEUS_URL at push.
     settings = {"httpMethod": "POST", "timeInterval": "15s"}
     return _template(PROMETHEUS, "envnet Prometheus", "http://localhost:9090", settings)
+
+
+def alertmanager_template() -> JSON:
+    """The Prometheus Alertmanager the aggregator sends its alerts to (issue 11).
+
+    Grafana's Alertmanager data source is not a query data source: panels cannot query it.
+    It makes the Alertmanager selectable on Grafana's Alerting pages (alert groups, silences,
+    contact points). handleGrafanaManagedAlerts stays off: Grafana's own second-line rules are
+    routed by Grafana, not through this Alertmanager."""
+    # Placeholder: replaced by --alertmanager-url / ENVNET_ALERTMANAGER_URL at push.
+    settings = {"implementation": "prometheus", "handleGrafanaManagedAlerts": False}
+    return _template(ALERTMANAGER, ALERTMANAGER_NAME, "http://localhost:9093", settings)
 
 
 def _template(ref: JSON, name: str, url: str, settings: JSON) -> JSON:

@@ -340,3 +340,57 @@ def dashboard(
         "panels": layout(panels),
         "schemaVersion": SCHEMA_VERSION,
     }
+
+
+def join_by_field(field: str) -> JSON:
+    """A transformation that joins the panel's query results into one table on `field`,
+    keeping rows that only some queries have (an outer join)."""
+    return {"id": "joinByField", "options": {"byField": field, "mode": "outer"}}
+
+
+def geomap_markers(
+    title: str,
+    description: str,
+    targets: Sequence[JSON],
+    centre: tuple[float, float],
+    zoom: float,
+    colour_field: str,
+    steps: JSON,
+    label_field: str,
+    width: int = 24,
+    height: int = 14,
+    transformations: Sequence[JSON] = (),
+) -> JSON:
+    """A Grafana 10/11 geomap panel: one marker per row at its `lat` and `lon` fields, in the
+    colour of `colour_field` by `steps`, labelled with `label_field`."""
+    lat, lon = centre
+    marker_style: JSON = {
+        "size": {"fixed": 10},
+        "color": {"field": colour_field, "fixed": "text"},
+        "opacity": 0.9,
+        "symbol": {"mode": "fixed", "fixed": "img/icons/marker/circle.svg"},
+        "text": {"mode": "field", "field": label_field, "fixed": ""},
+        "textConfig": {"fontSize": 10, "offsetY": -14, "textAlign": "center"},
+    }
+    layer: JSON = {
+        "type": "markers",
+        "name": "Nodes",
+        "config": {"style": marker_style, "showLegend": True},
+        "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+        "tooltip": True,
+    }
+    return {
+        **_panel("geomap", title, description, targets, width, height),
+        "fieldConfig": {
+            "defaults": {"color": {"mode": "thresholds"}, "thresholds": steps},
+            "overrides": [],
+        },
+        "options": {
+            "view": {"id": "coords", "lat": lat, "lon": lon, "zoom": zoom, "allLayers": True},
+            "controls": {"showZoom": True, "mouseWheelZoom": True, "showAttribution": True},
+            "basemap": {"type": "default", "name": "Basemap", "config": {}},
+            "layers": [layer],
+            "tooltip": {"mode": "details"},
+        },
+        "transformations": list(transformations),
+    }

@@ -13,7 +13,16 @@ from typing import Final
 
 from schemas.quantities import SPECS, Quantity
 from schemas.standards.hj633 import Report
-from schemas.storage import ALERTS, AQI, NODE_STATUS, READINGS, WATER_QUALITY, WINDOWS, WindowKind
+from schemas.storage import (
+    ALERTS,
+    AQI,
+    NODE_STATUS,
+    NODES,
+    READINGS,
+    WATER_QUALITY,
+    WINDOWS,
+    WindowKind,
+)
 
 # Grafana macros, interpolated by Grafana before the query reaches InfluxDB.
 TIME_FILTER: Final = "$timeFilter"
@@ -298,4 +307,62 @@ def per_node(selection: str, measurement: str, lookback_group: Sequence[str] = (
         (TIME_FILTER,),
         (*lookback_group, ident("node")),
         "fill(0)" if lookback_group else "",
+    )
+
+
+def node_locations() -> str:
+    """Each current node's newest location and site (measurement nodes), for the map.
+
+    No time filter: the inventory is written when the aggregator starts or the inventory
+    changes, which may be long before the dashboard's range. The inner query takes each
+    node's newest values across all its series (whatever group or site type it had), and
+    the outer one drops the nodes whose newest point says they left the inventory."""
+    newest = ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in ("lat", "lon", "site", "active"))
+    inner = select(newest, ident(NODES.name), (matches_variable("node", "node"),), (ident("node"),))
+    return select(
+        ", ".join(ident(f) for f in ("lat", "lon", "site")),
+        f"({inner})",
+        (bool_equals("active", True),),
+        (ident("node"),),
+    )
+
+
+def latest_hourly_aqi() -> str:
+    """Each node's newest real-time (hourly) AQI and category in the range, for the map."""
+    conditions = (equals("report", "hour"), *SITE_AND_NODE)
+    return latest(("aqi", "category"), ident(AQI.name), conditions, ("node",))
+
+
+def _newest_alert_states(fields: Sequence[str], keys: Sequence[str]) -> str:
+    """Per node and rule, the newest value in the range of each of `fields` (state first)."""
+    return select(
+        ", ".join(f"last({ident(f)}) AS {ident(f)}" for f in fields),
+        ident(ALERTS.name),
+        (*SITE_AND_NODE, TIME_FILTER),
+        tuple(ident(k) for k in keys),
+    )
+
+
+def open_alerts_per_node() -> str:
+    """Per node, how many rules are firing: those whose newest transition in the range left
+    them firing (acknowledged and renotified keep state firing)."""
+    inner = _newest_alert_states(("state",), ("node", "rule"))
+    return select(
+        f"count({ident('state')}) AS {ident('open_alerts')}",
+        f"({inner})",
+        (equals("state", "firing"), TIME_FILTER),
+        (ident("node"),),
+    )
+
+
+def open_alert_rows(fields: Sequence[str]) -> str:
+    """Table rows of the firing rules per node (see open_alerts_per_node), with the newest
+    value of each of `fields`."""
+    keys = ("node", "rule", "severity")
+    inner = _newest_alert_states(("state", *fields), keys)
+    return select(
+        ", ".join(ident(f) for f in ("state", *fields)),
+        f"({inner})",
+        (equals("state", "firing"), TIME_FILTER),
+        tuple(ident(k) for k in keys),
     )

@@ -58,7 +58,10 @@ def _expression(ref_id: str, model: JSON) -> JSON:
 
 def _last_then(evaluator: str, threshold: float) -> list[JSON]:
     """B = last value of each series of A; C = B compared with the threshold."""
-    reduce = {"type": "reduce", "expression": "A", "reducer": "last", "settings": {"mode": ""}}
+    # No settings: strict mode (a non-numeric value is an error). Grafana's editor writes
+    # {"mode": ""} for it, which its expression schema does not allow (only dropNN and
+    # replaceNN); Grafana's backend reads an absent mode as strict too.
+    reduce = {"type": "reduce", "expression": "A", "reducer": "last"}
     compare = {
         "type": "threshold",
         "expression": "B",

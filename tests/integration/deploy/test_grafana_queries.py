@@ -10,6 +10,7 @@ from deploy.grafana.builder.__main__ import ROOT
 from schemas.quantities import QUANTITIES, SPECS
 from simulators.local_stack import Influxd
 from tests.unit.deploy.grafana.test_assets import (
+    AQI_LEVELS_MD,
     JSON,
     WINDOW_LIMITS_MD,
     all_influx_queries,
@@ -63,6 +64,14 @@ def sample_points(now_s: int) -> str:
         "alerts,node=n1,site=s1,rule=water.site.class,kind=exceedance,severity=warning "
         f'state="firing",event="acknowledged",message="Class IV",late=false,suspect=false,'
         f'acked_by="ops" {(now_s - 200) * 10**9}'
+    ]
+    # The inventory (measurement nodes), as the aggregator writes it for the map: n1 with its
+    # location, and n2 retired (its newest point says active=false).
+    lines += [
+        f'nodes,node=n1,group=g1,site_type=roadside lat=31.3,lon=120.6,site="s1",active=true '
+        f"{(now_s - 7200) * 10**9}",
+        f'nodes,node=n2 lat=31.2,lon=120.5,site="s1",active=true {(now_s - 9000) * 10**9}',
+        f"nodes,node=n2 active=false {(now_s - 7200) * 10**9}",
     ]
     return "\n".join(lines + derived_points(now_s))
 
@@ -148,3 +157,35 @@ def test_node_silent_rule_reads_zero_for_a_silent_node(influxd: Influxd) -> None
     last = {s["tags"]["node"]: s["values"][-1][1] for s in series}
     assert last["n2"] == 0  # the rule's threshold: fewer than 1 reading in 15 min
     assert last["n1"] >= 10
+
+
+def test_map_queries_on_influxdb_1x(influxd: Influxd) -> None:
+    """The geomap's three queries: the current nodes with coordinates (the retired n2 left
+    out), each node's newest hourly AQI for the marker colour, and its firing rules; joined
+    by node, with the layer reading the columns the queries return."""
+    write_samples(influxd)
+    board = load(ROOT / "dashboards/map.json")
+    (geomap,) = [p for p in board["panels"] if p["type"] == "geomap"]
+    answers = [first_result(influxd, as_influx(q))["series"] for q in panel_queries(geomap)]
+    rows = [
+        {s["tags"]["node"]: dict(zip(s["columns"], s["values"][0], strict=True)) for s in series}
+        for series in answers
+    ]
+    nodes, aqi, alerts = rows
+    assert {n: (r["lat"], r["lon"], r["site"]) for n, r in nodes.items()} == {
+        "n1": (31.3, 120.6, "s1")
+    }
+    assert {n: (r["aqi"], r["category"]) for n, r in aqi.items()} == {"n1": (75, "Good")}
+    # One firing rule per quantity (three lanes of the same rule) and the acknowledged
+    # water.site.class, which stays firing.
+    assert {n: r["open_alerts"] for n, r in alerts.items()} == {"n1": len(QUANTITIES) + 1}
+
+    (layer,) = geomap["options"]["layers"]
+    location = layer["location"]
+    assert {location["latitude"], location["longitude"]} <= set(nodes["n1"])
+    assert layer["config"]["style"]["color"]["field"] in aqi["n1"]
+    assert geomap["transformations"] == [
+        {"id": "joinByField", "options": {"byField": "node", "mode": "outer"}}
+    ]
+    steps = geomap["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [(s["value"], s["color"]) for s in steps] == AQI_LEVELS_MD

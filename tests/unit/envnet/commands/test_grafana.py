@@ -38,6 +38,7 @@ DASHBOARD_UIDS = {
     "envnet-odour",
     "envnet-water",
     "envnet-fleet",
+    "envnet-map",
 }
 RULE_UIDS = {"envnet-node-silent", "envnet-journal-dropped", "envnet-sensors-failed"}
 
@@ -306,6 +307,23 @@ def test_custom_folder_and_optional_prometheus(
     assert all(rule["folderUID"] == "suzhou" for rule in fake.rules.values())
 
 
+def test_alertmanager_data_source_only_when_asked(
+    grafana: tuple[FakeGrafana, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Alertmanager data source (type alertmanager, Prometheus implementation) is pushed
+    with the first member of ENVNET_ALERTMANAGER_URL's cluster list, and not without it."""
+    fake, url = grafana
+    with_tokens(monkeypatch)
+    assert push(url) == 0
+    assert "envnet-alertmanager" not in fake.datasources
+
+    monkeypatch.setenv("ENVNET_ALERTMANAGER_URL", "http://am1:9093, http://am2:9093")
+    assert push(url) == 0
+    datasource = fake.datasources["envnet-alertmanager"]
+    assert (datasource["type"], datasource["url"]) == ("alertmanager", "http://am1:9093")
+    assert datasource["jsonData"]["implementation"] == "prometheus"
+
+
 def test_influxdb_1x_credentials_from_the_url(
     grafana: tuple[FakeGrafana, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -486,6 +504,7 @@ def test_settings_are_repr_safe() -> None:
         influx_db=None,
         influx_token=INFLUX_TOKEN,
         prometheus_url=None,
+        alertmanager_url=None,
         folder_uid="envnet",
         folder_title="envnet",
         assets=None,
