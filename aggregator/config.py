@@ -10,6 +10,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from aggregator.delivery import AlertmanagerSettings
 from aggregator.engine.lifecycle import LifecyclePolicy
 from aggregator.webhook import WebhookSettings
 from schemas.quantities import Quantity
@@ -160,6 +161,33 @@ class WebhookSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         )
 
 
+class AlertmanagerSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Prometheus Alertmanager (aggregator.delivery.alertmanager). Every URL is sent every
+    alert: Alertmanager's HA cluster deduplicates, and asks clients to send to all members.
+    ENVNET_ALERTMANAGER_URL (comma-separated) replaces `urls`."""
+
+    urls: list[str] = []
+    resend_s: Positive = 60.0
+    lease_factor: Annotated[float, msgspec.Meta(ge=2)] = 4.0
+    timeout_s: Positive = 10.0
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    retry_initial_s: Positive = 1.0
+    retry_cap_s: Positive = 30.0
+
+    def settings(self) -> AlertmanagerSettings | None:
+        if not self.urls:
+            return None
+        return AlertmanagerSettings(
+            urls=tuple(self.urls),
+            resend_s=self.resend_s,
+            lease_factor=self.lease_factor,
+            timeout_s=self.timeout_s,
+            max_attempts=self.max_attempts,
+            retry_initial_s=self.retry_initial_s,
+            retry_cap_s=self.retry_cap_s,
+        )
+
+
 class WindowsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Averaging windows (aggregator.engine.windows). The validity counts are GB 3095-2026
     Table 4's; the MDA8 convention and the noise day/night minimums are UNVERIFIED or envnet
@@ -292,6 +320,7 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     alerts: AlertsSection = AlertsSection()
     state: StateSection = StateSection()
     calibration: CalibrationSection = CalibrationSection()
+    alertmanager: AlertmanagerSection = AlertmanagerSection()
 
 
 def load_aggregator_config(
@@ -301,7 +330,10 @@ def load_aggregator_config(
     raw = read_toml(path) if path is not None else {}
     source = str(path) if path is not None else "defaults"
     env = os.environ if environ is None else environ
-    config = convert(overlay_env(raw, ENV_OVERRIDES, env), AggregatorConfig, source)
+    raw = overlay_env(raw, ENV_OVERRIDES, env)
+    if urls := [u.strip() for u in env.get("ENVNET_ALERTMANAGER_URL", "").split(",") if u.strip()]:
+        raw.setdefault("alertmanager", {})["urls"] = urls
+    config = convert(raw, AggregatorConfig, source)
     return validated(config, source)
 
 
@@ -321,6 +353,9 @@ def validated(config: AggregatorConfig, source: str) -> AggregatorConfig:
         raise ConfigError(f"{source}: the InfluxDB v1 API needs influx.database")
     if config.alerts.day_starts_h == config.alerts.night_starts_h:
         raise ConfigError(f"{source}: alerts.day_starts_h and night_starts_h must differ")
+    for url in config.alertmanager.urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: alertmanager.urls must be http:// or https://")
     if config.alerts.windows.close_after_s >= config.alerts.late_after_s:
         raise ConfigError(f"{source}: alerts.windows.close_after_s must be below late_after_s")
     return config

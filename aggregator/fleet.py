@@ -40,6 +40,8 @@ class NodeInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     water_body: WaterBody | None = None
     water_target: WaterClass | None = None
     odour_grade: OdourGrade | None = None
+    # District or group of sites (an Alertmanager label and a map grouping).
+    group: str | None = None
     # Filled from the table key at load time.
     node: str = ""
 

@@ -248,3 +248,41 @@ class VictoriaMetrics(_Server):
         )
         _wait("victoria-metrics", lambda: _http_ok(f"{self.url}/health"), process, self.log_path)
         log.info("service_started", service="victoria-metrics", port=self.port, pid=process.pid)
+
+
+class Alertmanager(_Server):
+    """Prometheus Alertmanager (Debian's prometheus-alertmanager), clustering off, its data in
+    our directory. `config` is an alertmanager.yml (deploy/alertmanager/ has the example)."""
+
+    NAME = "alertmanager"
+
+    def __init__(self, directory: Path, config: Path, port: int | None = None) -> None:
+        super().__init__(directory, port)
+        self.config = config
+
+    def start(self) -> None:
+        binary = find_binary("prometheus-alertmanager", "/usr/bin")
+        process = self._spawn(
+            [
+                binary,
+                f"--config.file={self.config}",
+                f"--storage.path={self.directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",  # no gossip: one member, no port to collide
+                "--log.level=warn",
+            ]
+        )
+        _wait("alertmanager", lambda: _http_ok(f"{self.url}/-/ready"), process, self.log_path)
+        log.info("service_started", service="alertmanager", port=self.port, pid=process.pid)
+
+    def alerts(self, **filters: str) -> list[dict[str, object]]:
+        """GET /api/v2/alerts (all states unless filtered)."""
+        return alertmanager_alerts(self.url, **filters)
+
+
+def alertmanager_alerts(url: str, **filters: str) -> list[dict[str, object]]:
+    query = urllib.parse.urlencode(filters)
+    address = f"{url.rstrip('/')}/api/v2/alerts" + (f"?{query}" if query else "")
+    with urllib.request.urlopen(address, timeout=10) as response:  # noqa: S310 - configured URL
+        result: list[dict[str, object]] = json.loads(response.read())
+    return result
