@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar, Final, Self
 
 from schemas.runtime.logs import get_logger
+from simulators.alertmanager_ui import unpack_ui
 
 log = get_logger("simulators.local_stack")
 
@@ -251,8 +252,9 @@ class VictoriaMetrics(_Server):
 
 
 class Alertmanager(_Server):
-    """Prometheus Alertmanager (Debian's prometheus-alertmanager), clustering off, its data in
-    our directory. `config` is an alertmanager.yml (deploy/alertmanager/ has the example)."""
+    """Prometheus Alertmanager (Debian's prometheus-alertmanager), clustering off, its data and
+    its web UI (simulators.alertmanager_ui) in our directory. `config` is an alertmanager.yml
+    (deploy/alertmanager/ has the example)."""
 
     NAME = "alertmanager"
 
@@ -262,10 +264,12 @@ class Alertmanager(_Server):
 
     def start(self) -> None:
         binary = find_binary("prometheus-alertmanager", "/usr/bin")
+        ui = unpack_ui(self.directory / "ui")
         process = self._spawn(
             [
                 binary,
                 f"--config.file={self.config}",
+                f"--web.ui-path={ui}",
                 f"--storage.path={self.directory / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--cluster.listen-address=",  # no gossip: one member, no port to collide
