@@ -37,7 +37,7 @@ def ui_files(source: str) -> dict[str, bytes]:
     for match in _ENTRY.finditer(source):
         # A Go interpreted string literal of bytes: \xNN, \\, \" and the like, which Python's
         # bytes-literal escapes read the same way.
-        raw, _ = codecs.escape_decode(match["data"].encode("utf-8"))  # type: ignore[attr-defined]
+        raw, _ = codecs.escape_decode(match["data"].encode("utf-8"))
         data = gzip.decompress(raw) if match["kind"] else bytes(raw)
         files[match["path"].removeprefix("/static/")] = data
     if "index.html" not in files or "script.js" not in files:

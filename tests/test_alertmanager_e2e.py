@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -45,6 +47,7 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 EXAMPLE: Final = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 EXAMPLE_HOOK: Final = "http://127.0.0.1:9099/envnet-alerts"
 WAIT_S: Final = 60.0
+ENVNET: Final = Path(sys.executable).with_name("envnet")
 
 
 # -- a webhook receiver for Alertmanager's notifications --------------------------------------
@@ -180,6 +183,19 @@ def notified(sink: Notifications, node: str, story: list[tuple[str, str]]) -> bo
     return sink.story(node) == story
 
 
+def alerts_list(mosquitto: Mosquitto, am: Alertmanager) -> dict[tuple[str, str], str]:
+    """`envnet alerts list` with ENVNET_ALERTMANAGER_URL set: its rows by (node, rule)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVNET_")}
+    env.update(ENVNET_MQTT_URL=mosquitto.url, ENVNET_ALERTMANAGER_URL=f"{am.url},http://x")
+    result = subprocess.run(
+        [str(ENVNET), "alerts", "list"], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[-1] == "ALERTMANAGER", lines
+    return {(line.split()[0], line.split()[1]): line.rstrip() for line in lines[1:]}
+
+
 def amtool(am: Alertmanager, *args: str) -> str:
     result = subprocess.run(
         ["amtool", f"--alertmanager.url={am.url}", *args],
@@ -267,6 +283,10 @@ def test_a_node_going_offline_inhibits_its_sensor_alerts(
         assert liveness["labels"]["family"] == "liveness"
         h2s = one_alert(alertmanager, node, "odour.h2s")
         assert h2s["status"]["inhibitedBy"] == [liveness["fingerprint"]]
+        # What the operator's CLI says about it.
+        rows = alerts_list(mosquitto, alertmanager)
+        assert rows[(node, "odour.h2s")].endswith(f"inhibited by {liveness['fingerprint']}")
+        assert rows[(node, "liveness.node")].endswith("active")
 
 
 def test_a_silence_made_with_amtool_suppresses_the_webhook_notification(
@@ -296,6 +316,9 @@ def test_a_silence_made_with_amtool_suppresses_the_webhook_notification(
         assert sink.story(quiet) == []
         listed = amtool(alertmanager, "alert", "query", "--silenced", f"node={quiet}")
         assert "odour.h2s" in listed
+        rows = alerts_list(mosquitto, alertmanager)
+        assert rows[(quiet, "odour.h2s")].endswith(f"silenced by {silence}")
+        assert rows[(loud, "odour.h2s")].endswith("active")
 
 
 def test_an_aggregator_restart_neither_duplicates_nor_drops_an_alert(

@@ -169,3 +169,43 @@ def test_the_example_config_passes_amtool_check_config() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 inhibit rules" in result.stdout and "1 templates" in result.stdout
+
+
+def test_the_ui_unpacker_reads_vfsgen_literals(tmp_path: Path) -> None:
+    import gzip
+
+    from simulators.alertmanager_ui import UiError, ui_files, unpack_ui
+
+    def literal(data: bytes) -> str:
+        return "".join(f"\\x{b:02x}" for b in data)
+
+    source = (
+        '"/static/index.html": &vfsgen\u06f0CompressedFileInfo{\n name: "index.html",\n'
+        f' compressedContent: []byte("{literal(gzip.compress(b"<html>am</html>"))}"),\n}},\n'
+        '"/static/script.js": &vfsgen\u06f0FileInfo{\n name: "script.js",\n'
+        ' content: []byte("var a = \\"x\\";\\n"),\n},\n'
+    )
+    assert ui_files(source) == {"index.html": b"<html>am</html>", "script.js": b'var a = "x";\n'}
+    with pytest.raises(UiError):
+        ui_files("")
+    with pytest.raises(UiError, match="golang-github-prometheus-alertmanager-dev"):
+        unpack_ui(tmp_path / "ui", tmp_path / "missing.go")
+
+
+def test_delivery_states_from_alertmanagers_answer() -> None:
+    from envnet.commands.alerts import delivery_states
+
+    answer: list[dict[str, object]] = [
+        {"labels": {"node": "a", "alertname": "odour.h2s", "lane": "live"},
+         "status": {"state": "suppressed", "silencedBy": ["s1"], "inhibitedBy": []}},
+        {"labels": {"node": "b", "alertname": "odour.h2s", "lane": "live"},
+         "status": {"state": "suppressed", "silencedBy": [], "inhibitedBy": ["f1"]}},
+        {"labels": {"node": "c", "alertname": "odour.h2s", "lane": "late"},
+         "status": {"state": "active", "silencedBy": [], "inhibitedBy": []}},
+        {"labels": "not a table"},
+    ]  # fmt: skip
+    assert delivery_states(answer) == {
+        ("a", "odour.h2s", "live"): "silenced by s1",
+        ("b", "odour.h2s", "live"): "inhibited by f1",
+        ("c", "odour.h2s", "late"): "active",
+    }
