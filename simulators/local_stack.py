@@ -7,6 +7,7 @@ Each service is a context manager that owns exactly one process and stops only t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -290,3 +291,37 @@ def alertmanager_alerts(url: str, **filters: str) -> list[dict[str, object]]:
     with urllib.request.urlopen(address, timeout=10) as response:  # noqa: S310 - configured URL
         result: list[dict[str, object]] = json.loads(response.read())
     return result
+
+
+# The example config's endpoints that would leave this machine, and where a local run sends
+# them instead: the discard port on loopback, where nothing listens, so those receivers fail
+# at once and quietly (in Alertmanager's log). The webhook goes to a local receiver if given.
+EXAMPLE_WEBHOOK: Final = "http://127.0.0.1:9099/envnet-alerts"
+_NOWHERE: Final = "127.0.0.1:9"
+_OUTSIDE: Final = (
+    (
+        'wechat_api_url: "https://qyapi.weixin.qq.com/cgi-bin/"',
+        f'wechat_api_url: "http://{_NOWHERE}/"',
+    ),
+    ('smtp_smarthost: "smtp.example.org:587"', f'smtp_smarthost: "{_NOWHERE}"'),
+)
+
+
+def local_alertmanager_config(
+    example: Path, directory: Path, webhook_url: str | None = None, group_wait: str | None = None
+) -> Path:
+    """The example alertmanager.yml (with its templates) for a run on this machine: nothing
+    leaves it, the webhook goes to `webhook_url`, and `group_wait`/`group_interval` become
+    `group_wait` when given (tests: notifications within seconds, not minutes)."""
+    text = example.read_text(encoding="utf-8")
+    for before, after in (*_OUTSIDE, (EXAMPLE_WEBHOOK, webhook_url or f"http://{_NOWHERE}/")):
+        if before not in text:
+            raise ServiceError(f"{example}: expected {before!r}")
+        text = text.replace(before, after)
+    if group_wait is not None:
+        text = re.sub(r"group_(wait|interval): \d+[smh]", rf"group_\1: {group_wait}", text)
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(example.parent / "templates", directory / "templates", dirs_exist_ok=True)
+    path = directory / "alertmanager.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
