@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import deploy
 from envnet.argtypes import non_negative_float, positive_float, positive_int
 from envnet.demo_view import DemoState, render
 from schemas.runtime.endpoints import parse_mqtt_url
@@ -89,7 +88,10 @@ class Stack:
         return f"{first.rstrip('/')}/#/alerts" if first else ""
 
 
-ALERTMANAGER_EXAMPLE: Final = Path(deploy.__file__).parent / "alertmanager" / "alertmanager.yml"
+# The example config beside the code (a source checkout, where `make demo` runs).
+ALERTMANAGER_EXAMPLE: Final = (
+    Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "alertmanager.yml"
+)
 
 
 @contextlib.contextmanager
@@ -99,6 +101,9 @@ def stack(directory: Path) -> Iterator[Stack]:
     with contextlib.ExitStack() as own:
         am_urls = os.environ.get("ENVNET_ALERTMANAGER_URL", "").strip()
         if not am_urls:
+            if not ALERTMANAGER_EXAMPLE.exists():
+                msg = f"{ALERTMANAGER_EXAMPLE} not found: set ENVNET_ALERTMANAGER_URL"
+                raise ServiceError(msg)
             config = local_alertmanager_config(ALERTMANAGER_EXAMPLE, directory / "alertmanager")
             am = own.enter_context(Alertmanager(directory / "alertmanager", config))
             am_urls = am.url
