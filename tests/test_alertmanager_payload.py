@@ -209,3 +209,72 @@ def test_delivery_states_from_alertmanagers_answer() -> None:
         ("b", "odour.h2s", "live"): "inhibited by f1",
         ("c", "odour.h2s", "late"): "active",
     }
+
+
+def test_the_sink_sends_to_every_url_retries_5xx_and_counts_a_400_as_rejected(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Against real local HTTP servers (aiohttp): one answers 503 twice then 200, one 400."""
+    from aiohttp import web
+
+    async def run() -> None:
+        seen: dict[str, list[list[dict[str, object]]]] = {"flaky": [], "refusing": []}
+
+        async def flaky(request: web.Request) -> web.Response:
+            seen["flaky"].append(await request.json())
+            return web.Response(status=503 if len(seen["flaky"]) <= 2 else 200)
+
+        async def refusing(request: web.Request) -> web.Response:
+            seen["refusing"].append(await request.json())
+            return web.Response(status=400, text="start time must be before end time")
+
+        urls = []
+        runners = []
+        for handler in (flaky, refusing):
+            app = web.Application()
+            app.router.add_post("/api/v2/alerts", handler)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            runners.append(runner)
+            urls.append(f"http://user:secret@127.0.0.1:{runner.addresses[0][1]}")
+        outcomes: list[str] = []
+        settings = AlertmanagerSettings(
+            tuple(urls), max_attempts=5, retry_initial_s=0.01, retry_cap_s=0.02
+        )
+        s = AlertmanagerSink(settings, lambda _: INFO, outcomes.append, clock_ms=lambda: NOW)
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            await s.send(session, [h2s()])
+        for runner in runners:
+            await runner.cleanup()
+        assert sorted(outcomes) == ["delivered", "rejected"]
+        assert len(seen["flaky"]) == 3 and len(seen["refusing"]) == 1
+        assert seen["flaky"][-1][0]["labels"]["alertname"] == "odour.h2s"  # type: ignore[index]
+
+    asyncio.run(run())
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert "alertmanager_rejected" in logged and "alertmanager_retry" in logged
+    assert "secret" not in logged  # URLs are logged without their userinfo
+
+
+def test_the_sink_gives_up_after_max_attempts_on_a_closed_port() -> None:
+    from simulators.local_stack import free_port
+
+    async def run() -> None:
+        import aiohttp
+
+        outcomes: list[str] = []
+        settings = AlertmanagerSettings(
+            (f"http://127.0.0.1:{free_port()}",), max_attempts=3, retry_initial_s=0.01,
+            retry_cap_s=0.02, timeout_s=2,
+        )  # fmt: skip
+        s = AlertmanagerSink(settings, lambda _: INFO, outcomes.append, clock_ms=lambda: NOW)
+        async with aiohttp.ClientSession() as session:
+            await s.send(session, [h2s()])
+        assert outcomes == ["gave_up"]
+        assert s.held == 0  # send() is the shell; what is held is offer()'s and seed()'s
+
+    asyncio.run(run())
