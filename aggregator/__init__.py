@@ -10,7 +10,8 @@ Where to find:
 - **the AQI**: `schemas.standards.hj633` computes it; `engine.rules.air` judges it per window.
 - **a GB 3096 noise rule**: `engine.rules.noise` (limits in `schemas.standards.gb3096`).
 - **windows**: `engine.windows`; when a quiet node's windows close: `engine.window_closing`.
-- **the alert lifecycle**: `engine.lifecycle`; delivery: `service` (MQTT) and `webhook`.
+- **the alert lifecycle**: `engine.lifecycle`; delivery: `service` (MQTT), `webhook` and
+  `delivery` (Prometheus Alertmanager).
 
 Root modules: `service` (the wiring: intake → storage → acks and alerts, in one task group),
 `runtime` (run until a signal), `config` (agg.toml), `fleet` (the inventory), `metrics`,
@@ -18,4 +19,4 @@ Root modules: `service` (the wiring: intake → storage → acks and alerts, in 
 start), `gc_tuning`, `webhook`.
 """
 
-__all__ = ["calibration", "config", "engine", "fleet", "runtime", "startup", "storage"]
+__all__ = ["calibration", "config", "delivery", "engine", "fleet", "runtime", "startup", "storage"]

@@ -9,6 +9,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from aggregator.delivery import AlertmanagerSettings
 from aggregator.engine.settings import EngineSettings
 from aggregator.intake.mqtt_session import IntakeSettings
 from aggregator.service_health import HealthLimits
@@ -78,6 +79,7 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     alerts: AlertsSection = AlertsSection()
     state: StateSection = StateSection()
     calibration: CalibrationSection = CalibrationSection()
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
 
 
 def load_aggregator_config(
@@ -87,5 +89,9 @@ def load_aggregator_config(
     raw = read_toml(path) if path is not None else {}
     source = str(path) if path is not None else "defaults"
     env = os.environ if environ is None else environ
+    raw = overlay_env(raw, ENV_OVERRIDES, env)
+    # ENVNET_ALERTMANAGER_URL names one Alertmanager, or a cluster as a comma-separated list.
+    if urls := [u.strip() for u in env.get("ENVNET_ALERTMANAGER_URL", "").split(",") if u.strip()]:
+        raw.setdefault("alertmanager", {})["urls"] = urls
     # Each section's struct checks its own rules while converting (__post_init__).
-    return convert(overlay_env(raw, ENV_OVERRIDES, env), AggregatorConfig, source)
+    return convert(raw, AggregatorConfig, source)

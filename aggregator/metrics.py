@@ -103,6 +103,14 @@ class Metrics:
             "Webhook deliveries by outcome (delivered, rejected, gave_up, dropped)",
             "outcome",
         )
+        self.alertmanager_posts = declare.counter(
+            "envnet_alertmanager_posts",
+            "POSTs of alerts to an Alertmanager by outcome (delivered, rejected, gave_up)",
+            "outcome",
+        )
+        self.alertmanager_alerts = declare.gauge(
+            "envnet_alertmanager_alerts", "Alerts held for Alertmanager (firing or resolving)"
+        )
         self.window_series = declare.gauge(
             "envnet_window_series", "Series with averaging-window state"
         )

@@ -21,6 +21,7 @@ from aggregator.calibration.batch import calibrate_batch
 from aggregator.calibration.book import CalibrationBook
 from aggregator.calibration.file import load_calibrations
 from aggregator.config import AggregatorConfig
+from aggregator.delivery import AlertmanagerSink
 from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake.checks import AcceptedBatch, Intake, Refusal
@@ -150,6 +151,10 @@ class AggregatorService:
             WebhookSink(hook, self._count_webhook, hook.token(os.environ))
             for hook in config.alerts.webhooks
         ]
+        am = config.alertmanager if config.alertmanager.urls else None
+        self._alertmanager = (
+            None if am is None else AlertmanagerSink(am, fleet.get, self._count_alertmanager)
+        )
         self._outbox = _Outbox()
         self._publisher = Publisher(config.mqtt)
         self._pipeline: Pipeline | None = None
@@ -224,6 +229,9 @@ class AggregatorService:
                     if self.fleet_watcher is not None:
                         watch = self.fleet_watcher.run()
                         hooks.append(group.create_task(watch, name="fleet-watch"))
+                    if self._alertmanager is not None:
+                        self._alertmanager.seed(self._alerting.live_alerts)
+                        hooks.append(group.create_task(self._alertmanager.run(), name="am"))
                     await self._publisher.wait_ready(timeout_s=5.0)
                     await self._republish_alert_states()
                     intake = group.create_task(subscriber.run(), name="mqtt-subscriber")
@@ -295,6 +303,9 @@ class AggregatorService:
 
     def _count_webhook(self, outcome: str) -> None:
         self.metrics.webhook_deliveries.labels(outcome).inc()
+
+    def _count_alertmanager(self, outcome: str) -> None:
+        self.metrics.alertmanager_posts.labels(outcome).inc()
 
     def _on_intake_state(self, connected: bool) -> None:
         if connected != self._intake_connected:
@@ -498,6 +509,8 @@ class AggregatorService:
         await self._publisher.publish(topics.ALERT_EVENTS, codec.ALERT_EVENT.encode(event))
         for hook in self._webhooks:
             hook.offer(transition)
+        if self._alertmanager is not None:
+            self._alertmanager.offer(transition)
 
     async def _republish_alert_states(self) -> None:
         """Publish every saved alert's retained state again. A crash between saving a change
@@ -526,4 +539,6 @@ class AggregatorService:
             if self._subscriber is not None:
                 self.metrics.mqtt_backlog.set(self._subscriber.backlog)
             self._alerting.update_gauges()
+            if self._alertmanager is not None:
+                self.metrics.alertmanager_alerts.set(self._alertmanager.held)
             await asyncio.sleep(2.0)

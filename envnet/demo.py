@@ -1,8 +1,10 @@
 """`envnet demo`: a live simulated city network, end to end, on real mosquitto and influxd.
 
 It starts (unless ENVNET_MQTT_URL and ENVNET_INFLUX_URL name running services) mosquitto and
-influxd with data under .dev/, then the aggregator and a simulated fleet as child processes,
-and shows a live view. On Ctrl-C or after --duration it stops what it started, and only that.
+influxd with data under .dev/, and (unless ENVNET_ALERTMANAGER_URL names one) Prometheus
+Alertmanager with the example deploy/alertmanager/alertmanager.yml, then the aggregator and a
+simulated fleet as child processes, and shows a live view and Alertmanager's UI address.
+On Ctrl-C or after --duration it stops what it started, and only that.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ from envnet.argtypes import non_negative_float, positive_float, positive_int
 from envnet.demo_view import DemoState, render
 from schemas.runtime.endpoints import parse_mqtt_url
 from schemas.runtime.logs import get_logger
-from simulators.local_stack import Influxd, Mosquitto, ServiceError, free_port, influx_query
+from simulators.local_stack import (
+    Alertmanager,
+    Influxd,
+    Mosquitto,
+    ServiceError,
+    free_port,
+    influx_query,
+    local_alertmanager_config,
+)
 
 if TYPE_CHECKING:  # paho is imported lazily: `envnet --help` must not need it
     import paho.mqtt.client as mqtt
@@ -69,20 +79,44 @@ class Stack:
     influx_url: str
     database: str
     own: bool
+    # Comma-separated, as ENVNET_ALERTMANAGER_URL; the first one's UI is shown.
+    alertmanager_urls: str = ""
+
+    @property
+    def alertmanager_ui(self) -> str:
+        first = self.alertmanager_urls.split(",")[0].strip()
+        return f"{first.rstrip('/')}/#/alerts" if first else ""
+
+
+# The example config beside the code (a source checkout, where `make demo` runs).
+ALERTMANAGER_EXAMPLE: Final = (
+    Path(__file__).resolve().parents[1] / "deploy" / "alertmanager" / "alertmanager.yml"
+)
 
 
 @contextlib.contextmanager
 def stack(directory: Path) -> Iterator[Stack]:
-    """The broker and database: the environment's if it names both, else our own."""
-    mqtt_url = os.environ.get("ENVNET_MQTT_URL")
-    influx_url = os.environ.get("ENVNET_INFLUX_URL")
-    database = os.environ.get("ENVNET_INFLUX_DB") or DATABASE
-    if mqtt_url and influx_url:
-        log.info("using_existing_services", mqtt=parse_mqtt_url(mqtt_url).display)
-        yield Stack(mqtt_url, influx_url, database, own=False)
-        return
-    with Mosquitto(directory / "mosquitto") as mqtt, Influxd(directory / "influxdb") as influx:
-        yield Stack(mqtt.url, influx.url, database, own=True)
+    """The broker and database: the environment's if it names both, else our own; and the
+    environment's Alertmanager if ENVNET_ALERTMANAGER_URL names one, else our own."""
+    with contextlib.ExitStack() as own:
+        am_urls = os.environ.get("ENVNET_ALERTMANAGER_URL", "").strip()
+        if not am_urls:
+            if not ALERTMANAGER_EXAMPLE.exists():
+                msg = f"{ALERTMANAGER_EXAMPLE} not found: set ENVNET_ALERTMANAGER_URL"
+                raise ServiceError(msg)
+            config = local_alertmanager_config(ALERTMANAGER_EXAMPLE, directory / "alertmanager")
+            am = own.enter_context(Alertmanager(directory / "alertmanager", config))
+            am_urls = am.url
+        mqtt_url = os.environ.get("ENVNET_MQTT_URL")
+        influx_url = os.environ.get("ENVNET_INFLUX_URL")
+        database = os.environ.get("ENVNET_INFLUX_DB") or DATABASE
+        if mqtt_url and influx_url:
+            log.info("using_existing_services", mqtt=parse_mqtt_url(mqtt_url).display)
+            yield Stack(mqtt_url, influx_url, database, own=False, alertmanager_urls=am_urls)
+            return
+        mqtt = own.enter_context(Mosquitto(directory / "mosquitto"))
+        influx = own.enter_context(Influxd(directory / "influxdb"))
+        yield Stack(mqtt.url, influx.url, database, own=True, alertmanager_urls=am_urls)
 
 
 def _aggregator_config(path: Path, metrics_port: int, state_dir: Path, fleet: Path) -> None:
@@ -182,6 +216,7 @@ def _run(args: argparse.Namespace, services: Stack, demo_dir: Path, stop: thread
         "ENVNET_MQTT_URL": services.mqtt_url,
         "ENVNET_INFLUX_URL": services.influx_url,
         "ENVNET_INFLUX_DB": services.database,
+        "ENVNET_ALERTMANAGER_URL": services.alertmanager_urls,
     }
     cli = [sys.executable, "-m", "envnet.cli"]
     fleet_args = ["sim", "fleet", "--nodes", str(args.nodes), "--accel", str(args.accel),
@@ -194,6 +229,7 @@ def _run(args: argparse.Namespace, services: Stack, demo_dir: Path, stop: thread
     state = DemoState()
     client = _subscribe(state, services.mqtt_url)
     print(influx_hints(services), flush=True)
+    print(alertmanager_hint(services), flush=True)
     try:
         _watch(args, services, state, f"http://127.0.0.1:{metrics_port}/metrics", stop)
     finally:
@@ -226,11 +262,18 @@ def _watch(args: argparse.Namespace, services: Stack, state: DemoState, metrics_
         last_total, last_at = total, now
         text = render(state, stored_per_s=rate, stored_total=total, header=header)
         if redraw:
-            text += "\n\n" + influx_hints(services)
+            text += "\n\n" + influx_hints(services) + "\n" + alertmanager_hint(services)
         sys.stdout.write((CLEAR + text + "\n") if redraw else (text + "\n\n"))
         sys.stdout.flush()
         if done:
             break
+
+
+def alertmanager_hint(services: Stack) -> str:
+    return (
+        f"alerts reach Alertmanager: its UI at {services.alertmanager_ui} "
+        f"(or `amtool --alertmanager.url={services.alertmanager_urls.split(',')[0]} alert`)"
+    )
 
 
 def influx_hints(services: Stack) -> str:
@@ -254,6 +297,7 @@ def _summary(services: Stack, state: DemoState, demo_dir: Path, wanted: str | No
     if rules:
         print("alerts fired: " + ", ".join(f"{r} x{n}" for r, n in sorted(rules.items())))
     print(influx_hints(services))
+    print(alertmanager_hint(services))
     if services.own:
         print(f"(the demo's own influxd has stopped; its data stays in {demo_dir.parent}/influxdb)")
     if wanted is not None and wanted not in rules:

@@ -7,6 +7,7 @@ Each service is a context manager that owns exactly one process and stops only t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import ClassVar, Final, Self
 
 from schemas.runtime.logs import get_logger
+from simulators.alertmanager_ui import unpack_ui
 
 log = get_logger("simulators.local_stack")
 
@@ -248,3 +250,78 @@ class VictoriaMetrics(_Server):
         )
         _wait("victoria-metrics", lambda: _http_ok(f"{self.url}/health"), process, self.log_path)
         log.info("service_started", service="victoria-metrics", port=self.port, pid=process.pid)
+
+
+class Alertmanager(_Server):
+    """Prometheus Alertmanager (Debian's prometheus-alertmanager), clustering off, its data and
+    its web UI (simulators.alertmanager_ui) in our directory. `config` is an alertmanager.yml
+    (deploy/alertmanager/ has the example)."""
+
+    NAME = "alertmanager"
+
+    def __init__(self, directory: Path, config: Path, port: int | None = None) -> None:
+        super().__init__(directory, port)
+        self.config = config
+
+    def start(self) -> None:
+        binary = find_binary("prometheus-alertmanager", "/usr/bin")
+        ui = unpack_ui(self.directory / "ui")
+        process = self._spawn(
+            [
+                binary,
+                f"--config.file={self.config}",
+                f"--web.ui-path={ui}",
+                f"--storage.path={self.directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",  # no gossip: one member, no port to collide
+                "--log.level=warn",
+            ]
+        )
+        _wait("alertmanager", lambda: _http_ok(f"{self.url}/-/ready"), process, self.log_path)
+        log.info("service_started", service="alertmanager", port=self.port, pid=process.pid)
+
+    def alerts(self, **filters: str) -> list[dict[str, object]]:
+        """GET /api/v2/alerts (all states unless filtered)."""
+        return alertmanager_alerts(self.url, **filters)
+
+
+def alertmanager_alerts(url: str, **filters: str) -> list[dict[str, object]]:
+    query = urllib.parse.urlencode(filters)
+    address = f"{url.rstrip('/')}/api/v2/alerts" + (f"?{query}" if query else "")
+    with urllib.request.urlopen(address, timeout=10) as response:  # noqa: S310 - configured URL
+        result: list[dict[str, object]] = json.loads(response.read())
+    return result
+
+
+# The example config's endpoints that would leave this machine, and where a local run sends
+# them instead: the discard port on loopback, where nothing listens, so those receivers fail
+# at once and quietly (in Alertmanager's log). The webhook goes to a local receiver if given.
+EXAMPLE_WEBHOOK: Final = "http://127.0.0.1:9099/envnet-alerts"
+_NOWHERE: Final = "127.0.0.1:9"
+_OUTSIDE: Final = (
+    (
+        'wechat_api_url: "https://qyapi.weixin.qq.com/cgi-bin/"',
+        f'wechat_api_url: "http://{_NOWHERE}/"',
+    ),
+    ('smtp_smarthost: "smtp.example.org:587"', f'smtp_smarthost: "{_NOWHERE}"'),
+)
+
+
+def local_alertmanager_config(
+    example: Path, directory: Path, webhook_url: str | None = None, group_wait: str | None = None
+) -> Path:
+    """The example alertmanager.yml (with its templates) for a run on this machine: nothing
+    leaves it, the webhook goes to `webhook_url`, and `group_wait`/`group_interval` become
+    `group_wait` when given (tests: notifications within seconds, not minutes)."""
+    text = example.read_text(encoding="utf-8")
+    for before, after in (*_OUTSIDE, (EXAMPLE_WEBHOOK, webhook_url or f"http://{_NOWHERE}/")):
+        if before not in text:
+            raise ServiceError(f"{example}: expected {before!r}")
+        text = text.replace(before, after)
+    if group_wait is not None:
+        text = re.sub(r"group_(wait|interval): \d+[smh]", rf"group_\1: {group_wait}", text)
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(example.parent / "templates", directory / "templates", dirs_exist_ok=True)
+    path = directory / "alertmanager.yml"
+    path.write_text(text, encoding="utf-8")
+    return path

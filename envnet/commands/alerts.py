@@ -8,6 +8,11 @@ deploy/mosquitto/envnet.acl).
 after subscribing it publishes a probe on a topic of its own, and the broker delivers a
 client's messages in order, so the retained states arrive before the probe.
 
+With an Alertmanager configured (`--alertmanager-url` or ENVNET_ALERTMANAGER_URL, the first of
+its comma-separated URLs), `list` also says what Alertmanager does with each alert: `active`
+(notifications go out), `silenced` (by which silence), `inhibited` (by which alert), or `-`
+when Alertmanager does not hold it (GET /api/v2/alerts, which reports each alert's status).
+
 `ack` publishes an `envnet.alert-command/1` and then watches the alert's retained state until
 it shows the acknowledgement (or a deadline passes), so the operator knows it took.
 """
@@ -21,6 +26,8 @@ import queue
 import ssl
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -125,22 +132,76 @@ def retained_alerts(session: _Session, topic_filter: str) -> list[Alert]:
     raise AlertsCliError("the broker did not return the retained alerts in time")
 
 
+# What Alertmanager does with an alert: (node, rule, lane) -> "active", "silenced by …" …
+DeliveryStates = dict[tuple[str, str, str], str]
+
+
+def delivery_states(am_alerts: list[dict[str, object]]) -> DeliveryStates:
+    """Pure: Alertmanager's GET /api/v2/alerts answer, keyed as envnet knows its alerts."""
+    states: DeliveryStates = {}
+    for item in am_alerts:
+        labels, status = item.get("labels"), item.get("status")
+        if not isinstance(labels, dict) or not isinstance(status, dict):
+            continue
+        key = (str(labels.get("node", "")), str(labels.get("alertname", "")))
+        lane = str(labels.get("lane", "live"))
+        silenced, inhibited = status.get("silencedBy") or [], status.get("inhibitedBy") or []
+        if silenced:
+            state = "silenced by " + ",".join(map(str, silenced))
+        elif inhibited:
+            state = "inhibited by " + ",".join(map(str, inhibited))
+        else:
+            state = str(status.get("state", "active"))
+        states[(*key, lane)] = state
+    return states
+
+
+def _display(url: str) -> str:
+    scheme, sep, rest = url.partition("?")[0].partition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
+def fetch_delivery_states(url: str, timeout_s: float) -> DeliveryStates:
+    query = "active=true&silenced=true&inhibited=true&unprocessed=true"
+    address = f"{url.rstrip('/')}/api/v2/alerts?{query}"
+    if not address.startswith(("http://", "https://")):
+        raise AlertsCliError(f"alertmanager URL must be http:// or https://: {_display(url)}")
+    try:
+        with urllib.request.urlopen(address, timeout=timeout_s) as response:  # noqa: S310
+            answer = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise AlertsCliError(f"cannot read alerts from {_display(url)}: {exc}") from None
+    if not isinstance(answer, list):
+        raise AlertsCliError(f"{_display(url)} did not answer with a list of alerts")
+    return delivery_states(answer)
+
+
+def _alertmanager_url(args: argparse.Namespace) -> str | None:
+    configured = args.alertmanager_url or os.environ.get("ENVNET_ALERTMANAGER_URL") or ""
+    urls = [u.strip() for u in configured.split(",") if u.strip()]
+    return urls[0] if urls else None
+
+
+def _delivery(alert: Alert, states: DeliveryStates) -> str:
+    return states.get((alert.node, alert.rule, "late" if alert.late else "live"), "-")
+
+
 def _when(ms: int | None) -> str:
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _table(alerts: list[Alert]) -> str:
-    header = ("NODE", "RULE", "SEVERITY", "VALUE", "LIMIT", "SINCE", "ACKED BY", "FLAGS")
+def _table(alerts: list[Alert], states: DeliveryStates | None = None) -> str:
+    header: tuple[str, ...] = ("NODE", "RULE", "SEVERITY", "VALUE", "LIMIT", "SINCE", "ACKED BY")
+    header += ("FLAGS",) if states is None else ("FLAGS", "ALERTMANAGER")
     rows = [header]
     for a in alerts:
         flags = ",".join(f for f, on in (("suspect", a.suspect), ("late", a.late)) if on)
         value = f"{a.value:g} {a.unit or ''}".strip()
-        rows.append(
-            (a.node, a.rule, a.severity, value, f"{a.limit:g}", _when(a.since_ms),
-             a.acked_by or "-", flags or "-"),
-        )  # fmt: skip
+        row = (a.node, a.rule, a.severity, value, f"{a.limit:g}", _when(a.since_ms),
+               a.acked_by or "-", flags or "-")  # fmt: skip
+        rows.append(row if states is None else (*row, _delivery(a, states)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
@@ -151,12 +212,18 @@ def list_alerts(args: argparse.Namespace) -> int:
     open_alerts = sorted(
         (a for a in alerts if a.state == "firing" or args.all), key=lambda a: (a.node, a.rule)
     )
+    am_url = _alertmanager_url(args)
+    states = fetch_delivery_states(am_url, args.timeout) if am_url is not None else None
     if args.json:
-        print(json.dumps([json.loads(codec.ALERT.encode(a)) for a in open_alerts]))
+        rows = [json.loads(codec.ALERT.encode(a)) for a in open_alerts]
+        if states is not None:
+            for row, alert in zip(rows, open_alerts, strict=True):
+                row["alertmanager"] = _delivery(alert, states)
+        print(json.dumps(rows))
     elif not open_alerts:
         print("no open alerts")
     else:
-        print(_table(open_alerts))
+        print(_table(open_alerts, states))
     return 0
 
 
@@ -204,6 +271,11 @@ def add_alerts_arguments(parser: argparse.ArgumentParser) -> None:
     show = sub.add_parser("list", parents=[common], help="show open alerts")
     show.add_argument("--all", action="store_true", help="include resolved alerts")
     show.add_argument("--json", action="store_true", help="print a JSON array")
+    show.add_argument(
+        "--alertmanager-url",
+        help="also show what Alertmanager does with each alert: active, silenced, inhibited "
+        "(default: $ENVNET_ALERTMANAGER_URL, its first URL; none: not shown)",
+    )
     show.set_defaults(alerts_func=list_alerts)
     ack = sub.add_parser("ack", parents=[common], help="acknowledge an open alert")
     ack.add_argument("node", help="node id")

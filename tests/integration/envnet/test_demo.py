@@ -103,3 +103,6 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
     assert demo.returncode == 0, "".join(lines)[-3000:]
     wait_for(lambda: not processes_mentioning(str(directory)), 30, "demo children to exit")
     assert "stored readings:" in "".join(lines)
+    # With no ENVNET_ALERTMANAGER_URL it ran its own Alertmanager, and said where its UI is.
+    assert re.search(r"its UI at http://127\.0\.0\.1:\d+/#/alerts", "".join(lines))
+    assert (directory / "alertmanager" / "alertmanager.yml").exists()
