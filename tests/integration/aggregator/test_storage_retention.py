@@ -10,13 +10,13 @@ runs is created again by the next write that meets its absence, and nothing is l
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 import aiohttp
+import msgspec
 import paho.mqtt.client as mqtt
 import pytest
 
@@ -129,7 +129,7 @@ def test_creating_the_policies_is_idempotent_and_never_changes_existing_ones(
         derived_retention_policy="long term",
         derived_duration="520w",
     )
-    shorter = dataclasses.replace(target, derived_duration="30d")
+    shorter = msgspec.structs.replace(target, derived_duration="30d")
 
     async def run() -> list[bool]:
         async with aiohttp.ClientSession() as session:
