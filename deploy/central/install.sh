@@ -34,75 +34,26 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib/install-common.sh
+. "$here/../lib/install-common.sh"
 
-root=/
-dry_run=0
-source_arg=""
 tls_dir=""
 broker_host=localhost
-start=1
 steps="packages,user,broker,influxdb,alertmanager,aggregator,service"
-prefix=/opt/envnet
 unit_name=envnet-aggregator.service
 alertmanager_src=$repo/deploy/alertmanager/alertmanager.yml
 
-usage() {
-  sed -n '2,/^set -euo pipefail$/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
-  exit 2
-}
-
-while [ $# -gt 0 ]; do
+# The options only this installer takes (parse_options: the common ones).
+central_option() {
+  taken=2
   case "$1" in
-    --root) root=${2:?--root needs a directory}; shift 2 ;;
-    --dry-run) dry_run=1; shift ;;
-    --source) source_arg=${2:?--source needs a directory or a wheel}; shift 2 ;;
-    --tls-dir) tls_dir=${2:?--tls-dir needs a directory}; shift 2 ;;
-    --broker-host) broker_host=${2:?--broker-host needs a name}; shift 2 ;;
-    --alertmanager-config) alertmanager_src=${2:?--alertmanager-config needs a file}; shift 2 ;;
-    --no-start) start=0; shift ;;
-    --steps) steps=${2:?--steps needs a list}; shift 2 ;;
-    -h|--help) usage ;;
-    *) echo "install.sh: unknown argument $1" >&2; usage ;;
+    --tls-dir) tls_dir=${2:?--tls-dir needs a directory} ;;
+    --broker-host) broker_host=${2:?--broker-host needs a name} ;;
+    --alertmanager-config) alertmanager_src=${2:?--alertmanager-config needs a file} ;;
+    *) taken=0 ;;
   esac
-done
-
-root=${root%/}
-if [ -n "$root" ] && [ ! -d "$root" ]; then
-  echo "install.sh: --root $root is not a directory" >&2
-  exit 2
-fi
-if [ "$dry_run" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
-  echo "install.sh: run as root (sudo), or with --dry-run" >&2
-  exit 1
-fi
-
-# -- output and actions ------------------------------------------------------------------
-
-say() { printf '%s\n' "$*"; }
-changed=0
-change() {
-  local what=$1
-  shift
-  if [ "$dry_run" -eq 1 ]; then
-    say "would: $what"
-  else
-    "$@"
-    changed=1
-    say "done: $what"
-  fi
 }
-same() { say "ok: $*"; }
-r() { printf '%s%s' "$root" "$1"; }
-on_host() { [ -z "$root" ]; }
-wants() { case ",$steps," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
-systemd_running() { on_host && [ -d /run/systemd/system ]; }
-# A group's id in the target root's /etc/group (numeric: under --root the host's names do
-# not apply), or 0 (root) when the group does not exist (yet).
-gid_of() {
-  local gid
-  gid=$(awk -F: -v g="$1" '$1 == g { print $3 }' "$(r /etc/group)" 2>/dev/null || true)
-  printf '%s' "${gid:-0}"
-}
+parse_options central_option "$@"
 
 # install_new MODE GROUP SRC DEST: a file that is the operator's once installed.
 install_new() {
@@ -123,15 +74,6 @@ install_current() {
   else
     change "install $dest (root:gid $group $mode)" \
       install -D -m "$mode" -o 0 -g "$group" "$src" "$dest"
-  fi
-}
-
-make_dir() {
-  local mode=$1 group=$2 dir=$3
-  if [ -d "$dir" ]; then
-    same "$dir exists"
-  else
-    change "create $dir (root:gid $group $mode)" install -d -m "$mode" -o 0 -g "$group" "$dir"
   fi
 }
 
@@ -276,18 +218,6 @@ alertmanager_step() {
   enable_unit prometheus-alertmanager.service /lib/systemd/system/prometheus-alertmanager.service
 }
 
-package_spec() {
-  local src=${source_arg:-$repo}
-  if [ -d "$src" ] && [ -f "$src/pyproject.toml" ]; then
-    printf '%s[aggregator]' "$(cd "$src" && pwd)"
-  elif [ -f "$src" ] && [[ $src == *.whl ]]; then
-    printf '%s[aggregator]' "$(cd "$(dirname "$src")" && pwd)/$(basename "$src")"
-  else
-    echo "install.sh: --source must be an envnet source tree or a .whl, got $src" >&2
-    return 1
-  fi
-}
-
 # deploy/config/agg.toml, its [mqtt] trusting the broker's CA (the URL, with the password,
 # comes from aggregator.env).
 central_agg_toml() {
@@ -306,7 +236,7 @@ empty_fleet() {
 }
 
 aggregator_step() {
-  local etc group venv=$prefix/venv
+  local etc group spec venv=$prefix/venv
   etc=$(r /etc/envnet)
   group=$(gid_of envnet)
   if on_host; then
@@ -315,8 +245,8 @@ aggregator_step() {
     else
       change "create $venv" python3 -m venv "$venv"
     fi
-    change "pip install $(package_spec) into $venv" "$venv/bin/pip" install -q --upgrade \
-      "$(package_spec)"
+    spec=$(package_spec aggregator)
+    change "pip install $spec into $venv" "$venv/bin/pip" install -q --upgrade "$spec"
   else
     say "skip: venv under --root (run this installer on the host to create $venv)"
   fi
@@ -337,16 +267,7 @@ aggregator_step() {
 }
 
 service_step() {
-  local unit src=$repo/deploy/systemd/$unit_name
-  unit=$(r "/etc/systemd/system/$unit_name")
-  if [ -f "$unit" ] && cmp -s "$src" "$unit"; then
-    same "$unit is current"
-  else
-    change "install $unit" install -D -m 0644 "$src" "$unit"
-    if systemd_running; then
-      change "systemctl daemon-reload" systemctl daemon-reload
-    fi
-  fi
+  install_unit "$repo/deploy/systemd/$unit_name"
   enable_unit "$unit_name" "/etc/systemd/system/$unit_name"
   local service
   if [ "$start" -eq 1 ] && systemd_running; then

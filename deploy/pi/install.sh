@@ -29,70 +29,29 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib/install-common.sh
+. "$here/../lib/install-common.sh"
 
-root=/
-dry_run=0
-source_arg=""
 config_src=""
 ca_src=""
 extras=edge
 disable_bt=0
-start=1
 steps="boot,user,venv,config,service"
-prefix=/opt/envnet
 unit_name=envnet-edge.service
 reboot_needed=0
 
-usage() {
-  sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-  exit 2
-}
-
-while [ $# -gt 0 ]; do
+# The options only this installer takes (parse_options: the common ones).
+pi_option() {
+  taken=2
   case "$1" in
-    --root) root=${2:?--root needs a directory}; shift 2 ;;
-    --dry-run) dry_run=1; shift ;;
-    --source) source_arg=${2:?--source needs a directory or a wheel}; shift 2 ;;
-    --config) config_src=${2:?--config needs a file}; shift 2 ;;
-    --ca-file) ca_src=${2:?--ca-file needs a file}; shift 2 ;;
-    --extras) extras=${2:?--extras needs a list}; shift 2 ;;
-    --disable-bt) disable_bt=1; shift ;;
-    --no-start) start=0; shift ;;
-    --steps) steps=${2:?--steps needs a list}; shift 2 ;;
-    -h|--help) usage ;;
-    *) echo "install.sh: unknown argument $1" >&2; usage ;;
+    --config) config_src=${2:?--config needs a file} ;;
+    --ca-file) ca_src=${2:?--ca-file needs a file} ;;
+    --extras) extras=${2:?--extras needs a list} ;;
+    --disable-bt) disable_bt=1; taken=1 ;;
+    *) taken=0 ;;
   esac
-done
-
-root=${root%/}
-if [ -n "$root" ] && [ ! -d "$root" ]; then
-  echo "install.sh: --root $root is not a directory" >&2
-  exit 2
-fi
-if [ "$dry_run" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
-  echo "install.sh: run as root (sudo), or with --dry-run" >&2
-  exit 1
-fi
-
-# -- output and actions ------------------------------------------------------------------
-
-say() { printf '%s\n' "$*"; }
-# A change: printed as "would: ..." in a dry run, "done: ..." after doing it.
-change() {
-  local what=$1
-  shift
-  if [ "$dry_run" -eq 1 ]; then
-    say "would: $what"
-  else
-    "$@"
-    say "done: $what"
-  fi
 }
-same() { say "ok: $*"; }
-# A path inside the target root.
-r() { printf '%s%s' "$root" "$1"; }
-on_host() { [ -z "$root" ]; }
-wants() { case ",$steps," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+parse_options pi_option "$@"
 
 # -- python: envnet needs >= 3.11 ---------------------------------------------------------
 
@@ -262,25 +221,13 @@ user_step() {
 
 # -- venv ---------------------------------------------------------------------------------
 
-package_spec() {
-  local src=${source_arg:-$repo}
-  if [ -d "$src" ] && [ -f "$src/pyproject.toml" ]; then
-    printf '%s[%s]' "$(cd "$src" && pwd)" "$extras"
-  elif [ -f "$src" ] && [[ $src == *.whl ]]; then
-    printf '%s[%s]' "$(cd "$(dirname "$src")" && pwd)/$(basename "$src")" "$extras"
-  else
-    echo "install.sh: --source must be an envnet source tree or a .whl, got $src" >&2
-    return 1
-  fi
-}
-
 venv_step() {
   local spec venv=$prefix/venv
   if ! on_host; then
     say "skip: venv under --root (run this installer on the Pi to create $venv)"
     return
   fi
-  spec=$(package_spec)
+  spec=$(package_spec "$extras")
   if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
     change "apt-get install python3-venv" apt-get install -y -q python3-venv
   fi
@@ -296,25 +243,14 @@ venv_step() {
 # -- config -------------------------------------------------------------------------------
 
 install_file() { install -m "$1" -o 0 -g "$2" "$3" "$4"; }
-# The envnet group's id in the target root's /etc/group (numeric: under --root the host's
-# names do not apply), or 0 (root) before the user step has created it.
-owner_group() {
-  local gid
-  gid=$(awk -F: '$1 == "envnet" { print $3 }' "$(r /etc/group)" 2>/dev/null || true)
-  printf '%s' "${gid:-0}"
-}
 
 config_step() {
   local etc node src group
   etc=$(r /etc/envnet)
   node="$etc/node.toml"
   src=${config_src:-$here/node.toml}
-  group=$(owner_group)
-  if [ -d "$etc" ]; then
-    same "$etc exists"
-  else
-    change "create $etc (root:gid $group 0750)" install -d -m 0750 -o 0 -g "$group" "$etc"
-  fi
+  group=$(gid_of envnet)
+  make_dir 0750 "$group" "$etc"
   if [ -f "$node" ]; then
     same "$node kept (not overwritten)"
   else
@@ -334,20 +270,10 @@ config_step() {
 
 # -- service ------------------------------------------------------------------------------
 
-systemd_running() { on_host && [ -d /run/systemd/system ]; }
 enable_by_link() { mkdir -p "$(dirname "$1")" && ln -s "/etc/systemd/system/$unit_name" "$1"; }
 
 service_step() {
-  local unit
-  unit=$(r "/etc/systemd/system/$unit_name")
-  if [ -f "$unit" ] && cmp -s "$here/$unit_name" "$unit"; then
-    same "$unit is current"
-  else
-    change "install $unit" install -D -m 0644 "$here/$unit_name" "$unit"
-    if systemd_running; then
-      change "systemctl daemon-reload" systemctl daemon-reload
-    fi
-  fi
+  install_unit "$here/$unit_name"
   local wants_link
   wants_link=$(r "/etc/systemd/system/multi-user.target.wants/$unit_name")
   if [ -L "$wants_link" ]; then
