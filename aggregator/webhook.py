@@ -17,21 +17,18 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Annotated, Final, Literal
+from typing import Annotated
 
 import aiohttp
 import msgspec
 
+from aggregator.delivery.http_post import JsonPoster, Outcome, display
 from aggregator.engine.lifecycle import Transition
 from schemas import codec
 from schemas.messages import ALERT_EVENT_SCHEMA, AlertEvent
-from schemas.runtime.backoff import Backoff
 from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.webhook")
-
-Outcome = Literal["delivered", "rejected", "gave_up", "dropped"]
-_RETRY_STATUS: Final = frozenset({408, 425, 429})
 
 
 class WebhookSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,9 +52,7 @@ class WebhookSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     @property
     def display(self) -> str:
         """The URL without userinfo or query (which may carry secrets), for logs."""
-        head, _, _ = self.url.partition("?")
-        scheme, sep, rest = head.partition("://")
-        return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+        return display(self.url)
 
 
 def wanted(transition: Transition, settings: WebhookSettings) -> bool:
@@ -65,10 +60,6 @@ def wanted(transition: Transition, settings: WebhookSettings) -> bool:
     if alert.late and not settings.include_late:
         return False
     return not (alert.suspect and not settings.include_suspect)
-
-
-class RetryableError(Exception):
-    """A delivery attempt that may succeed later."""
 
 
 class WebhookSink:
@@ -85,6 +76,7 @@ class WebhookSink:
         self._ready = asyncio.Event()
         self._on_outcome = on_outcome
         self.dropped = 0
+        self._poster = JsonPoster(settings, log, "webhook")
 
     def offer(self, transition: Transition) -> None:
         if not wanted(transition, self.settings):
@@ -115,35 +107,11 @@ class WebhookSink:
                 self._ready.clear()
 
     async def _deliver(self, session: aiohttp.ClientSession, body: bytes) -> Outcome:
-        s = self.settings
-        backoff = Backoff(s.retry_initial_s, s.retry_cap_s)
-        for attempt in range(1, s.max_attempts + 1):
-            try:
-                return await self._post(session, body)
-            except RetryableError as exc:
-                if attempt == s.max_attempts:
-                    log.error("webhook_gave_up", url=s.display, attempts=attempt, error=str(exc))
-                    return "gave_up"
-                delay = backoff.next_delay()
-                log.warning("webhook_retry", url=s.display, attempt=attempt, error=str(exc))
-                await asyncio.sleep(delay)
-        return "gave_up"
-
-    async def _post(self, session: aiohttp.ClientSession, body: bytes) -> Outcome:
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        try:
-            async with session.post(self.settings.url, data=body, headers=headers) as response:
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
-        if 200 <= status < 300:
-            return "delivered"
-        if status >= 500 or status in _RETRY_STATUS:
-            raise RetryableError(f"HTTP {status}")
-        log.error("webhook_rejected", url=self.settings.display, status=status)
-        return "rejected"
+        url = self.settings.url
+        return await self._poster.deliver(session, url, body, headers, shown=self.settings.display)
 
     def _count(self, outcome: Outcome) -> None:
         if self._on_outcome is not None:

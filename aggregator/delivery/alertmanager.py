@@ -31,30 +31,21 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 import aiohttp
 import msgspec
 
 from aggregator.delivery.alertmanager_payload import AlertKey, alert_key, body, postable
+from aggregator.delivery.http_post import JsonPoster, Outcome, display
 from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import NodeInfo
 from schemas.messages import Alert
-from schemas.runtime.backoff import Backoff
 from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.alertmanager")
 
-Outcome = Literal["delivered", "rejected", "gave_up", "dropped"]
-_RETRY_STATUS: Final = frozenset({408, 425, 429})
 API_PATH: Final = "/api/v2/alerts"
-
-
-def display(url: str) -> str:
-    """The URL without userinfo or query (which may carry secrets), for logs."""
-    head, _, _ = url.partition("?")
-    scheme, sep, rest = head.partition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
 
 
 class AlertmanagerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -83,10 +74,6 @@ class AlertmanagerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
         return int(self.resend_s * self.lease_factor * 1000)
 
 
-class RetryableError(Exception):
-    """A POST that may succeed later."""
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -109,6 +96,7 @@ class AlertmanagerSink:
         self._resolved_at: dict[AlertKey, int] = {}
         self._changed: dict[AlertKey, Alert] = {}
         self._ready = asyncio.Event()
+        self._poster = JsonPoster(settings, log, "alertmanager")
 
     # -- what to send (pure bookkeeping) --------------------------------------------------
 
@@ -187,37 +175,10 @@ class AlertmanagerSink:
         log.debug("alertmanager_sent", alerts=len(alerts), outcomes=list(outcomes))
 
     async def _deliver(self, session: aiohttp.ClientSession, url: str, payload: bytes) -> Outcome:
-        s = self.settings
-        backoff = Backoff(s.retry_initial_s, s.retry_cap_s)
-        for attempt in range(1, s.max_attempts + 1):
-            try:
-                return await self._post(session, url, payload)
-            except RetryableError as exc:
-                if attempt == s.max_attempts:
-                    # Not lost: the next refresh sends every held alert again.
-                    log.error(
-                        "alertmanager_gave_up", url=display(url), attempts=attempt, error=str(exc)
-                    )
-                    return "gave_up"
-                log.warning("alertmanager_retry", url=display(url), attempt=attempt, error=str(exc))
-                await asyncio.sleep(backoff.next_delay())
-        return "gave_up"
-
-    async def _post(self, session: aiohttp.ClientSession, url: str, payload: bytes) -> Outcome:
+        # What gives up is not lost: the next refresh sends every held alert again.
         target = url.rstrip("/") + API_PATH
         headers = {"Content-Type": "application/json"}
-        try:
-            async with session.post(target, data=payload, headers=headers) as response:
-                status = response.status
-                reason = (await response.text())[:300] if status >= 400 else ""
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
-        if 200 <= status < 300:
-            return "delivered"
-        if status >= 500 or status in _RETRY_STATUS:
-            raise RetryableError(f"HTTP {status}")
-        log.error("alertmanager_rejected", url=display(url), status=status, reason=reason)
-        return "rejected"
+        return await self._poster.deliver(session, target, payload, headers, shown=display(url))
 
     def _count(self, outcome: Outcome) -> None:
         if self._on_outcome is not None:

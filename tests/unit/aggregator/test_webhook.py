@@ -10,8 +10,9 @@ from contextlib import asynccontextmanager
 import msgspec
 from aiohttp import web
 
+from aggregator.delivery.http_post import Outcome
 from aggregator.engine.lifecycle import Transition
-from aggregator.webhook import Outcome, WebhookSettings, WebhookSink
+from aggregator.webhook import WebhookSettings, WebhookSink
 from schemas.messages import ALERT_SCHEMA, Alert
 
 T0 = 1_800_000_000_000
