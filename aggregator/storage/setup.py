@@ -25,6 +25,7 @@ server that only accepts the v2 write API, such as VictoriaMetrics) is logged an
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Final
 
 import aiohttp
@@ -111,38 +112,52 @@ async def ensure_derived_policy(session: aiohttp.ClientSession, target: InfluxTa
     if name in durations:
         log.info("retention_policy_found", retention_policy=name, duration=durations[name])
         return False
-    query = create_policy_query(target)
-    error = _statement_error(await _influxql(session, target, query))
-    if error is not None:
-        raise StartupError(
-            f"InfluxDB retention policy {name!r} on {target.database!r} does not exist at "
-            f"{redact_url(target.url)} and could not be created: {error}; create it "
-            f"(influx -execute '{query}') or fix [influx] derived_retention_policy"
-        )
-    log.warning(
-        "retention_policy_created",
-        database=target.database,
+    await _create(
+        session,
+        target,
+        create_policy_query(target),
+        what=f"retention policy {name!r} on {target.database!r}",
+        setting="derived_retention_policy",
+        event="retention_policy_created",
         retention_policy=name,
         duration=target.derived_duration,
     )
     return True
 
 
+async def _create(
+    session: aiohttp.ClientSession,
+    target: InfluxTarget,
+    query: str,
+    *,
+    what: str,
+    setting: str,
+    event: str,
+    **created: str,
+) -> None:
+    """Run a CREATE statement for `what` and log `event` with the `created` fields; if
+    InfluxDB refuses it, a StartupError that says how to create it by hand or which [influx]
+    `setting` to fix."""
+    error = _statement_error(await _influxql(session, target, query))
+    if error is not None:
+        raise StartupError(
+            f"InfluxDB {what} does not exist at {redact_url(target.url)} and could not be "
+            f"created: {error}; create it (influx -execute '{query}') or fix [influx] {setting}"
+        )
+    log.warning(event, database=target.database, **created)
+
+
 async def _ensure_database(session: aiohttp.ClientSession, target: InfluxTarget) -> bool:
     answer = await _influxql(session, target, "SHOW DATABASES")
     if target.database in _database_names(answer):
         return False
-    query = create_database_query(target)
-    error = _statement_error(await _influxql(session, target, query))
-    if error is not None:
-        raise StartupError(
-            f"InfluxDB database {target.database!r} does not exist at "
-            f"{redact_url(target.url)} and could not be created: {error}; create it "
-            f"(influx -execute '{query}') or fix [influx] database"
-        )
-    log.warning(
-        "database_created",
-        database=target.database,
+    await _create(
+        session,
+        target,
+        create_database_query(target),
+        what=f"database {target.database!r}",
+        setting="database",
+        event="database_created",
         duration=target.create_duration,
         retention_policy=target.retention_policy or "autogen",
     )
@@ -171,31 +186,27 @@ async def _influxql(session: aiohttp.ClientSession, target: InfluxTarget, query:
     return result
 
 
-def _database_names(answer: object) -> set[str]:
-    names: set[str] = set()
+def _rows(answer: object) -> Iterator[list[object]]:
+    """Every row of every series of an InfluxQL answer; anything of another shape skipped."""
     results = answer.get("results", []) if isinstance(answer, dict) else []
     for result in results if isinstance(results, list) else []:
         series = result.get("series", []) if isinstance(result, dict) else []
         for item in series if isinstance(series, list) else []:
             values = item.get("values", []) if isinstance(item, dict) else []
             for row in values if isinstance(values, list) else []:
-                if isinstance(row, list) and row and isinstance(row[0], str):
-                    names.add(row[0])
-    return names
+                if isinstance(row, list):
+                    yield row
+
+
+def _database_names(answer: object) -> set[str]:
+    return {row[0] for row in _rows(answer) if row and isinstance(row[0], str)}
 
 
 def _policy_durations(answer: object) -> dict[str, str]:
     """SHOW RETENTION POLICIES: name -> duration (columns name, duration, ...)."""
-    durations: dict[str, str] = {}
-    results = answer.get("results", []) if isinstance(answer, dict) else []
-    for result in results if isinstance(results, list) else []:
-        series = result.get("series", []) if isinstance(result, dict) else []
-        for item in series if isinstance(series, list) else []:
-            values = item.get("values", []) if isinstance(item, dict) else []
-            for row in values if isinstance(values, list) else []:
-                if isinstance(row, list) and len(row) > 1 and isinstance(row[0], str):
-                    durations[row[0]] = str(row[1])
-    return durations
+    return {
+        row[0]: str(row[1]) for row in _rows(answer) if len(row) > 1 and isinstance(row[0], str)
+    }
 
 
 def _statement_error(answer: object) -> str | None:
