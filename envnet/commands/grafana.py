@@ -297,12 +297,42 @@ def describe(action: Action) -> str:
 # ---------------------------------------------------------------- Grafana (I/O)
 
 
+@dataclass(frozen=True, slots=True)
+class ByUid:
+    """A kind of Grafana object that the push creates, or else updates, by its uid: its
+    grafana-client calls (get, create, update)."""
+
+    get: Callable[[str], Any]
+    create: Callable[[JSON], Any]
+    update: Callable[[str, JSON], Any]
+
+    def find(self, uid: str) -> JSON | None:
+        return _unless_missing(lambda: self.get(uid))
+
+    def upsert(self, action: Action) -> Outcome:
+        if self.find(action.uid) is None:
+            self.create(action.payload)
+            return "created"
+        self.update(action.uid, action.payload)
+        return "updated"
+
+
 class GrafanaHttp:
     """The Grafana HTTP API calls the push needs, through grafana-client."""
 
     def __init__(self, api: Any) -> None:
-        # grafana-client is untyped; Any is confined to this class.
+        # grafana-client is untyped; Any is confined to this class and ByUid.
         self._api = api
+        self.datasources = ByUid(
+            api.datasource.get_datasource_by_uid,
+            api.datasource.create_datasource,
+            api.datasource.update_datasource_by_uid,
+        )
+        self.alert_rules = ByUid(
+            api.alertingprovisioning.get_alertrule,
+            api.alertingprovisioning.create_alertrule,
+            api.alertingprovisioning.update_alertrule,
+        )
 
     @classmethod
     def connect(cls, url: str, token: str | None, timeout_s: float) -> GrafanaHttp:
@@ -315,15 +345,6 @@ class GrafanaHttp:
         api = GrafanaApi.from_url(url=api_base(url), credential=token or None, timeout=timeout_s)
         return cls(api)
 
-    def find_datasource(self, uid: str) -> JSON | None:
-        return _unless_missing(lambda: self._api.datasource.get_datasource_by_uid(uid))
-
-    def create_datasource(self, payload: JSON) -> None:
-        self._api.datasource.create_datasource(payload)
-
-    def update_datasource(self, uid: str, payload: JSON) -> None:
-        self._api.datasource.update_datasource_by_uid(uid, payload)
-
     def find_folder(self, uid: str) -> JSON | None:
         return _unless_missing(lambda: self._api.folder.get_folder(uid))
 
@@ -332,15 +353,6 @@ class GrafanaHttp:
 
     def put_dashboard(self, payload: JSON) -> None:
         self._api.dashboard.update_dashboard(payload)
-
-    def find_alert_rule(self, uid: str) -> JSON | None:
-        return _unless_missing(lambda: self._api.alertingprovisioning.get_alertrule(uid))
-
-    def create_alert_rule(self, payload: JSON) -> None:
-        self._api.alertingprovisioning.create_alertrule(payload)
-
-    def update_alert_rule(self, uid: str, payload: JSON) -> None:
-        self._api.alertingprovisioning.update_alertrule(uid, payload)
 
 
 def api_base(url: str) -> str:
@@ -362,11 +374,7 @@ def _unless_missing(call: Callable[[], Any]) -> JSON | None:
 
 
 def _upsert_datasource(action: Action, grafana: GrafanaHttp) -> Outcome:
-    if grafana.find_datasource(action.uid) is None:
-        grafana.create_datasource(action.payload)
-        return "created"
-    grafana.update_datasource(action.uid, action.payload)
-    return "updated"
+    return grafana.datasources.upsert(action)
 
 
 def _ensure_folder(action: Action, grafana: GrafanaHttp) -> Outcome:
@@ -383,11 +391,7 @@ def _put_dashboard(action: Action, grafana: GrafanaHttp) -> Outcome:
 
 
 def _upsert_alert_rule(action: Action, grafana: GrafanaHttp) -> Outcome:
-    if grafana.find_alert_rule(action.uid) is None:
-        grafana.create_alert_rule(action.payload)
-        return "created"
-    grafana.update_alert_rule(action.uid, action.payload)
-    return "updated"
+    return grafana.alert_rules.upsert(action)
 
 
 APPLY: Final[dict[ActionKind, Callable[[Action, GrafanaHttp], Outcome]]] = {
