@@ -153,7 +153,9 @@ class AggregatorService:
         ]
         am = config.alertmanager if config.alertmanager.urls else None
         self._alertmanager = (
-            None if am is None else AlertmanagerSink(am, fleet.get, self._count_alertmanager)
+            None
+            if am is None
+            else AlertmanagerSink(am, fleet.get, self._count_alertmanager, clock_ms=now_ms)
         )
         self._outbox = _Outbox()
         self._publisher = Publisher(config.mqtt)
@@ -365,8 +367,7 @@ class AggregatorService:
         self._readings_messages.inc()
         result = self._intake.readings(topic, payload)
         if isinstance(result, Refusal):
-            self._refusals.report(result, time.monotonic())
-            self._tell(result, "readings")
+            self._refuse(result, "readings")
             return
         node, seq = result.info.node, result.seq
         if result.bad_readings:
@@ -403,8 +404,7 @@ class AggregatorService:
         self._status_messages.inc()
         result = self._intake.status(topic, payload)
         if isinstance(result, Refusal):
-            self._refusals.report(result, time.monotonic())
-            self._tell(result, "status")
+            self._refuse(result, "status")
             return
         assert self._pipeline is not None
         arrival = now_ms()
@@ -412,8 +412,10 @@ class AggregatorService:
         line = status_line(result.status, result.info, arrival)
         self._pipeline.submit_internal(PendingBatch([line]))
 
-    def _tell(self, refusal: Refusal, kind: Literal["readings", "status"]) -> None:
-        """Tell the node why, on its refusal topic, within the rate limits."""
+    def _refuse(self, refusal: Refusal, kind: Literal["readings", "status"]) -> None:
+        """Count and log a refused message, and tell the node why, on its refusal topic,
+        within the rate limits."""
+        self._refusals.report(refusal, time.monotonic())
         notice = self._notices.notice(refusal, kind, now_ms())
         if isinstance(notice, RefusalMessage):
             self._outbox.refusal(notice)

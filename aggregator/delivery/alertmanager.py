@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Iterable
 from typing import Annotated, Final
 
@@ -74,17 +73,14 @@ class AlertmanagerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
         return int(self.resend_s * self.lease_factor * 1000)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class AlertmanagerSink:
     def __init__(
         self,
         settings: AlertmanagerSettings,
         node_info: Callable[[str], NodeInfo | None],
         on_outcome: Callable[[Outcome], None] | None = None,
-        clock_ms: Callable[[], int] = _now_ms,
+        *,
+        clock_ms: Callable[[], int],
     ) -> None:
         self.settings = settings
         self._node_info = node_info
