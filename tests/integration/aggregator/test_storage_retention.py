@@ -21,6 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
+from aggregator.startup import StartupError
 from aggregator.storage.influx import InfluxTarget
 from aggregator.storage.setup import ensure_database
 from schemas import codec, topics
@@ -140,3 +141,28 @@ def test_creating_the_policies_is_idempotent_and_never_changes_existing_ones(
         "autogen": ("9600h0m0s", True),
         "long term": ("87360h0m0s", False),
     }
+
+
+def test_a_policy_influxd_refuses_stops_the_start_saying_how_to_fix_it(
+    bare_influxd: Influxd,
+) -> None:
+    # InfluxDB 1.x refuses a retention policy shorter than one hour.
+    target = InfluxTarget(
+        url=bare_influxd.url,
+        api="v1",
+        database="envnet",
+        derived_retention_policy="brief",
+        derived_duration="30m",
+    )
+
+    async def run() -> bool:
+        async with aiohttp.ClientSession() as session:
+            return await ensure_database(session, target)
+
+    with pytest.raises(StartupError) as refused:
+        asyncio.run(run())
+    message = str(refused.value)
+    assert message.startswith("InfluxDB retention policy 'brief' on 'envnet' does not exist at ")
+    assert "could not be created: retention policy duration must be at least" in message
+    assert 'CREATE RETENTION POLICY "brief" ON "envnet" DURATION 30m' in message
+    assert message.endswith("or fix [influx] derived_retention_policy")
