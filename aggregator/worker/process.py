@@ -16,6 +16,7 @@ storing slows down with it rather than queueing without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import multiprocessing
 import socket
@@ -415,8 +416,16 @@ class AlertingWorker:
     async def send(self, request: Request) -> None:
         """Send with backpressure: waits while the worker is behind."""
         self.post(request)
+        await self._drain()
+
+    async def _drain(self) -> None:
+        """Wait while the worker is behind. A worker that died meanwhile can make the socket
+        fail here before the reply reader has seen the end: that is the same WorkerError."""
         assert self._writer is not None
-        await self._writer.drain()
+        try:
+            await self._writer.drain()
+        except ConnectionError as exc:
+            raise WorkerError(f"the alerting worker stopped: {exc}") from None
 
     def post(self, request: Request) -> None:
         """Send without waiting (small messages)."""
@@ -440,8 +449,10 @@ class AlertingWorker:
         except WorkerError:
             waiter.cancel()
             raise
-        assert self._writer is not None
-        await self._writer.drain()
+        # `waiter` is queued: if the worker is gone, the reply reader fails it with the
+        # worker's end (it fails every queued request, then closes the writer).
+        with contextlib.suppress(WorkerError):
+            await self._drain()
         return waiter
 
     def status(self, status: StatusMessage, arrival_ms: int) -> None:

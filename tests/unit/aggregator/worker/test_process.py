@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import msgspec
+import pytest
 
 from aggregator.metrics import Metrics
 from aggregator.worker.process import (
@@ -58,3 +60,45 @@ def test_stored_readings_reach_the_worker_unchecked_with_every_field() -> None:
     assert (batch.node, batch.seq, batch.backlog) == ("n1", 7, True)
     assert type(got) is ReadingValues
     assert msgspec.structs.asdict(got) == msgspec.structs.asdict(sent)
+
+
+class _ResetWriter:
+    """Stands in for the socket to a worker process that has just died: the write is
+    buffered, and waiting for it to drain finds the connection reset before the reply reader
+    has seen the end (the race a real kill loses only sometimes)."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> None:
+        self.written += len(data)
+
+    async def drain(self) -> None:
+        raise ConnectionResetError("Connection lost")
+
+
+def test_a_reset_socket_is_a_worker_error_and_a_queued_batch_waits_for_the_reader() -> None:
+    from aggregator.config import load_aggregator_config
+    from aggregator.fleet import Fleet, NodeInfo
+    from aggregator.intake.checks import AcceptedBatch
+    from aggregator.worker.process import AlertingWorker, Checkpoint, WorkerError
+
+    node = NodeInfo(site="Plant fence", odour_grade="II-new", node="n1")
+
+    async def main() -> None:
+        config = load_aggregator_config(None, {})
+        worker = AlertingWorker(
+            config, Fleet({"n1": node}), Metrics(), lambda lines: None, lambda t: None
+        )
+        writer = _ResetWriter()
+        worker._writer = writer  # type: ignore[assignment]
+        with pytest.raises(WorkerError, match="stopped"):
+            await worker.send(Checkpoint())
+        waiter = await worker.stored([AcceptedBatch(node, 1, [h2s(1.0, NOW)], False, None)])
+        assert not waiter.done()  # the reply reader fails it when it sees the worker's end
+        assert writer.written > 0
+
+    asyncio.run(main())
