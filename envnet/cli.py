@@ -106,6 +106,18 @@ _SIM = _Group(
             run="run_replay_command",
         ),
         _Tool(
+            "scenario",
+            help="play a scenario file and check the alerts it must raise",
+            description="`run FILE` plays a scenario (simulated nodes, PRSA replays, scripted "
+            "perturbations) through real edge agents and the real aggregator on its own "
+            "mosquitto and influxd, and compares the alert events with the file's "
+            "expectations; `check FILE` only checks the file. Exit 0 if every expectation "
+            "holds, 1 if one does not, 2 for a bad file.",
+            module="envnet.commands.sim_scenario",
+            add="add_scenario_arguments",
+            run="run_scenario_command",
+        ),
+        _Tool(
             "devices",
             help="byte-level sensor simulators on pseudo-terminals (PMS5003, SDS011, Modbus)",
             description="Serve the devices of a devices.toml on pseudo-terminals, from the same "

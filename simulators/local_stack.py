@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -325,3 +326,52 @@ def local_alertmanager_config(
     path = directory / "alertmanager.yml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+class EnvnetAggregator(_Process):
+    """`envnet aggregator` as a child process, with its config file and environment (the
+    ENVNET_* variables that name the broker and database); ready once it is connected to
+    the broker, as its /metrics says."""
+
+    def __init__(
+        self, directory: Path, config: Path, metrics_port: int, env: dict[str, str]
+    ) -> None:
+        super().__init__("aggregator", directory)
+        self.config = config
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        self._env = env
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "envnet.cli", "aggregator", "--config", str(self.config)]
+        with self.log_path.open("ab") as log_file:
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self._env,
+            )  # fmt: skip
+        _wait("aggregator", lambda: self.metric("envnet_mqtt_connected") == 1.0,
+              self._process, self.log_path)  # fmt: skip
+        log.info("service_started", service="aggregator", pid=self._process.pid)
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def metric(self, name: str) -> float | None:
+        """The sum of a metric's samples (all label sets), None if it cannot be read."""
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=2) as response:  # noqa: S310
+                text = response.read().decode("utf-8", "replace")
+        except (urllib.error.URLError, OSError):
+            return None
+        return metric_sum(text, name)
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float | None:
+    """The sum of the samples of `name` in Prometheus text whose labels include `labels`."""
+    total, seen = 0.0, False
+    for match in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)$", text, re.MULTILINE):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group(2))
+            seen = True
+    return total if seen else None

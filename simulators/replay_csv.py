@@ -369,6 +369,11 @@ class CsvReplay:
     # -- state --------------------------------------------------------------------------------
 
     @property
+    def first_row_ms(self) -> int | None:
+        """The start of the first selected row (its original time, or rebased), if any."""
+        return self._t0_ms + self._shift_ms if self._emitted_rows or self._pending else None
+
+    @property
     def exhausted(self) -> bool:
         """Every row has been emitted (or skipped, or filtered out)."""
         return self._pending is None

@@ -2,6 +2,7 @@
 
 - `logs`: structured logging (logfmt or JSON, UTC timestamps with offset, secrets redacted).
 - `configfile`: TOML files overlaid with ENVNET_* variables into typed structs.
+- `toml_text`: TOML text for the config files envnet writes for its own processes.
 - `endpoints`: broker URLs (`mqtt://`, `mqtts://`).
 - `backoff`: capped exponential backoff with full jitter.
 - `version`: the installed envnet version.

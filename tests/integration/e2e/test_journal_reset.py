@@ -24,7 +24,6 @@ from aggregator.fleet import Fleet, NodeInfo
 from schemas import codec, topics
 from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
 from simulators.local_stack import Influxd, Mosquitto
-from simulators.replay_csv import COLUMNS
 from tests.support.harness import (
     MqttProbe,
     aggregator_config,
@@ -33,6 +32,7 @@ from tests.support.harness import (
     running_aggregator,
     wait_for,
 )
+from tests.support.prsa import write_prsa
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CSV = DATA / "PRSA_Data_Aotizhongxin_20130301-20170228.csv"
@@ -104,32 +104,6 @@ def test_a_fresh_journal_s_batches_are_stored_real_data(
     first = date(2013, 3, 8)
     assert expected_readings(CSV, first, first + timedelta(days=1)) == 427
     replay_two_days_from_two_journals(CSV, first, mosquitto, influxd, tmp_path)
-
-
-def write_prsa(path: Path, first: date, days: int) -> None:
-    """Hourly rows in the PRSA format, with a few NA values, as the station files have."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for n in range(days * 24):
-            day, hour = first + timedelta(days=n // 24), n % 24
-            values = [
-                str(40 + n % 17),  # PM2.5
-                str(70 + n % 23),  # PM10
-                str(5 + n % 7),  # SO2
-                str(30 + n % 11),  # NO2
-                str(800 + 10 * (n % 13)),  # CO, ug/m3
-                str(50 + n % 19),  # O3
-                f"{5 + n % 9 / 2:.1f}",  # TEMP
-                f"{1015 + n % 5:.1f}",  # PRES
-                f"{-3 + n % 4:.1f}",  # DEWP
-            ]
-            if n % 10 == 3:
-                values[n % 6] = "NA"
-            if n % 17 == 5:
-                values[8] = "NA"  # DEWP: no rh
-            row = [n + 1, day.year, day.month, day.day, hour, *values, "0.0", "NW", "2.1", "X"]
-            writer.writerow(row)
 
 
 def test_a_fresh_journal_s_batches_are_stored_written_data(

@@ -1,0 +1,87 @@
+"""The scenario library (tests/scenarios/*.toml) runs as a tester would run it: `envnet sim
+scenario run FILE --strict --junit F --json`, each on its own mosquitto and influxd, with real
+edge agents and the real aggregator. Every expectation must hold; and a scenario whose
+expectation is made false must fail with a diff that names it.
+
+A scenario whose replay CSV is absent (../shared/data is not in a clone) is skipped."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from simulators.scenario.spec import load_scenario
+
+LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
+SCENARIOS = sorted(LIBRARY.glob("*.toml"))
+# Generous: a scenario plays in about half a minute, but a loaded CI machine is slow.
+RUN_TIMEOUT_S = 600
+
+
+def run(file: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVNET_")}
+    argv = [sys.executable, "-m", "envnet.cli", "sim", "scenario", "run", str(file),
+            "--workdir", str(tmp_path / "work"), *extra]  # fmt: skip
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        argv, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+
+
+def missing_replays(file: Path) -> list[Path]:
+    spec = load_scenario(file)
+    return [spec.csv_path(r) for r in spec.replays if not spec.csv_path(r).exists()]
+
+
+def test_the_library_covers_every_rule_family() -> None:
+    rules = {e.rule for f in SCENARIOS for e in load_scenario(f).expects}
+    for family in ("air.", "aqi.", "noise.", "odour.", "water.", "bloom.", "health.", "liveness."):
+        assert any(r.startswith(family) for r in rules), f"no scenario expects a {family} alert"
+    kinds = {e.kind for f in SCENARIOS for e in load_scenario(f).events}
+    assert {"offline", "link_outage", "stuck"} <= kinds
+
+
+@pytest.mark.parametrize("file", SCENARIOS, ids=[f.stem for f in SCENARIOS])
+def test_each_scenario_passes(file: Path, tmp_path: Path) -> None:
+    if absent := missing_replays(file):
+        pytest.skip(f"replay data absent: {absent[0]}")
+    junit = tmp_path / "junit.xml"
+    done = run(file, tmp_path, "--strict", "--junit", str(junit), "--json")
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
+    result = msgspec.json.decode(done.stdout)
+    assert result["passed"] is True
+    assert result["readings_stored"] > 0
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert len(suite.findall("testcase")) == len(load_scenario(file).expects) + 1
+
+
+def test_a_false_expectation_fails_with_a_diff_that_names_it(tmp_path: Path) -> None:
+    source = (LIBRARY / "odour-wwtp-h2s.toml").read_text(encoding="utf-8")
+    # The release starts at 1800 s: claim it fired in the first ten minutes instead.
+    false = re.sub(r"within_s = \[1800, 3000\]", "within_s = [0, 600]", source, count=1)
+    assert false != source
+    file = tmp_path / "odour-wwtp-h2s-false.toml"
+    file.write_text(false, encoding="utf-8")
+    done = run(file, tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED" in done.stdout
+    assert "✗ [1] sz-wwtp-odour odour.h2s fired within [0, 600] s" in done.stdout
+    assert "- expected: sz-wwtp-odour odour.h2s fired within [0, 600] s" in done.stdout
+    assert re.search(r"\+ observed: sz-wwtp-odour odour.h2s fired at \d+ s \(live", done.stdout)
+
+
+def test_a_bad_file_exits_2_with_the_field_named(tmp_path: Path) -> None:
+    source = (LIBRARY / "odour-wwtp-h2s.toml").read_text(encoding="utf-8")
+    file = tmp_path / "bad.toml"
+    file.write_text(source.replace('kind = "step"', 'kind = "stpe"', 1), encoding="utf-8")
+    done = run(file, tmp_path)
+    assert done.returncode == 2
+    assert "$.event[0].kind" in done.stderr
+    assert "Traceback" not in done.stderr
