@@ -4,9 +4,20 @@
 - `drivers` and `fake_i2c`: simulated sensors and a simulated I2C bus, registered with the
   edge as entry points (pyproject.toml); `devices`, `uart_pty` and `modbus_slave` serve the
   sensors' own bytes on pseudo-terminals.
-- `fleet`: the simulated Suzhou fleet; `replay_csv`: real hourly station data replayed.
+- `node_kinds`: the kinds of simulated node; `fleet`: the built-in Suzhou fleet;
+  `fleet_file`: a fleet described in a TOML file; `replay_csv`: real hourly station data
+  replayed.
 - `local_stack`: development tooling that starts real mosquitto, influxd and
   victoria-metrics on free ports, for the tests, the bench and `envnet demo`.
 """
 
-__all__ = ["devices", "drivers", "fake_i2c", "fleet", "local_stack", "replay_csv"]
+__all__ = [
+    "devices",
+    "drivers",
+    "fake_i2c",
+    "fleet",
+    "fleet_file",
+    "local_stack",
+    "node_kinds",
+    "replay_csv",
+]

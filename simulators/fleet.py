@@ -7,6 +7,8 @@ plausible guesses, not the official zoning maps (UNVERIFIED, docs/standards.md �
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -20,25 +22,7 @@ from edge.config import (
     SamplingSection,
     SensorSection,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class SensorSpec:
-    id: str
-    driver: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpec:
-    node: str
-    site: str
-    lat: float
-    lon: float
-    sensors: tuple[SensorSpec, ...]
-    # Fleet-inventory classification (aggregator.fleet.NodeInfo fields).
-    inventory: dict[str, Any] = field(default_factory=dict)
-
+from simulators.node_kinds import NodeSpec, kind_node, seeded
 
 # The demo's guaranteed early alert: an H2S release at the wastewater plant boundary that
 # starts 30 event-seconds in and lasts an event-hour, peaking at 150 µg/m³, well over the
@@ -52,74 +36,66 @@ WWTP_EPISODE: Final = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class CitySite:
+    """One node of the built-in city: a kind (simulators.node_kinds) placed at a site."""
+
+    node: str
+    kind: str
+    zone: str
+    site: str
+    lat: float
+    lon: float
+    group: str
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    site_type: str | None = None
+
+
+CITY: Final[tuple[CitySite, ...]] = (
+    CitySite("sz-sip-roadside", "air-roadside", "2", "SIP Xinghu Street roadside",
+             31.3080, 120.7230, "SIP"),
+    CitySite("sz-gusu-oldtown", "air", "2", "Gusu old town, Pingjiang Road",
+             31.3170, 120.6330, "Gusu"),
+    CitySite("sz-xishan-park", "air-background", "1", "Xishan island, Taihu scenic area",
+             31.1040, 120.3200, "Wuzhong"),
+    CitySite("sz-ring-noise", "noise", "4a", "Middle Ring elevated road, Nanhuan",
+             31.2840, 120.6300, "Gusu"),
+    CitySite("sz-res-noise", "noise", "1", "Residential quarter, Shishan",
+             31.2960, 120.5700, "Huqiu"),
+    CitySite("sz-wwtp-odour", "odour", "II-new", "Fuxing wastewater plant, east boundary",
+             31.3460, 120.6070, "Xiangcheng",
+             {"gas": {"source_bearing_deg": 270.0, "episodes": [WWTP_EPISODE]}}),
+    CitySite("sz-landfill-odour", "odour", "II-existing", "Qizishan landfill, south boundary",
+             31.2580, 120.5030, "Wuzhong", {"gas": {"source_strength": 0.6}}),
+    CitySite("sz-taihu-gonghu", "bloom", "III", "Taihu, Gonghu Bay buoy",
+             31.4200, 120.3300, "Taihu"),
+    CitySite("sz-jinji-lake", "water-lake", "III", "Jinji Lake, SIP",
+             31.3090, 120.6900, "SIP"),
+    CitySite("sz-grand-canal", "water-river", "IV", "Grand Canal, Hengtang section",
+             31.2770, 120.5650, "Huqiu"),
+)  # fmt: skip
+
+
 def city_nodes() -> tuple[NodeSpec, ...]:
-    air_met = (
-        SensorSpec("pm", "sim-air", {"traffic": 0.9, "haze": True}),
-        SensorSpec("met", "sim-met", {}),
-    )
-    return (
-        NodeSpec("sz-sip-roadside", "SIP Xinghu Street roadside", 31.3080, 120.7230,
-                 (*air_met, SensorSpec("snd", "sim-noise", {"zone": "4a"})),
-                 {"air_zone": 2, "noise_zone": "4a", "group": "SIP", "site_type": "roadside"}),
-        NodeSpec("sz-gusu-oldtown", "Gusu old town, Pingjiang Road", 31.3170, 120.6330,
-                 (SensorSpec("pm", "sim-air", {"traffic": 0.4, "haze": True}),
-                  SensorSpec("met", "sim-met", {})),
-                 {"air_zone": 2, "group": "Gusu", "site_type": "urban-background"}),
-        NodeSpec("sz-xishan-park", "Xishan island, Taihu scenic area", 31.1040, 120.3200,
-                 (SensorSpec("pm", "sim-air", {"traffic": 0.05, "haze": True}),
-                  SensorSpec("met", "sim-met", {})),
-                 {"air_zone": 1, "group": "Wuzhong", "site_type": "regional-background"}),
-        NodeSpec("sz-ring-noise", "Middle Ring elevated road, Nanhuan", 31.2840, 120.6300,
-                 (SensorSpec("snd", "sim-noise", {"zone": "4a"}),),
-                 {"noise_zone": "4a", "group": "Gusu", "site_type": "roadside"}),
-        NodeSpec("sz-res-noise", "Residential quarter, Shishan", 31.2960, 120.5700,
-                 (SensorSpec("snd", "sim-noise", {"zone": "1"}),),
-                 {"noise_zone": "1", "group": "Huqiu", "site_type": "residential"}),
-        NodeSpec("sz-wwtp-odour", "Fuxing wastewater plant, east boundary", 31.3460, 120.6070,
-                 (SensorSpec("gas", "sim-odour", {"source_bearing_deg": 270.0,
-                                                  "source_strength": 1.0,
-                                                  "episodes": [WWTP_EPISODE]}),),
-                 {"odour_grade": "II-new", "group": "Xiangcheng",
-                  "site_type": "industrial-boundary"}),
-        NodeSpec("sz-landfill-odour", "Qizishan landfill, south boundary", 31.2580, 120.5030,
-                 (SensorSpec("gas", "sim-odour", {"source_bearing_deg": 0.0,
-                                                  "source_strength": 0.6}),),
-                 {"odour_grade": "II-existing", "group": "Wuzhong",
-                  "site_type": "industrial-boundary"}),
-        NodeSpec("sz-taihu-gonghu", "Taihu, Gonghu Bay buoy", 31.4200, 120.3300,
-                 (SensorSpec("sonde", "sim-water", {"body": "lake", "trophic": "eutrophic"}),),
-                 {"water_body": "lake", "water_target": 3, "group": "Taihu",
-                  "site_type": "lake"}),
-        NodeSpec("sz-jinji-lake", "Jinji Lake, SIP", 31.3090, 120.6900,
-                 (SensorSpec("sonde", "sim-water", {"body": "lake", "trophic": "mesotrophic"}),),
-                 {"water_body": "lake", "water_target": 3, "group": "SIP", "site_type": "lake"}),
-        NodeSpec("sz-grand-canal", "Grand Canal, Hengtang section", 31.2770, 120.5650,
-                 (SensorSpec("sonde", "sim-water", {"body": "river"}),),
-                 {"water_body": "river", "water_target": 4, "group": "Huqiu",
-                  "site_type": "river"}),
+    """The built-in Suzhou city's ten nodes, unseeded."""
+    return tuple(
+        kind_node(c.node, c.kind, c.zone, site=c.site, lat=c.lat, lon=c.lon, group=c.group,
+                  site_type=c.site_type, options=c.options)
+        for c in CITY
     )  # fmt: skip
 
 
-def fleet_nodes(count: int, seed: int, origin_ms: int) -> list[NodeSpec]:
-    """`count` nodes: the ten city sites, repeated with numbered ids beyond ten. Each sensor
-    gets its own seed derived from the fleet seed, and the episode origin."""
+def fleet_nodes(count: int, seed: int, origin_ms: int, prefix: str = "") -> list[NodeSpec]:
+    """`count` nodes: the ten city sites, repeated with numbered ids beyond ten, each id
+    prefixed by `prefix` (a second city on the same broker). Each sensor gets its own seed
+    derived from the fleet seed (node_kinds.sensor_seed), and the episode origin."""
     base = city_nodes()
     nodes = []
     for index in range(count):
         spec = base[index % len(base)]
         copy = index // len(base)
-        node_id = spec.node if copy == 0 else f"{spec.node}-{copy + 1}"
-        sensors = tuple(
-            SensorSpec(
-                s.id,
-                s.driver,
-                {**s.options, "seed": seed * 1000 + index * 10 + j, "origin_ms": origin_ms},
-            )
-            for j, s in enumerate(spec.sensors)
-        )
-        nodes.append(
-            NodeSpec(node_id, spec.site, spec.lat, spec.lon, sensors, dict(spec.inventory))
-        )
+        node_id = prefix + (spec.node if copy == 0 else f"{spec.node}-{copy + 1}")
+        nodes.append(seeded(spec, seed=seed, index=index, origin_ms=origin_ms, node_id=node_id))
     return nodes
 
 
@@ -131,6 +107,9 @@ class FleetSettings:
     report_interval_s: int = 60
     ack_timeout_s: float = 30.0
     status_interval_s: float = 10.0
+    # A fleet's id namespaces its journals (state_dir/<id>/) and MQTT client ids, so that two
+    # fleets of different ids can run beside each other; "" keeps the unnamespaced layout.
+    fleet_id: str = ""
 
 
 def edge_config(spec: NodeSpec, settings: FleetSettings) -> EdgeConfig:
@@ -141,23 +120,34 @@ def edge_config(spec: NodeSpec, settings: FleetSettings) -> EdgeConfig:
             url=settings.mqtt_url,
             ack_timeout_s=settings.ack_timeout_s,
             status_interval_s=settings.status_interval_s,
+            client_id=f"envnet-sim-{settings.fleet_id}-{spec.node}" if settings.fleet_id else None,
         ),
         sampling=SamplingSection(
             sample_interval_s=settings.sample_interval_s,
             report_interval_s=settings.report_interval_s,
         ),
-        journal=JournalSection(path=str(settings.state_dir / f"{spec.node}.sqlite")),
+        journal=JournalSection(path=str(journal_path(spec, settings))),
         drain=DrainSection(),
     )
 
 
-def inventory_toml(nodes: list[NodeSpec]) -> str:
+def journal_path(spec: NodeSpec, settings: FleetSettings) -> Path:
+    directory = settings.state_dir / settings.fleet_id if settings.fleet_id else settings.state_dir
+    return directory / f"{spec.node}.sqlite"
+
+
+def inventory_toml(nodes: Sequence[NodeSpec]) -> str:
     """The fleet inventory for the aggregator, as TOML text."""
     out = ["# Fleet inventory generated by `envnet sim fleet`. Zone classes are illustrative.\n"]
     for spec in nodes:
-        out.append(f'\n[nodes.{spec.node}]\nsite = "{spec.site}"\n')
-        out.append(f"location = {{ lat = {spec.lat}, lon = {spec.lon} }}\n")
+        out.append(f"\n[nodes.{spec.node}]\nsite = {_toml_value(spec.site)}\n")
+        if spec.lat is not None and spec.lon is not None:
+            out.append(f"location = {{ lat = {spec.lat}, lon = {spec.lon} }}\n")
         for key, value in spec.inventory.items():
-            rendered = f'"{value}"' if isinstance(value, str) else str(value)
-            out.append(f"{key} = {rendered}\n")
+            out.append(f"{key} = {_toml_value(value)}\n")
     return "".join(out)
+
+
+def _toml_value(value: str | int) -> str:
+    # A JSON string is a TOML basic string (same quotes and escapes, \uXXXX included).
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)

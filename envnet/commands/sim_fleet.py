@@ -1,5 +1,10 @@
 """`envnet sim fleet`: run a simulated fleet of real edge agents in one process.
 
+The fleet is the built-in Suzhou city (simulators.fleet), or the one a fleet file describes
+(--fleet, simulators.fleet_file). Two fleets of different ids share one broker: a file's
+fleet id, or --fleet-id for the city (which also prefixes the city's node ids), namespaces
+the journals under --state-dir and the MQTT client ids.
+
 Every node is a full EdgeAgent (its own SQLite journal and MQTT connection) fed by simulated
 drivers; only the sensors are simulated. The agents share one scaled clock, each runs in its
 own thread, and SIGTERM/SIGINT stops them all cleanly.
@@ -8,22 +13,44 @@ own thread, and SIGTERM/SIGINT stops them all cleanly.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from envnet.argtypes import instant, non_negative_float, positive_float, positive_int
+from envnet.argtypes import instant, node_id, non_negative_float, positive_float, positive_int
+from schemas.runtime.configfile import ConfigError
+
+if TYPE_CHECKING:
+    from simulators.node_kinds import NodeSpec
 
 DEFAULT_MQTT = "mqtt://127.0.0.1:1883"
 
 
 def add_fleet_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--nodes", type=positive_int, default=10, help="number of nodes (default 10)"
+        "--fleet",
+        type=Path,
+        default=None,
+        help="a fleet file (TOML: [fleet] id, seed; [[node]] id, kind, zone, ...; see the "
+        "README) to run instead of the built-in Suzhou city",
     )
-    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    parser.add_argument(
+        "--fleet-id",
+        type=node_id,
+        default=None,
+        help="run the built-in city as fleet ID: its node ids become ID-<node>, its journals "
+        "and MQTT client ids are namespaced, so it can share a broker with other fleets",
+    )
+    parser.add_argument(
+        "--nodes", type=positive_int, default=None, help="city nodes (default 10; not with --fleet)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="simulation seed (default: the file's, or 1)"
+    )
     parser.add_argument(
         "--accel",
         type=positive_float,
@@ -70,13 +97,13 @@ def run_fleet_command(args: argparse.Namespace) -> int:
     from edge.runtime import build_agent, stop_on_signals
     from schemas.runtime.configfile import ConfigError
     from schemas.runtime.logs import get_logger
-    from simulators.fleet import FleetSettings, edge_config, fleet_nodes, inventory_toml
+    from simulators.fleet import FleetSettings, edge_config, inventory_toml
 
     log = get_logger("simulators.fleet")
-    if args.nodes < 1 or args.accel <= 0:
-        raise ConfigError("--nodes must be >= 1 and --accel > 0")
+    if args.accel <= 0:
+        raise ConfigError("--accel must be > 0")
     origin = start_ms(args.start, args.accel, time.time_ns() // 1_000_000)
-    nodes = fleet_nodes(args.nodes, args.seed, origin)
+    fleet_id, nodes = chosen_fleet(args, origin)
     if args.inventory is not None:
         args.inventory.parent.mkdir(parents=True, exist_ok=True)
         args.inventory.write_text(inventory_toml(nodes), encoding="utf-8")
@@ -86,6 +113,7 @@ def run_fleet_command(args: argparse.Namespace) -> int:
         mqtt_url=args.mqtt_url or os.environ.get("ENVNET_MQTT_URL") or DEFAULT_MQTT,
         state_dir=args.state_dir,
         report_interval_s=args.report_interval,
+        fleet_id=fleet_id,
     )
     stop = threading.Event()
     stop_on_signals(stop)
@@ -97,9 +125,34 @@ def run_fleet_command(args: argparse.Namespace) -> int:
     ]
     for thread in threads:
         thread.start()
-    log.info("fleet_running", nodes=len(nodes), accel=args.accel, seed=args.seed, origin_ms=origin)
+    log.info("fleet_running", fleet=fleet_id, nodes=len(nodes), accel=args.accel, origin_ms=origin)
     stop.wait(args.duration)
     stop.set()
     for thread in threads:
         thread.join(timeout=15)
     return 0
+
+
+def chosen_fleet(args: argparse.Namespace, origin_ms: int) -> tuple[str, list[NodeSpec]]:
+    """The fleet's id ("" for the unnamed built-in city) and its nodes."""
+    from schemas.messages import ID_REGEX
+    from simulators.fleet import fleet_nodes
+    from simulators.fleet_file import FleetFileError, load_fleet_file
+
+    if args.fleet is None:
+        prefix = f"{args.fleet_id}-" if args.fleet_id else ""
+        nodes = fleet_nodes(args.nodes or 10, 1 if args.seed is None else args.seed, origin_ms,
+                            prefix=prefix)  # fmt: skip
+        too_long = [n.node for n in nodes if not ID_REGEX.match(n.node)]
+        if too_long:
+            raise ConfigError(f"--fleet-id {args.fleet_id}: node id {too_long[0]!r} is too long")
+        return args.fleet_id or "", nodes
+    if args.fleet_id is not None or args.nodes is not None:
+        raise ConfigError("--fleet-id and --nodes are for the built-in city, not with --fleet")
+    try:
+        fleet = load_fleet_file(args.fleet)
+    except FleetFileError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.seed is not None:
+        fleet = dataclasses.replace(fleet, seed=args.seed)
+    return fleet.id, fleet.nodes(origin_ms)
