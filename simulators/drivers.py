@@ -15,6 +15,9 @@ driver registry reports as a configuration error). Every driver accepts:
   demo that wants episodes "a minute after start" passes its start time here.
 - episodes (list of {quantity, start_s, duration_s, peak, ramp_s}): scripted additions
   (signals.Episode), e.g. to guarantee an exceedance at a known time.
+- perturbations (list of {kind, quantity, start_s, duration_s, value}): scripted steps,
+  ramps, spikes, stuck readings and dropouts that replace the model's values for a while,
+  timed from origin_ms (simulators.perturbations documents their contract).
 - fault_rate (0..1, 0): the share of reads that raise SensorTimeoutError, decided by a hash
   of (seed, at_ms): deterministic, and independent of which reads happened before.
 
@@ -33,6 +36,7 @@ from edge.drivers.options import parse_options
 from schemas.messages import Flag
 from schemas.quantities import SPECS, Family, Quantity
 from simulators.noise import channel_id, keyed_hash, stream_key, unit_from_hash
+from simulators.perturbations import Perturbation, Perturbations
 from simulators.physical import Site, SiteOptions
 from simulators.signals import Body, Episode, TrophicState, Zone, clip
 
@@ -57,6 +61,7 @@ class CommonOptions(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     # None and 0 both mean "episodes are timed from the Unix epoch".
     origin_ms: int | None = None
     episodes: list[EpisodeOption] = []
+    perturbations: list[Perturbation] = []
     fault_rate: Share = 0.0
 
 
@@ -123,16 +128,28 @@ class _SimDriver(SensorIdentity):
         self._origin_ms = opts.origin_ms or 0
         try:
             self._episodes = build_episodes(opts.episodes, self.FAMILY, self.NAME)
+            self._perturbations = Perturbations(
+                opts.perturbations, self._origin_ms, self.FAMILY, self.NAME
+            )
         except ValueError as exc:
             raise ValueError(f"{self.NAME} options: {exc}") from None
 
     def read(self, at_ms: int) -> list[Sample]:
+        if self._perturbations.sensor_dropped(at_ms):
+            raise SensorTimeoutError(f"{self._sensor_id}: scripted dropout at {at_ms}")
         if self._fault_rate > 0.0 and self.faults_at(at_ms):
             raise SensorTimeoutError(f"{self._sensor_id}: simulated timeout at {at_ms}")
-        pairs = self._site.family(self.FAMILY, at_ms).items()
+        values = self.model_at(at_ms)
+        if self._perturbations:
+            values = self._perturbations.apply(values, at_ms, self.model_at)
+        return [Sample(q, v) for q, v in values.items()]
+
+    def model_at(self, at_ms: int) -> dict[Quantity, float]:
+        """The unperturbed values at `at_ms`: the site's model plus the episodes."""
+        values = self._site.family(self.FAMILY, at_ms)
         if not self._episodes:
-            return [Sample(q, v) for q, v in pairs]
-        return [Sample(q, self._with_episodes(q, v, at_ms)) for q, v in pairs]
+            return values
+        return {q: self._with_episodes(q, v, at_ms) for q, v in values.items()}
 
     def faults_at(self, at_ms: int) -> bool:
         """Whether a read at `at_ms` times out (a pure function of seed and at_ms)."""
