@@ -13,7 +13,10 @@ must be at least 0.001 s). `value` is in the canonical unit of schemas.quantitie
 
 Kinds, over the active interval (outside it the model's value is returned exactly):
 
-- step: the quantity reads `value` (an absolute level).
+- step: a level shift: the quantity reads `value` at the start and keeps the model's own
+  variation on top, value + (model(t) - model(start)), as a real release or a loud source
+  does. A perfectly flat reading is what a stuck sensor gives, and the aggregator's
+  flatline check would judge it so (use `stuck` for that).
 - ramp: linear from the model's own value at the start to `value` at the end of the
   interval; after it the model's value returns at once.
 - spike: the quantity reads `value` (a step meant to be short: a scenario defaults its
@@ -144,13 +147,19 @@ class Perturbations:
             if not active:
                 result[quantity] = value
             elif not any(t.item.kind == "dropout" for t in active):
-                result[quantity] = clip(quantity, _value_of(active[-1], quantity, at_ms, model))
+                shifted = _value_of(active[-1], quantity, at_ms, value, model)
+                result[quantity] = clip(quantity, shifted)
         return result
 
 
-def _value_of(timed: _Timed, quantity: Quantity, at_ms: int, model: Model) -> float:
-    """What an active value kind (step, ramp, spike, stuck) makes `quantity` read."""
+def _value_of(
+    timed: _Timed, quantity: Quantity, at_ms: int, current: float, model: Model
+) -> float:
+    """What an active value kind (step, ramp, spike, stuck) makes `quantity` read, given
+    the model's `current` value at `at_ms`."""
     item = timed.item
+    if item.kind == "step" and item.value is not None:
+        return item.value + (current - model(timed.start_ms)[quantity])
     if item.kind == "ramp" and item.value is not None:
         begin = model(timed.start_ms)[quantity]
         share = (at_ms - timed.start_ms) / (timed.end_ms - timed.start_ms)

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-from schemas.quantities import SPECS, Family
+from schemas.quantities import SPECS, Family, Quantity
 from simulators.drivers import (
     SimAirDriver,
     SimMetDriver,
@@ -26,19 +26,18 @@ from simulators.drivers import (
     SimOdourDriver,
     SimWaterDriver,
 )
-from simulators.fleet import NodeSpec, SensorSpec
-from simulators.node_kinds import node_spec
+from simulators.node_kinds import NodeSpec, SensorSpec, node_spec
 from simulators.scenario.spec import SENSOR_EVENTS, EventEntry, ScenarioSpec
 
-DRIVER_FAMILY: Final[dict[str, Family]] = {
-    d.NAME: d.FAMILY
-    for d in (SimAirDriver, SimMetDriver, SimNoiseDriver, SimOdourDriver, SimWaterDriver)
+_DRIVERS: Final = {
+    d.NAME: d for d in (SimAirDriver, SimMetDriver, SimNoiseDriver, SimOdourDriver, SimWaterDriver)
 }
+DRIVER_FAMILY: Final[dict[str, Family]] = {name: d.FAMILY for name, d in _DRIVERS.items()}
 # Wall seconds of delay (a busy machine, a slow write) the run's time limits tolerate.
 TOLERANCE_WALL_S: Final = 20.0
 # A replay node's inventory: PRSA stations are Beijing urban sites, judged as GB 3095 class 2
 # zones (docs/standards.md §1.3).
-REPLAY_INVENTORY: Final[dict[str, object]] = {
+REPLAY_INVENTORY: Final[dict[str, str | int]] = {
     "air_zone": 2,
     "group": "replay",
     "site_type": "replay",
@@ -82,7 +81,8 @@ def _node(spec: ScenarioSpec, index: int, origin_ms: int) -> NodeSpec:
             entry.id,
             entry.kind,
             entry.zone,
-            seed=spec.header.seed * 1000 + index,
+            seed=spec.header.seed,
+            index=index,
             origin_ms=origin_ms,
             site=entry.site,
             lat=entry.lat,
@@ -100,11 +100,25 @@ def _node(spec: ScenarioSpec, index: int, origin_ms: int) -> NodeSpec:
             raise PlanError(
                 f"{spec.source}: {entry.id} ({entry.kind}) does not measure {event.quantity}"
             )
+    for sensor in sensors:
+        _check_driver(spec, entry.id, sensor)
     return replace(node, sensors=tuple(sensors))
 
 
-def _measures(sensor: SensorSpec, quantity: str) -> bool:
-    return DRIVER_FAMILY.get(sensor.driver) == SPECS[quantity].family  # type: ignore[index]
+def _check_driver(spec: ScenarioSpec, node: str, sensor: SensorSpec) -> None:
+    """Build the sensor's driver once (pure, no I/O): its options, perturbations included,
+    are refused here, before any service starts, rather than by an agent mid-run."""
+    driver = _DRIVERS.get(sensor.driver)
+    if driver is None:
+        return
+    try:
+        driver(sensor.id, sensor.options).close()
+    except ValueError as exc:
+        raise PlanError(f"{spec.source}: {node}: {exc}") from None
+
+
+def _measures(sensor: SensorSpec, quantity: Quantity) -> bool:
+    return DRIVER_FAMILY.get(sensor.driver) == SPECS[quantity].family
 
 
 def _perturbed(
@@ -146,18 +160,14 @@ def _actions(spec: ScenarioSpec, event: EventEntry, origin_ms: int) -> list[Acti
     return [Action(start, event.node, begin), Action(stop, event.node, end)]
 
 
-def inventory(spec: ScenarioSpec, nodes: tuple[NodeSpec, ...]) -> dict[str, Any]:
-    """The fleet inventory for the run's aggregator (aggregator.fleet's file format)."""
-    table: dict[str, Any] = {}
-    for node in nodes:
-        entry: dict[str, Any] = {"site": node.site, **node.inventory}
-        if node.lat is not None and node.lon is not None:
-            entry["location"] = {"lat": node.lat, "lon": node.lon}
-        table[node.node] = entry
-    for replay in spec.replays:
-        site = f"{spec.csv_path(replay).stem} replay"[:100]
-        table[replay.node] = {"site": site, **REPLAY_INVENTORY}
-    return {"nodes": table}
+def inventory_nodes(spec: ScenarioSpec, nodes: tuple[NodeSpec, ...]) -> list[NodeSpec]:
+    """Every node the run's aggregator must know: the simulated ones and the replays."""
+    replays = [
+        NodeSpec(r.node, f"{spec.csv_path(r).stem} replay"[:100], None, None, (),
+                 dict(REPLAY_INVENTORY))
+        for r in spec.replays
+    ]  # fmt: skip
+    return [*nodes, *replays]
 
 
 def timing_settings(accel: float, tolerance_wall_s: float = TOLERANCE_WALL_S) -> dict[str, Any]:

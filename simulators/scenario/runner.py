@@ -39,7 +39,7 @@ from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, Se
 from edge.runtime import build_agent
 from schemas.runtime.logs import get_logger
 from schemas.runtime.toml_text import dumps
-from simulators.fleet import FleetSettings, edge_config
+from simulators.fleet import FleetSettings, edge_config, inventory_toml
 from simulators.link_proxy import LinkProxy
 from simulators.local_stack import (
     EnvnetAggregator,
@@ -51,7 +51,7 @@ from simulators.local_stack import (
 )
 from simulators.replay_csv import CsvReplay, ReplayFileError
 from simulators.scenario.observed import ALERTS_QUERY, Timeline, observed_events
-from simulators.scenario.plan import Action, Plan, aggregator_settings, inventory, plan
+from simulators.scenario.plan import Action, Plan, aggregator_settings, inventory_nodes, plan
 from simulators.scenario.results import RunFacts
 from simulators.scenario.spec import ReplayEntry, ScenarioSpec
 from simulators.scenario.verdict import Observed, Verdict, judge
@@ -217,7 +217,8 @@ class ScenarioRunner:
     def _aggregator(self, the_plan: Plan, services: _Services, anchor_ms: int) -> EnvnetAggregator:
         workdir = self._s.workdir
         fleet_path = workdir / "fleet.toml"
-        fleet_path.write_text(dumps(inventory(self._spec, the_plan.nodes)), encoding="utf-8")
+        nodes = inventory_nodes(self._spec, the_plan.nodes)
+        fleet_path.write_text(inventory_toml(nodes), encoding="utf-8")
         state = workdir / "aggregator-state"
         if state.exists():
             shutil.rmtree(state)

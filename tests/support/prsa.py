@@ -10,12 +10,13 @@ from pathlib import Path
 from simulators.replay_csv import COLUMNS
 
 
-def write_prsa(path: Path, first: date, days: int) -> None:
-    """Hourly rows in the PRSA format, with a few NA values, as the station files have."""
+def write_prsa(path: Path, first: date, days: int, hours: int | None = None) -> None:
+    """Hourly rows in the PRSA format, with a few NA values, as the station files have:
+    `days` days from `first`, or only the first `hours` hours of them."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
-        for n in range(days * 24):
+        for n in range(days * 24 if hours is None else min(hours, days * 24)):
             day, hour = first + timedelta(days=n // 24), n % 24
             values = [
                 str(40 + n % 17),  # PM2.5

@@ -40,10 +40,18 @@ STEP = {"kind": "step", "quantity": "h2s", "start_s": 600, "duration_s": 600, "v
 # -- the kinds ----------------------------------------------------------------------------------
 
 
-def test_a_step_reads_its_value_inside_its_interval_only() -> None:
+def shifted(at_ms: int, start_ms: int = T0 + 10 * MIN, level: float = 250.0) -> float:
+    """A step's reading: its level, plus the model's own change since the step began."""
+    return level + values(PLAIN, at_ms)["h2s"] - values(PLAIN, start_ms)["h2s"]
+
+
+def test_a_step_shifts_the_level_inside_its_interval_only() -> None:
     driver = odour(STEP)
     assert values(driver, T0 + 10 * MIN)["h2s"] == 250.0
-    assert values(driver, T0 + 20 * MIN - 1)["h2s"] == 250.0
+    assert values(driver, T0 + 20 * MIN - 1)["h2s"] == pytest.approx(shifted(T0 + 20 * MIN - 1))
+    # The model's own variation stays on top: a step is not a stuck sensor.
+    inside = {values(driver, T0 + 10 * MIN + k * 60_000)["h2s"] for k in range(10)}
+    assert len(inside) > 1
     for t in (T0 + 10 * MIN - 1, T0 + 20 * MIN, T0):
         assert values(driver, t) == values(PLAIN, t)
     # The other quantities of the sensor are untouched inside the interval.
@@ -126,10 +134,12 @@ def test_times_are_whole_milliseconds_from_the_origin() -> None:
 def test_the_last_active_value_kind_listed_wins() -> None:
     later = {**STEP, "start_s": 900, "duration_s": 60, "value": 5.0}
     driver = odour(STEP, later)
-    assert values(driver, T0 + 15 * MIN)["h2s"] == 5.0
-    assert values(driver, T0 + 16 * MIN)["h2s"] == 250.0
+    assert values(driver, T0 + 15 * MIN)["h2s"] == pytest.approx(5.0)
+    assert values(driver, T0 + 16 * MIN)["h2s"] == pytest.approx(shifted(T0 + 16 * MIN))
     # Listed first, the long step hides nothing: the short one is active and last.
-    assert values(odour(later, STEP), T0 + 15 * MIN)["h2s"] == 250.0
+    assert values(odour(later, STEP), T0 + 15 * MIN)["h2s"] == pytest.approx(
+        shifted(T0 + 15 * MIN)
+    )
 
 
 def test_a_dropout_wins_over_any_value_kind_whatever_the_order() -> None:
