@@ -53,9 +53,10 @@ class NodeSpec:
     lat: float | None
     lon: float | None
     sensors: tuple[SensorSpec, ...]
-    # Fleet-inventory classification (aggregator.fleet.NodeInfo fields), in the order
-    # inventory_toml writes them.
-    inventory: dict[str, InventoryValue] = field(default_factory=dict)
+    # Fleet-inventory classification (aggregator.fleet.NodeInfo fields, InventoryValue
+    # values), in the order inventory_toml writes them. Typed Any so that a test can spread
+    # it into NodeInfo(**spec.inventory).
+    inventory: dict[str, Any] = field(default_factory=dict)
 
 
 # -- zones ----------------------------------------------------------------------------------

@@ -390,6 +390,22 @@ class CsvReplay:
             missing=dict(self._missing),
         )
 
+    def planned_rows(self) -> int:
+        """How many rows this replay emits in all (counts.rows_emitted at the end), by a
+        second pass over the file with the same rules (order, date filter), nothing counted
+        or logged: the total a progress display counts towards."""
+        planned = 0
+        last: int | None = None
+        for _, outcome in iter_rows(self._path):
+            if isinstance(outcome, RowError) or (last is not None and outcome.ts_ms <= last):
+                continue
+            last = outcome.ts_ms
+            if self._hi_ms is not None and outcome.ts_ms >= self._hi_ms:
+                break
+            if self._lo_ms is None or outcome.ts_ms >= self._lo_ms:
+                planned += 1
+        return planned
+
     def due_ms(self, row: ParsedRow) -> int:
         """Agent-clock time at which `row` is emitted."""
         offset_ms = row.ts_ms + PERIOD_MS - self._t0_ms

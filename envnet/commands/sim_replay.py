@@ -55,6 +55,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
     from edge.runtime import build_agent, stop_on_signals
     from schemas.runtime.configfile import ConfigError
     from schemas.runtime.logs import get_logger
+    from schemas.runtime.progress import ROWS, ProgressReporter
     from simulators.replay_csv import CsvReplay, ReplayFileError
 
     ordered_days(args.date_from, args.date_to)
@@ -70,8 +71,11 @@ def run_replay_command(args: argparse.Namespace) -> int:
             # Rebased hourly readings end on the last clock hour, like real ones reported now.
             rebase_end_ms=now_ms - now_ms % 3_600_000 if args.rebase_now else None,
         )
+        planned = replay.planned_rows()
     except (ReplayFileError, ValueError) as exc:
         raise ConfigError(f"replay-csv: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"replay-csv: {args.csv}: cannot be read: {exc}") from None
     journal = args.journal or Path(".dev/replay") / f"{args.node}.sqlite"
     config = EdgeConfig(
         node=NodeSection(id=args.node),
@@ -84,8 +88,11 @@ def run_replay_command(args: argparse.Namespace) -> int:
     agent = build_agent(config, producer=replay, stop=stop)
     worker = threading.Thread(target=agent.run, args=(stop,), name=f"replay-{args.node}")
     worker.start()
+    # Rows done of the rows in the date range: redrawn on a terminal, one line at the end.
+    progress = ProgressReporter(sys.stdout, ROWS, planned)
     deadline: float | None = None
-    while not stop.wait(0.5):
+    while not stop.wait(0.25):
+        progress.update(replay.counts.rows_emitted)
         if replay.exhausted and deadline is None:
             deadline = time.monotonic() + args.linger
         if deadline is not None and (agent.journal_depth == 0 or time.monotonic() > deadline):
@@ -93,6 +100,7 @@ def run_replay_command(args: argparse.Namespace) -> int:
     stop.set()
     worker.join()
     counts = replay.counts
+    progress.finish(counts.rows_emitted)
     log = get_logger("simulators.replay")
     refusal = agent.last_refusal
     log.info(

@@ -6,4 +6,5 @@
 - `endpoints`: broker URLs (`mqtt://`, `mqtts://`).
 - `backoff`: capped exponential backoff with full jitter.
 - `version`: the installed envnet version.
+- `progress`: progress of a long run, as one line of text, on a terminal or at the end.
 """

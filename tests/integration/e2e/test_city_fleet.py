@@ -24,8 +24,9 @@ from edge.clock import ScaledClock
 from edge.runtime import build_agent, build_sampler
 from schemas import codec
 from schemas.storage import READINGS
-from simulators.fleet import FleetSettings, NodeSpec, edge_config, fleet_nodes
+from simulators.fleet import FleetSettings, edge_config, fleet_nodes
 from simulators.local_stack import Influxd, Mosquitto, influx_query
+from simulators.node_kinds import NodeSpec
 from tests.support.edge_harness import CountingProducer
 from tests.support.harness import (
     MqttProbe,

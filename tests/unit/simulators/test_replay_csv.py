@@ -399,3 +399,23 @@ def test_the_march_2013_haze_is_in_the_data() -> None:
         local_hour_to_utc_ms(2013, 3, 5, 0) <= r.ts <= local_hour_to_utc_ms(2013, 3, 8, 23)
         for r in readings
     )
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [(None, None), ("2013-03-02", None), (None, "2013-03-02"), ("2013-03-02", "2013-03-02"),
+     ("2013-03-05", None)],
+)  # fmt: skip
+def test_planned_rows_are_the_rows_the_replay_emits(
+    tmp_path: Path, date_from: str | None, date_to: str | None
+) -> None:
+    lines = [row(i + 1, h, day=d) for i, (d, h) in enumerate((d, h) for d in (1, 2, 3)
+                                                              for h in (0, 5, 23))]  # fmt: skip
+    lines.insert(2, "garbage")  # skipped: not planned
+    lines.insert(5, row(99, 0, day=1))  # out of order: skipped, not planned
+    path = write_csv(tmp_path, *lines)
+    replay = CsvReplay(path, start_ms=START, date_from=date_from, date_to=date_to)
+    planned = replay.planned_rows()
+    drain(replay)
+    assert planned == replay.counts.rows_emitted
+    assert replay.counts.rows_skipped == 2  # the second pass counts nothing

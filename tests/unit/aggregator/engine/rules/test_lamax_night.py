@@ -25,7 +25,8 @@ from aggregator.fleet import NodeInfo
 from edge.stats import IntervalStats
 from schemas.messages import Reading
 from simulators.drivers import SimNoiseDriver
-from simulators.fleet import NodeSpec, fleet_nodes
+from simulators.fleet import fleet_nodes
+from simulators.node_kinds import NodeSpec
 
 DEPLOY: Final = Path(__file__).resolve().parents[5] / "deploy" / "config"
 RULE: Final = "noise.lamax.night"
