@@ -65,23 +65,30 @@ def run_scenario_command(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, spec: ScenarioSpec) -> int:
     from edge.runtime import stop_on_signals
-    from simulators.progress import ProgressReporter
+    from schemas.runtime.progress import EVENT_TIME, ProgressReporter
     from simulators.scenario.runner import RunError, RunSettings, ScenarioRunner
 
     workdir = args.workdir or Path(".dev/scenarios") / spec.header.name
     stop = threading.Event()
     stop_on_signals(stop)
-    reporter = ProgressReporter(sys.stderr, unit="event s", label=spec.header.name)
+    # On stderr: stdout is the verdict's (the diff, or --json).
+    reporter = ProgressReporter(sys.stderr, EVENT_TIME, spec.header.duration_s)
+    played = [0.0]
+
+    def progress(done_s: float) -> None:
+        played[0] = done_s
+        reporter.update(done_s)
+
     runner = ScenarioRunner(
         spec, RunSettings(workdir.resolve(), strict=args.strict), os.environ, stop,
-        progress=reporter.update,
+        progress=progress,
     )  # fmt: skip
     try:
         outcome = runner.run()
     except RunError as exc:
-        reporter.finish()
+        reporter.finish(played[0])
         return _report_error(args, spec, str(exc))
-    reporter.finish()
+    reporter.finish(played[0])
     return _report(args, outcome)
 
 

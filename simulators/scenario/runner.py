@@ -62,7 +62,8 @@ log = get_logger("simulators.scenario")
 _TICK_S: Final = 0.05
 _LEAD_TRIES: Final = 3
 
-ProgressCallback = Callable[[float, float], None]
+# Event seconds played so far.
+ProgressCallback = Callable[[float], None]
 
 
 class RunError(RuntimeError):
@@ -154,7 +155,7 @@ class ScenarioRunner:
         self._s = settings
         self._environ = environ
         self._stop = stop
-        self._progress = progress or (lambda done, total: None)
+        self._progress = progress or (lambda done_s: None)
 
     def run(self) -> RunOutcome:
         started = time.monotonic()
@@ -311,7 +312,7 @@ class ScenarioRunner:
                 now = clock.now_ms()
                 while actions and actions[0].at_ms <= now:
                     self._act(actions.pop(0), nodes, proxies, clock)
-                self._progress(min((now - the_plan.origin_ms) / 1000.0, total_s), total_s)
+                self._progress(min((now - the_plan.origin_ms) / 1000.0, total_s))
                 if not aggregator.alive():
                     raise RunError(f"the aggregator exited (log: {aggregator.log_path})")
                 if now >= end_ms and actions == [] and self._replays_done(nodes):
