@@ -15,7 +15,8 @@ from aggregator.intake.mqtt_session import IntakeSettings
 from aggregator.service_health import HealthLimits
 from aggregator.storage.pipeline import PipelineSettings
 from aggregator.webhook import WebhookSettings
-from schemas.runtime.configfile import convert, overlay_env, read_toml
+from aggregator.worker.event_clock import ClockSettings, overlay_clock_env
+from schemas.runtime.configfile import ConfigError, convert, overlay_env, read_toml
 
 ENV_OVERRIDES: Final = {
     "ENVNET_MQTT_URL": ("mqtt", "url"),
@@ -80,6 +81,9 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     state: StateSection = StateSection()
     calibration: CalibrationSection = CalibrationSection()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    # The alert logic's clock: absent, the wall clock; a scaled event clock for accelerated
+    # scenarios (aggregator.worker.event_clock).
+    clock: ClockSettings = ClockSettings()
 
 
 def load_aggregator_config(
@@ -93,5 +97,10 @@ def load_aggregator_config(
     # ENVNET_ALERTMANAGER_URL names one Alertmanager, or a cluster as a comma-separated list.
     if urls := [u.strip() for u in env.get("ENVNET_ALERTMANAGER_URL", "").split(",") if u.strip()]:
         raw.setdefault("alertmanager", {})["urls"] = urls
+    # ENVNET_CLOCK="origin_ms=...,anchor_wall_ms=...,rate=..." sets [clock] keys.
+    try:
+        raw = overlay_clock_env(raw, env)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     # Each section's struct checks its own rules while converting (__post_init__).
     return convert(raw, AggregatorConfig, source)

@@ -40,7 +40,7 @@ from aggregator.storage.pipeline import PendingBatch, Pipeline, PipelineSettings
 from aggregator.storage.records import ReadingLines, node_lines, status_line
 from aggregator.storage.setup import prepare_storage
 from aggregator.webhook import WebhookSink
-from aggregator.worker.alerting import now_ms
+from aggregator.worker.event_clock import EventClock, wall_ms
 from aggregator.worker.process import AlertingWorker, WorkerError
 from schemas import codec, topics
 from schemas.messages import (
@@ -124,6 +124,9 @@ class AggregatorService:
     ) -> None:
         self._config = config
         self._fleet = fleet
+        # The alert logic's "now" (heard, status arrival, ticks, retirements); storage,
+        # notices, the inventory and Alertmanager stay on the wall clock (event_clock).
+        self._clock = EventClock(config.clock)
         self.metrics = metrics or Metrics()
         # Given the file the fleet was read from, the service reloads it when it changes.
         self.fleet_watcher = (
@@ -155,7 +158,7 @@ class AggregatorService:
         self._alertmanager = (
             None
             if am is None
-            else AlertmanagerSink(am, fleet.get, self._count_alertmanager, clock_ms=now_ms)
+            else AlertmanagerSink(am, fleet.get, self._count_alertmanager, clock_ms=wall_ms)
         )
         self._outbox = _Outbox()
         self._publisher = Publisher(config.mqtt)
@@ -172,6 +175,17 @@ class AggregatorService:
     async def run(self, stop: asyncio.Event) -> None:
         config = self._config
         dead = DeadLetters(Path(config.state.dir) / "dead-letters.jsonl")
+        if self._clock.scaled:
+            clock = config.clock
+            log.warning(
+                "scaled_clock",
+                origin_ms=clock.origin_ms,
+                anchor_wall_ms=clock.anchor_wall_ms,
+                rate=clock.rate,
+                event_now_ms=self._clock.now_ms(),
+                note="alerts are judged on a scaled event clock, not the wall clock: for "
+                "accelerated scenarios only ([clock] of agg.toml, ENVNET_CLOCK)",
+            )
         await prepare_storage(config.influx)
         await self._alerting.start(Path(config.state.dir))
         try:
@@ -284,9 +298,9 @@ class AggregatorService:
         for node in (*change.retired, *change.changed):
             self._lines.pop(node, None)  # their cached series carry the old site
         # The map's node metadata follows the inventory: retired nodes leave it.
-        self._submit_lines(node_lines(fleet, change.retired, now_ms()))
+        self._submit_lines(node_lines(fleet, change.retired, wall_ms()))
         try:
-            self._alerting.reload(fleet, now_ms())
+            self._alerting.reload(fleet, self._clock.now_ms())
         except WorkerError as exc:  # already counted and logged as alerting_worker_gone
             log.error(
                 "fleet_reload_not_evaluated", error=str(exc), retired=",".join(change.retired)
@@ -299,7 +313,7 @@ class AggregatorService:
     async def record_inventory(self, fleet: Fleet) -> None:
         """Queue the inventory's `nodes` points (the map's node metadata): at start, and
         again by whatever replaces the inventory while running (hot reload)."""
-        lines = await inventory_lines(self._config.influx.target(), fleet, now_ms())
+        lines = await inventory_lines(self._config.influx.target(), fleet, wall_ms())
         self._submit_lines(lines)
         log.info("inventory_recorded", nodes=len(fleet), points=len(lines))
 
@@ -386,7 +400,9 @@ class AggregatorService:
             # too, since the ack will say they are stored. Rewriting a point is idempotent.
             self.metrics.seq_conflicts.inc()
         self.metrics.readings_received.inc(len(result.readings))
-        self._alerting.heard(node, result.readings, now_ms(), result.sent_ms, result.backlog)
+        self._alerting.heard(
+            node, result.readings, self._clock.now_ms(), result.sent_ms, result.backlog
+        )
         self._seqs.begin(*key)
         if not result.readings:
             await self._stored([result])
@@ -407,7 +423,7 @@ class AggregatorService:
             self._refuse(result, "status")
             return
         assert self._pipeline is not None
-        arrival = now_ms()
+        arrival = self._clock.now_ms()
         self._alerting.status(result.status, arrival)
         line = status_line(result.status, result.info, arrival)
         self._pipeline.submit_internal(PendingBatch([line]))
@@ -416,7 +432,7 @@ class AggregatorService:
         """Count and log a refused message, and tell the node why, on its refusal topic,
         within the rate limits."""
         self._refusals.report(refusal, time.monotonic())
-        notice = self._notices.notice(refusal, kind, now_ms())
+        notice = self._notices.notice(refusal, kind, wall_ms())
         if isinstance(notice, RefusalMessage):
             self._outbox.refusal(notice)
         elif notice == "suppressed":
@@ -526,10 +542,11 @@ class AggregatorService:
         await asyncio.gather(*sends)
 
     async def _tick(self) -> None:
-        """Wall-clock alert work: re-notifications, idle late episodes, liveness."""
+        """Alert work on the alert logic's clock: re-notifications, idle late episodes,
+        liveness (ticked every wall second)."""
         while True:
             await asyncio.sleep(1.0)
-            self._alerting.tick(now_ms(), intake_live=self._intake_connected)
+            self._alerting.tick(self._clock.now_ms(), intake_live=self._intake_connected)
 
     async def _checkpoints(self) -> None:
         while True:

@@ -1,15 +1,16 @@
 """The aggregator's alerting side: standards engine, liveness, alert book and their state.
 
 The service hands it what was stored and what was heard (`stored`, `heard`, `status`,
-`command`) and calls `tick` on the wall clock; it hands back storage lines (windows, AQI, water
-quality, alert transitions) and transitions to publish, through two callbacks. State lives in
+`command`) and calls `tick` on its clock; it hands back storage lines (windows, AQI, water
+quality, alert transitions) and transitions to publish, through two callbacks. Its own "now"
+(lateness, acknowledgements, warm start) is the injected clock of both sides:
+aggregator.worker.event_clock, the wall clock or a scenario's scaled event clock. State lives in
 aggregator.worker.state_store: alerts row by row as they change, health and liveness as snapshots at
 each checkpoint; windows are rebuilt from InfluxDB at start (aggregator.storage.warm_start).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Final
@@ -27,6 +28,7 @@ from aggregator.metrics import Metrics
 from aggregator.storage.influx import InfluxTarget
 from aggregator.storage.records import WindowLines, alert_line, aqi_line, water_line
 from aggregator.storage.warm_start import ParseCounts, WarmStartError, fetch, parse_series
+from aggregator.worker.event_clock import EventClock
 from aggregator.worker.state_store import StateStore
 from schemas import codec
 from schemas.codec import ContractError
@@ -46,10 +48,6 @@ LinesSink = Callable[[list[str]], None]
 TransitionSink = Callable[[Transition], None]
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Alerting:
     def __init__(
         self,
@@ -58,7 +56,10 @@ class Alerting:
         metrics: Metrics,
         lines: LinesSink,
         transitions: TransitionSink,
+        clock: EventClock | None = None,
     ) -> None:
+        # Every "now" of the alert logic: the wall clock, or a scenario's scaled event clock.
+        self._clock = clock or EventClock()
         self._settings = settings
         self._fleet = fleet
         self._metrics = metrics
@@ -107,7 +108,9 @@ class Alerting:
         liveness = store.load_snapshot(LIVENESS)
         if liveness is not None:
             try:
-                self.liveness = Liveness.restore(liveness[0], now_ms(), self._settings.liveness)
+                self.liveness = Liveness.restore(
+                    liveness[0], self._clock.now_ms(), self._settings.liveness
+                )
             except LivenessSnapshotError as exc:
                 self._metrics.state_saves.labels("liveness_unreadable").inc()
                 log.error("liveness_state_unreadable", error=str(exc), note="starting fresh")
@@ -127,7 +130,7 @@ class Alerting:
             HEALTH: self.evaluator.health.snapshot(),
             LIVENESS: self.liveness.snapshot(),
         }
-        self._store.save_snapshots(snapshots, now_ms())
+        self._store.save_snapshots(snapshots, self._clock.now_ms())
         self._metrics.state_saves.labels("evaluators").inc()
 
     def close(self) -> None:
@@ -140,7 +143,7 @@ class Alerting:
     async def warm_start(self, target: InfluxTarget) -> None:
         """Rebuild the windows from the readings InfluxDB holds for the late horizon."""
         horizon_ms = self._settings.windows.late_horizon_h * 3_600_000
-        since = now_ms() - horizon_ms
+        since = self._clock.now_ms() - horizon_ms
         counts = ParseCounts()
         by_node: dict[str, list[ReadingValues]] = {}
         timeout = aiohttp.ClientTimeout(total=120)
@@ -159,7 +162,7 @@ class Alerting:
             info = self._fleet.get(node)
             if info is not None:
                 readings.sort(key=lambda r: r.ts)
-                self.evaluator.warm(info, readings, now_ms())
+                self.evaluator.warm(info, readings, self._clock.now_ms())
         log.info("warm_start", readings=counts.rows, skipped=counts.skipped, nodes=len(by_node))
 
     # -- input ----------------------------------------------------------------------------
@@ -208,7 +211,7 @@ class Alerting:
 
     def stored(self, info: NodeInfo, readings: Sequence[ReadingValues], backlog: bool) -> None:
         """Judge a batch that is now stored (`backlog`: it came from the node's backlog)."""
-        wall = now_ms()
+        wall = self._clock.now_ms()
         future = self.evaluator.future_readings
         result = self.evaluator.evaluate(info, readings, backlog, wall)
         if backlog:
@@ -249,7 +252,7 @@ class Alerting:
             return
         try:
             transition = self.book.acknowledge(
-                command.node, command.rule, command.by, command.note, now_ms()
+                command.node, command.rule, command.by, command.note, self._clock.now_ms()
             )
         except AckRefusedError as exc:
             self._metrics.alert_commands.labels("refused").inc()
@@ -259,7 +262,8 @@ class Alerting:
         self._emit(transition)
 
     def tick(self, wall_ms: int, intake_live: bool) -> None:
-        """Wall-clock work: re-notifications, windows over in their node's clock, late
+        """Work on the clock (`wall_ms` is the service's: the wall clock, or a scenario's
+        scaled event clock): re-notifications, windows over in their node's clock, late
         episodes their node's clock has left behind, and the liveness deadman (windows and
         deadman held back while intake is not live, so our own outage neither pages nor
         closes windows whose readings wait at the broker)."""

@@ -40,6 +40,7 @@ from aggregator.metrics import Metrics
 from aggregator.service_health import WorkerObservation
 from aggregator.storage.influx import InfluxTarget
 from aggregator.worker.alerting import Alerting, LinesSink, TransitionSink
+from aggregator.worker.event_clock import EventClock
 from schemas.messages import Alert, AlertEventKind, Reading, ReadingValues, StatusMessage
 from schemas.runtime.logs import LogFormat, configure_logging, get_logger, logging_settings
 
@@ -233,6 +234,7 @@ class _Worker:
             self.metrics,  # type: ignore[arg-type]
             self._add_lines,
             self._add_transition,
+            EventClock(config.clock),
         )
         self.fleet = fleet
 

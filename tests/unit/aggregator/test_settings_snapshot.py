@@ -26,6 +26,7 @@ from aggregator.engine.rules.air import AQI_ROUNDING
 from aggregator.engine.rules.point import WATER_MAX_AGE_MS
 from aggregator.engine.sensor_health import HIGH_RH_QUANTITIES
 from aggregator.engine.sensor_health import SEVERITY as HEALTH_SEVERITY
+from aggregator.worker.event_clock import EventClock
 
 ROOT = Path(__file__).resolve().parents[3]
 SNAPSHOT = Path(__file__).parent / "data" / "settings_snapshot.json"
@@ -161,6 +162,8 @@ def received(config: AggregatorConfig, environ: dict[str, str]) -> dict[str, Any
             "metrics": _fields(metrics, "host port"),
             "fleet": config.fleet,
             "calibration": config.calibration,
+            # The alert logic's clock, as the service and the worker build it.
+            "clock": EventClock(config.clock).settings,
         }
     )
 
