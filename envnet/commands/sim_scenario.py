@@ -58,7 +58,7 @@ def run_scenario_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"envnet sim scenario: {exc}\n")
         return EXIT_BAD_FILE
     if args.scenario_command == "check":
-        print(f"{args.file}: scenario {spec.header.name} is ready to run")
+        sys.stdout.write(f"{args.file}: scenario {spec.header.name} is ready to run\n")
         return 0
     return _run(args, spec)
 
@@ -104,10 +104,10 @@ def _report(args: argparse.Namespace, outcome: RunOutcome) -> int:
             result_document(outcome.facts, outcome.verdict, outcome.observed).decode() + "\n"
         )
     else:
-        print(render_diff(outcome.facts.name, outcome.verdict, outcome.observed))
-        print(
-            f"played in {outcome.facts.wall_s:.1f} s; "
-            f"{outcome.facts.readings_stored} readings stored"
+        diff = render_diff(outcome.facts.name, outcome.verdict, outcome.observed)
+        facts = outcome.facts
+        sys.stdout.write(
+            f"{diff}\nplayed in {facts.wall_s:.1f} s; {facts.readings_stored} readings stored\n"
         )
     return 0 if outcome.verdict.holds else EXIT_FAILED
 

@@ -18,7 +18,7 @@ from simulators.scenario.verdict import Observed
 
 ALERTS_QUERY: Final = (
     'SELECT "event", "late", "suspect", "value" FROM "alerts" '
-    "WHERE \"event\" = 'fired' OR \"event\" = 'resolved' GROUP BY \"node\", \"rule\""
+    'WHERE "event" = \'fired\' OR "event" = \'resolved\' GROUP BY "node", "rule"'
 )
 
 
@@ -40,8 +40,10 @@ def observed_events(result: Mapping[str, Any], timelines: Mapping[str, Timeline]
     for series in _series(result):
         tags = series.get("tags") or {}
         node, rule = tags.get("node"), tags.get("rule")
-        timeline = timelines.get(node) if isinstance(node, str) else None
-        if timeline is None or not isinstance(rule, str):
+        if not isinstance(node, str) or not isinstance(rule, str):
+            continue
+        timeline = timelines.get(node)
+        if timeline is None:
             continue
         columns = series.get("columns")
         if not isinstance(columns, list):

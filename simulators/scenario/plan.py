@@ -124,13 +124,12 @@ def _measures(sensor: SensorSpec, quantity: Quantity) -> bool:
 def _perturbed(
     spec: ScenarioSpec, node: NodeSpec, sensor: SensorSpec, events: list[EventEntry]
 ) -> SensorSpec:
-    mine = [
-        e for e in events if (e.quantity is None or _measures(sensor, e.quantity))
-    ]
+    mine = [e for e in events if (e.quantity is None or _measures(sensor, e.quantity))]
     if not mine:
         return sensor
     items = [_perturbation(spec, e) for e in mine]
-    options = {**sensor.options, "perturbations": [*sensor.options.get("perturbations", []), *items]}
+    earlier = sensor.options.get("perturbations", [])
+    options = {**sensor.options, "perturbations": [*earlier, *items]}
     return replace(sensor, options=options)
 
 
@@ -197,8 +196,11 @@ def aggregator_settings(
         "fleet": {"path": fleet_path},
         "metrics": {"host": "127.0.0.1", "port": metrics_port},
         "state": {"dir": state_dir},
-        "clock": {"origin_ms": origin_ms, "rate": spec.header.accel,
-                  "anchor_wall_ms": anchor_wall_ms},  # fmt: skip
+        "clock": {
+            "origin_ms": origin_ms,
+            "rate": spec.header.accel,
+            "anchor_wall_ms": anchor_wall_ms,
+        },
         "alerts": timing_settings(spec.header.accel),
     }
     return merged(base, spec.aggregator)

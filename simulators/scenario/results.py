@@ -58,7 +58,8 @@ def junit_xml(facts: RunFacts, verdict: Verdict) -> bytes:
             )
             failure.text = "\n".join(o.describe() for o in verdict.unnamed)
     ET.indent(suite)
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    text: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return text
 
 
 def result_document(facts: RunFacts, verdict: Verdict, observed: Sequence[Observed]) -> bytes:

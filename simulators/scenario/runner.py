@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
 
 from edge.agent import EdgeAgent
 from edge.clock import ScaledClock
@@ -242,9 +241,10 @@ class ScenarioRunner:
     def _proxies(
         self, the_plan: Plan, services: _Services, stack: contextlib.ExitStack
     ) -> dict[str, LinkProxy]:
-        upstream = urlsplit(services.mqtt_url)
-        host, port = upstream.hostname or "127.0.0.1", upstream.port or 1883
-        return {n: stack.enter_context(LinkProxy(host, port)) for n in sorted(the_plan.cut_nodes)}
+        return {
+            n: stack.enter_context(LinkProxy.for_url(services.mqtt_url))
+            for n in sorted(the_plan.cut_nodes)
+        }
 
     def _nodes(
         self, the_plan: Plan, services: _Services, proxies: Mapping[str, LinkProxy]
@@ -252,9 +252,8 @@ class ScenarioRunner:
         journals = self._s.workdir / "journals"
         nodes: dict[str, _Node] = {}
         for spec in the_plan.nodes:
-            url = _via(services.mqtt_url, proxies[spec.node].port) if spec.node in proxies else (
-                services.mqtt_url
-            )
+            proxy = proxies.get(spec.node)
+            url = proxy.url_for(services.mqtt_url) if proxy is not None else services.mqtt_url
             settings = FleetSettings(
                 mqtt_url=url,
                 state_dir=journals,
@@ -385,11 +384,3 @@ class ScenarioRunner:
                 first = node.replay.first_row_ms
                 timelines[node.node] = Timeline(first if first is not None else 0, None)
         return timelines
-
-
-def _via(mqtt_url: str, port: int) -> str:
-    """The broker URL with its host and port replaced by the link proxy's."""
-    parts = urlsplit(mqtt_url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

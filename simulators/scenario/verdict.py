@@ -39,7 +39,8 @@ class Observed:
     def describe(self) -> str:
         extra = ", suspect" if self.suspect else ""
         value = "" if self.value is None else f", value {self.value:g}"
-        return f"{self.node} {self.rule} {self.event} at {self.at_s:g} s ({self.lane}{extra}{value})"
+        where = f"{self.lane}{extra}{value}"
+        return f"{self.node} {self.rule} {self.event} at {self.at_s:g} s ({where})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ def run(file: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENVNET_")}
     argv = [sys.executable, "-m", "envnet.cli", "sim", "scenario", "run", str(file),
             "--workdir", str(tmp_path / "work"), *extra]  # fmt: skip
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
+    return subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
     )
 

@@ -30,7 +30,10 @@ def test_events_are_timed_from_their_node_origin_with_lane_and_suspect() -> None
                [ORIGIN + 5_460_000, "resolved", False, None, 12]),
         series("bj", "air.pm2_5.24h", [1_362_067_200_000, "fired", True, True, 150.5]),
     )  # fmt: skip
-    timelines = {"a": Timeline(ORIGIN, ORIGIN + 14_400_000), "bj": Timeline(1_362_067_200_000, None)}
+    timelines = {
+        "a": Timeline(ORIGIN, ORIGIN + 14_400_000),
+        "bj": Timeline(1_362_067_200_000, None),
+    }
     events = observed_events(result, timelines)
     assert [(e.node, e.rule, e.event, e.at_s, e.lane, e.suspect, e.value) for e in events] == [
         ("bj", "air.pm2_5.24h", "fired", 0.0, "late", True, 150.5),
