@@ -12,6 +12,7 @@ import msgspec
 from aggregator.delivery import AlertmanagerSettings
 from aggregator.engine.settings import EngineSettings
 from aggregator.intake.mqtt_session import IntakeSettings
+from aggregator.reports.settings import ReportSettings
 from aggregator.service_health import HealthLimits
 from aggregator.storage.pipeline import PipelineSettings
 from aggregator.webhook import WebhookSettings
@@ -80,6 +81,8 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     state: StateSection = StateSection()
     calibration: CalibrationSection = CalibrationSection()
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    # `envnet report`'s evaluation rules (aggregator.reports.settings).
+    report: ReportSettings = ReportSettings()
 
 
 def load_aggregator_config(
