@@ -146,7 +146,7 @@ def node_days(points: Iterable[WindowPoint], period: Period) -> dict[str, dict[d
         day = period.local_day(p.start_ms)
         if not period.first <= day <= period.last:
             continue
-        pollutant = cast(Pollutant, p.quantity)
+        pollutant = p.quantity  # narrowed to a Pollutant by the test above
         if p.window == DAILY_WINDOW[pollutant]:
             daily[(p.node, day, pollutant)].append(max(p.value, 0.0))  # as the engine (air.py)
         elif p.window == "1h" and pollutant == "o3":
