@@ -193,13 +193,24 @@ def html_sections(report: AirReport) -> list[Section]:
             body = _month_chart(f, report, target)
             if f.days or scope == "node":
                 body += calendar(f.days, report.period.first, report.period.last)
-            sections.append(Section(f"Daily AQI, {scope} {name}", body))
+            sections.append(Section(f"Daily AQI, {scope} {name}", f'<div class="row">{body}</div>'))
     return sections
 
 
+_NAMES: Final = {"so2": "SO2", "no2": "NO2", "co": "CO", "o3": "O3", "pm10": "PM10",
+                 "pm2_5": "PM2.5"}  # fmt: skip
+
+
 def _summary(report: AirReport) -> str:
-    head = ("", "valid days", "good days", "good-day ratio", "heavy days", "O3 evaluation",
-            *(f"exceedance {p}" for p in POLLUTANTS), "edition")  # fmt: skip
+    first = ("valid days", "good days", "good-day ratio", "heavy days", "O3 evaluation")
+    head = (
+        '<tr><th rowspan="2"></th>'
+        + "".join(f'<th rowspan="2">{escape(h)}</th>' for h in first)
+        + f'<th colspan="{len(POLLUTANTS)}">exceedance days</th><th rowspan="2">edition</th></tr>'
+        + "<tr>"
+        + "".join(f"<th>{_NAMES[p]}</th>" for p in POLLUTANTS)
+        + "</tr>"
+    )
     rows = []
     for scope, table in (("group", report.groups), ("node", report.nodes)):
         for name, f in table.items():
@@ -209,24 +220,22 @@ def _summary(report: AirReport) -> str:
             cells = (f"{scope} {name}", f"{f.valid_days}/{f.days_in_period}", str(f.good_days),
                      ratio, str(f.heavy_days), o3, *exceed, f.edition)  # fmt: skip
             rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
-    header = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"
     settings = report.settings
     note = (
         f"{report.period.first} to {report.period.last}, local days at "
         f"UTC{report.period.utc_offset_h:+d}. Valid days have a publishable HJ 633 daily AQI; "
-        f"O3 evaluation: {settings.o3_percentile:g}th percentile of MDA8 "
+        f"O3 evaluation: {settings.o3_percentile:g}th percentile of MDA8, µg/m³ "
         f"({settings.o3_percentile_method}, UNVERIFIED); groups: {settings.group_days}. "
         "See docs/standards.md §2.7."
     )
-    return (
-        f'<table class="figures">{header}{"".join(rows)}</table><p class="note">{escape(note)}</p>'
-    )
+    return f'<table class="figures">{head}{"".join(rows)}</table><p class="note">{escape(note)}</p>'
 
 
 def _legend() -> str:
+    # The Chinese names go in the tooltip: a machine without CJK fonts would draw boxes.
     spans = "".join(
-        f'<span style="background:{c.hex};color:{_ink(c)}">{c.roman} {escape(c.name_en)} '
-        f"{escape(c.name_zh)}</span>"
+        f'<span style="background:{c.hex};color:{_ink(c)}" title="{escape(c.name_zh)}">'
+        f"{c.roman} {escape(c.name_en)}</span>"
         for c in hj633.CATEGORIES
     )
     return (
@@ -319,7 +328,7 @@ def _month_chart(f: AirFigures, report: AirReport, target_pct: float) -> str:
         f'<p class="note">Good-air days (AQI &le; 100) per valid day, by month; target '
         f"{target_pct:g}% (the programme's, UNVERIFIED: docs/standards.md §2.3).</p>"
     )
-    return "".join(parts) + caption
+    return '<div class="chart">' + "".join(parts) + caption + "</div>"
 
 
 def _period_months(first: date, last: date) -> list[str]:

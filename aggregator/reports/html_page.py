@@ -24,7 +24,10 @@ h3 { font-size: 15px; margin: 16px 0 6px; }
 p.note, .note { color: #555; font-size: 12px; }
 table { border-collapse: collapse; margin: 6px 0 12px; }
 table.figures th, table.figures td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-table.figures th:first-child, table.figures td:first-child { text-align: left; }
+table.figures th { background: #f4f4f4; text-align: center; }
+table.figures td:first-child { text-align: left; white-space: nowrap; }
+div.row { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
+div.chart { max-width: 360px; }
 table.calendar { display: inline-table; margin: 0 18px 14px 0; vertical-align: top; }
 table.calendar caption { font-weight: 600; text-align: left; padding-bottom: 4px; }
 table.calendar th { font-size: 11px; color: #666; width: 44px; }

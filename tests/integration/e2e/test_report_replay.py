@@ -21,6 +21,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ import pytest
 
 from aggregator.fleet import Fleet, NodeInfo
 from simulators.local_stack import Influxd, Mosquitto
+from tests.support.chromium import screenshot
 from tests.support.harness import aggregator_config, count, running_aggregator, wait_for
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
@@ -267,3 +269,14 @@ def test_aotizhongxin_march_2013_agrees_with_an_independent_computation(
         k: v for k, v in node.items() if k not in ("daily",)}}}}))  # fmt: skip
     assert_agrees(out, expected, 31)
     assert expected.exceedance_days["pm2_5"] > 10  # the March 2013 haze
+    if os.environ.get("ENVNET_WRITE_REPORT_SCREENSHOT"):  # the README's picture
+        page = tmp_path / "report-air.html"
+        html = subprocess.run(
+            [sys.executable, "-m", "envnet.cli", "report", "air", "--from", "2013-03-01",
+             "--to", "2013-03-31", "--node", NODE, "--html", str(page)],
+            env={**os.environ, "ENVNET_INFLUX_URL": influxd.url, "ENVNET_INFLUX_DB": "envnet"},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert html.returncode == 0, html.stderr
+        png = screenshot(page, tmp_path / "report-air.png", tmp_path / "chromium", (1100, 760))
+        shutil.copyfile(png, Path(__file__).resolve().parents[3] / "docs/img/report-air.png")
