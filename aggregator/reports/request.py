@@ -10,7 +10,7 @@ neither, every active node of the inventory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Final, Literal
 
@@ -86,11 +86,21 @@ def current_inventory(points: Iterable[InventoryNode]) -> dict[str, InventoryNod
     retired, has a newer point under its new tags (or active=false) than under its old ones
     (aggregator.storage.inventory)."""
     newest: dict[str, InventoryNode] = {}
+    zones: dict[str, tuple[int, int]] = {}  # node -> (at_ms, air_zone) of its newest zoned point
     for point in points:
         seen = newest.get(point.node)
         if seen is None or point.at_ms > seen.at_ms or (point.at_ms == seen.at_ms and point.active):
             newest[point.node] = point
-    return newest
+        if point.air_zone is not None and point.at_ms >= zones.get(point.node, (-1, 0))[0]:
+            zones[point.node] = (point.at_ms, point.air_zone)
+    # A retired node's point carries no tags: it keeps the zone class it had, for a report on
+    # its stored history (its group is gone: it is no longer a member).
+    return {
+        node: replace(info, air_zone=zones[node][1])
+        if info.air_zone is None and not info.active and node in zones
+        else info
+        for node, info in newest.items()
+    }
 
 
 def select_nodes(

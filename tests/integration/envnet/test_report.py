@@ -44,7 +44,8 @@ def window(
 def lines() -> list[str]:
     nodes = {"bj-a": info("bj-a", "Beijing", 2), "bj-b": info("bj-b", "Beijing", 1),
              "sz-c": info("sz-c", "Suzhou", 2)}  # fmt: skip
-    out = node_lines(nodes.values(), [], 1_700_000_000_000)
+    out = node_lines([info("bj-old", "Beijing", 1)], [], 1_600_000_000_000)
+    out += node_lines(nodes.values(), ["bj-old"], 1_700_000_000_000)  # bj-old retired since
     build = WindowLines()
     for n in range(12):
         start = MARCH_1_MS + n * DAY_MS
@@ -100,6 +101,13 @@ def test_the_json_of_a_group_and_its_nodes(stored: Influxd) -> None:
     group = air["groups"]["Beijing"]
     assert group["members"] == ["bj-a", "bj-b"] and group["valid_days"] == 12
     assert a["edition"] == "2012" and "GB 3095-2012 Table 1" in a["clauses"][0]
+
+
+def test_a_retired_node_is_reported_by_id_and_not_as_a_group_member(stored: Influxd) -> None:
+    result = report(stored, "--node", "bj-old", "--json")
+    assert result.returncode == 0, result.stderr
+    old = json.loads(result.stdout)["air"]["nodes"]["bj-old"]
+    assert (old["valid_days"], old["zone"], old["zone_source"]) == (0, 1, "inventory")
 
 
 def test_an_unknown_node_exits_2(stored: Influxd) -> None:

@@ -56,6 +56,8 @@ def test_the_newest_point_of_a_node_says_its_current_group() -> None:
     current = current_inventory(points)
     assert current["a"].group == "Gusu"
     assert current["b"].active is False
+    # Retired, it keeps its zone class for reports on its history, not its group.
+    assert (current["b"].air_zone, current["b"].group) == (2, None)
 
 
 def test_selection_by_node_group_and_default() -> None:
