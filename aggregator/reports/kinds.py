@@ -17,7 +17,8 @@ from aggregator.reports.html_page import Section, page
 from aggregator.reports.queries import (
     INVENTORY_QUERY,
     air_daily_query,
-    o3_hourly_query,
+    o3_daily_max_query,
+    parse_daily_max,
     parse_inventory,
     parse_windows,
 )
@@ -69,16 +70,18 @@ async def build_air(
     target: InfluxTarget, period: Period, selection: Selection, settings: ReportSettings
 ) -> AirOutput:
     """Two queries for any period: the daily windows, and (only when a day is judged by HJ
-    633-2012) the O3 1-h means for its daily maximum 1-h indicator."""
+    633-2012) the daily maximum O3 1-h means for that edition's extra indicator."""
     nodes = [i.node for i in selection.nodes]
     queries = [air_daily_query(target, period, nodes)]
     if any(
         editions.resolve(settings.air_edition, period.day_start_ms(d)) == "2012"
         for d in (period.first, period.last)
     ):
-        queries.append(o3_hourly_query(target, period, nodes))
+        queries.append(o3_daily_max_query(target, period, nodes))
     answers = await ask(target, queries)
-    points = [p for answer in answers for p in parse_windows(answer)]
+    points = parse_windows(answers[0])
+    if len(answers) > 1:
+        points += parse_daily_max(answers[1])
     return AirOutput(air.compute(period, selection.nodes, points, settings, selection.group))
 
 

@@ -91,9 +91,25 @@ def air_daily_query(target: InfluxTarget, period: Period, nodes: Sequence[str]) 
     return windows_query(target, period, nodes, ("24h", "mda8"), AIR_QUANTITIES)
 
 
-def o3_hourly_query(target: InfluxTarget, period: Period, nodes: Sequence[str]) -> str:
-    """The O3 1-h means, for HJ 633-2012's daily maximum 1-h O3 indicator."""
-    return windows_query(target, period, nodes, ("1h",), ("o3",))
+def o3_daily_max_query(target: InfluxTarget, period: Period, nodes: Sequence[str]) -> str:
+    """Each node's largest valid O3 1-h mean per local day (HJ 633-2012's daily maximum 1-h O3
+    indicator, docs/standards.md §2.4), taken by InfluxDB: one row per node-day instead of 24.
+    Buckets start at local midnight (an offset of -utc_offset_h hours from UTC midnight); the
+    maximum is over all of the node's O3 sensors, as the aggregator's own daily AQI takes it."""
+    if not nodes:
+        raise ValueError("a windows query needs nodes")
+    offset_h = (-period.utc_offset_h) % 24
+    where = " AND ".join(
+        (
+            '"window" = \'1h\' AND "quantity" = \'o3\' AND "valid" = true',
+            _any_of("node", nodes),
+            f"time >= {period.start_ms}ms AND time < {period.end_ms}ms",
+        )
+    )
+    return (
+        f'SELECT max("value") FROM {derived(target, WINDOWS.name)} '  # noqa: S608 - literals escaped
+        f'WHERE {where} GROUP BY time(1d, {offset_h}h), "node" fill(none)'
+    )
 
 
 def series_rows(answer: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, str], dict[str, Any]]]:
@@ -130,6 +146,17 @@ def parse_inventory(answer: Mapping[str, Any]) -> list[InventoryNode]:
                 air_zone=int(zone) if zone.isdigit() else None,
             )
         )
+    return out
+
+
+def parse_daily_max(answer: Mapping[str, Any]) -> list[WindowPoint]:
+    """o3_daily_max_query's rows as valid O3 "1h" windows at their local day's start: the
+    day's largest 1-h mean is all the daily AQI needs of them."""
+    out = []
+    for tags, row in series_rows(answer):
+        value, at = row.get("max"), row.get("time")
+        if isinstance(value, int | float) and not isinstance(value, bool) and isinstance(at, int):
+            out.append(WindowPoint(tags.get("node", ""), "", "o3", "1h", at, float(value), True))
     return out
 
 

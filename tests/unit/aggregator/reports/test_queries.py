@@ -13,7 +13,8 @@ from aggregator.reports.queries import (
     WindowPoint,
     air_daily_query,
     literal,
-    o3_hourly_query,
+    o3_daily_max_query,
+    parse_daily_max,
     parse_inventory,
     parse_windows,
 )
@@ -35,8 +36,23 @@ def test_one_query_fetches_every_day_of_every_node() -> None:
 
 def test_derived_measurements_are_read_from_their_retention_policy() -> None:
     target = InfluxTarget(derived_retention_policy="derived")
-    assert 'FROM "derived"."windows"' in o3_hourly_query(target, PERIOD, ["n"])
-    assert "\"window\" = '1h'" in o3_hourly_query(target, PERIOD, ["n"])
+    assert 'FROM "derived"."windows"' in o3_daily_max_query(target, PERIOD, ["n"])
+    assert 'FROM "derived"."windows"' in air_daily_query(target, PERIOD, ["n"])
+
+
+def test_the_o3_daily_maximum_is_bucketed_on_local_midnight() -> None:
+    q = o3_daily_max_query(InfluxTarget(), PERIOD, ["n"])
+    assert q.startswith('SELECT max("value") FROM "windows" WHERE ')
+    assert '"window" = \'1h\' AND "quantity" = \'o3\' AND "valid" = true' in q
+    # UTC+8: local midnight is 16:00 UTC.
+    assert q.endswith('GROUP BY time(1d, 16h), "node" fill(none)')
+    west = Period(date(2013, 3, 1), date(2013, 3, 31), utc_offset_h=-5)
+    assert "time(1d, 5h)" in o3_daily_max_query(InfluxTarget(), west, ["n"])
+
+
+def test_daily_maxima_become_o3_1h_points() -> None:
+    answer = {"series": [series({"node": "n"}, ["time", "max"], [[7, 120.5], [8, None]])]}
+    assert parse_daily_max(answer) == [WindowPoint("n", "", "o3", "1h", 7, 120.5, True)]
 
 
 def test_literals_are_escaped() -> None:

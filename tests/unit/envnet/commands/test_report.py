@@ -34,10 +34,12 @@ def windows_answer(days: int) -> dict[str, Any]:
         rows = [[MARCH_1_MS + n * DAY_MS, v, True] for n in range(days)]
         series.append({"tags": {"node": "bj-x", "sensor": "s", "quantity": q, "window": window},
                        "columns": ["time", "value", "valid"], "values": rows})  # fmt: skip
-    hours = [[MARCH_1_MS + n * DAY_MS, 60, True] for n in range(days)]
-    series.append({"tags": {"node": "bj-x", "sensor": "s", "quantity": "o3", "window": "1h"},
-                   "columns": ["time", "value", "valid"], "values": hours})  # fmt: skip
     return {"series": series}
+
+
+def o3_max_answer(days: int) -> dict[str, Any]:
+    maxima = [[MARCH_1_MS + n * DAY_MS, 60] for n in range(days)]
+    return {"series": [{"tags": {"node": "bj-x"}, "columns": ["time", "max"], "values": maxima}]}
 
 
 @pytest.fixture
@@ -47,7 +49,10 @@ def influx(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     async def ask(target: InfluxTarget, queries: Sequence[str]) -> list[Mapping[str, Any]]:
         asked.extend(queries)
-        return [INVENTORY if "nodes" in q else windows_answer(3) for q in queries]
+        return [
+            INVENTORY if '"nodes"' in q else o3_max_answer(3) if "max(" in q else windows_answer(3)
+            for q in queries
+        ]
 
     monkeypatch.setattr(kinds, "ask", ask)
     return asked
@@ -70,6 +75,7 @@ def test_json_of_a_node(influx: list[str], capsys: pytest.CaptureFixture[str]) -
     assert code == 0, err
     node = json.loads(out)["air"]["nodes"]["bj-x"]
     assert (node["valid_days"], node["good_days"], node["exceedance_days"]["pm2_5"]) == (3, 0, 3)
+    assert [d["missing"] for d in node["daily"]] == [[], [], []]  # the 2012 O3 1-h max too
     # A handful of queries for the month: the inventory, the daily windows, the O3 1-h means.
     assert len(influx) == 3
 
