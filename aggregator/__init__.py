@@ -12,6 +12,9 @@ Where to find:
 - **windows**: `engine.windows`; when a quiet node's windows close: `engine.window_closing`.
 - **the alert lifecycle**: `engine.lifecycle`; delivery: `service` (MQTT), `webhook` and
   `delivery` (Prometheus Alertmanager).
+- **period reports** (`envnet report`: good-air days, exceedance days, the O3 evaluation
+  value, the HTML page): `reports`, which reads back what `storage` wrote; `reports.kinds`
+  maps each report kind to its builder.
 
 Root modules: `service` (the wiring: intake → storage → acks and alerts, in one task group),
 `runtime` (run until a signal), `config` (agg.toml), `fleet` (the inventory), `metrics`,
@@ -19,4 +22,14 @@ Root modules: `service` (the wiring: intake → storage → acks and alerts, in 
 start), `gc_tuning`, `webhook`.
 """
 
-__all__ = ["calibration", "config", "delivery", "engine", "fleet", "runtime", "startup", "storage"]
+__all__ = [
+    "calibration",
+    "config",
+    "delivery",
+    "engine",
+    "fleet",
+    "reports",
+    "runtime",
+    "startup",
+    "storage",
+]

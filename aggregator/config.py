@@ -12,6 +12,7 @@ import msgspec
 from aggregator.delivery import AlertmanagerSettings
 from aggregator.engine.settings import EngineSettings
 from aggregator.intake.mqtt_session import IntakeSettings
+from aggregator.reports.settings import ReportSettings
 from aggregator.service_health import HealthLimits
 from aggregator.storage.pipeline import PipelineSettings
 from aggregator.webhook import WebhookSettings
@@ -84,6 +85,8 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The alert logic's clock: absent, the wall clock; a scaled event clock for accelerated
     # scenarios (aggregator.worker.event_clock).
     clock: ClockSettings = ClockSettings()
+    # `envnet report`'s evaluation rules (aggregator.reports.settings).
+    report: ReportSettings = ReportSettings()
 
 
 def load_aggregator_config(

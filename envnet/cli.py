@@ -237,6 +237,20 @@ _COMMANDS: tuple[_Tool | _Group, ...] = (
         ),
     ),
     _Tool(
+        "report",
+        help="the programme's period figures: good-air days, exceedances, O3, ... from InfluxDB",
+        description="Compute period KPIs from what InfluxDB holds: air (valid, good and heavy "
+        "days, AQI categories, exceedance days per pollutant, period means, the O3 evaluation "
+        "value, per node and per group); water, noise and bloom are not built yet. --from and "
+        "--to are local days, both included. Reads agg.toml's [influx], [alerts] utc_offset_h "
+        "and [report]; ENVNET_INFLUX_* override the file. Exit status 1 if InfluxDB cannot be "
+        "asked, 2 for bad usage (dates, an unknown node or group).",
+        module="envnet.commands.report",
+        add="add_report_arguments",
+        run="run",
+        logging=False,
+    ),
+    _Tool(
         "calibration",
         help="sensor calibration records: list them, recalibrate stored history",
         description="Show the calibration records of agg.toml's [calibration] path, or apply "

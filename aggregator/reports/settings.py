@@ -1,0 +1,43 @@
+"""agg.toml [report]: the evaluation rules of `envnet report` that no verified standard fixes.
+
+Declared here, composed into the configuration by aggregator.config; every default is listed in
+docs/standards.md §9, and those resting on an unread standard are marked UNVERIFIED there and
+here (docs/standards.md §2.7).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from schemas.standards import editions
+
+# How a percentile of the period's daily values is taken (numpy.percentile's method names):
+# "linear" interpolates between the two nearest ranks, which is how HJ 663-2013 is recalled to
+# define the O3 evaluation percentile; "nearest-rank" takes the smallest value with at least
+# p % of the values at or below it. UNVERIFIED (docs/standards.md §2.7, §8.1).
+PercentileMethod = Literal["linear", "nearest-rank"]
+# How a group's day is counted (docs/standards.md §2.7): "mean-of-nodes" averages each
+# pollutant's valid daily values over the group's nodes and judges that day as one site, as
+# city bulletins are recalled to do (UNVERIFIED); "pooled" counts every node-day.
+GroupDays = Literal["mean-of-nodes", "pooled"]
+
+
+class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """[report]: the evaluation rules of the period reports (aggregator.reports)."""
+
+    # GB 3095 / HJ 633 edition of each day (docs/standards.md §0.1): "auto" takes the edition
+    # in force on the day's start; "2012" or "2026" judges every day by one edition.
+    air_edition: editions.EditionSetting = "auto"
+    # The O3 evaluation value: this percentile of the period's valid MDA8 values
+    # (docs/standards.md §2.7, UNVERIFIED: HJ 663 was not read).
+    o3_percentile: Annotated[float, msgspec.Meta(gt=0, le=100)] = 90.0
+    o3_percentile_method: PercentileMethod = "linear"
+    # GB 3095 zone class of a node whose inventory entry names none (docs/standards.md §1.3):
+    # Class 2 (Grade II), where most urban sites are.
+    default_air_zone: Literal[1, 2] = 2
+    group_days: GroupDays = "mean-of-nodes"
+    # The good-air-day target drawn on the monthly chart, % (docs/standards.md §2.3,
+    # UNVERIFIED: the programme's target, not a standard's).
+    good_day_target_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] = 86.0
