@@ -11,4 +11,4 @@ Where to find:
 - a technician's checks: `check`, `broker_probe`, `sensor_probe`.
 """
 
-__all__ = ["check", "clock", "config", "drivers", "journal", "runtime"]
+__all__ = ["agent", "check", "clock", "config", "drivers", "journal", "runtime"]
