@@ -356,14 +356,15 @@ class EnvnetAggregator(_Process):
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
-    def metric(self, name: str) -> float | None:
-        """The sum of a metric's samples (all label sets), None if it cannot be read."""
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The sum of a metric's samples whose labels include `labels`, None if it cannot
+        be read."""
         try:
             with urllib.request.urlopen(self.metrics_url, timeout=2) as response:  # noqa: S310
                 text = response.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError):
             return None
-        return metric_sum(text, name)
+        return metric_sum(text, name, **labels)
 
 
 def metric_sum(text: str, name: str, **labels: str) -> float | None:

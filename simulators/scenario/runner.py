@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from edge.agent import EdgeAgent
+from edge.agent import EdgeAgent, Producer
 from edge.clock import ScaledClock
 from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, SensorSection
-from edge.runtime import build_agent
+from edge.runtime import build_agent, build_sampler
+from schemas.messages import Reading, SensorHealth
 from schemas.runtime.logs import get_logger
 from schemas.runtime.toml_text import dumps
 from simulators.fleet import FleetSettings, edge_config, inventory_toml
@@ -60,6 +61,7 @@ log = get_logger("simulators.scenario")
 # How often the run loop looks at the scenario clock (wall seconds).
 _TICK_S: Final = 0.05
 _LEAD_TRIES: Final = 3
+_DAY_MS: Final = 86_400_000
 
 # Event seconds played so far.
 ProgressCallback = Callable[[float], None]
@@ -106,20 +108,61 @@ def _services(workdir: Path, environ: Mapping[str, str]) -> Iterator[_Services]:
         yield _Services(mqtt.url, influx.url, "envnet")
 
 
+class UntilEnd:
+    """A simulated node's sampler that stops at the scenario's end: its last interval is
+    reported, nothing after it, and the agent, still connected, drains its journal (and
+    says so, which closes its windows at the aggregator) instead of measuring on."""
+
+    def __init__(self, inner: Producer, end_ms: int) -> None:
+        self._inner = inner
+        self._end_ms = end_ms
+        self._ended = False
+
+    def step(self, now_ms: int) -> list[Reading]:
+        if self._ended:
+            return []
+        if now_ms < self._end_ms:
+            return self._inner.step(now_ms)
+        self._ended = True
+        return self._inner.step(self._end_ms)
+
+    def next_due_ms(self) -> int:
+        # After the end nothing is due; the agent's loop still serves its link meanwhile.
+        return self._inner.next_due_ms() if not self._ended else self._end_ms + _DAY_MS
+
+    def flush(self, now_ms: int) -> list[Reading]:
+        return [] if self._ended else self._inner.flush(min(now_ms, self._end_ms))
+
+    def health(self) -> list[SensorHealth]:
+        return self._inner.health()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class _Node:
     """One node's edge agent, which offline events stop and start again."""
 
-    def __init__(self, node: str, config: EdgeConfig, replay: CsvReplay | None) -> None:
+    def __init__(
+        self, node: str, config: EdgeConfig, replay: CsvReplay | None, end_ms: int
+    ) -> None:
         self.node = node
         self.config = config
         self.replay = replay
+        self._end_ms = end_ms
         self._agent: EdgeAgent | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def _producer(self, clock: ScaledClock) -> Producer:
+        if self.replay is not None:
+            return self.replay
+        return UntilEnd(build_sampler(self.config, clock.now_ms()), self._end_ms)
+
     def start(self, clock: ScaledClock) -> None:
         self._stop = threading.Event()
-        agent = build_agent(self.config, clock=clock, producer=self.replay, stop=self._stop)
+        producer = self._producer(clock)
+        agent = build_agent(self.config, clock=clock, producer=producer, stop=self._stop)
         self._agent = agent
         self._thread = threading.Thread(
             target=agent.run, args=(self._stop,), name=f"scenario-{self.node}", daemon=True
@@ -262,7 +305,8 @@ class ScenarioRunner:
                 ack_timeout_s=10.0,
                 status_interval_s=5.0,
             )
-            nodes[spec.node] = _Node(spec.node, edge_config(spec, settings), None)
+            config = edge_config(spec, settings)
+            nodes[spec.node] = _Node(spec.node, config, None, self._end_ms(the_plan))
         for replay in self._spec.replays:
             nodes[replay.node] = self._replay_node(replay, services.mqtt_url, the_plan, journals)
         return nodes
@@ -289,7 +333,7 @@ class ScenarioRunner:
             mqtt=MqttSection(url=mqtt_url, ack_timeout_s=10.0, status_interval_s=5.0),
             journal=JournalSection(path=str(journals / f"{replay.node}.sqlite")),
         )
-        return _Node(replay.node, config, producer)
+        return _Node(replay.node, config, producer, self._end_ms(the_plan))
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -304,7 +348,7 @@ class ScenarioRunner:
         for node in nodes.values():
             node.start(clock)
         actions = list(the_plan.actions)
-        end_ms = the_plan.origin_ms + int(self._spec.header.duration_s * 1000)
+        end_ms = self._end_ms(the_plan)
         total_s = self._spec.header.duration_s
         try:
             while not self._stop.wait(_TICK_S):
@@ -355,29 +399,31 @@ class ScenarioRunner:
 
     def _quiet(self, aggregator: EnvnetAggregator) -> int:
         """Wait until the aggregator has stored what it will: nothing queued, and its stored
-        readings and alert transitions unchanged for `quiet_s`. Returns readings stored."""
+        readings and fired or resolved transitions unchanged for `quiet_s` (re-notifications
+        go on, on the scenario's fast clock, and are not judged). Returns readings stored."""
         deadline = time.monotonic() + self._s.settle_timeout_s
         last: tuple[float | None, ...] = ()
         since = time.monotonic()
         while time.monotonic() < deadline and not self._stop.is_set():
-            counts = tuple(
-                aggregator.metric(name)
-                for name in (
-                    "envnet_readings_stored_total",
-                    "envnet_alert_transitions_total",
-                    "envnet_queue_depth",
-                    "envnet_mqtt_backlog",
-                )
+            counts = (
+                aggregator.metric("envnet_readings_stored_total"),
+                aggregator.metric("envnet_alert_transitions_total", event="fired"),
+                aggregator.metric("envnet_alert_transitions_total", event="resolved"),
+                aggregator.metric("envnet_queue_depth"),
+                aggregator.metric("envnet_mqtt_backlog"),
             )
             if counts != last:
                 last, since = counts, time.monotonic()
-            elif counts[2] == 0 and counts[3] == 0 and time.monotonic() - since >= self._s.quiet_s:
+            elif counts[3] == counts[4] == 0 and time.monotonic() - since >= self._s.quiet_s:
                 return int(counts[0] or 0)
             time.sleep(_TICK_S * 4)
         raise RunError(f"the aggregator did not fall quiet within {self._s.settle_timeout_s:g} s")
 
+    def _end_ms(self, the_plan: Plan) -> int:
+        return the_plan.origin_ms + int(self._spec.header.duration_s * 1000)
+
     def _timelines(self, the_plan: Plan, nodes: Mapping[str, _Node]) -> dict[str, Timeline]:
-        end_ms = the_plan.origin_ms + int(self._spec.header.duration_s * 1000)
+        end_ms = self._end_ms(the_plan)
         timelines = {n.node: Timeline(the_plan.origin_ms, end_ms) for n in the_plan.nodes}
         for node in nodes.values():
             if node.replay is not None:
