@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from edge.agent import EdgeAgent, Producer
 from edge.clock import ScaledClock
 from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, SensorSection
@@ -305,11 +307,22 @@ class ScenarioRunner:
                 ack_timeout_s=10.0,
                 status_interval_s=5.0,
             )
-            config = edge_config(spec, settings)
+            config = self._reconnecting(edge_config(spec, settings))
             nodes[spec.node] = _Node(spec.node, config, None, self._end_ms(the_plan))
         for replay in self._spec.replays:
             nodes[replay.node] = self._replay_node(replay, services.mqtt_url, the_plan, journals)
         return nodes
+
+    def _reconnecting(self, config: EdgeConfig) -> EdgeConfig:
+        """A node's reconnect backoff, scaled to the scenario's clock: a Pi retries within a
+        minute of event time (edge/config.py's cap), and so does a node here."""
+        accel = self._spec.header.accel
+        mqtt = msgspec.structs.replace(
+            config.mqtt,
+            reconnect_initial_s=min(config.mqtt.reconnect_initial_s, 0.1),
+            reconnect_cap_s=max(0.5, config.mqtt.reconnect_cap_s / accel),
+        )
+        return msgspec.structs.replace(config, mqtt=mqtt)
 
     def _replay_node(
         self, replay: ReplayEntry, mqtt_url: str, the_plan: Plan, journals: Path
@@ -333,7 +346,7 @@ class ScenarioRunner:
             mqtt=MqttSection(url=mqtt_url, ack_timeout_s=10.0, status_interval_s=5.0),
             journal=JournalSection(path=str(journals / f"{replay.node}.sqlite")),
         )
-        return _Node(replay.node, config, producer, self._end_ms(the_plan))
+        return _Node(replay.node, self._reconnecting(config), producer, self._end_ms(the_plan))
 
     # -- the run -----------------------------------------------------------------------------
 
