@@ -424,7 +424,7 @@ def water_report(
     for node in nodes:
         info = node_info.get(node)
         sites[node] = evaluate_site(
-            node, info, groups.get(node), _site_data(node, info, rows, s), s
+            node, info, groups.get(node), _site_data(node, info, rows, (date_from, date_to), s), s
         )
     by_group: dict[str, list[WaterSite]] = {}
     for node, site in sites.items():
@@ -442,8 +442,10 @@ def water_report(
 
 
 def _site_data(
-    node: str, info: NodeInfo | None, rows: ReadingRows, s: WaterSettings
-) -> _SiteData | None:
+    node: str, info: NodeInfo | None, rows: ReadingRows, period: tuple[date, date],
+    s: WaterSettings,
+) -> _SiteData | None:  # fmt: skip
+    date_from, date_to = period
     if info is None or info.water_body is None:
         return None
     target = info.water_target if info.water_target is not None else s.default_target
@@ -452,7 +454,8 @@ def _site_data(
         samples = rows.series.get((node, item))
         if samples is not None:
             ts, values = samples.arrays()
-            items[item] = item_days(item, ts, values, s)
+            days = item_days(item, ts, values, s)
+            items[item] = {d: v for d, v in days.items() if date_from <= d <= date_to}
     if not any(items.values()):
         return None
     return _SiteData(info.water_body, target, items)
