@@ -34,6 +34,7 @@ from aggregator.reports.water import (
     CELL_STYLE,
     TABLE_STYLE,
     DailyValues,
+    csv_text,
     daily_values,
     html_cell,
     html_header,
@@ -107,6 +108,10 @@ class BloomReport(msgspec.Struct, frozen=True):
 
     def csv_rows(self) -> list[list[str]]:
         return bloom_csv_rows(self)
+
+    def to_csv(self) -> str:
+        """`csv_rows` as CSV text."""
+        return csv_text(self.csv_rows())
 
     def text(self) -> str:
         return bloom_text(self)

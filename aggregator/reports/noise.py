@@ -34,6 +34,7 @@ from aggregator.reports.water import (
     CELL_STYLE,
     EPOCH,
     TABLE_STYLE,
+    csv_text,
     html_cell,
     html_header,
     html_row,
@@ -115,6 +116,10 @@ class NoiseReport(msgspec.Struct, frozen=True):
 
     def csv_rows(self) -> list[list[str]]:
         return noise_csv_rows(self)
+
+    def to_csv(self) -> str:
+        """`csv_rows` as CSV text."""
+        return csv_text(self.csv_rows())
 
     def text(self) -> str:
         return noise_text(self)

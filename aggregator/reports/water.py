@@ -31,7 +31,9 @@ How a day's class is formed (docs/standards.md §5.1, §5.2):
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Annotated, Any, Final, Literal, cast, get_args
@@ -201,6 +203,10 @@ class WaterReport(msgspec.Struct, frozen=True):
 
     def csv_rows(self) -> list[list[str]]:
         return water_csv_rows(self)
+
+    def to_csv(self) -> str:
+        """`csv_rows` as CSV text."""
+        return csv_text(self.csv_rows())
 
     def text(self) -> str:
         return water_text(self)
@@ -485,6 +491,12 @@ async def load_water_report(
 CLASS_COLOURS: Final[dict[int, str]] = {
     1: "#ccffff", 2: "#00ccff", 3: "#00ff00", 4: "#ffff00", 5: "#ff9b00", 6: "#ff0000",
 }  # fmt: skip
+
+
+def csv_text(rows: Sequence[Sequence[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def _share(x: float | None) -> str:

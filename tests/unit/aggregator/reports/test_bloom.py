@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv as _csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -117,6 +119,7 @@ def test_the_json_csv_text_and_html_forms() -> None:
     rows = r.csv_rows()
     assert rows[0][:2] == ["row", "key"] and [row[0] for row in rows[1:]] == ["site", "group"]
     assert all(len(row) == len(rows[0]) for row in rows)
+    assert list(_csv.reader(io.StringIO(r.to_csv()))) == rows
     assert "Taihu" in r.text()
     page = r.html_section()
     assert page.startswith("<section") and "#ffe08a" in page and "<script" not in page

@@ -3,6 +3,8 @@ stored periods."""
 
 from __future__ import annotations
 
+import csv as _csv
+import io
 import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -153,6 +155,7 @@ def test_the_json_csv_text_and_html_forms() -> None:
     rows = r.csv_rows()
     assert rows[0][0] == "row" and [row[0] for row in rows[1:]] == ["zone", "node", "group"]
     assert all(len(row) == len(rows[0]) for row in rows)
+    assert list(_csv.reader(io.StringIO(r.to_csv()))) == rows
     assert "1/1 100.0 %" in r.text()
     page = r.html_section()
     assert page.startswith("<section") and "<script" not in page

@@ -3,6 +3,8 @@ the docs/standards.md §5.2 group rating, and the report's forms. Synthetic read
 
 from __future__ import annotations
 
+import csv as _csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -322,6 +324,7 @@ def test_the_json_csv_text_and_html_forms() -> None:
     assert csv[0][:3] == ["row", "node", "site"]
     assert all(len(row) == len(csv[0]) for row in csv)
     assert [row[0] for row in csv[1:]] == ["day", "day", "site", "group", "all"]
+    assert list(_csv.reader(io.StringIO(r.to_csv()))) == csv
     text = r.text()
     assert "06-01:II 06-02:劣V" in text and "Validity:" in text
     page = r.html_section()
