@@ -260,26 +260,23 @@ def evaluate_site(
         )
         body = None if info is None else info.water_body
         return _empty_site(info, group, body, target, note)
-    seen = tuple(i for i in WATER_QUANTITIES if data.items.get(cast(WaterItem, i)))
-    seen_items = cast(tuple[WaterItem, ...], seen)
+    seen = tuple(i for i in get_args(WaterItem) if data.items.get(i))
     all_days = sorted({d for per_day in data.items.values() for d in per_day})
     days: list[WaterDay] = []
     for day in all_days:
-        values = {i: data.items[i][day] for i in seen_items if day in data.items[i]}
+        values = {i: data.items[i][day] for i in seen if day in data.items[i]}
         if any(r not in values for r in s.required_items):
             continue
-        result = evaluate_day(day, values, seen_items, data.body, data.target)
+        result = evaluate_day(day, values, seen, data.body, data.target)
         if result is not None:
             days.append(result)
     if not days:
         note = "no sample day: no item GB 3838-2002 evaluates had a valid day (§5.1)"
         return _empty_site(info, group, data.body, data.target, note)
-    counted = {d.date for d in days}
-    means = {
-        i: float(np.mean([v for day, v in data.items[i].items() if day.isoformat() in counted]))
-        for i in seen_items
-        if any(day.isoformat() in counted for day in data.items[i])
-    }
+    # The period mean of each item over the sample days (its valid daily values on them).
+    counted = {date.fromisoformat(d.date) for d in days}
+    per_item = {i: [v for day, v in data.items[i].items() if day in counted] for i in seen}
+    means = {i: float(np.mean(vs)) for i, vs in per_item.items() if vs}
     e = gb3838.evaluate_site(means, data.body, data.target)
     classes = np.array([d.water_class for d in days])
     return WaterSite(
@@ -306,7 +303,7 @@ def _no_body_note(node: str, info: NodeInfo | None) -> str:
         return f"{node} is not in the fleet inventory: no water body to classify it by"
     if info.water_body is None:
         return "no water_body in the fleet inventory: GB 3838-2002 needs river or lake (§5.1)"
-    return "no reading of an item GB 3838-2002 evaluates in the period"
+    return "no item had a valid day in the period: zero valid days"
 
 
 def _empty_site(

@@ -338,3 +338,9 @@ def test_html_escapes_names() -> None:
     r = water_report(D1, D1, ["w1"], {"w1": "<g>"}, infos, rows(w1__nh3_n={D1: [0.5] * 24}))
     page = r.html_section()
     assert "<b>" not in page and "&lt;b&gt;" in page and "<g>" not in page
+
+
+def test_readings_on_too_few_hours_are_zero_valid_days_with_a_statement() -> None:
+    site = report(rows(w1__nh3_n={D1: [0.5] * 3}), {"w1": RIVER}).sites["w1"]
+    assert (site.valid_days, site.water_class) == (0, None)
+    assert "zero valid days" in site.note
