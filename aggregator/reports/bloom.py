@@ -287,7 +287,7 @@ def bloom_text(r: BloomReport) -> str:
         counts = "  ".join(f"{g.days_above[n]:>{len(f'>={v:g}')}}" for n, v in r.levels.items())
         lines.append(f"{'group ' + name:<27} {g.valid_days:>5}  {counts}")
     lines += ["", "Validity: " + r.validity]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 # Cell colours for a site with days at a level. envnet's choice, no standard fixes them.

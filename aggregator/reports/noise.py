@@ -354,7 +354,7 @@ def noise_text(r: NoiseReport) -> str:
         for name, g in r.groups.items():
             lines.append(f"{name:<16} {_text_rate(g.day):<20} {_text_rate(g.night):<20}")
     lines += ["", "Validity: " + r.validity]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def _html_rate(x: PeriodRate) -> list[str]:

@@ -405,7 +405,8 @@ def validity_statement(s: WaterSettings) -> str:
         f"envnet's choice, UNVERIFIED. The item's daily value is {stat} (UNVERIFIED). A sample "
         f"day's class is the GB 3838-2002 single-factor class of that day's valid items, the "
         f"worst item deciding, 劣V coded 6 (docs/standards.md §5.1, §5.2){required}. The "
-        f"site's class is that of the period mean of each item's valid daily values; groups "
+        f"site's class is that of the period mean of each item's valid daily values (envnet's "
+        f"choice); groups "
         f"are rated per docs/standards.md §5.2 (< 5 sections: mean concentrations; >= 5: "
         f"shares of I-III and 劣V). Sites without a target are held to Class "
         f"{gb3838.class_name(s.default_target)} (envnet's choice)."
@@ -566,7 +567,7 @@ def water_text(r: WaterReport) -> str:
             f"{pct(g.share_worse_than_v):>8} {g.rating or '-'} ({g.rating_method})"
         )
     lines += ["", "Validity: " + r.validity]
-    return "\n".join(lines) + "\n"
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 TABLE_STYLE: Final = "border-collapse:collapse;font:13px sans-serif;margin:0.5em 0"
