@@ -19,7 +19,6 @@ Levels and counting (docs/standards.md §6.1, §6.4):
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Annotated, Any, Final, Literal
@@ -30,15 +29,12 @@ import numpy.typing as npt
 
 from aggregator.fleet import NodeInfo
 from aggregator.reports.bloom_source import fetch_chl_a
+from aggregator.reports.html_page import cell, escape, header_row, row
+from aggregator.reports.request import Period
 from aggregator.reports.water import (
-    CELL_STYLE,
-    TABLE_STYLE,
     DailyValues,
     csv_text,
     daily_values,
-    html_cell,
-    html_header,
-    html_row,
     opt,
 )
 from aggregator.reports.water_source import ReadingRows
@@ -235,18 +231,18 @@ def bloom_report(
 
 async def load_bloom_report(
     target: InfluxTarget,
-    date_from: date,
-    date_to: date,
+    period: Period,
     nodes: Sequence[str],
     groups: Mapping[str, str | None],
     node_info: Mapping[str, NodeInfo],
     *,
     settings: BloomSettings | None = None,
 ) -> BloomReport:
-    """Fetch the chlorophyll-a readings of `nodes` and count their days above each level."""
-    s = settings or BloomSettings()
-    rows = await fetch_chl_a(target, nodes, date_from, date_to, s.utc_offset_h)
-    return bloom_report(date_from, date_to, nodes, groups, node_info, rows, s)
+    """Fetch the chlorophyll-a readings of `nodes` and count their days above each level.
+    Local days are the period's (`[alerts] utc_offset_h`)."""
+    s = msgspec.structs.replace(settings or BloomSettings(), utc_offset_h=period.utc_offset_h)
+    rows = await fetch_chl_a(target, nodes, period)
+    return bloom_report(period.first, period.last, nodes, groups, node_info, rows, s)
 
 
 # -- presentation -------------------------------------------------------------------------
@@ -294,23 +290,25 @@ def bloom_text(r: BloomReport) -> str:
 LEVEL_COLOURS: Final = {"who_low": "#ffe08a", "who_moderate": "#ff9b6a"}
 
 
+# The heading of the HTML section (aggregator.reports.html_page); the fragment has none.
+HTML_TITLE: Final = "Bloom: days at or above the WHO chlorophyll-a levels"
+
+
 def bloom_html(r: BloomReport) -> str:
-    rows = [html_header("site", "group", "valid days",
+    rows = [header_row("site", "group", "valid days",
                         *(f"days ≥ {v:g} µg/L ({n})" for n, v in r.levels.items()),
                         "max µg/L", "note")]  # fmt: skip
     for node, s in r.sites.items():
         counts = [
-            html_cell(str(s.days_above[n]), LEVEL_COLOURS.get(n, "") if s.days_above[n] else "")
+            cell(str(s.days_above[n]), LEVEL_COLOURS.get(n, "") if s.days_above[n] else "")
             for n in r.levels
         ]
-        rows.append(html_row(html_cell(node), html_cell(opt(s.group)),
-                             html_cell(str(s.valid_days)), *counts,
-                             html_cell(_num(s.max_ug_l)), html_cell(s.note)))  # fmt: skip
+        rows.append(row(cell(node), cell(opt(s.group)),
+                             cell(str(s.valid_days)), *counts,
+                             cell(_num(s.max_ug_l)), cell(s.note)))  # fmt: skip
     if not r.sites:
-        rows.append(f'<tr><td style="{CELL_STYLE}" colspan="7">no site selected</td></tr>')
+        rows.append('<tr><td colspan="7">no site selected</td></tr>')
     return (
-        '<section class="envnet-bloom" style="font:14px sans-serif">'
-        f"<h2>Bloom: days at or above the WHO chlorophyll-a levels, {r.date_from} to "
-        f'{r.date_to}</h2><table style="{TABLE_STYLE}">' + "".join(rows) + "</table>"
-        f'<p style="font-size:12px;color:#444">{html.escape(r.validity)}</p></section>'
+        '<table class="figures envnet-bloom">' + "".join(rows) + "</table>"
+        f'<p class="note">{escape(r.validity)}</p>'
     )

@@ -9,9 +9,9 @@ not flagged calibrating, maintenance or out_of_range) and chunking as the water 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Final
 
+from aggregator.reports.request import Period
 from aggregator.reports.water_source import ReadingRows, fetch_readings, readings_query
 from aggregator.storage.influx import InfluxTarget
 from schemas.quantities import Quantity
@@ -19,12 +19,10 @@ from schemas.quantities import Quantity
 BLOOM_QUANTITIES: Final[tuple[Quantity, ...]] = ("chl_a",)
 
 
-def chl_a_query(nodes: Sequence[str], start_ms: int, end_ms: int) -> str:
-    return readings_query(BLOOM_QUANTITIES, nodes, start_ms, end_ms)
+def chl_a_query(nodes: Sequence[str], period: Period) -> str:
+    return readings_query(BLOOM_QUANTITIES, nodes, period)
 
 
-async def fetch_chl_a(
-    target: InfluxTarget, nodes: Sequence[str], date_from: date, date_to: date, utc_offset_h: int
-) -> ReadingRows:
-    """The chlorophyll-a readings of `nodes` over the local days date_from..date_to."""
-    return await fetch_readings(target, BLOOM_QUANTITIES, nodes, date_from, date_to, utc_offset_h)
+async def fetch_chl_a(target: InfluxTarget, nodes: Sequence[str], period: Period) -> ReadingRows:
+    """The chlorophyll-a readings of `nodes` over the period's local days."""
+    return await fetch_readings(target, BLOOM_QUANTITIES, nodes, period)

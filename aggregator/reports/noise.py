@@ -20,7 +20,6 @@ Validity and compliance (docs/standards.md §3.1, §3.3):
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Annotated, Any, Final
@@ -29,15 +28,12 @@ import msgspec
 import numpy as np
 
 from aggregator.fleet import NodeInfo
+from aggregator.reports import request
+from aggregator.reports.html_page import cell, escape, header_row, row
 from aggregator.reports.noise_source import NoisePeriod, Period, fetch_noise_periods
 from aggregator.reports.water import (
-    CELL_STYLE,
     EPOCH,
-    TABLE_STYLE,
     csv_text,
-    html_cell,
-    html_header,
-    html_row,
     opt,
     pct,
 )
@@ -281,18 +277,18 @@ def noise_report(
 
 async def load_noise_report(
     target: InfluxTarget,
-    date_from: date,
-    date_to: date,
+    period: request.Period,
     nodes: Sequence[str],
     groups: Mapping[str, str | None],
     node_info: Mapping[str, NodeInfo],
     *,
     settings: NoiseSettings | None = None,
 ) -> NoiseReport:
-    """Fetch the stored day and night periods of `nodes` and compute their compliance."""
-    s = settings or NoiseSettings()
-    periods = await fetch_noise_periods(target, nodes, date_from, date_to, s.utc_offset_h)
-    return noise_report(date_from, date_to, nodes, groups, node_info, periods, s)
+    """Fetch the stored day and night periods of `nodes` and compute their compliance.
+    Local days are the period's (`[alerts] utc_offset_h`)."""
+    s = msgspec.structs.replace(settings or NoiseSettings(), utc_offset_h=period.utc_offset_h)
+    periods = await fetch_noise_periods(target, nodes, period)
+    return noise_report(period.first, period.last, nodes, groups, node_info, periods, s)
 
 
 # -- presentation -------------------------------------------------------------------------
@@ -359,28 +355,28 @@ def noise_text(r: NoiseReport) -> str:
 
 def _html_rate(x: PeriodRate) -> list[str]:
     judged = "-" if x.compliant is None else f"{x.compliant}/{x.valid}"
-    return [html_cell(judged), html_cell(pct(x.rate))]
+    return [cell(judged), cell(pct(x.rate))]
+
+
+# The heading of the HTML section (aggregator.reports.html_page); the fragment has none.
+HTML_TITLE: Final = "Noise: GB 3096-2008 day and night compliance"
 
 
 def noise_html(r: NoiseReport) -> str:
-    zones = [html_header("zone", "day limit", "night limit", "day", "day rate", "night",
+    zones = [header_row("zone", "day limit", "night limit", "day", "day rate", "night",
                          "night rate", "nodes")]  # fmt: skip
     for zone, z in r.zones.items():
-        zones.append(html_row(html_cell(zone), html_cell(f"{z.limit_day:g}"),
-                              html_cell(f"{z.limit_night:g}"), *_html_rate(z.day),
-                              *_html_rate(z.night), html_cell(", ".join(z.nodes))))  # fmt: skip
+        zones.append(row(cell(zone), cell(f"{z.limit_day:g}"),
+                              cell(f"{z.limit_night:g}"), *_html_rate(z.day),
+                              *_html_rate(z.night), cell(", ".join(z.nodes))))  # fmt: skip
     if not r.zones:
-        zones.append(
-            f'<tr><td style="{CELL_STYLE}" colspan="8">no node with a noise zone</td></tr>'
-        )
-    nodes = [html_header("node", "zone", "day", "day rate", "night", "night rate", "note")]
+        zones.append('<tr><td colspan="8">no node with a noise zone</td></tr>')
+    nodes = [header_row("node", "zone", "day", "day rate", "night", "night rate", "note")]
     for node, n in r.nodes.items():
-        nodes.append(html_row(html_cell(node), html_cell(opt(n.zone)), *_html_rate(n.day),
-                              *_html_rate(n.night), html_cell(n.note)))  # fmt: skip
+        nodes.append(row(cell(node), cell(opt(n.zone)), *_html_rate(n.day),
+                              *_html_rate(n.night), cell(n.note)))  # fmt: skip
     return (
-        '<section class="envnet-noise" style="font:14px sans-serif">'
-        f"<h2>Noise: GB 3096-2008 compliance, {r.date_from} to {r.date_to}</h2>"
-        f'<table style="{TABLE_STYLE}">' + "".join(zones) + "</table>"
-        f'<table style="{TABLE_STYLE}">' + "".join(nodes) + "</table>"
-        f'<p style="font-size:12px;color:#444">{html.escape(r.validity)}</p></section>'
+        '<table class="figures envnet-noise">' + "".join(zones) + "</table>"
+        '<table class="figures">' + "".join(nodes) + "</table>"
+        f'<p class="note">{escape(r.validity)}</p>'
     )

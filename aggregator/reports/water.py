@@ -32,7 +32,6 @@ How a day's class is formed (docs/standards.md §5.1, §5.2):
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -43,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.fleet import NodeInfo
+from aggregator.reports.html_page import cell, escape, header_row, row
+from aggregator.reports.request import Period
 from aggregator.reports.water_source import WATER_QUANTITIES, ReadingRows, fetch_readings
 from aggregator.storage.influx import InfluxTarget
 from schemas.standards import gb3838
@@ -339,13 +340,13 @@ SHARE_RATINGS: Final = (
 
 def rating_from_shares(n: int, i_iii: int, worse_v: int) -> gb3838.Quality:
     """The §5.2 table: compared in integers (100·k >= p·n), so 9 of 10 is exactly 90 %."""
-    for row in SHARE_RATINGS:
+    for rating in SHARE_RATINGS:
         if (
-            100 * i_iii >= row.min_i_iii * n
-            and 100 * worse_v >= row.min_worse_v * n
-            and 100 * worse_v < row.max_worse_v * n
+            100 * i_iii >= rating.min_i_iii * n
+            and 100 * worse_v >= rating.min_worse_v * n
+            and 100 * worse_v < rating.max_worse_v * n
         ):
-            return row.quality
+            return rating.quality
     raise AssertionError("the §5.2 table covers every share")  # pragma: no cover
 
 
@@ -467,18 +468,18 @@ def _site_data(
 
 async def load_water_report(
     target: InfluxTarget,
-    date_from: date,
-    date_to: date,
+    period: Period,
     nodes: Sequence[str],
     groups: Mapping[str, str | None],
     node_info: Mapping[str, NodeInfo],
     *,
     settings: WaterSettings | None = None,
 ) -> WaterReport:
-    """Fetch the water readings of `nodes` and compute their water KPIs."""
-    s = settings or WaterSettings()
-    rows = await fetch_readings(target, WATER_QUANTITIES, nodes, date_from, date_to, s.utc_offset_h)
-    return water_report(date_from, date_to, nodes, groups, node_info, rows, s)
+    """Fetch the water readings of `nodes` and compute their water KPIs.
+    Local days are the period's (`[alerts] utc_offset_h`)."""
+    s = msgspec.structs.replace(settings or WaterSettings(), utc_offset_h=period.utc_offset_h)
+    rows = await fetch_readings(target, WATER_QUANTITIES, nodes, period)
+    return water_report(period.first, period.last, nodes, groups, node_info, rows, s)
 
 
 # -- presentation -------------------------------------------------------------------------
@@ -570,22 +571,8 @@ def water_text(r: WaterReport) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-TABLE_STYLE: Final = "border-collapse:collapse;font:13px sans-serif;margin:0.5em 0"
-CELL_STYLE: Final = "border:1px solid #999;padding:2px 6px;text-align:center"
-
-
-def html_cell(text: str, colour: str = "", tag: str = "td", title: str = "") -> str:
-    bg = f";background:{colour}" if colour else ""
-    tip = f' title="{html.escape(title)}"' if title else ""
-    return f'<{tag} style="{CELL_STYLE}{bg}"{tip}>{html.escape(text)}</{tag}>'
-
-
-def html_header(*names: str) -> str:
-    return html_row(*(html_cell(h, tag="th") for h in names))
-
-
-def html_row(*cells: str) -> str:
-    return "<tr>" + "".join(cells) + "</tr>"
+# The heading of the HTML section (aggregator.reports.html_page); the fragment has none.
+HTML_TITLE: Final = "Water: GB 3838-2002 classes per site and sample day"
 
 
 def water_html(r: WaterReport) -> str:
@@ -594,26 +581,22 @@ def water_html(r: WaterReport) -> str:
     nodes = list(r.sites)
     by_day = {(n, d.date): d for n, s in r.sites.items() for d in s.days}
     dates = sorted({d for _, d in by_day})
-    head = html_cell("date", tag="th") + "".join(
-        html_cell(n, tag="th", title=r.sites[n].site) for n in nodes
-    )
+    head = cell("date", tag="th") + "".join(cell(n, tag="th", title=r.sites[n].site) for n in nodes)
     rows = []
     for day in dates:
-        cells = [html_cell(day)]
+        cells = [cell(day)]
         for n in nodes:
             d = by_day.get((n, day))
             if d is None:
-                cells.append(html_cell(""))
+                cells.append(cell(""))
             else:
                 tip = "deciding: " + ", ".join(d.deciding)
-                cells.append(html_cell(d.class_name, CLASS_COLOURS[d.water_class], title=tip))
-        rows.append(html_row(*cells))
+                cells.append(cell(d.class_name, CLASS_COLOURS[d.water_class], title=tip))
+        rows.append(row(*cells))
     if not dates:
-        rows.append(
-            f'<tr><td style="{CELL_STYLE}" colspan="{len(nodes) + 1}">no sample day</td></tr>'
-        )
+        rows.append(f'<tr><td colspan="{len(nodes) + 1}">no sample day</td></tr>')
     summary = [
-        html_header(
+        header_row(
             "site",
             "group",
             "target",
@@ -627,27 +610,25 @@ def water_html(r: WaterReport) -> str:
     ]
     for n, s in r.sites.items():
         colour = CLASS_COLOURS.get(s.water_class or 0, "")
-        summary.append(html_row(
-            html_cell(n), html_cell(opt(s.group)), html_cell(gb3838.class_name(s.target)),
-            html_cell(str(s.valid_days)), html_cell(str(s.days_iii_or_better)),
-            html_cell(str(s.days_worse_than_v)), html_cell(s.class_name or "-", colour),
-            html_cell(", ".join(s.deciding)), html_cell(s.note),
+        summary.append(row(
+            cell(n), cell(opt(s.group)), cell(gb3838.class_name(s.target)),
+            cell(str(s.valid_days)), cell(str(s.days_iii_or_better)),
+            cell(str(s.days_worse_than_v)), cell(s.class_name or "-", colour),
+            cell(", ".join(s.deciding)), cell(s.note),
         ))  # fmt: skip
-    groups = [html_header("group", "sites", "I-III", "劣V", "rating", "method")]
+    groups = [header_row("group", "sites", "I-III", "劣V", "rating", "method")]
     for name, g in [*r.groups.items(), ("(all)", r.all)]:
-        groups.append(html_row(
-            html_cell(name), html_cell(str(g.sites)), html_cell(pct(g.share_iii_or_better)),
-            html_cell(pct(g.share_worse_than_v)), html_cell(g.rating or "-"),
-            html_cell(g.rating_method),
+        groups.append(row(
+            cell(name), cell(str(g.sites)), cell(pct(g.share_iii_or_better)),
+            cell(pct(g.share_worse_than_v)), cell(g.rating or "-"),
+            cell(g.rating_method),
         ))  # fmt: skip
     return (
-        '<section class="envnet-water" style="font:14px sans-serif">'
-        f"<h2>Water: GB 3838-2002 classes, {r.date_from} to {r.date_to}</h2>"
-        f'<div style="overflow-x:auto"><table style="{TABLE_STYLE}"><tr>{head}</tr>'
+        f'<div style="overflow-x:auto"><table class="figures envnet-water"><tr>{head}</tr>'
         + "".join(rows)
-        + f'</table></div><table style="{TABLE_STYLE}">'
+        + '</table></div><table class="figures">'
         + "".join(summary)
-        + f'</table><table style="{TABLE_STYLE}">'
+        + '</table><table class="figures">'
         + "".join(groups)
-        + f'</table><p style="font-size:12px;color:#444">{html.escape(r.validity)}</p></section>'
+        + f'</table><p class="note">{escape(r.validity)}</p>'
     )
