@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from aggregator.fleet import NodeInfo
 from aggregator.reports.bloom import BloomReport, BloomSettings, bloom_report
 from aggregator.reports.bloom_source import chl_a_query
+from aggregator.reports.request import Period
 from aggregator.reports.water_source import ReadingRows, Samples
 
 D1 = date(2026, 7, 1)
@@ -122,8 +123,15 @@ def test_the_json_csv_text_and_html_forms() -> None:
     assert list(_csv.reader(io.StringIO(r.to_csv()))) == rows
     assert "Taihu" in r.text()
     page = r.html_section()
-    assert page.startswith("<section") and "#ffe08a" in page and "<script" not in page
+    assert (
+        page.startswith("<table")
+        and "<h2" not in page
+        and "#ffe08a" in page
+        and "<script" not in page
+    )
 
 
 def test_the_source_asks_for_chl_a_only() -> None:
-    assert "(\"quantity\" = 'chl_a')" in chl_a_query(["t1"], 0, 1)
+    assert "(\"quantity\" = 'chl_a')" in chl_a_query(
+        ["t1"], Period(date(2026, 6, 1), date(2026, 6, 1))
+    )

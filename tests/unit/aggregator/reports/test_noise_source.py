@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date
 from typing import Any
 
 import pytest
 
-from aggregator.reports.noise_source import (
-    NoisePeriod,
-    parse_windows,
-    windows_query,
-    windows_ref,
-)
-from aggregator.reports.water_source import ReportSourceError
+from aggregator.reports import noise_source
+from aggregator.reports.noise_source import NoisePeriod, parse_windows
+from aggregator.reports.queries import AnswerError, windows_query
+from aggregator.reports.request import Period
 from aggregator.storage.influx import InfluxTarget
 
 T = 1_780_000_000_000
@@ -28,18 +27,26 @@ def answer(window: str, rows: list[list[Any]], sensor: str = "mic") -> dict[str,
     return {"statement_id": 0, "series": [series]}
 
 
-def test_the_query_asks_for_day_and_night_laeq_of_the_nodes() -> None:
-    q = windows_query(["n1", "n2"], 10, 20, '"windows"')
-    assert "\"quantity\" = 'laeq'" in q
+def test_the_query_asks_for_day_and_night_laeq_of_the_nodes_in_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    async def ask(target: InfluxTarget, queries: list[str]) -> list[dict[str, Any]]:
+        asked.extend(queries)
+        return [answer("day", [[T, 50.0, True]]) for _ in queries]
+
+    monkeypatch.setattr(noise_source, "ask", ask)
+    year = Period(date(2026, 1, 1), date(2026, 12, 31))
+    split = InfluxTarget(derived_retention_policy="derived")
+    got = asyncio.run(noise_source.fetch_noise_periods(split, ["n1", "n2"], year))
+    assert len(asked) == 12 and len(got) == 12  # 365 days in chunks of 31
+    q = asked[0]
+    assert "(\"quantity\" = 'laeq')" in q
     assert "(\"window\" = 'day' OR \"window\" = 'night')" in q
     assert "(\"node\" = 'n1' OR \"node\" = 'n2')" in q
-    assert "time >= 10ms AND time < 20ms" in q and 'FROM "windows"' in q
-
-
-def test_derived_data_in_its_own_retention_policy_is_asked_for_there() -> None:
-    assert windows_ref(InfluxTarget()) == '"windows"'
-    split = InfluxTarget(derived_retention_policy="derived")
-    assert windows_ref(split) == '"derived"."windows"'
+    assert 'FROM "derived"."windows"' in q
+    assert q == windows_query(split, year.chunks(31)[0], ["n1", "n2"], ("day", "night"), ("laeq",))
 
 
 def test_rows_become_periods_and_bad_levels_are_invalid_periods() -> None:
@@ -63,5 +70,5 @@ def test_other_windows_are_ignored_and_empty_answers_are_no_periods() -> None:
 
 
 def test_a_row_without_a_time_is_a_clear_error() -> None:
-    with pytest.raises(ReportSourceError, match="epoch-ms"):
+    with pytest.raises(AnswerError, match="epoch-ms"):
         parse_windows(answer("day", [[None, 50.0, True]]))
