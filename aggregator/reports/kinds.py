@@ -154,7 +154,7 @@ async def build_water(
         target, period, nodes, selection.groups(), infos.info, settings=settings.water
     )
     default = gb3838.class_name(settings.water.default_target)
-    validity = _notes(report.validity, infos.source, infos.target_note(default))
+    validity = _notes(report.validity, infos.source_note(nodes), infos.target_note(nodes, default))
     return KpiOutput(msgspec.structs.replace(report, validity=validity), water.HTML_TITLE)
 
 
@@ -169,7 +169,7 @@ async def build_noise(
     report = await noise.load_noise_report(
         target, period, nodes, selection.groups(), infos.info, settings=settings.noise
     )
-    validity = _notes(report.validity, infos.source)
+    validity = _notes(report.validity, infos.source_note(nodes))
     return KpiOutput(msgspec.structs.replace(report, validity=validity), noise.HTML_TITLE)
 
 
@@ -184,7 +184,7 @@ async def build_bloom(
     report = await bloom.load_bloom_report(
         target, period, nodes, selection.groups(), infos.info, settings=settings.bloom
     )
-    validity = _notes(report.validity, infos.source)
+    validity = _notes(report.validity, infos.source_note(nodes))
     return KpiOutput(msgspec.structs.replace(report, validity=validity), bloom.HTML_TITLE)
 
 

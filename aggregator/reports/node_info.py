@@ -12,7 +12,7 @@ were. `node_infos` is pure; `read_fleet` is the file shell.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast, get_args
@@ -31,19 +31,34 @@ class FleetFile:
 
 @dataclass(frozen=True, slots=True)
 class NodeInfos:
-    """Each selected node's NodeInfo, and which came only from the stored inventory."""
+    """Each selected node's NodeInfo, which came only from the stored inventory, and the fleet
+    file read (its path; found or not), for the notes a report's validity text carries."""
 
     info: Mapping[str, NodeInfo]
     from_inventory: tuple[str, ...]
-    source: str
+    fleet: FleetFile | None = None
 
-    def target_note(self, default_class: str) -> str:
-        """The validity note on water targets that defaulted because none is stored."""
-        nodes = [n for n in self.from_inventory if self.info[n].water_body is not None]
-        if not nodes:
+    def source_note(self, nodes: Sequence[str]) -> str:
+        """Where the classes of `nodes`, the nodes a report covers, came from."""
+        if self.fleet is None:
+            return "Node classes are the stored inventory's (`nodes` tags)."
+        if self.fleet.fleet is None:
+            return (
+                f"Fleet file {self.fleet.path} not found: node classes are the stored inventory's."
+            )
+        others = [n for n in nodes if n in self.from_inventory]
+        tail = f"; {', '.join(others)} not in it: the stored inventory's." if others else "."
+        return f"Node classes are the fleet file {self.fleet.path}'s{tail}"
+
+    def target_note(self, nodes: Sequence[str], default_class: str) -> str:
+        """Which of `nodes` have a water body but no known target: the target is not stored."""
+        held = [
+            n for n in nodes if n in self.from_inventory and self.info[n].water_body is not None
+        ]
+        if not held:
             return ""
         return (
-            f"No fleet file gives the water target of {', '.join(nodes)} (the stored inventory "
+            f"No fleet file gives the water target of {', '.join(held)} (the stored inventory "
             f"does not hold targets): held to Class {default_class} ([report.water] "
             "default_target)."
         )
@@ -82,12 +97,4 @@ def node_infos(selection: Selection, fleet: FleetFile | None) -> NodeInfos:
             inventory_only.append(node.node)
             entry = from_inventory(node)
         info[node.node] = entry
-    if fleet is None:
-        source = "Node classes are the stored inventory's (`nodes` tags)."
-    elif known is None:
-        source = f"Fleet file {fleet.path} not found: node classes are the stored inventory's."
-    else:
-        source = f"Node classes are the fleet file {fleet.path}'s" + (
-            f"; {', '.join(inventory_only)} from the stored inventory." if inventory_only else "."
-        )
-    return NodeInfos(info, tuple(inventory_only), source)
+    return NodeInfos(info, tuple(inventory_only), fleet)
