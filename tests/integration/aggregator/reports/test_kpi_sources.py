@@ -19,6 +19,7 @@ from aggregator.engine.windows import WindowResult
 from aggregator.fleet import NodeInfo
 from aggregator.reports.bloom import load_bloom_report
 from aggregator.reports.noise import load_noise_report
+from aggregator.reports.request import Period
 from aggregator.reports.water import load_water_report
 from aggregator.storage.influx import InfluxTarget, InfluxWriter
 from aggregator.storage.records import ReadingLines, WindowLines
@@ -92,7 +93,9 @@ def test_water_report_from_stored_readings(influxd: Influxd) -> None:
     write(t, lines)
 
     nodes = {"w1": w1, "w2": w2}
-    r = asyncio.run(load_water_report(t, D1, D2, ["w1", "w2"], {"w1": "G", "w2": "G"}, nodes))
+    r = asyncio.run(
+        load_water_report(t, Period(D1, D2), ["w1", "w2"], {"w1": "G", "w2": "G"}, nodes)
+    )
 
     site = r.sites["w1"]
     assert [(d.date, d.class_name, d.deciding) for d in site.days] == [
@@ -142,7 +145,9 @@ def test_noise_report_from_stored_day_and_night_periods(influxd: Influxd) -> Non
     write(t, [window(n2, "night", D1, 55.0, True, revision=True)], derived=True)
 
     nodes = {"n1": n1, "n2": n2}
-    r = asyncio.run(load_noise_report(t, D1, D2, ["n1", "n2"], {"n1": "G", "n2": "G"}, nodes))
+    r = asyncio.run(
+        load_noise_report(t, Period(D1, D2), ["n1", "n2"], {"n1": "G", "n2": "G"}, nodes)
+    )
 
     a, b = r.nodes["n1"], r.nodes["n2"]
     assert (a.day.valid, a.day.compliant, a.day.rate) == (2, 1, 0.5)
@@ -166,7 +171,7 @@ def test_bloom_report_from_stored_chlorophyll_a(influxd: Influxd) -> None:
     t = target(influxd)
     write(t, lines)
 
-    r = asyncio.run(load_bloom_report(t, D1, D3, ["t1"], {"t1": "Taihu"}, {"t1": t1}))
+    r = asyncio.run(load_bloom_report(t, Period(D1, D3), ["t1"], {"t1": "Taihu"}, {"t1": t1}))
 
     site = r.sites["t1"]
     assert site.valid_days == 2
