@@ -166,9 +166,8 @@ async def build_noise(
     settings: ReportSettings,
 ) -> KpiOutput:
     nodes = applicable(selection, infos, lambda i: i.noise_zone is not None, "noise_zone")
-    report = await noise.load_noise_report(
-        target, period, nodes, selection.groups(), infos.info, settings=settings.noise
-    )
+    # No [report] rule of its own: the stored periods' validity is the aggregator's.
+    report = await noise.load_noise_report(target, period, nodes, selection.groups(), infos.info)
     validity = _notes(report.validity, infos.source_note(nodes))
     return KpiOutput(msgspec.structs.replace(report, validity=validity), noise.HTML_TITLE)
 
