@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -83,10 +82,7 @@ def lines() -> list[str]:
 
 @pytest.fixture
 def stored(influxd: Influxd) -> Influxd:
-    body = "\n".join(lines()).encode()
-    url = f"{influxd.url}/write?db=envnet&precision=ms"
-    with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as r:
-        assert r.status == 204
+    influxd.write(lines(), "envnet")
     return influxd
 
 
@@ -211,3 +207,29 @@ def test_the_water_page_renders_in_headless_chromium(
     # III on th-b's day and on both sites' period class.
     for rgb in (CLASS_II, CLASS_III, CLASS_IV):
         assert counts[rgb] > 200, (rgb, counts.most_common(12))
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (
+            "noise",
+            [
+                "GB 3096-2008 day and night compliance",
+                "<td>sz-n</td>",
+                "<td>1/2</td><td>50.0 %</td>",
+            ],
+        ),
+        ("bloom", ["WHO chlorophyll-a levels", "<td>th-a</td>", "background:#ff9b6a"]),
+    ],
+)
+def test_the_noise_and_bloom_pages_hold_their_tables(
+    stored: Influxd, tmp_path: Path, kind: str, expected: list[str]
+) -> None:
+    page = tmp_path / f"report-{kind}.html"
+    result = report(stored, kind, "--html", str(page))
+    assert result.returncode == 0, result.stderr
+    html = page.read_text(encoding="utf-8")
+    assert html.count("<h2>") == 1 and "<table" in html and "<script" not in html
+    for text in expected:
+        assert text in html, text
