@@ -6,7 +6,9 @@ kind knows of a node comes from one place (node_info.node_infos). Every report o
 four outputs (`KindReport`), so the command has one code path.
 
 Water, noise and bloom report on the selected nodes they apply to (a water body; a noise zone
-class; a water body), and on every node named by --node.
+class; a water body), and on every node named by --node; their reports are adapted to
+`KindReport` by `KpiOutput`. Air takes each node's zone class from the stored inventory
+(request.InventoryNode), which holds every class it needs.
 """
 
 from __future__ import annotations
