@@ -238,13 +238,18 @@ _COMMANDS: tuple[_Tool | _Group, ...] = (
     ),
     _Tool(
         "report",
-        help="the programme's period figures: good-air days, exceedances, O3, ... from InfluxDB",
+        help="the programme's period figures: good-air days, water classes, noise compliance, "
+        "bloom days, from InfluxDB",
         description="Compute period KPIs from what InfluxDB holds: air (valid, good and heavy "
         "days, AQI categories, exceedance days per pollutant, period means, the O3 evaluation "
-        "value, per node and per group); water, noise and bloom are not built yet. --from and "
-        "--to are local days, both included. Reads agg.toml's [influx], [alerts] utc_offset_h "
-        "and [report]; ENVNET_INFLUX_* override the file. Exit status 1 if InfluxDB cannot be "
-        "asked, 2 for bad usage (dates, an unknown node or group).",
+        "value, per node and per group); water (GB 3838-2002 class per site and sample day, "
+        "shares of sites at III or better and worse than V, deciding items); noise (day and "
+        "night compliance per zone class); bloom (days at or above each WHO chlorophyll-a "
+        "level per site). --from and --to are local days, both included. Reads agg.toml's "
+        "[influx], [alerts] utc_offset_h and [report], and with --config (or ENVNET_FLEET) the "
+        "fleet file it names for the nodes' classes; ENVNET_INFLUX_* override the file. Exit "
+        "status 1 if InfluxDB cannot be asked, 2 for bad usage (dates, an unknown node or "
+        "group, a bad file).",
         module="envnet.commands.report",
         add="add_report_arguments",
         run="run",

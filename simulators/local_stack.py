@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Final, Self
 
@@ -218,6 +218,15 @@ class Influxd(_Server):
     def query(self, q: str, database: str = "") -> dict[str, object]:
         """Run InfluxQL over /query and return the decoded JSON."""
         return influx_query(self.url, q, database)
+
+    def write(self, lines: Sequence[str], database: str) -> None:
+        """Write line protocol (ms precision) over /write; raises for anything but 204."""
+        body = "\n".join(lines).encode()
+        url = f"{self.url}/write?db={urllib.parse.quote(database)}&precision=ms"
+        request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - local server
+            if response.status != 204:
+                raise RuntimeError(f"influxd /write answered {response.status}")
 
 
 def influx_query(url: str, q: str, database: str = "") -> dict[str, object]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Final
 
-__all__ = ["Section", "escape", "page"]
+__all__ = ["Section", "cell", "escape", "header_row", "page", "row"]
 
 STYLE: Final = """
 body { font: 14px/1.4 system-ui, "Noto Sans", "Noto Sans CJK SC", sans-serif; color: #222;
@@ -26,6 +26,7 @@ table { border-collapse: collapse; margin: 6px 0 12px; }
 table.figures th, table.figures td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 table.figures th { background: #f4f4f4; text-align: center; }
 table.figures td:first-child { text-align: left; white-space: nowrap; }
+table.figures td.class { text-align: center; font-weight: 600; }
 div.row { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
 div.chart { max-width: 360px; }
 table.calendar { display: inline-table; margin: 0 18px 14px 0; vertical-align: top; }
@@ -46,6 +47,23 @@ class Section:
 
     title: str
     body: str
+
+
+def cell(text: str, colour: str = "", tag: str = "td", title: str = "") -> str:
+    """One table cell holding `text` (escaped), on a background colour when given: a class or
+    level cell of the water, noise and bloom tables."""
+    attrs = f' class="class" style="background:{colour}"' if colour else ""
+    if title:
+        attrs += f' title="{escape(title)}"'
+    return f"<{tag}{attrs}>{escape(text)}</{tag}>"
+
+
+def header_row(*names: str) -> str:
+    return row(*(cell(n, tag="th") for n in names))
+
+
+def row(*cells: str) -> str:
+    return "<tr>" + "".join(cells) + "</tr>"
 
 
 def page(title: str, sections: Sequence[Section], note: str = "") -> str:

@@ -1,8 +1,14 @@
 """The report kinds and how a report is run: inventory, node selection, the kind's builder.
 
-`KINDS` maps each kind of `envnet report` to the coroutine that builds it from InfluxDB, or to
-None while it is not built yet (water, noise, bloom: their modules register here). Every built
-report offers the same four outputs (`KindReport`), so the command has one code path.
+`KINDS` maps each kind of `envnet report` to the coroutine that builds it from InfluxDB. The
+nodes are selected once, the same way for every kind (request.select_nodes), and what each
+kind knows of a node comes from one place (node_info.node_infos). Every report offers the same
+four outputs (`KindReport`), so the command has one code path.
+
+Water, noise and bloom report on the selected nodes they apply to (a water body; a noise zone
+class; a water body), and on every node named by --node; their reports are adapted to
+`KindReport` by `KpiOutput`. Air takes each node's zone class from the stored inventory
+(request.InventoryNode), which holds every class it needs.
 """
 
 from __future__ import annotations
@@ -11,11 +17,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from aggregator.reports import air, air_render
-from aggregator.reports.fetch import ask
+import msgspec
+
+from aggregator.fleet import NodeInfo
+from aggregator.reports import air, air_render, bloom, noise, water
+from aggregator.reports.fetch import ReportServiceError, ask
 from aggregator.reports.html_page import Section, page
+from aggregator.reports.node_info import FleetFile, NodeInfos, node_infos
 from aggregator.reports.queries import (
     INVENTORY_QUERY,
+    AnswerError,
     air_daily_query,
     o3_daily_max_query,
     parse_daily_max,
@@ -32,7 +43,7 @@ from aggregator.reports.request import (
 )
 from aggregator.reports.settings import ReportSettings
 from aggregator.storage.influx import InfluxTarget
-from schemas.standards import editions
+from schemas.standards import editions, gb3838
 
 
 class KindReport(Protocol):
@@ -42,11 +53,18 @@ class KindReport(Protocol):
     def html_sections(self) -> list[Section]: ...
 
 
-Builder = Callable[[InfluxTarget, Period, Selection, ReportSettings], Awaitable[KindReport]]
+Builder = Callable[
+    [InfluxTarget, Period, Selection, NodeInfos, ReportSettings], Awaitable[KindReport]
+]
 
 
-class NotBuiltError(ReportUsageError):
-    """A report kind whose computation is not built yet."""
+class KpiReport(Protocol):
+    """The water, noise and bloom reports' own outputs (aggregator.reports.water, ...)."""
+
+    def to_json(self) -> dict[str, Any]: ...
+    def to_csv(self) -> str: ...
+    def text(self) -> str: ...
+    def html_section(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +84,32 @@ class AirOutput:
         return air_render.html_sections(self.report)
 
 
+@dataclass(frozen=True, slots=True)
+class KpiOutput:
+    """A water, noise or bloom report as a KindReport: its HTML fragment is one section."""
+
+    report: KpiReport
+    title: str
+
+    def to_json(self) -> dict[str, Any]:
+        return self.report.to_json()
+
+    def to_csv(self) -> str:
+        return self.report.to_csv()
+
+    def to_text(self) -> str:
+        return self.report.text()
+
+    def html_sections(self) -> list[Section]:
+        return [Section(self.title, self.report.html_section())]
+
+
 async def build_air(
-    target: InfluxTarget, period: Period, selection: Selection, settings: ReportSettings
+    target: InfluxTarget,
+    period: Period,
+    selection: Selection,
+    infos: NodeInfos,
+    settings: ReportSettings,
 ) -> AirOutput:
     """Two queries for any period: the daily windows, and (only when a day is judged by HJ
     633-2012) the daily maximum O3 1-h means for that edition's extra indicator."""
@@ -85,11 +127,73 @@ async def build_air(
     return AirOutput(air.compute(period, selection.nodes, points, settings, selection.group))
 
 
-KINDS: Final[dict[Kind, Builder | None]] = {
+def applicable(
+    selection: Selection, infos: NodeInfos, applies: Callable[[NodeInfo], bool], what: str
+) -> list[str]:
+    """The selected nodes a kind applies to, and every node named by --node. Raises
+    ReportUsageError when none is left."""
+    nodes = [
+        i.node for i in selection.nodes if i.node in selection.asked or applies(infos.info[i.node])
+    ]
+    if not nodes:
+        raise ReportUsageError(f"no selected node has a {what} in the inventory")
+    return nodes
+
+
+def _notes(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+async def build_water(
+    target: InfluxTarget,
+    period: Period,
+    selection: Selection,
+    infos: NodeInfos,
+    settings: ReportSettings,
+) -> KpiOutput:
+    nodes = applicable(selection, infos, lambda i: i.water_body is not None, "water_body")
+    report = await water.load_water_report(
+        target, period, nodes, selection.groups(), infos.info, settings=settings.water
+    )
+    default = gb3838.class_name(settings.water.default_target)
+    validity = _notes(report.validity, infos.source_note(nodes), infos.target_note(nodes, default))
+    return KpiOutput(msgspec.structs.replace(report, validity=validity), water.HTML_TITLE)
+
+
+async def build_noise(
+    target: InfluxTarget,
+    period: Period,
+    selection: Selection,
+    infos: NodeInfos,
+    settings: ReportSettings,
+) -> KpiOutput:
+    nodes = applicable(selection, infos, lambda i: i.noise_zone is not None, "noise_zone")
+    # No [report] rule of its own: the stored periods' validity is the aggregator's.
+    report = await noise.load_noise_report(target, period, nodes, selection.groups(), infos.info)
+    validity = _notes(report.validity, infos.source_note(nodes))
+    return KpiOutput(msgspec.structs.replace(report, validity=validity), noise.HTML_TITLE)
+
+
+async def build_bloom(
+    target: InfluxTarget,
+    period: Period,
+    selection: Selection,
+    infos: NodeInfos,
+    settings: ReportSettings,
+) -> KpiOutput:
+    nodes = applicable(selection, infos, lambda i: i.water_body is not None, "water_body")
+    report = await bloom.load_bloom_report(
+        target, period, nodes, selection.groups(), infos.info, settings=settings.bloom
+    )
+    validity = _notes(report.validity, infos.source_note(nodes))
+    return KpiOutput(msgspec.structs.replace(report, validity=validity), bloom.HTML_TITLE)
+
+
+KINDS: Final[dict[Kind, Builder]] = {
     "air": build_air,
-    "water": None,
-    "noise": None,
-    "bloom": None,
+    "water": build_water,
+    "noise": build_noise,
+    "bloom": build_bloom,
 }
 
 
@@ -100,16 +204,18 @@ async def run_report(
     nodes: Sequence[str],
     group: str | None,
     settings: ReportSettings,
+    fleet: FleetFile | None = None,
 ) -> KindReport:
-    """Resolve the nodes through the stored inventory and build the report. Raises
-    ReportUsageError (bad request) or fetch.ReportServiceError (InfluxDB)."""
-    builder = KINDS[kind]
-    if builder is None:
-        raise NotBuiltError(f"the {kind} report is not built yet")
+    """Resolve the nodes through the stored inventory (and `fleet`, the fleet file when one is
+    read: node_info) and build the report. Raises ReportUsageError (bad request) or
+    fetch.ReportServiceError (InfluxDB, or an answer that is not what was asked)."""
     (answer,) = await ask(target, [INVENTORY_QUERY])
-    inventory = current_inventory(parse_inventory(answer))
-    selection = select_nodes(inventory, nodes, group)
-    return await builder(target, period, selection, settings)
+    try:
+        inventory = current_inventory(parse_inventory(answer))
+        selection = select_nodes(inventory, nodes, group)
+        return await KINDS[kind](target, period, selection, node_infos(selection, fleet), settings)
+    except AnswerError as exc:
+        raise ReportServiceError(f"InfluxDB {target.display}: {exc}") from None
 
 
 def html_document(kind: Kind, period: Period, report: KindReport) -> str:

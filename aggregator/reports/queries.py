@@ -58,7 +58,8 @@ def derived(target: InfluxTarget, measurement: str) -> str:
     return name
 
 
-def _any_of(key: str, values: Sequence[str]) -> str:
+def any_of(key: str, values: Sequence[str]) -> str:
+    """`("key" = 'a' OR "key" = 'b')`."""
     return "(" + " OR ".join(f"{quote_ident(key)} = {literal(v)}" for v in values) + ")"
 
 
@@ -74,9 +75,9 @@ def windows_query(
         raise ValueError("a windows query needs nodes, window kinds and quantities")
     where = " AND ".join(
         (
-            _any_of("window", windows),
-            _any_of("quantity", quantities),
-            _any_of("node", nodes),
+            any_of("window", windows),
+            any_of("quantity", quantities),
+            any_of("node", nodes),
             f"time >= {period.start_ms}ms AND time < {period.end_ms}ms",
         )
     )
@@ -102,7 +103,7 @@ def o3_daily_max_query(target: InfluxTarget, period: Period, nodes: Sequence[str
     where = " AND ".join(
         (
             '"window" = \'1h\' AND "quantity" = \'o3\' AND "valid" = true',
-            _any_of("node", nodes),
+            any_of("node", nodes),
             f"time >= {period.start_ms}ms AND time < {period.end_ms}ms",
         )
     )
@@ -144,6 +145,8 @@ def parse_inventory(answer: Mapping[str, Any]) -> list[InventoryNode]:
                 at_ms=at,
                 group=tags.get("group") or None,
                 air_zone=int(zone) if zone.isdigit() else None,
+                noise_zone=tags.get("noise_zone") or None,
+                water_body=tags.get("water_body") or None,
             )
         )
     return out

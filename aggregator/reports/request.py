@@ -57,6 +57,15 @@ class Period:
     def day_start_ms(self, day: date) -> int:
         return (day - _EPOCH).days * DAY_MS - self.utc_offset_h * HOUR_MS
 
+    def chunks(self, days: int) -> tuple[Period, ...]:
+        """The period cut into consecutive periods of at most `days` local days, so that no
+        single answer holds a year of raw readings."""
+        starts = self.days[::days]
+        return tuple(
+            Period(s, min(s + timedelta(days=days - 1), self.last), self.utc_offset_h)
+            for s in starts
+        )
+
     def local_day(self, ts_ms: int) -> date:
         """The local date an instant falls on."""
         return _EPOCH + timedelta(days=(ts_ms + self.utc_offset_h * HOUR_MS) // DAY_MS)
@@ -64,13 +73,16 @@ class Period:
 
 @dataclass(frozen=True, slots=True)
 class InventoryNode:
-    """A node as the newest `nodes` point of its series says: its group and air zone class."""
+    """A node as the newest `nodes` point of its series says: its group, its air and noise zone
+    classes and its water body (the tags of schemas.storage.NODES)."""
 
     node: str
     active: bool
     at_ms: int
     group: str | None = None
     air_zone: int | None = None
+    noise_zone: str | None = None
+    water_body: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +91,16 @@ class Selection:
 
     nodes: tuple[InventoryNode, ...]
     group: str | None = None
+    # The ids named by --node: kept even when the kind does not apply to them.
+    asked: tuple[str, ...] = ()
+
+    def groups(self) -> dict[str, str | None]:
+        """Each node's group for the report: the group asked for, for its members; a group's
+        figures are given only when --group asks for it, for every kind."""
+        return {
+            i.node: self.group if self.group is not None and i.group == self.group else None
+            for i in self.nodes
+        }
 
 
 def current_inventory(points: Iterable[InventoryNode]) -> dict[str, InventoryNode]:
@@ -127,4 +149,4 @@ def select_nodes(
         chosen = sorted((i for i in inventory.values() if i.active), key=lambda i: i.node)
     if not chosen:
         raise ReportUsageError("no node to report on: the inventory has no active node")
-    return Selection(tuple(chosen), group)
+    return Selection(tuple(chosen), group, tuple(asked))

@@ -7,11 +7,17 @@ here (docs/standards.md §2.7).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
+from aggregator.reports.bloom import BloomSettings
+from aggregator.reports.water import WaterSettings
 from schemas.standards import editions
+
+# The clock of the water and bloom settings is not theirs to set: every kind counts local days
+# at `[alerts] utc_offset_h` (docs/standards.md §9), applied when a report is run.
+_CLOCK_DEFAULT: Final = 8
 
 # How a percentile of the period's daily values is taken (numpy.percentile's method names):
 # "linear" interpolates between the two nearest ranks, which is how HJ 663-2013 is recalled to
@@ -41,3 +47,17 @@ class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The good-air-day target drawn on the monthly chart, % (docs/standards.md §2.3,
     # UNVERIFIED: the programme's target, not a standard's).
     good_day_target_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] = 86.0
+    # [report.water], [report.bloom]: how the water and bloom reports form a valid day and its
+    # value (docs/standards.md §5.2, §6.4, §9; aggregator.reports.water, bloom). The noise
+    # report has no rule of its own: a stored L_d or L_n is valid as the aggregator judged it
+    # ([alerts.windows] min_day_hours, min_night_hours; docs/standards.md §3.3).
+    water: WaterSettings = WaterSettings()
+    bloom: BloomSettings = BloomSettings()
+
+    def __post_init__(self) -> None:
+        for name, section in (("water", self.water), ("bloom", self.bloom)):
+            if section.utc_offset_h != _CLOCK_DEFAULT:
+                raise ValueError(
+                    f"[report.{name}] utc_offset_h: local days follow [alerts] utc_offset_h; "
+                    "set it there"
+                )

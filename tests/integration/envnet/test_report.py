@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +63,7 @@ def lines() -> list[str]:
 
 @pytest.fixture
 def stored(influxd: Influxd) -> Influxd:
-    body = "\n".join(lines()).encode()
-    url = f"{influxd.url}/write?db=envnet&precision=ms"
-    with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as r:
-        assert r.status == 204
+    influxd.write(lines(), "envnet")
     return influxd
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -79,3 +80,24 @@ def test_unknown_node_and_group_are_usage_errors() -> None:
         select_nodes(inventory, [], "Nope")
     with pytest.raises(ReportUsageError, match="no active node"):
         select_nodes({}, [], None)
+
+
+def test_a_group_is_reported_only_when_asked_for_and_only_for_its_members() -> None:
+    inventory = current_inventory([node("a"), node("b", "SIP"), node("c")])
+    asked = select_nodes(inventory, ["b"], "Gusu")
+    assert asked.asked == ("b",)
+    assert asked.groups() == {"b": None, "a": "Gusu", "c": "Gusu"}
+    assert select_nodes(inventory, [], None).groups() == {"a": None, "b": None, "c": None}
+
+
+@given(
+    first=st.dates(date(2000, 1, 1), date(2040, 1, 1)),
+    length=st.integers(0, 800),
+    days=st.integers(1, 40),
+)
+def test_chunks_cover_the_period_exactly_and_are_short(first: date, length: int, days: int) -> None:
+    period = Period(first, first + timedelta(days=length), 8)
+    chunks = period.chunks(days)
+    assert chunks[0].start_ms == period.start_ms and chunks[-1].end_ms == period.end_ms
+    assert all(a.end_ms == b.start_ms for a, b in itertools.pairwise(chunks))
+    assert all(1 <= len(c.days) <= days and c.utc_offset_h == 8 for c in chunks)

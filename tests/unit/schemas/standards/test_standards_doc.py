@@ -329,6 +329,12 @@ SETTINGS = [
     ("report", "default_air_zone"),
     ("report", "group_days"),
     ("report", "good_day_target_pct"),
+    ("report.water", "daily_statistic"),
+    ("report.water", "min_hours"),
+    ("report.water", "default_target"),
+    ("report.water", "required_items"),
+    ("report.bloom", "daily_statistic"),
+    ("report.bloom", "min_hours"),
 ]
 
 
@@ -339,7 +345,7 @@ def test_setting_defaults_of_9(table: str, key: str) -> None:
         value = getattr(value, part)
     cells = row("9", f"`[{table}] {key}`")
     shown = cells[1]
-    if isinstance(value, list) and not value:
+    if isinstance(value, list | tuple) and not value:
         assert shown == "none"
     else:
         assert shown == str(value), (table, key, value)
