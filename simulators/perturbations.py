@@ -152,9 +152,7 @@ class Perturbations:
         return result
 
 
-def _value_of(
-    timed: _Timed, quantity: Quantity, at_ms: int, current: float, model: Model
-) -> float:
+def _value_of(timed: _Timed, quantity: Quantity, at_ms: int, current: float, model: Model) -> float:
     """What an active value kind (step, ramp, spike, stuck) makes `quantity` read, given
     the model's `current` value at `at_ms`."""
     item = timed.item

@@ -26,9 +26,7 @@ def test_the_issue_s_example_runs_as_specified(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "envnet.cli", "sim", "scenario", "run", str(scenario),
             "--workdir", str(tmp_path / "work"), "--json",
             "--junit", str(tmp_path / "j.xml")]  # fmt: skip
-    done = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
     result = msgspec.json.decode(done.stdout)
     (expectation,) = result["expectations"]

@@ -50,8 +50,8 @@ def test_a_step_shifts_the_level_inside_its_interval_only() -> None:
     assert values(driver, T0 + 10 * MIN)["h2s"] == 250.0
     assert values(driver, T0 + 20 * MIN - 1)["h2s"] == pytest.approx(shifted(T0 + 20 * MIN - 1))
     # The model's own variation stays on top: a step is not a stuck sensor.
-    inside = {values(driver, T0 + 10 * MIN + k * 60_000)["h2s"] for k in range(10)}
-    assert len(inside) > 1
+    levels = {values(driver, T0 + 10 * MIN + k * 60_000)["h2s"] for k in range(10)}
+    assert len(levels) > 1
     for t in (T0 + 10 * MIN - 1, T0 + 20 * MIN, T0):
         assert values(driver, t) == values(PLAIN, t)
     # The other quantities of the sensor are untouched inside the interval.
@@ -137,9 +137,7 @@ def test_the_last_active_value_kind_listed_wins() -> None:
     assert values(driver, T0 + 15 * MIN)["h2s"] == pytest.approx(5.0)
     assert values(driver, T0 + 16 * MIN)["h2s"] == pytest.approx(shifted(T0 + 16 * MIN))
     # Listed first, the long step hides nothing: the short one is active and last.
-    assert values(odour(later, STEP), T0 + 15 * MIN)["h2s"] == pytest.approx(
-        shifted(T0 + 15 * MIN)
-    )
+    assert values(odour(later, STEP), T0 + 15 * MIN)["h2s"] == pytest.approx(shifted(T0 + 15 * MIN))
 
 
 def test_a_dropout_wins_over_any_value_kind_whatever_the_order() -> None:

@@ -16,10 +16,11 @@ scalars = (
     st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 )
-keys = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=10)
-values = scalars | st.lists(scalars, max_size=4) | st.lists(st.dictionaries(keys, scalars, max_size=3), max_size=2)
+keys = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10)
+inline_tables = st.lists(st.dictionaries(keys, scalars, max_size=3), max_size=2)
+values = scalars | st.lists(scalars, max_size=4) | inline_tables
 documents = st.recursive(
     st.dictionaries(keys, values, max_size=4),
     lambda children: st.dictionaries(keys, values | children, max_size=4),
