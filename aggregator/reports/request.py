@@ -19,6 +19,8 @@ HOUR_MS: Final = 3_600_000
 _EPOCH: Final = date(1970, 1, 1)
 
 Kind = Literal["air", "water", "noise", "bloom"]
+# What `envnet report` takes: one kind, or "all" of them on one page.
+ReportKind = Literal["air", "water", "noise", "bloom", "all"]
 
 
 class ReportUsageError(ValueError):

@@ -1,4 +1,4 @@
-"""`envnet report air|water|noise|bloom`: the programme's period figures from InfluxDB.
+"""`envnet report air|water|noise|bloom|all`: the programme's period figures from InfluxDB.
 
 Reads agg.toml (its [influx] target with the ENVNET_INFLUX_* overrides, [alerts] utc_offset_h
 for local days, [report] for the evaluation rules) as the aggregator does, and prints a text
@@ -26,9 +26,13 @@ EXIT_USAGE = 2
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    from aggregator.reports.request import Kind
+    from aggregator.reports.request import ReportKind
 
-    parser.add_argument("kind", choices=get_args(Kind), help="what to report on")
+    parser.add_argument(
+        "kind",
+        choices=get_args(ReportKind),
+        help="what to report on; all: every kind that applies to the nodes, on one page",
+    )
     parser.add_argument("--from", dest="first", type=day, required=True,
                         help="first local day, YYYY-MM-DD")  # fmt: skip
     parser.add_argument("--to", dest="last", type=day, required=True,
@@ -61,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     named = args.config is not None or "ENVNET_FLEET" in os.environ
     fleet = read_fleet(Path(config.fleet.path)) if named else None
     name = f"envnet report {args.kind}"
+    if args.kind == "all" and args.csv:
+        sys.stderr.write(f"{name}: --csv needs one kind (their tables differ)\n")
+        return EXIT_USAGE
     try:
         period = Period(args.first, args.last, config.alerts.utc_offset_h)
         report = asyncio.run(

@@ -233,3 +233,24 @@ def test_the_noise_and_bloom_pages_hold_their_tables(
     assert html.count("<h2>") == 1 and "<table" in html and "<script" not in html
     for text in expected:
         assert text in html, text
+
+
+def test_all_puts_every_kind_that_applies_on_one_page(stored: Influxd, tmp_path: Path) -> None:
+    result = report(stored, "all", "--json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["water"]["sites"]["th-a"]["valid_days"] == 2
+    assert body["noise"]["zones"]["2"]["day"]["rate"] == 0.5
+    assert body["bloom"]["sites"]["th-a"]["days_above"]["who_moderate"] == 1
+    # No node here has an air zone class: air is said not to apply, not reported as empty.
+    assert "air" not in body and "air_zone" in body["not_reported"]["air"]
+    page = tmp_path / "report-all.html"
+    assert report(stored, "all", "--html", str(page)).returncode == 0
+    html = page.read_text(encoding="utf-8")
+    for title in ("GB 3838-2002 classes", "GB 3096-2008 day and night", "WHO chlorophyll-a",
+                  "Not reported"):  # fmt: skip
+        assert title in html, title
+    text = report(stored, "all")
+    assert text.returncode == 0 and "air: not reported" in text.stdout
+    csv = report(stored, "all", "--csv")
+    assert csv.returncode == 2 and "--csv needs one kind" in csv.stderr
