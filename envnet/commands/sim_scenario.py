@@ -48,19 +48,35 @@ def add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_scenario_command(args: argparse.Namespace) -> int:
+    from schemas.runtime.configfile import ConfigError
     from simulators.scenario.plan import PlanError, plan
     from simulators.scenario.spec import ScenarioFileError, load_scenario
 
     try:
         spec = load_scenario(args.file)
         plan(spec, 0)
-    except (ScenarioFileError, PlanError) as exc:
+        check_aggregator_table(spec)
+    except (ScenarioFileError, PlanError, ConfigError) as exc:
         sys.stderr.write(f"envnet sim scenario: {exc}\n")
         return EXIT_BAD_FILE
     if args.scenario_command == "check":
         sys.stdout.write(f"{args.file}: scenario {spec.header.name} is ready to run\n")
         return 0
     return _run(args, spec)
+
+
+def check_aggregator_table(spec: ScenarioSpec) -> None:
+    """The run's agg.toml, the file's [aggregator] table included, as the aggregator will
+    read it: a bad setting is the file's fault (exit 2), found before anything starts."""
+    from aggregator.config import AggregatorConfig
+    from schemas.runtime.configfile import convert
+    from simulators.scenario.plan import aggregator_settings
+
+    settings = aggregator_settings(
+        spec, fleet_path="fleet.toml", state_dir="state", metrics_port=0, origin_ms=0,
+        anchor_wall_ms=0,
+    )  # fmt: skip
+    convert(settings, AggregatorConfig, f"{spec.source} [aggregator]")
 
 
 def _run(args: argparse.Namespace, spec: ScenarioSpec) -> int:

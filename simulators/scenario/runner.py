@@ -63,6 +63,7 @@ log = get_logger("simulators.scenario")
 # How often the run loop looks at the scenario clock (wall seconds).
 _TICK_S: Final = 0.05
 _LEAD_TRIES: Final = 3
+_START_TRIES: Final = 3
 _DAY_MS: Final = 86_400_000
 
 # Event seconds played so far.
@@ -106,8 +107,24 @@ def _services(workdir: Path, environ: Mapping[str, str]) -> Iterator[_Services]:
         # A database of the run's own: another run's alerts are not this one's.
         yield _Services(mqtt_url, influx_url, f"scenario_{secrets.token_hex(4)}")
         return
-    with Mosquitto(workdir / "mosquitto") as mqtt, Influxd(workdir / "influxdb") as influx:
+    with contextlib.ExitStack() as stack:
+        mqtt, influx = _own_services(workdir, stack)
         yield _Services(mqtt.url, influx.url, "envnet")
+
+
+def _own_services(workdir: Path, stack: contextlib.ExitStack) -> tuple[Mosquitto, Influxd]:
+    """Our mosquitto and influxd. A free port can be taken by another process between being
+    found and being bound (runs started side by side): a start that fails is tried again."""
+    for attempt in range(_START_TRIES):
+        try:
+            mqtt = stack.enter_context(Mosquitto(workdir / f"mosquitto-{attempt}"))
+            influx = stack.enter_context(Influxd(workdir / f"influxdb-{attempt}"))
+        except ServiceError as exc:
+            log.warning("scenario_service_retry", attempt=attempt, error=str(exc)[:200])
+            stack.close()
+            continue
+        return mqtt, influx
+    raise RunError(f"mosquitto or influxd did not start, {_START_TRIES} times (see {workdir})")
 
 
 class UntilEnd:
@@ -241,13 +258,17 @@ class ScenarioRunner:
         self, the_plan: Plan, services: _Services, stack: contextlib.ExitStack
     ) -> tuple[EnvnetAggregator, ScaledClock]:
         lead_s = self._s.lead_s
+        failures: list[str] = []
         for _ in range(_LEAD_TRIES):
             anchor_ms = time.time_ns() // 1_000_000 + int(lead_s * 1000)
             aggregator = self._aggregator(the_plan, services, anchor_ms)
             try:
                 aggregator.start()
             except ServiceError as exc:
-                raise RunError(f"the aggregator did not start: {exc}") from None
+                # Its metrics port may have been taken meanwhile (see _own_services).
+                aggregator.stop()
+                failures.append(str(exc)[-2000:])
+                continue
             wait_s = (anchor_ms - time.time_ns() // 1_000_000) / 1000.0
             if wait_s > 0:
                 stack.callback(aggregator.stop)
@@ -257,6 +278,8 @@ class ScenarioRunner:
             log.warning("scenario_lead_too_short", lead_s=lead_s, late_s=-wait_s)
             aggregator.stop()
             lead_s *= 2
+        if failures:
+            raise RunError(f"the aggregator did not start: {failures[-1]}")
         raise RunError(f"the aggregator took longer than {lead_s / 2:g} s to start, 3 times")
 
     def _aggregator(self, the_plan: Plan, services: _Services, anchor_ms: int) -> EnvnetAggregator:
