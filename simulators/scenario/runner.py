@@ -34,11 +34,8 @@ from typing import Final
 
 import msgspec
 
-from edge.agent import EdgeAgent, Producer
 from edge.clock import ScaledClock
 from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, SensorSection
-from edge.runtime import build_agent, build_sampler
-from schemas.messages import Reading, SensorHealth
 from schemas.runtime.logs import get_logger
 from schemas.runtime.toml_text import dumps
 from simulators.fleet import FleetSettings, edge_config, inventory_toml
@@ -52,6 +49,7 @@ from simulators.local_stack import (
     influx_query,
 )
 from simulators.replay_csv import CsvReplay, ReplayFileError
+from simulators.scenario.nodes import NodeStopError, ScenarioNode
 from simulators.scenario.observed import ALERTS_QUERY, Timeline, observed_events
 from simulators.scenario.plan import Action, Plan, aggregator_settings, inventory_nodes, plan
 from simulators.scenario.results import RunFacts
@@ -64,7 +62,6 @@ log = get_logger("simulators.scenario")
 _TICK_S: Final = 0.05
 _LEAD_TRIES: Final = 3
 _START_TRIES: Final = 3
-_DAY_MS: Final = 86_400_000
 
 # Event seconds played so far.
 ProgressCallback = Callable[[float], None]
@@ -125,82 +122,6 @@ def _own_services(workdir: Path, stack: contextlib.ExitStack) -> tuple[Mosquitto
             continue
         return mqtt, influx
     raise RunError(f"mosquitto or influxd did not start, {_START_TRIES} times (see {workdir})")
-
-
-class UntilEnd:
-    """A simulated node's sampler that stops at the scenario's end: its last interval is
-    reported, nothing after it, and the agent, still connected, drains its journal (and
-    says so, which closes its windows at the aggregator) instead of measuring on."""
-
-    def __init__(self, inner: Producer, end_ms: int) -> None:
-        self._inner = inner
-        self._end_ms = end_ms
-        self._ended = False
-
-    def step(self, now_ms: int) -> list[Reading]:
-        if self._ended:
-            return []
-        if now_ms < self._end_ms:
-            return self._inner.step(now_ms)
-        self._ended = True
-        return self._inner.step(self._end_ms)
-
-    def next_due_ms(self) -> int:
-        # After the end nothing is due; the agent's loop still serves its link meanwhile.
-        return self._inner.next_due_ms() if not self._ended else self._end_ms + _DAY_MS
-
-    def flush(self, now_ms: int) -> list[Reading]:
-        return [] if self._ended else self._inner.flush(min(now_ms, self._end_ms))
-
-    def health(self) -> list[SensorHealth]:
-        return self._inner.health()
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _Node:
-    """One node's edge agent, which offline events stop and start again."""
-
-    def __init__(
-        self, node: str, config: EdgeConfig, replay: CsvReplay | None, end_ms: int
-    ) -> None:
-        self.node = node
-        self.config = config
-        self.replay = replay
-        self._end_ms = end_ms
-        self._agent: EdgeAgent | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _producer(self, clock: ScaledClock) -> Producer:
-        if self.replay is not None:
-            return self.replay
-        return UntilEnd(build_sampler(self.config, clock.now_ms()), self._end_ms)
-
-    def start(self, clock: ScaledClock) -> None:
-        self._stop = threading.Event()
-        producer = self._producer(clock)
-        agent = build_agent(self.config, clock=clock, producer=producer, stop=self._stop)
-        self._agent = agent
-        self._thread = threading.Thread(
-            target=agent.run, args=(self._stop,), name=f"scenario-{self.node}", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def depth(self) -> int:
-        return self._agent.journal_depth if self._agent is not None else 0
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-            if self._thread.is_alive():
-                raise RunError(f"node {self.node}: its agent did not stop within 60 s")
 
 
 class ScenarioRunner:
@@ -316,9 +237,9 @@ class ScenarioRunner:
 
     def _nodes(
         self, the_plan: Plan, services: _Services, proxies: Mapping[str, LinkProxy]
-    ) -> dict[str, _Node]:
+    ) -> dict[str, ScenarioNode]:
         journals = self._s.workdir / "journals"
-        nodes: dict[str, _Node] = {}
+        nodes: dict[str, ScenarioNode] = {}
         for spec in the_plan.nodes:
             proxy = proxies.get(spec.node)
             url = proxy.url_for(services.mqtt_url) if proxy is not None else services.mqtt_url
@@ -331,7 +252,7 @@ class ScenarioRunner:
                 status_interval_s=5.0,
             )
             config = self._reconnecting(edge_config(spec, settings))
-            nodes[spec.node] = _Node(spec.node, config, None, self._end_ms(the_plan))
+            nodes[spec.node] = ScenarioNode(spec.node, config, None, self._end_ms(the_plan))
         for replay in self._spec.replays:
             nodes[replay.node] = self._replay_node(replay, services.mqtt_url, the_plan, journals)
         return nodes
@@ -349,7 +270,7 @@ class ScenarioRunner:
 
     def _replay_node(
         self, replay: ReplayEntry, mqtt_url: str, the_plan: Plan, journals: Path
-    ) -> _Node:
+    ) -> ScenarioNode:
         try:
             # The agent's clock is the scenario's: one data second per clock second, so a
             # row is due when its hour has passed in scenario time (CsvReplay).
@@ -369,14 +290,16 @@ class ScenarioRunner:
             mqtt=MqttSection(url=mqtt_url, ack_timeout_s=10.0, status_interval_s=5.0),
             journal=JournalSection(path=str(journals / f"{replay.node}.sqlite")),
         )
-        return _Node(replay.node, self._reconnecting(config), producer, self._end_ms(the_plan))
+        return ScenarioNode(
+            replay.node, self._reconnecting(config), producer, self._end_ms(the_plan)
+        )
 
     # -- the run -----------------------------------------------------------------------------
 
     def _play(
         self,
         the_plan: Plan,
-        nodes: Mapping[str, _Node],
+        nodes: Mapping[str, ScenarioNode],
         proxies: Mapping[str, LinkProxy],
         clock: ScaledClock,
         aggregator: EnvnetAggregator,
@@ -400,21 +323,27 @@ class ScenarioRunner:
                 proxy.restore()
             self._drain(nodes)
         finally:
+            self._stop_nodes(nodes)
+        return self._quiet(aggregator)
+
+    def _stop_nodes(self, nodes: Mapping[str, ScenarioNode]) -> None:
+        try:
             for node in nodes.values():
                 node.stop()
-        return self._quiet(aggregator)
+        except NodeStopError as exc:
+            raise RunError(str(exc)) from None
 
     def _act(
         self,
         action: Action,
-        nodes: Mapping[str, _Node],
+        nodes: Mapping[str, ScenarioNode],
         proxies: Mapping[str, LinkProxy],
         clock: ScaledClock,
     ) -> None:
         log.info("scenario_action", node=action.node, action=action.kind, at_ms=action.at_ms)
         node = nodes[action.node]
         if action.kind == "offline":
-            node.stop()
+            self._stop_nodes({action.node: node})
         elif action.kind == "online":
             node.start(clock)
         elif action.kind == "cut":
@@ -422,10 +351,10 @@ class ScenarioRunner:
         else:
             proxies[action.node].restore()
 
-    def _replays_done(self, nodes: Mapping[str, _Node]) -> bool:
+    def _replays_done(self, nodes: Mapping[str, ScenarioNode]) -> bool:
         return all(n.replay is None or n.replay.exhausted for n in nodes.values())
 
-    def _drain(self, nodes: Mapping[str, _Node]) -> None:
+    def _drain(self, nodes: Mapping[str, ScenarioNode]) -> None:
         deadline = time.monotonic() + self._s.settle_timeout_s
         while any(n.running and n.depth() > 0 for n in nodes.values()):
             if time.monotonic() > deadline or self._stop.is_set():
@@ -458,7 +387,7 @@ class ScenarioRunner:
     def _end_ms(self, the_plan: Plan) -> int:
         return the_plan.origin_ms + int(self._spec.header.duration_s * 1000)
 
-    def _timelines(self, the_plan: Plan, nodes: Mapping[str, _Node]) -> dict[str, Timeline]:
+    def _timelines(self, the_plan: Plan, nodes: Mapping[str, ScenarioNode]) -> dict[str, Timeline]:
         end_ms = self._end_ms(the_plan)
         timelines = {n.node: Timeline(the_plan.origin_ms, end_ms) for n in the_plan.nodes}
         for node in nodes.values():

@@ -1,7 +1,8 @@
 """The scenario library (tests/scenarios/*.toml) runs as a tester would run it: `envnet sim
 scenario run FILE --strict --junit F --json`, each on its own mosquitto and influxd, with real
-edge agents and the real aggregator. Every expectation must hold; and a scenario whose
-expectation is made false must fail with a diff that names it.
+edge agents and the real aggregator. Every expectation must hold; a scenario whose
+expectation is made false must fail with a diff that names it; and the issue's own example,
+written only from its format, runs as specified.
 
 A scenario spends most of its time waiting for its event time to pass, not computing, so the
 runs are started together, a few at a time (RUNS_AT_ONCE), when the first test asks for
@@ -17,19 +18,25 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from simulators.scenario.spec import load_scenario
+from tests.support.prsa import write_prsa
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
+ISSUE_EXAMPLE = (
+    Path(__file__).resolve().parents[2] / "unit/simulators/scenario/data/issue12_example.toml"
+)
 SCENARIOS = sorted(LIBRARY.glob("*.toml"))
 # Generous: a scenario plays in about half a minute, but a loaded CI machine is slow.
 RUN_TIMEOUT_S = 900
 RUNS_AT_ONCE = 3
 FALSE = "odour-wwtp-h2s-false"
+ISSUE = "issue12-example"
 
 
 def run(file: Path, workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -57,6 +64,16 @@ def false_scenario(directory: Path) -> Path:
     return file
 
 
+def issue_scenario(directory: Path) -> Path:
+    """The scenario of issue 12, written only from the issue's format (its example,
+    verbatim), with the small PRSA file its [[replay]] names: three hours of March 2013."""
+    scenario = directory / "wwtp.toml"
+    scenario.write_text(ISSUE_EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    (directory / "data").mkdir()
+    write_prsa(directory / "data" / "PRSA_Data_X.csv", date(2013, 3, 1), days=1, hours=3)
+    return scenario
+
+
 @pytest.fixture(scope="module")
 def runs(
     tmp_path_factory: pytest.TempPathFactory,
@@ -73,6 +90,11 @@ def runs(
             )
         workdir = tmp_path_factory.mktemp(FALSE)
         futures[FALSE] = pool.submit(run, false_scenario(workdir), workdir)
+        workdir = tmp_path_factory.mktemp(ISSUE)
+        junit = str(workdir / "junit.xml")
+        futures[ISSUE] = pool.submit(
+            run, issue_scenario(workdir), workdir, "--json", "--junit", junit
+        )
         yield futures
 
 
@@ -112,6 +134,23 @@ def test_a_false_expectation_fails_with_a_diff_that_names_it(
     assert re.search(r"\+ observed: sz-wwtp-odour odour.h2s fired at \d+ s \(live", done.stdout)
     # The other expectations still hold, and say so.
     assert "✓ [2] sz-wwtp-odour odour.h2s resolved" in done.stdout
+
+
+def test_the_issue_s_example_runs_as_specified(
+    runs: dict[str, Future[subprocess.CompletedProcess[str]]],
+) -> None:
+    done = runs[ISSUE].result(timeout=RUN_TIMEOUT_S * 4)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-4000:]
+    result = msgspec.json.decode(done.stdout)
+    (expectation,) = result["expectations"]
+    assert expectation["holds"] is True
+    (event,) = expectation["matched"]
+    assert (event["rule"], event["event"], event["lane"]) == ("odour.h2s", "fired", "live")
+    assert 1800 <= event["at_s"] <= 3000
+    # The replayed node's readings were stored too (3 hours of PRSA rows, several quantities).
+    assert result["readings_stored"] > 3 * 5
+    junit = Path(done.args[done.args.index("--junit") + 1])
+    assert junit.read_text(encoding="utf-8").count("<testcase") == 1
 
 
 def test_a_bad_file_exits_2_with_the_field_named(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ nothing after it, so its agent can drain its journal while still connected."""
 from __future__ import annotations
 
 from schemas.messages import Reading, SensorHealth
-from simulators.scenario.runner import UntilEnd
+from simulators.scenario.nodes import UntilEnd
 
 END = 3_600_000
 
