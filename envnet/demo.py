@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Final
 
 from envnet.argtypes import non_negative_float, positive_float, positive_int
 from envnet.demo_view import DemoState, render
+from schemas.runtime.configfile import ConfigError
 from schemas.runtime.endpoints import parse_mqtt_url
 from schemas.runtime.logs import get_logger
 from simulators.local_stack import (
@@ -62,8 +63,16 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop as soon as an alert of RULE fires, e.g. odour.h2s (--duration still caps "
         "the run; the exit status is 1 if RULE did not fire)",
     )
-    parser.add_argument(
-        "--nodes", type=positive_int, default=10, help="simulated nodes (default 10)"
+    fleet = parser.add_mutually_exclusive_group()
+    fleet.add_argument(
+        "--nodes", type=positive_int, default=None, help="simulated nodes (default 10)"
+    )
+    fleet.add_argument(
+        "--fleet",
+        type=Path,
+        default=None,
+        help="run the fleet this file describes (see the README's fleet files) instead of "
+        "the built-in Suzhou city",
     )
     parser.add_argument(
         "--accel", type=positive_float, default=60.0, help="event-time speed-up (60)"
@@ -185,7 +194,28 @@ def _subscribe(state: DemoState, mqtt_url: str) -> mqtt.Client:
     return client
 
 
+def fleet_arguments(args: argparse.Namespace, journals: Path, inventory: Path) -> list[str]:
+    """`envnet sim fleet`'s arguments for the demo's fleet: a fleet file's, or the city's."""
+    which = ["--fleet", str(args.fleet)] if args.fleet else ["--nodes", str(args.nodes or 10)]
+    return ["sim", "fleet", *which, "--accel", str(args.accel), "--seed", str(args.seed),
+            "--state-dir", str(journals), "--inventory", str(inventory)]  # fmt: skip
+
+
+def fleet_size(args: argparse.Namespace) -> int:
+    """The demo's node count; a bad fleet file is a ConfigError (exit 2) before anything
+    starts, not a failed child process."""
+    if args.fleet is None:
+        return int(args.nodes or 10)
+    from simulators.fleet_file import FleetFileError, load_fleet_file
+
+    try:
+        return len(load_fleet_file(args.fleet).entries)
+    except FleetFileError as exc:
+        raise ConfigError(f"--fleet: {exc}") from None
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    args.size = fleet_size(args)
     directory: Path = args.dir.resolve()
     demo_dir = directory / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
@@ -219,9 +249,7 @@ def _run(args: argparse.Namespace, services: Stack, demo_dir: Path, stop: thread
         "ENVNET_ALERTMANAGER_URL": services.alertmanager_urls,
     }
     cli = [sys.executable, "-m", "envnet.cli"]
-    fleet_args = ["sim", "fleet", "--nodes", str(args.nodes), "--accel", str(args.accel),
-                  "--seed", str(args.seed), "--state-dir", str(demo_dir / "journals"),
-                  "--inventory", str(fleet_file)]  # fmt: skip
+    fleet_args = fleet_arguments(args, demo_dir / "journals", fleet_file)
     subprocess.run([*cli, *fleet_args, "--inventory-only"], env=env, check=True)  # noqa: S603
     aggregator = _spawn([*cli, "aggregator", "--config", str(agg_file)], env,
                         demo_dir / "aggregator.log")  # fmt: skip
@@ -245,7 +273,7 @@ def _watch(args: argparse.Namespace, services: Stack, state: DemoState, metrics_
     redraw = sys.stdout.isatty() and not args.plain
     every_s = 1.0 if redraw else 5.0
     last_total, last_at = 0.0, time.monotonic()
-    header = (f"envnet demo: {args.nodes} simulated nodes at {args.accel:g}x event time; "
+    header = (f"envnet demo: {args.size} simulated nodes at {args.accel:g}x event time; "
               f"broker {parse_mqtt_url(services.mqtt_url).display}, influx {services.influx_url}; "
               "Ctrl-C stops")  # fmt: skip
     next_frame = last_at + every_s
