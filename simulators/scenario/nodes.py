@@ -23,9 +23,18 @@ class NodeStopError(RuntimeError):
 
 
 class UntilEnd:
-    """A simulated node's sampler that stops at the scenario's end: its last interval is
-    reported, nothing after it, and the agent, still connected, drains its journal (and
-    says so, which closes its windows at the aggregator) instead of measuring on."""
+    """A simulated node's sampler, for a scenario: it catches up instead of skipping, and
+    stops at the scenario's end.
+
+    Catching up. On a Pi the sampler skips the samples it missed (edge.sampler): a reading
+    of the past cannot be taken. A simulated sensor is a pure function of time, so it can,
+    and a scenario running at 1000x would otherwise lose whole intervals whenever the machine
+    stalls for a few wall milliseconds, making its verdict depend on the machine's load. So
+    the sampler is stepped to each due instant in turn, never past it.
+
+    The end. Its last interval is reported, nothing after it, and the agent, still
+    connected, drains its journal (and says so, which closes its windows at the aggregator)
+    instead of measuring on."""
 
     def __init__(self, inner: Producer, end_ms: int) -> None:
         self._inner = inner
@@ -35,10 +44,20 @@ class UntilEnd:
     def step(self, now_ms: int) -> list[Reading]:
         if self._ended:
             return []
-        if now_ms < self._end_ms:
-            return self._inner.step(now_ms)
-        self._ended = True
-        return self._inner.step(self._end_ms)
+        readings = self._catch_up(min(now_ms, self._end_ms))
+        self._ended = now_ms >= self._end_ms
+        return readings
+
+    def _catch_up(self, until_ms: int) -> list[Reading]:
+        readings: list[Reading] = []
+        due = self._inner.next_due_ms()
+        while due <= until_ms:
+            readings.extend(self._inner.step(due))
+            after = self._inner.next_due_ms()
+            if after <= due:  # a producer that does not move on: step it once, not forever
+                break
+            due = after
+        return readings
 
     def next_due_ms(self) -> int:
         # After the end nothing is due; the agent's loop still serves its link meanwhile.
