@@ -19,7 +19,6 @@ the node's open alerts when it reloads the inventory. Bad input exits 2 with a m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import secrets
@@ -36,6 +35,7 @@ import msgspec
 from aggregator.fleet import Fleet, load_fleet
 from schemas.messages import ID_REGEX
 from schemas.runtime.configfile import ConfigError
+from schemas.runtime.toml_text import value as toml_value
 
 EXIT_BAD_INPUT: Final = 2
 REPO_TEMPLATE: Final = Path(__file__).resolve().parents[2] / "deploy" / "pi" / "node.toml"
@@ -123,12 +123,6 @@ def _path(args: argparse.Namespace, key: str) -> Path:
 # -- the inventory's text -------------------------------------------------------------------
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
-    return repr(value)
-
-
 def inventory_fields(
     kinds: Sequence[str], zones: Sequence[str], water_body: str | None
 ) -> dict[str, object]:
@@ -151,9 +145,9 @@ def inventory_fields(
 
 
 def node_table(node: str, site: str, lat: float, lon: float, fields: dict[str, object]) -> str:
-    lines = [f"[nodes.{node}]", f"site = {_toml_value(site)}"]
+    lines = [f"[nodes.{node}]", f"site = {toml_value(site)}"]
     lines.append(f"location = {{ lat = {lat!r}, lon = {lon!r} }}")
-    lines.extend(f"{key} = {_toml_value(value)}" for key, value in fields.items())
+    lines.extend(f"{key} = {toml_value(value)}" for key, value in fields.items())
     return "\n".join(lines) + "\n"
 
 
@@ -256,9 +250,9 @@ def _users(text: str) -> list[str]:
 
 
 def node_toml(template: str, node: str, url: str, ca_file: str) -> str:
-    text, ids = re.subn(r'(?m)^id = "[^"]*"', f"id = {_toml_value(node)}", template, count=1)
-    text, urls = re.subn(r'(?m)^url = "[^"]*"', f"url = {_toml_value(url)}", text, count=1)
-    text = re.sub(r'(?m)^ca_file = "[^"]*"', f"ca_file = {_toml_value(ca_file)}", text, count=1)
+    text, ids = re.subn(r'(?m)^id = "[^"]*"', f"id = {toml_value(node)}", template, count=1)
+    text, urls = re.subn(r'(?m)^url = "[^"]*"', f"url = {toml_value(url)}", text, count=1)
+    text = re.sub(r'(?m)^ca_file = "[^"]*"', f"ca_file = {toml_value(ca_file)}", text, count=1)
     if not (ids and urls):
         raise EnrolError("the node.toml template has no [node] id or [mqtt] url line")
     return text
