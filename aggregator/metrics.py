@@ -61,6 +61,12 @@ class Metrics:
             "index",
             "count",
         )
+        self.mqtt_subscriptions = declare.gauge(
+            "envnet_mqtt_subscriptions",
+            "Topic filters the intake session has subscribed (the broker has acknowledged): "
+            "3 wildcards for one replica, the status and command topics and one readings "
+            "topic per owned node for a partitioned replica",
+        )
         self.replica_nodes = declare.gauge(
             "envnet_replica_nodes", "Nodes of the inventory this replica owns"
         )

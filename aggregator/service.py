@@ -247,6 +247,7 @@ class AggregatorService:
                 on_state=self._on_intake_state,
                 on_pause=self._on_intake_pause,
                 unsubscribe_first=plan.drop,
+                on_subscribed=self.metrics.mqtt_subscriptions.set,
             )
             server = MetricsServer(
                 make_app(self.metrics, self._health_report),

@@ -248,6 +248,7 @@ class Subscriber:
         on_state: Callable[[bool], None] = lambda connected: None,
         on_pause: Callable[[], None] = lambda: None,
         unsubscribe_first: Sequence[str] = (),
+        on_subscribed: Callable[[int], None] = lambda filters: None,
     ) -> None:
         self._s = settings
         self._subscriptions = list(subscriptions)
@@ -257,6 +258,9 @@ class Subscriber:
         self._unsubscribe_first = list(unsubscribe_first)
         # Subscriptions added while connected, for the connection's subscribing task.
         self._added: asyncio.Queue[list[tuple[str, int]]] = asyncio.Queue()
+        # Told how many filters are in place, after each SUBACK (a gauge, and a readiness
+        # signal: the broker queues for every one of them from then on).
+        self._on_subscribed = on_subscribed
         self._handler = handler
         self._read_buffer = read_buffer
         self._pause_after_s = pause_after_s
@@ -307,6 +311,7 @@ class Subscriber:
             while not self._added.empty():
                 self._added.get_nowait()
             await client.subscribe(list(self._subscriptions))
+            self._on_subscribed(len(self._subscriptions))
             # Flow control starts only now: paused reading before the SUBACK arrived (the
             # broker sends a queued backlog first) would wait for it forever.
             queue.attach(client, self._read_buffer)
@@ -335,6 +340,7 @@ class Subscriber:
         while True:
             subscriptions = await self._added.get()
             await client.subscribe(subscriptions)
+            self._on_subscribed(len(self._subscriptions))
             log.info("subscribed", topics=len(subscriptions), first=subscriptions[0][0])
 
     async def _consume(self, client: aiomqtt.Client) -> None:
