@@ -161,10 +161,15 @@ class Alerting:
         counts = ParseCounts()
         by_node: dict[str, list[ReadingValues]] = {}
         timeout = aiohttp.ClientTimeout(total=120)
+        # A partitioned replica reads back its own nodes only (all of them for one replica).
+        nodes = None if self._replica.solo else sorted(info.node for info in self._fleet)
+        if nodes == []:
+            log.info("warm_start", readings=0, skipped=0, nodes=0, note="this replica owns none")
+            return
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 for quantity in (*SPECS, *sorted(WATER)):
-                    answer = await fetch(session, target, quantity, since)
+                    answer = await fetch(session, target, quantity, since, nodes)
                     for item in parse_series(quantity, answer, counts):
                         if item.node in self._fleet:
                             by_node.setdefault(item.node, []).append(item.reading)
