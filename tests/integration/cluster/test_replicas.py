@@ -6,9 +6,10 @@ each replica a real `envnet aggregator` process with ENVNET_REPLICA="i/N".
    other's nodes alone are acked, and the stopped one's persistent session keeps its
    nodes' readings), and the `alerts` points are the same, event by event, as one
    replica's on the same seeded input (and as the episodes say they must be).
-2. A rolling restart from one replica to two, in the documented order, mid-episode: the
-   readings the new layout's gaps left unacked are sent again (as an edge does) and stored
-   once; alerts fired before the change are resolved after it by the node's new owner.
+2. Rolling restarts from one replica to two and from two to one, in the documented order,
+   mid-episode: the readings the layout's gaps left unacked are sent again (as an edge does)
+   and stored once; alerts fired before the change are resolved after it by the node's new
+   owner.
 3. A real edge agent whose owner is not running yet: its first batches reach no
    subscriber, and its own resend (edge/resend.py) delivers them once the owner is up.
 
@@ -203,6 +204,44 @@ def test_a_rolling_restart_from_one_replica_to_two_keeps_readings_and_alerts_rig
         assert log_clean(r0)() and log_clean(r1)()
     assert set(fired_before) < set(expected_alerts(t0))
     assert other_alert_events(influxd.url, "roll") == []
+
+
+def test_a_rolling_restart_from_two_replicas_to_one_keeps_readings_and_alerts_right(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    t0 = origin()
+    split = owners(2)
+    full = {node: HOURS * READINGS_PER_MESSAGE for node in NODES}
+    shrink = site(tmp_path, mosquitto, influxd, "shrink")
+    with feeds(mosquitto.port, t0) as fleet:
+        r0, r1 = start_replica(shrink, "0/2"), start_replica(shrink, "1/2")
+        with stopping(r0, r1):
+            fleet.publish_hours(NODES, range(1, 5))
+            fleet.wait_acked(NODES)
+            wait_for(lambda: len(alert_rows(influxd.url, "shrink")) >= 4, 30, "alerts fired before")
+            # The documented order for 2 -> 1: stop replica 1 (its nodes are unowned for a
+            # while), then restart replica 0 as 0/1.
+            r1.stop()
+            fleet.publish_hours(NODES, range(5, 6))  # replica 1's nodes: into its session
+            fleet.wait_acked(split[0])
+            r0.stop()
+        discard_session(mosquitto.port, f"{shrink.client_id}-r1")  # step 4, done early here
+        solo = start_replica(shrink, "0/1")
+        with stopping(solo):
+            resent = fleet.resend_until_acked(split[1])
+            assert resent >= len(split[1])  # hour 4 of each: the discarded session had it
+            fleet.publish_hours(NODES, range(6, HOURS + 1))
+            fleet.wait_acked(NODES)
+            wait_for(lambda: every_reading_once(influxd, "shrink") == full, 30, "stored")
+            wait_for(
+                lambda: alert_rows(influxd.url, "shrink") == expected_alerts(t0),
+                30,
+                "the episodes' alerts across the change",
+            )
+            assert metric(solo, "envnet_replica_nodes") == len(NODES)
+            assert metric(solo, "envnet_mqtt_subscriptions") == 3
+        assert log_clean(solo)()
+    assert other_alert_events(influxd.url, "shrink") == []
 
 
 def test_an_edge_resends_what_it_published_before_its_owner_subscribed(
