@@ -73,7 +73,8 @@ class Metrics:
         self.foreign_messages = declare.counter(
             "envnet_replica_foreign_messages",
             "Messages about nodes another replica owns: statuses (read for discovery only) "
-            "and readings left in a session by an earlier layout (neither stored nor acked)",
+            "and readings left in a session by an earlier layout (neither stored nor acked); "
+            "over_limit: owned nodes not subscribed, beyond the per-replica topic limit",
             "kind",
         )
         self.duplicates = declare.counter(

@@ -309,7 +309,12 @@ class AggregatorService:
         return self._node_topics.plan()
 
     def _learn_nodes(self, nodes: list[str]) -> None:
+        over = self._node_topics.over_limit
         new = self._node_topics.learn(nodes)
+        if self._node_topics.over_limit > over:
+            self.metrics.foreign_messages.labels("over_limit").inc(
+                self._node_topics.over_limit - over
+            )
         if new and self._subscriber is not None:
             self._subscriber.add([(topic, 1) for topic in new])
             log.info("replica_subscribed", replica=self._replica.label, nodes=len(new))

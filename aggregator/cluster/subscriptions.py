@@ -21,6 +21,11 @@ from aggregator.cluster.partition import Replica
 from schemas import topics
 
 QOS = 1
+# Readings topics one replica subscribes at most: far above a city's fleet, so that a flood
+# of statuses under ever new node ids (a broker without the ACL) cannot grow the session,
+# and the list sent at each reconnect, without bound. Beyond it a node is not subscribed
+# (counted by the caller); nodes of the inventory come first at start.
+MAX_NODE_TOPICS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,9 @@ class NodeSubscriptions:
     subscribed: set[str] = field(default_factory=set)
     # Known nodes owned elsewhere, whose readings topic the session must not keep.
     foreign: set[str] = field(default_factory=set)
+    limit: int = MAX_NODE_TOPICS
+    # Owned nodes not subscribed because of `limit`.
+    over_limit: int = 0
 
     def learn(self, nodes: Iterable[str]) -> list[str]:
         """Note `nodes` as known; the readings topics to subscribe now (owned nodes not yet
@@ -53,8 +61,12 @@ class NodeSubscriptions:
         new: list[str] = []
         for node in sorted(set(nodes)):
             if not self.replica.owns(node):
-                self.foreign.add(node)
+                if len(self.foreign) < self.limit:
+                    self.foreign.add(node)
             elif node not in self.subscribed:
+                if len(self.subscribed) >= self.limit:
+                    self.over_limit += 1
+                    continue
                 self.subscribed.add(node)
                 new.append(topics.readings(node))
         return new

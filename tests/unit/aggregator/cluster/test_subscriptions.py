@@ -75,3 +75,13 @@ def test_session_ids_are_per_index_and_index_zero_keeps_the_plain_id() -> None:
     ids = {session_client_id("agg", Replica(i, 4)) for i in range(4)}
     assert len(ids) == 4
     assert session_client_id("agg", Replica(2, 3)) == session_client_id("agg", Replica(2, 5))
+
+
+def test_the_topics_of_one_replica_are_bounded() -> None:
+    subs = NodeSubscriptions(Replica(0, 2), limit=3)
+    owned = [n for n in (f"flood-{i}" for i in range(200)) if Replica(0, 2).owns(n)]
+    assert len(subs.learn(owned)) == 3
+    assert subs.over_limit == len(owned) - 3
+    assert len(subs.foreign) == 0 and len(subs.plan().keep) == 2 + 3
+    subs.learn([f"flood-{i}" for i in range(200)])
+    assert len(subs.foreign) == 3  # the UNSUBSCRIBE list is bounded too
