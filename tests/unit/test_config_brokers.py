@@ -42,9 +42,9 @@ LOADERS = pytest.mark.parametrize("load", [_edge, _agg], ids=["node.toml", "agg.
 
 @LOADERS
 def test_urls_in_order_and_a_single_url_is_a_list_of_one(tmp_path: Path, load: Load) -> None:
-    many = load(tmp_path, 'urls = ["mqtt://a:1883", "mqtt://b:1884", "mqtt://u:pw@c"]\n')
+    many = load(tmp_path, 'urls = ["mqtt://a:1883", "mqtt://b:1884", "mqtt://u:pw@c"]\n', None)
     assert many == ["mqtt://a:1883", "mqtt://b:1884", "mqtt://c:1883"]
-    assert load(tmp_path, 'url = "mqtt://a:1999"\n') == ["mqtt://a:1999"]
+    assert load(tmp_path, 'url = "mqtt://a:1999"\n', None) == ["mqtt://a:1999"]
     assert load(tmp_path, "", None) == ["mqtt://localhost:1883"]
 
 
