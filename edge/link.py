@@ -134,8 +134,10 @@ class MqttLink:
         self._failure_counted = True
         # Leaving a working broker on purpose (going home): the disconnect is no failure.
         self._leaving = False
-        # Moves to another broker than the last connection's, for stats and tests.
+        # Moves to another broker than the last connection's, and attempts to go home (some
+        # of which may have failed and fallen back), for stats and tests.
         self.switches = 0
+        self.home_attempts = 0
         self._events: list[LinkEvent] = []
         self._connected = False
         self._connecting = False
@@ -299,6 +301,7 @@ class MqttLink:
         Unacknowledged batches stay journaled and go out again once connected."""
         log.info("broker_going_home", from_broker=self.broker, to_broker=self._endpoints[0].display)
         self._rotation.go_home(now)
+        self.home_attempts += 1
         self._leaving = True
         if self._client.disconnect() != mqtt.MQTT_ERR_SUCCESS:
             # No connection left to close: the loss is reported as any other.
