@@ -20,9 +20,16 @@ from aggregator.fleet import Fleet, NodeInfo
 from edge.config import EdgeConfig
 from edge.journal import Journal
 from edge.link import MqttLink
+from schemas import codec, topics
 from simulators.local_stack import Influxd, Mosquitto
 from tests.support.edge_harness import RunningAgent, node_config, running_agent
-from tests.support.harness import aggregator_config, count, running_aggregator, wait_for
+from tests.support.harness import (
+    MqttProbe,
+    aggregator_config,
+    count,
+    running_aggregator,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -129,6 +136,13 @@ def test_returns_home_after_return_home_s_and_a_failed_return_falls_back(
         a.start()  # same port, empty: no sessions, no retained messages
         wait_for(lambda: on(link, a), 30, "the edge home on A")
         assert link.switches == 2
+        # It left B with a clean DISCONNECT: B sent no will, its retained status is online.
+        probe = MqttProbe(b.port, [topics.status("edge-1")]).start()
+        try:
+            wait_for(lambda: bool(probe.on(lambda t: True)), 10, "B's retained status")
+            assert codec.STATUS.decode(probe.on(lambda t: True)[-1]).state == "online"
+        finally:
+            probe.stop()
         produced_home = run.producer.count()
         wait_for(lambda: stored(influxd) > produced_home, 30, "readings stored via A again")
         finish_lossless(run, influxd, tmp_path)
