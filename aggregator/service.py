@@ -226,6 +226,7 @@ class AggregatorService:
             log.info(
                 "aggregator_started",
                 influx=writer.target.display,
+                brokers=",".join(e.display for e in config.mqtt.endpoints()),
                 nodes=len(self._fleet),
                 metrics_port=server.port,
                 calibrations=len(self._calibration) if self._calibration is not None else 0,
