@@ -19,9 +19,9 @@ from aggregator.storage.pipeline import PipelineSettings
 from aggregator.webhook import WebhookSettings
 from aggregator.worker.event_clock import ClockSettings, overlay_clock_env
 from schemas.runtime.configfile import ConfigError, convert, overlay_env, read_toml
+from schemas.runtime.endpoints import EndpointError, overlay_mqtt_url_env
 
 ENV_OVERRIDES: Final = {
-    "ENVNET_MQTT_URL": ("mqtt", "url"),
     "ENVNET_INFLUX_URL": ("influx", "url"),
     "ENVNET_INFLUX_DB": ("influx", "database"),
     "ENVNET_INFLUX_ORG": ("influx", "org"),
@@ -118,6 +118,11 @@ def load_aggregator_config(
     source = str(path) if path is not None else "defaults"
     env = os.environ if environ is None else environ
     raw = overlay_env(raw, ENV_OVERRIDES, env)
+    # ENVNET_MQTT_URL names one broker, or a cluster's servers as a comma-separated list.
+    try:
+        raw = overlay_mqtt_url_env(raw, env.get("ENVNET_MQTT_URL"))
+    except EndpointError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     # ENVNET_ALERTMANAGER_URL names one Alertmanager, or a cluster as a comma-separated list.
     if urls := [u.strip() for u in env.get("ENVNET_ALERTMANAGER_URL", "").split(",") if u.strip()]:
         raw.setdefault("alertmanager", {})["urls"] = urls

@@ -259,6 +259,7 @@ class AggregatorService:
             log.info(
                 "aggregator_started",
                 influx=writer.target.display,
+                brokers=",".join(e.display for e in config.mqtt.endpoints()),
                 nodes=len(self._fleet),
                 replica=self._replica.label,
                 owned_nodes=len(self._owned),

@@ -166,6 +166,11 @@ class EdgeAgent:
         # read from another thread (e.g. a replay waiting for its last acks).
         self.journal_depth = journal.depth()
 
+    @property
+    def link(self) -> Link:
+        """The uplink, for its state (an MqttLink says which broker, and how often it moved)."""
+        return self._link
+
     # -- the loop -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:

@@ -4,6 +4,7 @@ One row per check, as a table or JSON:
 - each sensor: does it answer, and with what values (driver created from node.toml, read
   once with a timeout, closed);
 - the broker: reachable with this node's credentials and CA file, or why not, in words;
+  with several brokers ([mqtt] urls), one row for each;
 - the clock: synchronised, and the offset where chrony can tell it;
 - the journal: readings waiting, age of the oldest, size against its bound.
 
@@ -30,6 +31,7 @@ from edge.config import EdgeConfig, SensorSection
 from edge.journal import JournalError, JournalMissingError, JournalStatus, read_status
 from edge.sensor_probe import SensorAnswer, plausible, probe_sensor
 from schemas.quantities import SPECS
+from schemas.runtime.endpoints import MqttEndpoint
 
 Status = Literal["ok", "warn", "fail", "unknown"]
 
@@ -74,17 +76,13 @@ class CheckSettings:
     sensors: bool = True
 
 
-def probe_configured_broker(config: EdgeConfig, timeout_s: float) -> BrokerResult:
-    mqtt = config.mqtt
-    return probe_broker(mqtt.endpoint(), mqtt.ca_file, config.node.id, timeout_s)
-
-
 @dataclass(frozen=True, slots=True)
 class Probes:
     """The I/O, replaceable in tests of the judging."""
 
     sensor: Callable[[SensorSection, float, int], SensorAnswer] = probe_sensor
-    broker: Callable[[EdgeConfig, float], BrokerResult] = probe_configured_broker
+    # (endpoint, CA file, node id, timeout): one broker.
+    broker: Callable[[MqttEndpoint, str | None, str, float], BrokerResult] = probe_broker
     clock: Callable[[], ClockSync] = read_clock_sync
     journal: Callable[[Path, int], JournalStatus] = read_status
 
@@ -113,12 +111,30 @@ def sensor_row(sensor: SensorSection, answer: SensorAnswer, timeout_s: float) ->
     return CheckRow(name, "ok", f"{sensor.driver}: {shown}", values)
 
 
-def broker_row(result: BrokerResult) -> CheckRow:
+def broker_row(result: BrokerResult, name: str = "broker", others_ok: bool = False) -> CheckRow:
+    """`others_ok`: another configured broker answered, so the node fails over to it and
+    this one failing is a warning."""
     if not result.ok:
-        return CheckRow("broker", "fail", result.detail)
+        if others_ok:
+            return CheckRow(name, "warn", f"{result.detail}; the node uses the other brokers")
+        return CheckRow(name, "fail", result.detail)
     if result.warning:
-        return CheckRow("broker", "warn", f"{result.detail}; {result.warning}")
-    return CheckRow("broker", "ok", result.detail)
+        return CheckRow(name, "warn", f"{result.detail}; {result.warning}")
+    return CheckRow(name, "ok", result.detail)
+
+
+def broker_rows(
+    endpoints: Sequence[MqttEndpoint], results: Sequence[BrokerResult]
+) -> list[CheckRow]:
+    """One row per configured broker: `broker` for one, `broker N host:port` for several
+    (N from 1, the first is home)."""
+    if len(endpoints) == 1:
+        return [broker_row(results[0])]
+    any_ok = any(r.ok for r in results)
+    return [
+        broker_row(result, f"broker {i} {endpoint.display}", others_ok=any_ok)
+        for i, (endpoint, result) in enumerate(zip(endpoints, results, strict=True), start=1)
+    ]
 
 
 def clock_row(sync: ClockSync, max_offset_s: float, now_ms: int) -> CheckRow:
@@ -197,7 +213,12 @@ def run_checks(
         for sensor in config.sensors:
             answer = probes.sensor(sensor, settings.timeout_s, now_ms)
             rows.append(sensor_row(sensor, answer, settings.timeout_s))
-    rows.append(broker_row(probes.broker(config, settings.timeout_s)))
+    endpoints = config.mqtt.endpoints()
+    mqtt = config.mqtt
+    results = [
+        probes.broker(e, mqtt.ca_file, config.node.id, settings.timeout_s) for e in endpoints
+    ]
+    rows.extend(broker_rows(endpoints, results))
     rows.append(clock_row(probes.clock(), settings.max_clock_offset_s, now_ms))
     rows.append(_journal(config, probes, now_ms))
     return CheckReport(

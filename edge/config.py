@@ -10,10 +10,17 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from schemas.messages import ID_PATTERN, SensorSerial
-from schemas.runtime.configfile import ConfigError, convert, overlay_env, read_toml
-from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
+from schemas.runtime.configfile import ConfigError, convert, read_toml
+from schemas.runtime.endpoints import (
+    EndpointError,
+    MqttEndpoint,
+    broker_urls,
+    overlay_mqtt_url_env,
+    parse_mqtt_urls,
+)
+from schemas.runtime.failover import DEFAULT_RETURN_HOME_S
 
-ENV_OVERRIDES: Final = {"ENVNET_MQTT_URL": ("mqtt", "url")}
+DEFAULT_MQTT_URL: Final = "mqtt://localhost:1883"
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -24,7 +31,12 @@ class NodeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class MqttSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    url: str = "mqtt://localhost:1883"
+    # One broker (`url`) or several in order (`urls`, the first is home); not both.
+    url: str | None = None
+    urls: tuple[str, ...] = ()
+    # Connected to a broker other than the first this long, the link goes back to the first;
+    # 0: it stays until that broker fails (schemas.runtime.failover).
+    return_home_s: Annotated[float, msgspec.Meta(ge=0)] = DEFAULT_RETURN_HOME_S
     client_id: str | None = None
     keepalive_s: PositiveInt = 30
     ca_file: str | None = None
@@ -38,8 +50,13 @@ class MqttSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_inflight: PositiveInt = 100
     status_interval_s: Positive = 60.0
 
+    def endpoints(self) -> tuple[MqttEndpoint, ...]:
+        """The brokers in order, home first; EndpointError if `url`/`urls` cannot be used."""
+        return parse_mqtt_urls(broker_urls(self.url, self.urls, DEFAULT_MQTT_URL))
+
     def endpoint(self) -> MqttEndpoint:
-        return parse_mqtt_url(self.url)
+        """The home broker."""
+        return self.endpoints()[0]
 
 
 class SamplingSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -79,7 +96,12 @@ class EdgeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def load_edge_config(path: Path, environ: Mapping[str, str] | None = None) -> EdgeConfig:
-    raw = overlay_env(read_toml(path), ENV_OVERRIDES, os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    try:
+        # ENVNET_MQTT_URL: one URL or a comma-separated list, replacing [mqtt] url and urls.
+        raw = overlay_mqtt_url_env(read_toml(path), env.get("ENVNET_MQTT_URL"))
+    except EndpointError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     _check_misplaced_options(raw, str(path))
     config = convert(raw, EdgeConfig, str(path))
     return validated(config, str(path))
@@ -106,9 +128,10 @@ def _check_misplaced_options(raw: Mapping[str, Any], source: str) -> None:
 def validated(config: EdgeConfig, source: str) -> EdgeConfig:
     """Cross-field checks that the types alone cannot express."""
     try:
-        config.mqtt.endpoint()
+        config.mqtt.endpoints()
     except EndpointError as exc:
-        raise ConfigError(f"{source}: mqtt.url: {exc}") from None
+        key = "mqtt.urls" if config.mqtt.urls else "mqtt.url"
+        raise ConfigError(f"{source}: {key}: {exc}") from None
     ids = [sensor.id for sensor in config.sensors]
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{source}: sensor ids must be unique, got {ids}")

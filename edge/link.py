@@ -4,6 +4,15 @@ paho's callbacks only append typed events to a list that `poll()` returns, so th
 connection changes and acknowledgements as plain values in one place, in order. Reconnects
 are scheduled here with a capped, jittered backoff; paho's own reconnect (no jitter) is not
 used. The offline status is the MQTT last will, so the broker announces a node that vanishes.
+
+Several brokers (node.toml [mqtt] urls) are tried in order by a BrokerRotation
+(schemas.runtime.failover): a lost broker is followed at once by the next, and after
+return_home_s elsewhere the link leaves with a clean DISCONNECT (no will) and connects to the
+first again. One paho client serves every broker: before each attempt it is aimed at the
+broker the rotation names, so the will and the ack and refusal subscriptions go with every
+connection. Batches not yet acknowledged stay in the journal and the agent sends them all
+again on each Connected (edge.resend), so a switch loses nothing; the aggregator drops the
+duplicates by sequence number.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from schemas.codec import Codec, ContractError
 from schemas.messages import STATUS_SCHEMA, AckMessage, RefusalMessage, StatusMessage
 from schemas.runtime.backoff import Backoff
 from schemas.runtime.endpoints import MqttEndpoint
+from schemas.runtime.failover import DEFAULT_RETURN_HOME_S, BrokerRotation
 from schemas.runtime.logs import get_logger
 
 log = get_logger("edge.link")
@@ -91,12 +101,14 @@ class Link(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LinkSettings:
-    endpoint: MqttEndpoint
+    # In order; the first is home. All with or all without TLS (edge.config checks).
+    endpoints: tuple[MqttEndpoint, ...]
     client_id: str
     keepalive_s: int = 30
     ca_file: str | None = None
     max_inflight: int = 100
     connect_timeout_s: float = 5.0
+    return_home_s: float = DEFAULT_RETURN_HOME_S
 
 
 class MqttLink:
@@ -111,8 +123,21 @@ class MqttLink:
         self._node = node
         self._sleep = sleep
         self._settings = settings
-        self._backoff = backoff
+        self._endpoints = settings.endpoints
+        self._rotation = BrokerRotation(len(settings.endpoints), backoff, settings.return_home_s)
         self._monotonic = monotonic
+        # The broker the client is set up for, and the one of the last successful connection.
+        self._aimed: int | None = None
+        self._last_connected: int | None = None
+        # One failure per attempt: a refused CONNACK is followed by a disconnect, and the
+        # rotation must move on once, not twice.
+        self._failure_counted = True
+        # Leaving a working broker on purpose (going home): the disconnect is no failure.
+        self._leaving = False
+        # Moves to another broker than the last connection's, and attempts to go home (some
+        # of which may have failed and fallen back), for stats and tests.
+        self.switches = 0
+        self.home_attempts = 0
         self._events: list[LinkEvent] = []
         self._connected = False
         self._connecting = False
@@ -135,16 +160,13 @@ class MqttLink:
         client.connect_timeout = s.connect_timeout_s
         client.max_inflight_messages_set(s.max_inflight)
         client.max_queued_messages_set(0)
-        if s.endpoint.username is not None:
-            client.username_pw_set(s.endpoint.username, s.endpoint.password)
-        if s.endpoint.tls:
+        if s.endpoints[0].tls:
             client.tls_set(ca_certs=s.ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         offline = StatusMessage(
             schema=STATUS_SCHEMA, node=self._node, state="offline", reason="lost"
         )
+        # Sent with every CONNECT this client makes, to whichever broker.
         client.will_set(topics.status(self._node), codec.STATUS.encode(offline), qos=1, retain=True)
-        # Sets host and port only; every actual attempt is a reconnect() from poll().
-        client.connect_async(s.endpoint.host, s.endpoint.port, s.keepalive_s)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -160,14 +182,16 @@ class MqttLink:
     ) -> None:
         self._connecting = False
         if rc.is_failure:
-            log.warning("broker_refused", broker=self._settings.endpoint.display, reason=str(rc))
-            self._schedule_reconnect()
+            log.warning("broker_refused", broker=self.broker, reason=str(rc))
+            self._failed()
             return
+        # On every connection: a broker we were not on before has no session of ours.
         client.subscribe(self._ack_topic, qos=1)
         client.subscribe(self._refusal_topic, qos=1)
         self._connected = True
-        self._backoff.reset()
-        log.info("connected", broker=self._settings.endpoint.display)
+        self._rotation.connected_at(self._monotonic())
+        self._note_switch()
+        log.info("connected", broker=self.broker)
         self._events.append(Connected())
 
     def _on_disconnect(
@@ -177,10 +201,15 @@ class MqttLink:
         self._connected = False
         self._connecting = False
         self._inflight.clear()
+        if self._leaving:
+            self._leaving = False
+            self._next_attempt = self._monotonic()  # home, at once
+            self._events.append(Disconnected("returning to the first broker"))
+            return
         if was_connected:
-            log.warning("disconnected", reason=str(rc))
+            log.warning("disconnected", broker=self.broker, reason=str(rc))
             self._events.append(Disconnected(str(rc)))
-        self._schedule_reconnect()
+        self._failed()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         ack = self._addressed_to_us(codec.ACK, message.payload, "ack", BadAck)
@@ -218,28 +247,72 @@ class MqttLink:
 
     # -- driving --------------------------------------------------------------------------
 
-    def _schedule_reconnect(self) -> None:
-        if self._next_attempt > self._monotonic():
-            return  # already scheduled: a refused CONNACK is followed by a disconnect
-        delay = self._backoff.next_delay()
-        self._next_attempt = self._monotonic() + delay
-        log.info("reconnect_scheduled", in_s=round(delay, 2), attempt=self._backoff.attempts)
+    def _failed(self) -> None:
+        """The attempt or connection at the current broker failed: schedule the next."""
+        if self._failure_counted:
+            return
+        self._failure_counted = True
+        now = self._monotonic()
+        attempt = self._rotation.failed(now)
+        self._next_attempt = attempt.at_s
+        log.info(
+            "reconnect_scheduled",
+            broker=self._endpoints[attempt.index].display,
+            in_s=round(attempt.at_s - now, 2),
+        )
+
+    def _note_switch(self) -> None:
+        current, last = self._rotation.current, self._last_connected
+        if last is not None and last != current:
+            self.switches += 1
+            log.warning(
+                "broker_switched",
+                from_broker=self._endpoints[last].display,
+                to_broker=self.broker,
+                switches=self.switches,
+            )
+        self._last_connected = current
+
+    def _aim(self, index: int) -> None:
+        """Point the client at broker `index` (host, port, credentials); no I/O."""
+        endpoint = self._endpoints[index]
+        self._client.username_pw_set(endpoint.username, endpoint.password)
+        # Sets host and port only; the attempt itself is the reconnect() that follows.
+        self._client.connect_async(endpoint.host, endpoint.port, self._settings.keepalive_s)
+        self._aimed = index
 
     def _attempt_connect(self) -> None:
-        endpoint = self._settings.endpoint
+        index = self._rotation.current
+        if self._aimed != index:
+            self._aim(index)
         self._connecting = True
+        self._failure_counted = False
         try:
             self._client.reconnect()
         except (OSError, ssl.SSLError) as exc:
             # A CONNACK that never comes is handled by paho's keepalive check, which closes
             # the socket and reports a disconnect, so `_connecting` cannot stick.
             self._connecting = False
-            log.warning("connect_failed", broker=endpoint.display, error=str(exc))
-            self._schedule_reconnect()
+            log.warning("connect_failed", broker=self._endpoints[index].display, error=str(exc))
+            self._failed()
+
+    def _go_home(self, now: float) -> None:
+        """A clean DISCONNECT (the broker sends no will), then a connect to the first broker.
+        Unacknowledged batches stay journaled and go out again once connected."""
+        log.info("broker_going_home", from_broker=self.broker, to_broker=self._endpoints[0].display)
+        self._rotation.go_home(now)
+        self.home_attempts += 1
+        self._leaving = True
+        if self._client.disconnect() != mqtt.MQTT_ERR_SUCCESS:
+            # No connection left to close: the loss is reported as any other.
+            self._leaving = False
 
     def poll(self, timeout_s: float) -> list[LinkEvent]:
         """Do network I/O for up to `timeout_s`, (re)connecting when due; return new events."""
-        if not self._connected and not self._connecting and self._monotonic() >= self._next_attempt:
+        now = self._monotonic()
+        if self._connected and not self._leaving and self._rotation.home_due(now):
+            self._go_home(now)
+        if not self._connected and not self._connecting and now >= self._next_attempt:
             self._attempt_connect()
         if self._client.socket() is not None:
             self._client.loop(timeout=max(0.0, timeout_s))
@@ -251,6 +324,11 @@ class MqttLink:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def broker(self) -> str:
+        """The broker in use or tried next, safe to log (no credentials)."""
+        return self._endpoints[self._rotation.current].display
 
     @property
     def inflight(self) -> int:

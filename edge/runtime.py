@@ -47,11 +47,12 @@ def build_agent(
     link = MqttLink(
         config.node.id,
         LinkSettings(
-            endpoint=mqtt.endpoint(),
+            endpoints=mqtt.endpoints(),
             client_id=mqtt.client_id or f"envnet-edge-{config.node.id}",
             keepalive_s=mqtt.keepalive_s,
             ca_file=mqtt.ca_file,
             max_inflight=mqtt.max_inflight,
+            return_home_s=mqtt.return_home_s,
         ),
         Backoff(
             initial_s=mqtt.reconnect_initial_s, cap_s=mqtt.reconnect_cap_s, rng=random.Random()

@@ -27,7 +27,8 @@ import paho.mqtt.client as mqtt
 from aiomqtt.types import PahoSocket
 
 from schemas.runtime.backoff import Backoff
-from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
+from schemas.runtime.endpoints import EndpointError, MqttEndpoint, broker_urls, parse_mqtt_urls
+from schemas.runtime.failover import DEFAULT_RETURN_HOME_S, BrokerRotation
 from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.mqtt")
@@ -41,12 +42,14 @@ WATCH_INTERVAL_S: Final = 0.05
 # is decoded in one go, and meanwhile no InfluxDB response is read, no write is started and
 # no frame reaches the alerting worker: the stages then take turns instead of overlapping.
 CONSUME_SLICE_S: Final = 0.002
+DEFAULT_MQTT_URL: Final = "mqtt://localhost:1883"
 
 
 class SessionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One MQTT connection of the aggregator: agg.toml [mqtt]'s connection keys."""
 
-    url: str = "mqtt://localhost:1883"
+    # One broker (`url`) or several servers of one cluster in order (`urls`, below).
+    url: str | None = None
     # Fixed, so the broker keeps this subscriber's persistent session (and queues readings
     # for it) across aggregator restarts and intake pauses.
     client_id: str = "envnet-aggregator"
@@ -54,15 +57,25 @@ class SessionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     keepalive_s: Annotated[int, msgspec.Meta(gt=0)] = 30
     reconnect_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
     reconnect_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Several servers of one cluster in order, the first is home; not with `url`. Each
+    # connection moves to the next when one fails, and back to the first after
+    # return_home_s elsewhere (0: never on its own).
+    urls: tuple[str, ...] = ()
+    return_home_s: Annotated[float, msgspec.Meta(ge=0)] = DEFAULT_RETURN_HOME_S
 
     def __post_init__(self) -> None:
         try:
-            parse_mqtt_url(self.url)
+            self.endpoints()
         except EndpointError as exc:
-            raise ValueError(f"mqtt.url: {exc}") from None
+            raise ValueError(f"{'mqtt.urls' if self.urls else 'mqtt.url'}: {exc}") from None
+
+    def endpoints(self) -> tuple[MqttEndpoint, ...]:
+        """The brokers in order, home first."""
+        return parse_mqtt_urls(broker_urls(self.url, self.urls, DEFAULT_MQTT_URL))
 
     def endpoint(self) -> MqttEndpoint:
-        return parse_mqtt_url(self.url)
+        """The home broker."""
+        return self.endpoints()[0]
 
 
 class IntakeSettings(SessionSettings, frozen=True, forbid_unknown_fields=True):
@@ -86,6 +99,59 @@ class IntakeSettings(SessionSettings, frozen=True, forbid_unknown_fields=True):
 
 class _IntakePausedError(Exception):
     """Raised inside the subscriber's task group to leave the connection for a while."""
+
+
+class _ReturnHomeError(Exception):
+    """Raised inside a connection's task group: time to leave a non-home broker for home."""
+
+
+class BrokerChoice:
+    """One connection's place in the broker list (schemas.runtime.failover), with the logging:
+    which broker to connect to, how long to wait after a loss, when to go home."""
+
+    def __init__(self, settings: SessionSettings, name: str, rng: random.Random) -> None:
+        self._endpoints = settings.endpoints()
+        self._name = name
+        backoff = Backoff(settings.reconnect_initial_s, settings.reconnect_cap_s, rng=rng)
+        self._rotation = BrokerRotation(len(self._endpoints), backoff, settings.return_home_s)
+        self._last: int | None = None  # the broker of the last successful connection
+        self.switches = 0
+
+    @property
+    def endpoint(self) -> MqttEndpoint:
+        return self._endpoints[self._rotation.current]
+
+    def connected(self) -> None:
+        rotation = self._rotation
+        rotation.connected_at(time.monotonic())
+        if self._last is not None and self._last != rotation.current:
+            self.switches += 1
+            log.warning(
+                "broker_switched",
+                connection=self._name,
+                from_broker=self._endpoints[self._last].display,
+                to_broker=self.endpoint.display,
+                switches=self.switches,
+            )
+        self._last = rotation.current
+
+    def lost(self) -> float:
+        """The connection ended or was never made: seconds to wait before the next try."""
+        attempt = self._rotation.failed(time.monotonic())
+        return max(0.0, attempt.at_s - time.monotonic())
+
+    def go_home(self) -> None:
+        log.info("broker_going_home", connection=self._name, to_broker=self._endpoints[0].display)
+        self._rotation.go_home(time.monotonic())
+
+    async def home_timer(self) -> None:
+        """Raise _ReturnHomeError when home is due; never returns while home is not due."""
+        at = self._rotation.home_at()
+        if at is None:
+            await asyncio.Event().wait()
+            return
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        raise _ReturnHomeError
 
 
 class BurstReadClient(aiomqtt.Client):
@@ -177,11 +243,11 @@ def _has_data(sock: PahoSocket) -> bool:
 
 def _client(
     settings: SessionSettings,
+    endpoint: MqttEndpoint,
     client_id: str,
     clean: bool,
     queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> BurstReadClient:
-    endpoint = settings.endpoint()
     tls = None
     if endpoint.tls:
         tls = aiomqtt.TLSParameters(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
@@ -271,6 +337,7 @@ class Subscriber:
         self._carry: list[aiomqtt.Message] = []
         # Set once the first subscription is in place (the broker queues for us from then on).
         self.subscribed = asyncio.Event()
+        self.brokers = BrokerChoice(settings, "subscriber", random.Random())
 
     @property
     def backlog(self) -> int:
@@ -279,15 +346,20 @@ class Subscriber:
 
     async def run(self) -> None:
         """Connect, consume, pause and reconnect until cancelled."""
-        backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
+        choice = self.brokers
         while True:
             holder: list[FlowQueue] = []
+            endpoint = choice.endpoint
             client = _client(
-                self._s, self._s.client_id, clean=False, queue_type=_flow_queue_type(holder)
+                self._s,
+                endpoint,
+                self._s.client_id,
+                clean=False,
+                queue_type=_flow_queue_type(holder),
             )
             self._queue = holder[0]
             try:
-                outcome = await self._session(client, holder[0], backoff)
+                outcome = await self._session(client, holder[0], choice)
             except aiomqtt.MqttError as exc:
                 outcome = str(exc)
             finally:
@@ -296,15 +368,21 @@ class Subscriber:
             if outcome == "paused":
                 await self._wait_until_resumable()
                 continue
-            log.warning("subscriber_disconnected", broker=self._s.endpoint().display, error=outcome)
-            await asyncio.sleep(backoff.next_delay())
+            if outcome == "home":
+                choice.go_home()
+                continue
+            log.warning("subscriber_disconnected", broker=endpoint.display, error=outcome)
+            await asyncio.sleep(choice.lost())
 
-    async def _session(self, client: BurstReadClient, queue: FlowQueue, backoff: Backoff) -> str:
-        """One connection: 'paused' when intake paused, else why the connection ended."""
+    async def _session(
+        self, client: BurstReadClient, queue: FlowQueue, choice: BrokerChoice
+    ) -> str:
+        """One connection: 'paused' when intake paused, 'home' when it leaves a non-home
+        broker for home, else why the connection ended."""
         async with client:
             self._on_state(True)
-            backoff.reset()
-            log.info("subscriber_connected", broker=self._s.endpoint().display)
+            choice.connected()
+            log.info("subscriber_connected", broker=choice.endpoint.display)
             if self._unsubscribe_first:
                 await client.unsubscribe(self._unsubscribe_first)
             # Whatever add() queued before is in self._subscriptions already.
@@ -322,8 +400,11 @@ class Subscriber:
                     group.create_task(self._consume(client), name="mqtt-consume")
                     group.create_task(self._watch(client), name="mqtt-watch")
                     group.create_task(self._subscribe_added(client), name="mqtt-subscribe")
+                    group.create_task(choice.home_timer(), name="mqtt-home")
             except* _IntakePausedError:
                 outcome = "paused"
+            except* _ReturnHomeError:
+                outcome = "home"
             except* aiomqtt.MqttError as lost:
                 outcome = str(lost.exceptions[0])
         return outcome
@@ -402,31 +483,55 @@ class Publisher:
         self._ready = asyncio.Event()
         # Wall time of the last connect or disconnect (or of creation), for /healthz.
         self.changed_at = time.time()
+        self.brokers = BrokerChoice(settings, "publisher", random.Random())
 
     @property
     def connected(self) -> bool:
         return self._client is not None
 
     async def run(self) -> None:
-        backoff = Backoff(self._s.reconnect_initial_s, self._s.reconnect_cap_s, rng=random.Random())
+        choice = self.brokers
         while True:
-            client = _client(self._s, f"{self._s.client_id}-pub", clean=True)
+            endpoint = choice.endpoint
+            client = _client(self._s, endpoint, f"{self._s.client_id}-pub", clean=True)
             try:
                 async with client:
                     self._client = client
                     self._ready.set()
                     self.changed_at = time.time()
-                    backoff.reset()
-                    async for _ in client.messages:  # no subscriptions: returns on disconnect
-                        pass
+                    choice.connected()
+                    outcome = await self._serve(client, choice)
             except aiomqtt.MqttError as exc:
-                log.warning("publisher_disconnected", error=str(exc))
+                outcome = str(exc)
             finally:
                 if self._client is not None:
                     self.changed_at = time.time()
                 self._client = None
                 self._ready.clear()
-            await asyncio.sleep(backoff.next_delay())
+            if outcome == "home":
+                choice.go_home()
+                continue
+            log.warning("publisher_disconnected", broker=endpoint.display, error=outcome)
+            await asyncio.sleep(choice.lost())
+
+    @staticmethod
+    async def _serve(client: aiomqtt.Client, choice: BrokerChoice) -> str:
+        """Until the connection ends (why) or it is time to go home ('home')."""
+
+        async def until_lost() -> None:
+            async for _ in client.messages:  # no subscriptions: raises on disconnect
+                pass
+
+        outcome = "closed"
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(until_lost(), name="mqtt-pub-lost")
+                group.create_task(choice.home_timer(), name="mqtt-pub-home")
+        except* _ReturnHomeError:
+            outcome = "home"
+        except* aiomqtt.MqttError as lost:
+            outcome = str(lost.exceptions[0])
+        return outcome
 
     async def wait_ready(self, timeout_s: float) -> bool:
         try:

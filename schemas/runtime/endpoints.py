@@ -1,8 +1,11 @@
-"""Connection endpoints given as URLs: `mqtt://[user:pass@]host:port`, `mqtts://…`."""
+"""Connection endpoints given as URLs: `mqtt://[user:pass@]host:port`, `mqtts://…`, one broker
+or an ordered list of them (schemas.runtime.failover)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from schemas.runtime.logs import redact_url
@@ -49,3 +52,48 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )
+
+
+def parse_mqtt_urls(urls: Sequence[str]) -> tuple[MqttEndpoint, ...]:
+    """An ordered list of brokers (the first is home): every URL valid, none twice, and all
+    with or all without TLS (one client and one CA file serve them all)."""
+    if not urls:
+        raise EndpointError("no broker URL given")
+    endpoints: list[MqttEndpoint] = []
+    for index, url in enumerate(urls):
+        try:
+            endpoint = parse_mqtt_url(url)
+        except EndpointError as exc:
+            raise EndpointError(f"[{index}]: {exc}") from None
+        if any((e.host, e.port) == (endpoint.host, endpoint.port) for e in endpoints):
+            raise EndpointError(f"[{index}]: {endpoint.display} is listed twice")
+        endpoints.append(endpoint)
+    if len({e.tls for e in endpoints}) > 1:
+        raise EndpointError("mixes mqtt:// and mqtts://: use one scheme for every broker")
+    return tuple(endpoints)
+
+
+def broker_urls(url: str | None, urls: Sequence[str], default: str) -> tuple[str, ...]:
+    """[mqtt] `url` (one broker) or `urls` (several, in order); setting both is an error."""
+    if url is not None and urls:
+        raise EndpointError("set url (one broker) or urls (several), not both")
+    if urls:
+        return tuple(urls)
+    return (url if url is not None else default,)
+
+
+def overlay_mqtt_url_env(raw: dict[str, Any], value: str | None) -> dict[str, Any]:
+    """ENVNET_MQTT_URL, one URL or a comma-separated list, replaces [mqtt] url and urls."""
+    listed = [part.strip() for part in (value or "").split(",") if part.strip()]
+    if not listed:
+        return raw
+    mqtt = raw.setdefault("mqtt", {})
+    if not isinstance(mqtt, dict):
+        raise EndpointError("mqtt (from ENVNET_MQTT_URL): [mqtt] is not a table")
+    mqtt.pop("url", None)
+    mqtt.pop("urls", None)
+    if len(listed) == 1:
+        mqtt["url"] = listed[0]
+    else:
+        mqtt["urls"] = listed
+    return raw

@@ -169,6 +169,7 @@ def test_the_enrolled_login_and_acl_work_on_the_shipped_tls_broker_until_retired
         acl = ["--acl", str(site / "envnet.acl")]
         assert envnet(["fleet", "enrol", "sz-new", *args, *common, *acl]) == 0
         url = load_edge_config(site / "n.toml").mqtt.url
+        assert url is not None
         password = url.split(":")[2].split("@")[0]
         assert tb.broker.pid is not None
         os.kill(tb.broker.pid, signal.SIGHUP)  # systemctl reload mosquitto

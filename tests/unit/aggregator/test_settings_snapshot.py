@@ -136,7 +136,7 @@ def received(config: AggregatorConfig, environ: dict[str, str]) -> dict[str, Any
     /healthz limits, each webhook entry with its token from the environment)."""
     influx, mqtt, metrics = config.influx, config.mqtt, config.metrics
     target = "url database retention_policy create_duration username password org bucket"
-    session = "client_id keepalive_s ca_file reconnect_initial_s reconnect_cap_s"
+    session = "client_id keepalive_s ca_file reconnect_initial_s reconnect_cap_s return_home_s"
     batching = "batch_readings linger_s max_inflight max_buffered_readings"
     limits = "storage_failing_after_s worker_failing_after_s broker_failing_after_s"
     return _plain(
@@ -148,6 +148,8 @@ def received(config: AggregatorConfig, environ: dict[str, str]) -> dict[str, Any
             },
             "session": {**_fields(mqtt, session), "endpoint": mqtt.endpoint()},
             "session.endpoint": mqtt.endpoint(),
+            # Every broker the sessions rotate through (the first is session.endpoint).
+            "session.endpoints": mqtt.endpoints(),
             "subscriber": _fields(mqtt, "read_buffer_messages pause_after_s max_payload_bytes"),
             "pipeline": _fields(influx, batching + " retry_initial_s retry_cap_s"),
             "health_limits": _fields(metrics, limits),

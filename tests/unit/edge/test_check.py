@@ -20,7 +20,7 @@ from edge.check import (
     run_checks,
 )
 from edge.clock_sync import ClockSync, adjtimex_synchronised, read_clock_sync
-from edge.config import EdgeConfig, JournalSection, NodeSection, SensorSection
+from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, SensorSection
 from edge.drivers.base import Sample
 from edge.drivers.registry import DRIVERS
 from edge.journal import Journal
@@ -191,7 +191,7 @@ CONFIG = EdgeConfig(
 )
 JOURNAL_ONLY = CheckSettings(sensors=False)
 OFFLINE = Probes(
-    broker=lambda config, timeout_s: BrokerResult(False, "not asked"),
+    broker=lambda endpoint, ca_file, node, timeout_s: BrokerResult(False, "not asked"),
     clock=lambda: ClockSync(None, "none", None, None),
 )
 
@@ -251,3 +251,39 @@ def test_journal_read_while_the_agent_has_it_open(tmp_path: Path) -> None:
 
 
 # -- the whole check ----------------------------------------------------------------------
+
+
+# -- several brokers ---------------------------------------------------------------------
+
+
+def broker_statuses(urls: Sequence[str], up: set[str]) -> tuple[dict[str, str], list[str]]:
+    """Rows for node.toml [mqtt] urls, with the brokers in `up` answering; and who was asked."""
+    asked: list[str] = []
+
+    def probe(endpoint: Any, ca_file: str | None, node: str, timeout_s: float) -> BrokerResult:
+        asked.append(endpoint.display)
+        ok = endpoint.display in up
+        return BrokerResult(ok, f"{'connected to' if ok else 'refused by'} {endpoint.display}")
+
+    config = msgspec.structs.replace(CONFIG, mqtt=MqttSection(urls=tuple(urls)))
+    probes = Probes(broker=probe, clock=lambda: ClockSync(None, "none", None, None))
+    rows = run_checks(config, JOURNAL_ONLY, NOW, probes).rows
+    return {r.check: r.status for r in rows if r.check.startswith("broker")}, asked
+
+
+def test_every_configured_broker_is_probed_and_reported() -> None:
+    urls = ["mqtt://a:1883", "mqtt://b:1884", "mqtt://c:1885"]
+    statuses, asked = broker_statuses(urls, up={"mqtt://a:1883", "mqtt://b:1884", "mqtt://c:1885"})
+    assert asked == urls
+    assert statuses == {
+        "broker 1 mqtt://a:1883": "ok",
+        "broker 2 mqtt://b:1884": "ok",
+        "broker 3 mqtt://c:1885": "ok",
+    }
+    # One down while others answer: a warning (the node fails over); all down: failures.
+    statuses, _ = broker_statuses(urls, up={"mqtt://c:1885"})
+    assert list(statuses.values()) == ["warn", "warn", "ok"]
+    statuses, _ = broker_statuses(urls, up=set())
+    assert list(statuses.values()) == ["fail", "fail", "fail"]
+    # One broker keeps its row name "broker"
+    assert broker_statuses(["mqtt://a:1883"], up=set())[0] == {"broker": "fail"}
