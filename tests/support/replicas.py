@@ -255,19 +255,24 @@ max_future_s = 0
         return config
 
 
-def replica_env(replica: str, port: int) -> dict[str, str]:
+def replica_env(replica: str, port: int, mqtt_urls: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENVNET_")}
     env.update(ENVNET_REPLICA=replica, ENVNET_METRICS_PORT=str(port))
+    if mqtt_urls is not None:  # this replica's brokers, home first (a cluster's servers)
+        env["ENVNET_MQTT_URL"] = mqtt_urls
     return env
 
 
-def start_replica(site: Site, replica: str, name: str | None = None) -> EnvnetAggregator:
+def start_replica(
+    site: Site, replica: str, name: str | None = None, mqtt_urls: str | None = None
+) -> EnvnetAggregator:
     """`envnet aggregator` as replica "i/N" of `site`, once its subscriptions are in place
     (the broker queues for all of them from then on)."""
     config = site.write()
     port = free_port()
     label = name or "r" + replica.replace("/", "of")
-    agg = EnvnetAggregator(site.directory / label, config, port, replica_env(replica, port))
+    env = replica_env(replica, port, mqtt_urls)
+    agg = EnvnetAggregator(site.directory / label, config, port, env)
     agg.start()
     index, count = (int(x) for x in replica.split("/"))
     wanted = 3 if count == 1 else 2 + len(owners(count)[index])
