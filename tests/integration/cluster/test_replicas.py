@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from aggregator.cluster.partition import Replica
 from schemas import codec
 from schemas.messages import ALERT_COMMAND_SCHEMA, AlertCommand
 from simulators.local_stack import EnvnetAggregator, Influxd, Mosquitto
@@ -278,3 +279,56 @@ def test_an_edge_resends_what_it_published_before_its_owner_subscribed(
         probe.stop()
     seqs = [int(p.split(b'"seq":')[1].split(b",")[0]) for p in probe.on(lambda t: True)]
     assert len(seqs) > len(set(seqs)), "nothing was sent again"
+
+
+def test_a_new_node_is_found_by_its_status_and_its_readings_reach_its_owner(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    """A node not in the inventory yet: its owner learns of it from its retained status and
+    subscribes (its readings are refused, unknown_node, and stay in its journal); once the
+    inventory lists it (hot reload), the edge's resends are stored, every reading once."""
+    split = owners(2)
+    node = next(n for n in (f"rep-new-{i}" for i in range(50)) if Replica(1, 2).owns(n))
+    grown = site(tmp_path, mosquitto, influxd, "grown")
+
+    def stored() -> int:
+        return every_reading_once(influxd, "grown").get(node, 0)
+
+    r0, r1 = start_replica(grown, "0/2"), start_replica(grown, "1/2")
+    config = node_config(node, mosquitto.url, tmp_path, ack_timeout_s=1.0)
+    with stopping(r0, r1), running_agent(config, 1_796_000_000_000) as run:
+        wait_for(
+            lambda: metric(r1, "envnet_mqtt_subscriptions") == 2 + len(split[1]) + 1,
+            30,
+            "replica 1 subscribed to the new node from its status",
+        )
+        agent = run.agent
+        wait_for(
+            lambda: agent.last_refusal is not None and agent.last_refusal.kind == "readings",
+            30,
+            "its readings refused (and told so) while it is not in the inventory",
+        )
+        assert metric(r1, "envnet_refused_total", reason="unknown_node") >= 1
+        refused = run.producer.count()
+        assert refused > 0 and stored() == 0
+        fleet_path = grown.directory / "fleet.toml"
+        fleet_path.write_text(
+            fleet_path.read_text(encoding="utf-8") + f'[nodes.{node}]\nsite = "New"\n',
+            encoding="utf-8",
+        )
+        wait_for(
+            lambda: metric(r1, "envnet_replica_nodes") == len(split[1]) + 1,
+            30,
+            "the inventory reloaded",
+        )
+        # What was refused stayed in the journal, and its resends are stored now.
+        wait_for(lambda: stored() >= refused, 45, "the refused readings stored")
+        wait_for(lambda: run.agent.journal_depth == 0, 30, "the journal drained to replica 1")
+        run.stop.set()
+        run.thread.join(timeout=20)
+        wait_for(lambda: stored() == run.producer.count(), 30, "every reading stored")
+        wait_for(lambda: metric(r0, "envnet_replica_nodes") == len(split[0]), 10, "r0 reloaded")
+        assert metric(r0, "envnet_mqtt_subscriptions") == 2 + len(split[0])
+        assert metric(r0, "envnet_refused_total", reason="unknown_node") == 0
+        assert metric(r0, "envnet_replica_foreign_messages_total", kind="status") >= 1
+        assert metric(r0, "envnet_readings_received_total") == 0
