@@ -118,6 +118,6 @@ def open_together(path: Path, count: int) -> list[BaseException]:
 
 
 def test_replicas_creating_the_state_file_at_once_all_open_it(tmp_path: Path) -> None:
-    # Before the retry, about one attempt in ten failed here with "database is locked".
+    # Without the retry, two runs of four failed here with "database is locked" (tried).
     for attempt in range(10):
         assert open_together(tmp_path / f"state-{attempt}.sqlite", 4) == []
