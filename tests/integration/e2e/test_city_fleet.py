@@ -147,7 +147,9 @@ def test_fleet_end_to_end_exactly_once_with_alerts_and_hostile_traffic(
         # Keep the fleet running a little after the attack: the flow must go on.
         after = sum(p.count() for _, p in agents)
         wait_for(lambda: sum(p.count() for _, p in agents) >= after + 100, 60, "flow continues")
-        wait_for(lambda: any("odour.h2s" in t for t, _, _ in probe.messages), 60, "h2s alert")
+        wait_for(
+            lambda: any(t.endswith("/odour/h2s") for t, _, _ in probe.messages), 60, "h2s alert"
+        )
     # The fleet has stopped (gracefully, waiting for its last acks) and the aggregator too.
     produced = {spec.node: p.count() for spec, (_, p) in zip(nodes, agents, strict=True)}
     for node, expected in produced.items():

@@ -1,0 +1,220 @@
+"""envnet unchanged on a clustered MQTT broker: three nats-server processes forming one
+JetStream cluster (simulators.local_stack.NatsCluster, docs/cluster/broker.md), with the real
+`envnet edge` and `envnet aggregator` processes and a real influxd.
+
+Every client connects to one server of its own, so every message crosses the cluster: the
+edge publishes on server 0, the aggregator reads on server 1, operators read on server 2.
+Nothing sleeps to wait for an event: every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Final
+
+import paho.mqtt.client as mqtt
+
+from edge.journal import JournalError, read_status
+from schemas import codec, topics
+from schemas.messages import READINGS_SCHEMA, Reading, ReadingsMessage
+from simulators.local_stack import EnvnetAggregator, Influxd, NatsCluster, free_port
+from tests.support.harness import MqttProbe, count, publisher, wait_for
+
+ENVNET: Final = [sys.executable, "-m", "envnet.cli"]
+EDGE: Final = "edge-1"
+PLANT: Final = "wwtp-1"
+WAIT_S: Final = 60.0
+MIN_MS: Final = 60_000
+
+
+def port_of(url: str) -> int:
+    port = urllib.parse.urlsplit(url).port
+    assert port is not None, url
+    return port
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVNET_")}
+    return {**env, **extra}
+
+
+def write_aggregator_config(tmp_path: Path, influxd: Influxd) -> Path:
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(
+        f'[nodes.{EDGE}]\nsite = "Cluster roadside"\nair_zone = 2\n'
+        f'[nodes.{PLANT}]\nsite = "Cluster plant boundary"\nodour_grade = "II-new"\n',
+        encoding="utf-8",
+    )
+    config = tmp_path / "agg.toml"
+    config.write_text(
+        f"""
+[influx]
+url = "{influxd.url}"
+database = "envnet"
+retry_initial_s = 0.05
+retry_cap_s = 0.5
+[fleet]
+path = "{fleet}"
+[state]
+dir = "{tmp_path / "agg-state"}"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def aggregator_on(
+    cluster: NatsCluster, server: int, config: Path, tmp_path: Path
+) -> EnvnetAggregator:
+    """The `envnet aggregator` process, connected to one server (its session persists: the
+    default client id envnet-aggregator, clean session off)."""
+    port = free_port()
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.split("[metrics]")[0] + f"[metrics]\nport = {port}\n", encoding="utf-8")
+    env = clean_env(ENVNET_MQTT_URL=cluster.url(server))
+    return EnvnetAggregator(tmp_path / "aggregator", config, port, env)
+
+
+def edge_toml(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text(f"""
+[node]
+id = "{EDGE}"
+[mqtt]
+url = "{url}"
+ack_timeout_s = 2
+reconnect_initial_s = 0.1
+reconnect_cap_s = 0.5
+keepalive_s = 5
+[sampling]
+sample_interval_s = 0.2
+report_interval_s = 1
+[journal]
+path = "{tmp_path / "edge.sqlite"}"
+[[sensors]]
+id = "pm"
+driver = "sim-air"
+""")
+    return path
+
+
+@contextmanager
+def edge_agent(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*ENVNET, "edge", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def journal_depth(journal: Path) -> int:
+    """The journal's depth, 0 until the agent has created it."""
+    try:
+        return read_status(journal, 0).depth
+    except JournalError:
+        return 0  # not there yet, or its tables not yet committed
+
+
+def retained(port: int, topic_filter: str) -> dict[str, bytes]:
+    """The retained messages under `topic_filter` now, from a fresh subscription on one
+    server: the broker sends them before a marker published after the SUBACK."""
+    marker = f"envnet/v1/test-marker/{uuid.uuid4().hex}"
+    watcher = MqttProbe(port, [topic_filter, marker]).start()
+    try:
+        assert watcher.client is not None
+        watcher.client.publish(marker, b"m", qos=1)
+        wait_for(lambda: bool(watcher.on(lambda t: t == marker)), 30, "retained messages")
+        with watcher.lock:
+            seen = list(watcher.messages)
+    finally:
+        watcher.stop()
+    return {t: p for t, p, is_retained in seen if is_retained and p}
+
+
+def publish_readings(client: mqtt.Client, node: str, seq: int, readings: list[Reading]) -> None:
+    message = ReadingsMessage(READINGS_SCHEMA, node, seq, readings)
+    info = client.publish(topics.readings(node), codec.READINGS.encode(message), qos=1)
+    info.wait_for_publish(timeout=30)
+    assert info.is_published(), f"{node} seq {seq} not accepted by the broker"
+
+
+def test_edge_to_influx_across_three_servers_and_the_alert_read_on_the_third(
+    nats_cluster: NatsCluster, influxd: Influxd, tmp_path: Path
+) -> None:
+    journal = tmp_path / "edge.sqlite"
+    config = write_aggregator_config(tmp_path, influxd)
+    with edge_agent(edge_toml(tmp_path, nats_cluster.url(0)), tmp_path / "edge.log"):
+        # No aggregator yet: nothing acknowledges, the journal fills.
+        wait_for(lambda: journal_depth(journal) >= 14, WAIT_S,
+                 "readings journaled while no aggregator runs")  # fmt: skip
+        before = read_status(journal, 0)
+        snapshot_ms = time.time_ns() // 1_000_000
+        assert before.last_ack_ms is None
+        aggregator = aggregator_on(nats_cluster, 1, config, tmp_path)
+        with aggregator:
+            up_ms = time.time_ns() // 1_000_000
+
+            def drained() -> bool:
+                # What was journaled before the aggregator came up has been acknowledged.
+                status = read_status(journal, 0)
+                oldest = status.oldest_ts
+                return status.last_ack_ms is not None and (oldest is None or oldest > up_ms)
+
+            wait_for(drained, WAIT_S, "the edge's journal drained by acks over the cluster")
+            # Stored: at least every reading journaled before it came up.
+            stored = (
+                f"SELECT COUNT(value) FROM readings WHERE node='{EDGE}' AND time <= {snapshot_ms}ms"
+            )
+            wait_for(lambda: count(influxd, stored) >= before.depth, WAIT_S, "readings stored")
+            assert (aggregator.metric("envnet_readings_stored_total") or 0) >= before.depth
+
+            # An exceedance from a second node, on server 0; `envnet alerts list` on server 2.
+            now_ms = time.time_ns() // 1_000_000
+            ts = now_ms - now_ms % (5 * MIN_MS)
+            client = publisher(port_of(nats_cluster.url(0)))
+            try:
+                h2s = Reading(ts=ts, quantity="h2s", value=100.0, unit="ug/m3", period_s=300,
+                              stat="mean", sensor="gas")  # fmt: skip
+                publish_readings(client, PLANT, 1, [h2s])
+            finally:
+                client.loop_stop()
+                client.disconnect()
+            state_topic = topics.alert(PLANT, "odour.h2s")
+            assert state_topic == f"envnet/v1/alerts/{PLANT}/odour/h2s"
+
+            def listed() -> list[dict[str, object]]:
+                done = subprocess.run(
+                    [*ENVNET, "alerts", "list", "--json", "--timeout", "10"],
+                    env=clean_env(ENVNET_MQTT_URL=nats_cluster.url(2)),
+                    capture_output=True, text=True, timeout=60, check=False,
+                )  # fmt: skip
+                assert done.returncode == 0, done.stderr
+                rows: list[dict[str, object]] = json.loads(done.stdout)
+                return rows
+
+            wait_for(lambda: any(r["node"] == PLANT for r in listed()), WAIT_S,
+                     "the h2s alert listed on server 2")  # fmt: skip
+            row = next(r for r in listed() if r["node"] == PLANT)
+            assert (row["rule"], row["state"], row["value"]) == ("odour.h2s", "firing", 100.0)
+            assert state_topic in retained(port_of(nats_cluster.url(2)), "envnet/v1/alerts/#")
+            # No client was disconnected for a topic NATS refuses: the aggregator is still
+            # connected, and has stored what the edge went on sending.
+            assert aggregator.metric("envnet_mqtt_connected") == 1.0
