@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -251,6 +252,25 @@ def test_the_last_will_of_a_killed_edge_reaches_other_servers_and_the_aggregator
         wait_for(lambda: liveness() == "firing", WAIT_S, "the aggregator's liveness alert")
 
 
+def consumer_leader(cluster: NatsCluster, asking: int, topic_filter: str) -> int:
+    """The index of the server leading the JetStream consumer that serves `topic_filter`'s
+    QoS 1 subscription (nats-server maps envnet/v1/nodes/+/readings to the subject
+    $MQTT.msgs.envnet.v1.nodes.*.readings), as server `asking` sees it."""
+    subject = "$MQTT.msgs." + topic_filter.replace("/", ".").replace("+", "*")
+    query = "/jsz?accounts=true&streams=true&consumers=true&config=true"
+    with urllib.request.urlopen(cluster.monitor_url(asking) + query, timeout=10) as response:
+        jsz = json.loads(response.read())
+    leaders = [
+        consumer["cluster"]["leader"]
+        for account in jsz.get("account_details", [])
+        for stream in account.get("stream_detail", [])
+        for consumer in stream.get("consumer_detail") or []
+        if consumer["config"].get("filter_subject") == subject
+    ]
+    assert len(leaders) == 1, leaders
+    return int(leaders[0].removeprefix("n"))  # NatsCluster names server i "n{i}"
+
+
 def pm(ts: int, value: float) -> Reading:
     return Reading(ts=ts, quantity="pm2_5", value=value, unit="ug/m3", period_s=60,
                    stat="mean", sensor="pm")  # fmt: skip
@@ -259,9 +279,9 @@ def pm(ts: int, value: float) -> Reading:
 def test_the_aggregators_session_outlives_it_and_a_killed_server(
     nats_cluster: NatsCluster, influxd: Influxd, tmp_path: Path
 ) -> None:
-    """Readings published while the aggregator is stopped and the server it was connected
-    to is SIGKILLed wait in its persistent session (replicated consumer); restarted on
-    another server, it stores every one of them exactly once."""
+    """Readings published while the aggregator is stopped and the server that leads its
+    session's readings consumer is SIGKILLed wait in its persistent session (a replicated
+    consumer); restarted on another server, it stores every one of them exactly once."""
     per_message, messages = 10, 30
     now_ms = time.time_ns() // 1_000_000
     base = now_ms - now_ms % MIN_MS - 3 * 3_600_000
@@ -276,10 +296,17 @@ def test_the_aggregators_session_outlives_it_and_a_killed_server(
         with aggregator_on(nats_cluster, 1, config, tmp_path):
             publish_readings(node, EDGE, 1, batches[0])
             wait_for(lambda: count(influxd, stored) == per_message, WAIT_S, "the first batch")
-        nats_cluster.kill(1)
+        leader = consumer_leader(nats_cluster, 1, topics.READINGS_FILTER)
+        nats_cluster.kill(leader)
+        if leader == 0:  # the node's own server: it reconnects to another, as nodes do
+            node.loop_stop()
+            node.disconnect()
+            node = publisher(port_of(nats_cluster.url(1)))
         for seq, batch in enumerate(batches[1:], start=2):
             publish_readings(node, EDGE, seq, batch)
-        with aggregator_on(nats_cluster, 2, config, tmp_path) as aggregator:
+        # Another server than the one it left, and not the killed one.
+        again = next(i for i in (2, 0) if i != leader)
+        with aggregator_on(nats_cluster, again, config, tmp_path) as aggregator:
             total = per_message * messages
             wait_for(lambda: count(influxd, stored) >= total, WAIT_S, "the queued readings")
             # Stored by this process: exactly the queued readings. A batch delivered twice
@@ -288,7 +315,7 @@ def test_the_aggregators_session_outlives_it_and_a_killed_server(
             wait_for(lambda: aggregator.metric("envnet_readings_stored_total") == queued,
                      WAIT_S, "the stored count")  # fmt: skip
             assert count(influxd, stored) == total
-            nats_cluster.start_server(1)
+            nats_cluster.start_server(leader)
             publish_readings(node, EDGE, messages + 1, [pm(base - MIN_MS, 1.0)])
             wait_for(lambda: count(influxd, stored) == total + 1, WAIT_S, "after the rejoin")
     finally:
