@@ -25,6 +25,7 @@ from simulators.local_stack import Influxd, Mosquitto
 from tests.support.edge_harness import RunningAgent, node_config, running_agent
 from tests.support.harness import (
     MqttProbe,
+    RunningAggregator,
     aggregator_config,
     count,
     running_aggregator,
@@ -81,6 +82,11 @@ def on(link: MqttLink, broker: Mosquitto) -> bool:
     return link.connected and link.broker == broker.url
 
 
+def switches(agg: RunningAggregator) -> tuple[float, float]:
+    name = "envnet_mqtt_broker_switches"
+    return agg.metric(name, connection="subscriber"), agg.metric(name, connection="publisher")
+
+
 def finish_lossless(run: RunningAgent, influxd: Influxd, tmp_path: Path) -> None:
     wait_for(lambda: run.agent.journal_depth == 0, 40, "the journal drained")
     run.stop.set()
@@ -97,7 +103,7 @@ def test_sigkilled_broker_fails_over_to_the_next_without_loss(
     a, b = mosquitto, broker_b
     config = edge_config([a.url, b.url], tmp_path, return_home_s=0)
     with (
-        running_aggregator(agg_config(a, b, influxd, tmp_path, return_home_s=0), FLEET),
+        running_aggregator(agg_config(a, b, influxd, tmp_path, return_home_s=0), FLEET) as agg,
         running_agent(config, START, accel=20.0) as run,
     ):
         link = link_of(run)
@@ -112,6 +118,8 @@ def test_sigkilled_broker_fails_over_to_the_next_without_loss(
         wait_for(lambda: stored(influxd) > produced_at_kill, 30, "readings stored via B")
         finish_lossless(run, influxd, tmp_path)
         assert link.switches == 1  # return_home_s = 0: it stays on B
+        # The aggregator's two connections each moved once (a gauge updated every 2 s).
+        wait_for(lambda: switches(agg) == (1.0, 1.0), 10, "the aggregator's switches shown")
 
 
 def test_returns_home_after_return_home_s_and_a_failed_return_falls_back(
@@ -120,7 +128,7 @@ def test_returns_home_after_return_home_s_and_a_failed_return_falls_back(
     a, b = mosquitto, broker_b
     config = edge_config([a.url, b.url], tmp_path, return_home_s=3.0)
     with (
-        running_aggregator(agg_config(a, b, influxd, tmp_path, return_home_s=3.0), FLEET),
+        running_aggregator(agg_config(a, b, influxd, tmp_path, return_home_s=3.0), FLEET) as agg,
         running_agent(config, START, accel=20.0) as run,
     ):
         link = link_of(run)
@@ -146,3 +154,5 @@ def test_returns_home_after_return_home_s_and_a_failed_return_falls_back(
         produced_home = run.producer.count()
         wait_for(lambda: stored(influxd) > produced_home, 30, "readings stored via A again")
         finish_lossless(run, influxd, tmp_path)
+        # The aggregator's connections went to B and came home too.
+        wait_for(lambda: switches(agg) == (2.0, 2.0), 10, "the aggregator home on A")
