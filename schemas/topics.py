@@ -19,6 +19,7 @@ NodeTopicKind = Literal["readings", "status", "ack"]
 
 _KINDS: Final[dict[str, NodeTopicKind]] = {"readings": "readings", "status": "status", "ack": "ack"}
 _NODE_TOPIC = re.compile(r"^envnet/v1/nodes/([^/]+)/(readings|status|ack)$")
+_ALERT_TOPIC = re.compile(r"^envnet/v1/alerts/([^/]+)/([^.]+)$")
 _RULE = re.compile(RULE_PATTERN)
 
 
@@ -43,10 +44,33 @@ def refusal(node: str) -> str:
 
 
 def alert(node: str, rule: str) -> str:
+    """envnet/v1/alerts/{node}/{rule}, each `.` of the rule id a topic level (air.pm2_5.24h:
+    .../air/pm2_5/24h). A clustered broker built on NATS (docs/cluster/broker.md) maps topic
+    levels to subject tokens and disconnects a client that uses a `.` in a topic; rule ids
+    never contain `/`, so parse_alert_topic gets the rule id back."""
     if not _RULE.match(rule):
         msg = f"invalid rule id {rule!r}"
         raise TopicError(msg)
-    return f"{PREFIX}/alerts/{_checked_id(node)}/{rule}"
+    return f"{PREFIX}/alerts/{_checked_id(node)}/{rule.replace('.', '/')}"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertTopic:
+    node: str
+    rule: str
+
+
+def parse_alert_topic(topic: str) -> AlertTopic:
+    """Split envnet/v1/alerts/{node}/{rule levels}; raise TopicError for anything else."""
+    match = _ALERT_TOPIC.match(topic)
+    if match is None:
+        msg = f"not an envnet v1 alert topic: {topic[:120]!r}"
+        raise TopicError(msg)
+    node, rule = match.group(1), match.group(2).replace("/", ".")
+    if not ID_REGEX.match(node) or not _RULE.match(rule):
+        msg = f"invalid node or rule id in alert topic: {topic[:120]!r}"
+        raise TopicError(msg)
+    return AlertTopic(node, rule)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ def find_binary(name: str, *extra_dirs: str) -> str:
         candidate = Path(directory) / name
         if candidate.exists():
             return str(candidate)
-    msg = f"{name} not found: run `make os-packages` (Debian packages mosquitto, influxdb)"
+    msg = f"{name} not found: run `make os-packages` (deploy/dev/install-os-packages.sh)"
     raise ServiceError(msg)
 
 
@@ -182,6 +182,181 @@ class Mosquitto(_Server):
         process = self._spawn([find_binary("mosquitto"), "-c", str(conf)])
         _wait("mosquitto", lambda: _port_open(self.port), process, self.log_path)
         log.info("service_started", service="mosquitto", port=self.port, pid=process.pid)
+
+
+# nats-server (2.9) settings that matter for envnet; docs/cluster/broker.md says why each.
+# - max_payload: NATS refuses a PUBLISH larger than this and closes the connection; the
+#   default (1 MB) is exactly the aggregator's max_payload_bytes, with no room for the MQTT
+#   headers NATS adds, so match mosquitto's max_packet_size (2 MiB) instead.
+# - stream_replicas / consumer_replicas 3: every MQTT stream (sessions, retained messages,
+#   QoS 1 messages) and every QoS 1 subscription's consumer (its pending and in-flight
+#   messages) on all three servers, so the loss of any one keeps a quorum of two.
+# - max_ack_pending: QoS 1 messages in flight per subscription, as mosquitto's
+#   max_inflight_messages (NATS's default of 1024 is close already).
+NATS_MAX_PAYLOAD_BYTES: Final = 2 * 1024 * 1024
+NATS_MQTT_TUNING: Final = """\
+  stream_replicas: {replicas}
+  consumer_replicas: {replicas}
+  consumer_memory_storage: false
+  max_ack_pending: 1000
+  ack_wait: "30s"
+"""
+_BIND_CLASH: Final = "address already in use"
+
+
+def _mqtt_connack(port: int) -> int | None:
+    """The return code of the CONNACK to a clean-session MQTT 3.1.1 CONNECT, None if none
+    came. nats-server answers 3 (server unavailable) until its JetStream streams are usable."""
+    client_id = b"envnet-ready-probe"
+    body = (
+        b"\x00\x04MQTT\x04\x02\x00\x05"  # protocol, level 4, clean session, keepalive 5 s
+        + len(client_id).to_bytes(2, "big")
+        + client_id
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(bytes([0x10, len(body)]) + body)
+            answer = sock.recv(4)
+            sock.sendall(b"\xe0\x00")  # DISCONNECT
+    except OSError:
+        return None
+    return answer[3] if len(answer) == 4 and answer[0] == 0x20 else None
+
+
+class _NatsServer(_Process):
+    """One member of a NatsCluster: its ports stay the same across restarts."""
+
+    def __init__(self, directory: Path, index: int, size: int) -> None:
+        super().__init__(f"nats-{index}", directory)
+        self.index = index
+        self.size = size
+        self.assign_ports()
+
+    def assign_ports(self) -> None:
+        self.client_port, self.route_port = free_port(), free_port()
+        self.monitor_port, self.mqtt_port = free_port(), free_port()
+
+    def config_text(self, route_ports: Sequence[int]) -> str:
+        routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in route_ports)
+        replicas = min(self.size, 3)
+        return (
+            f"server_name: n{self.index}\n"
+            f"host: 127.0.0.1\nport: {self.client_port}\n"
+            f"http: 127.0.0.1:{self.monitor_port}\n"
+            f"max_payload: {NATS_MAX_PAYLOAD_BYTES}\n"
+            f'jetstream {{\n  store_dir: "{self.directory / "store"}"\n}}\n'
+            f"cluster {{\n  name: envnet\n  listen: 127.0.0.1:{self.route_port}\n"
+            f"  routes: [{routes}]\n}}\n"
+            f"mqtt {{\n  host: 127.0.0.1\n  port: {self.mqtt_port}\n"
+            f"{NATS_MQTT_TUNING.format(replicas=replicas)}}}\n"
+        )
+
+    def start(self) -> None:
+        """Spawn (the config must be written); readiness is the cluster's to judge."""
+        self._spawn([find_binary("nats-server"), "-c", str(self.directory / "nats.conf")])
+
+    def write_config(self, route_ports: Sequence[int]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "nats.conf").write_text(self.config_text(route_ports), encoding="utf-8")
+
+    def exited(self) -> bool:
+        return self._process is None or self._process.poll() is not None
+
+    def bind_clash(self) -> bool:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return _BIND_CLASH in text.lower()
+
+    def ready(self) -> bool:
+        """This server is current with the JetStream meta leader, and MQTT CONNECT is
+        accepted (its MQTT streams are usable). healthz with no options would also wait for
+        every stream and consumer here, and after a SIGKILL the MQTT retained-messages
+        consumer of the killed incarnation stays "not current" for good (seen with 2.9.10),
+        so js-server-only."""
+        if not _http_ok(f"http://127.0.0.1:{self.monitor_port}/healthz?js-server-only=true"):
+            return False
+        return _mqtt_connack(self.mqtt_port) == 0
+
+
+class NatsCluster:
+    """`size` nats-server processes on loopback forming one JetStream cluster, each with an
+    MQTT listener: a clustered MQTT broker (docs/cluster/broker.md). Server i keeps its ports
+    and its JetStream store (directory/nats-i/store) across kill(i) and start_server(i)."""
+
+    START_ATTEMPTS: ClassVar[int] = 3
+    # Electing a meta leader and placing replicated streams on a busy 2-core machine.
+    READY_TIMEOUT_S: ClassVar[float] = 90.0
+
+    def __init__(self, directory: Path, size: int = 3) -> None:
+        self.directory = directory
+        self.servers = [_NatsServer(directory / f"nats-{i}", i, size) for i in range(size)]
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url(i) for i in range(len(self.servers))]
+
+    def url(self, i: int) -> str:
+        return f"mqtt://127.0.0.1:{self.servers[i].mqtt_port}"
+
+    def pid(self, i: int) -> int | None:
+        return self.servers[i].pid
+
+    def start(self) -> None:
+        for attempt in range(1, self.START_ATTEMPTS + 1):
+            for server in self.servers:
+                others = [s.route_port for s in self.servers if s is not server]
+                server.write_config(others)
+                server.start()
+            try:
+                self._wait_ready(self.servers)
+            except ServiceError:
+                clashed = any(s.exited() and s.bind_clash() for s in self.servers)
+                self.stop()
+                if not clashed or attempt == self.START_ATTEMPTS:
+                    raise
+                log.warning("port_clash_retry", service="nats-server", attempt=attempt)
+                for server in self.servers:
+                    server.assign_ports()
+                continue
+            log.info("service_started", service="nats-cluster", urls=self.urls,
+                     pids=[s.pid for s in self.servers])  # fmt: skip
+            return
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def kill(self, i: int) -> None:
+        """SIGKILL server i."""
+        self.servers[i].kill()
+
+    def start_server(self, i: int) -> None:
+        """Restart server i on its ports and store; return once it has rejoined the cluster,
+        JetStream is current there and it accepts MQTT."""
+        server = self.servers[i]
+        server.start()
+        self._wait_ready([server])
+        log.info("service_started", service=server.name, pid=server.pid)
+
+    def _wait_ready(self, servers: Sequence[_NatsServer]) -> None:
+        deadline = time.monotonic() + self.READY_TIMEOUT_S
+        waiting = list(servers)
+        while waiting:
+            for server in [s for s in waiting if s.exited()]:
+                tail = server.log_path.read_text(errors="replace")[-2000:]
+                raise ServiceError(f"{server.name} exited:\n{tail}")
+            waiting = [s for s in waiting if not s.ready()]
+            if waiting and time.monotonic() > deadline:
+                names = ", ".join(s.name for s in waiting)
+                raise ServiceError(f"{names} not ready after {self.READY_TIMEOUT_S} s")
+            if waiting:
+                time.sleep(0.1)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class Influxd(_Server):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real services the demo and the integration tests run: Debian's mosquitto
-# (broker), influxdb (1.6.7, the v1 HTTP API) and victoria-metrics (a real server that
-# accepts the InfluxDB v2 /api/v2/write line protocol), prometheus-alertmanager (alert delivery,
+# (broker), nats-server (the clustered MQTT broker of tests/integration/cluster/), influxdb
+# (1.6.7, the v1 HTTP API) and victoria-metrics (a real server that accepts the InfluxDB v2
+# /api/v2/write line protocol), prometheus-alertmanager (alert delivery,
 # with amtool) and chromium (the test that opens Alertmanager's web UI). Debian's Alertmanager
 # ships without its web UI; golang-github-prometheus-alertmanager-dev carries the compiled UI
 # that simulators/alertmanager_ui.py unpacks. Nothing is started here: the demo and the test
@@ -11,6 +12,7 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v influx >/dev/null 2>&1 || need+=(influxdb-client)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)

@@ -1,7 +1,7 @@
 """Integration tests: everything under tests/integration/ starts real processes (mosquitto,
-influxd, victoria-metrics, the aggregator, edge agents, `envnet` subprocesses, pty device
-simulators, the installer). The fixtures here start the services on free ports, with data in
-the test's temporary directory. Nothing here is a fake.
+influxd, victoria-metrics, a three-server nats-server cluster, the aggregator, edge agents,
+`envnet` subprocesses, pty device simulators, the installer). The fixtures here start the
+services on free ports, with data in the test's temporary directory. Nothing here is a fake.
 
 Every test in this folder gets the `integration` marker here, so `pytest -m "not integration"`
 is the fast suite and no file has to remember its own marker."""
@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from simulators.local_stack import Influxd, Mosquitto, VictoriaMetrics
+from simulators.local_stack import (
+    Influxd,
+    Mosquitto,
+    NatsCluster,
+    ServiceError,
+    VictoriaMetrics,
+    find_binary,
+)
 
 HERE = Path(__file__).resolve().parent
 DATABASE = "envnet"
@@ -43,3 +50,15 @@ def influxd(tmp_path: Path) -> Iterator[Influxd]:
 def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     with VictoriaMetrics(tmp_path / "victoria") as server:
         yield server
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """Three nats-server processes, one JetStream cluster, each an MQTT broker. Per test:
+    the cluster tests kill and restart its servers, and it starts in about 3 s."""
+    try:
+        find_binary("nats-server")
+    except ServiceError:
+        pytest.skip("nats-server is not installed (make os-packages installs Debian's nats-server)")
+    with NatsCluster(tmp_path / "nats") as cluster:
+        yield cluster

@@ -197,3 +197,20 @@ def test_backpressure_pauses_intake_without_loss(
             client.loop_stop()
             restarted.stop()
     probe.stop()
+
+
+def test_v2_writer_behind_a_path_prefix(victoria: VictoriaMetrics) -> None:
+    """A VictoriaMetrics cluster takes writes at vminsert's `/insert/{tenant}/influx/api/v2/write`,
+    so its `[influx] url` carries a path. The single-node server answers the same API under
+    `/influx`, which is how this runs here: the writer must keep the path, not replace it."""
+
+    async def scenario() -> None:
+        target = InfluxTarget(
+            url=f"{victoria.url}/influx/", api="v2", org="suzhou", bucket="envnet", token="t0ken"
+        )
+        assert target.write_url() == f"{victoria.url}/influx/api/v2/write"
+        async with InfluxWriter(target) as writer:
+            await writer.write(b"prefixed,node=n1 value=1.0 1796000400000")
+
+    asyncio.run(scenario())
+    wait_for(lambda: victoria_count(victoria, "prefixed_value") == 1, 20, "1 point via /influx")

@@ -22,7 +22,7 @@ from aggregator.fleet import Fleet, NodeInfo
 from edge.agent import EdgeAgent
 from edge.clock import ScaledClock
 from edge.runtime import build_agent, build_sampler
-from schemas import codec
+from schemas import codec, topics
 from schemas.storage import READINGS
 from simulators.fleet import FleetSettings, edge_config, fleet_nodes
 from simulators.local_stack import Influxd, Mosquitto, influx_query
@@ -147,7 +147,8 @@ def test_fleet_end_to_end_exactly_once_with_alerts_and_hostile_traffic(
         # Keep the fleet running a little after the attack: the flow must go on.
         after = sum(p.count() for _, p in agents)
         wait_for(lambda: sum(p.count() for _, p in agents) >= after + 100, 60, "flow continues")
-        wait_for(lambda: any("odour.h2s" in t for t, _, _ in probe.messages), 60, "h2s alert")
+        h2s_topic = topics.alert("sz-wwtp-odour", "odour.h2s")
+        wait_for(lambda: any(t == h2s_topic for t, _, _ in probe.messages), 60, "h2s alert")
     # The fleet has stopped (gracefully, waiting for its last acks) and the aggregator too.
     produced = {spec.node: p.count() for spec, (_, p) in zip(nodes, agents, strict=True)}
     for node, expected in produced.items():
@@ -172,7 +173,7 @@ def test_fleet_end_to_end_exactly_once_with_alerts_and_hostile_traffic(
     h2s = [e for e in events if e.alert.rule == "odour.h2s" and e.alert.node == "sz-wwtp-odour"]
     assert h2s and h2s[0].event == "fired"
     assert h2s[0].alert.standard == "GB 14554-93" and h2s[0].alert.limit == 60.0
-    retained = probe.on(lambda t: t == "envnet/v1/alerts/sz-wwtp-odour/odour.h2s")
+    retained = probe.on(lambda t: t == topics.alert("sz-wwtp-odour", "odour.h2s"))
     assert retained and codec.ALERT.decode(retained[0]).state == "firing"
     stored_alerts = count(influxd, "SELECT count(value) FROM alerts WHERE rule='odour.h2s'")
     assert stored_alerts >= 1

@@ -50,7 +50,7 @@ ALERT = {
 def test_render_shows_latest_values_alerts_and_rate() -> None:
     state = DemoState()
     state.on_message("envnet/v1/nodes/wwtp/readings", readings("wwtp", 151.523))
-    state.on_message("envnet/v1/alerts/wwtp/odour.h2s", json.dumps(ALERT).encode())
+    state.on_message("envnet/v1/alerts/wwtp/odour/h2s", json.dumps(ALERT).encode())
     state.on_message(
         "envnet/v1/alert-events",
         json.dumps(
