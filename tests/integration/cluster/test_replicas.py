@@ -155,6 +155,14 @@ def test_two_replicas_split_the_fleet_and_raise_the_same_alerts_as_one(
             )
             for result in ("accepted", "refused"):
                 assert metric(other, "envnet_alert_commands_total", result=result) == 0
+            # A status on a topic that names no valid node: replica 0 alone refuses it.
+            fleet.client.publish("envnet/v1/nodes/Not.A.Node/status", b"{}", qos=1)
+            wait_for(
+                lambda: metric(r0, "envnet_refused_total", reason="bad_topic") == 1,
+                30,
+                "the bad status topic refused by replica 0",
+            )
+            assert metric(r1, "envnet_refused_total", reason="bad_topic") == 0
             assert metric(r1, "envnet_alert_commands_total", result="invalid") == 0
         assert log_clean(r0)() and log_clean(r1)()
     assert alert_rows(influxd.url, "pair") == expected_alerts(t0)
