@@ -87,6 +87,12 @@ def split_url_list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
+def url_or_urls(value: str) -> tuple[str | None, tuple[str, ...]]:
+    """One URL or a comma-separated list, as [mqtt]'s (url, urls)."""
+    listed = split_url_list(value)
+    return (listed[0], ()) if len(listed) == 1 else (None, tuple(listed))
+
+
 def overlay_mqtt_url_env(raw: dict[str, Any], value: str | None) -> dict[str, Any]:
     """ENVNET_MQTT_URL, one URL or a comma-separated list, replaces [mqtt] url and urls."""
     listed = split_url_list(value)
