@@ -18,8 +18,8 @@ import random
 import select
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, ClassVar, Final
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Annotated, Any, ClassVar, Final, TypeVar
 
 import aiomqtt
 import msgspec
@@ -35,6 +35,12 @@ log = get_logger("aggregator.mqtt")
 
 Handler = Callable[[str, bytes], Awaitable[None]]
 
+# Filters per SUBSCRIBE (and UNSUBSCRIBE), and how long each may take. nats-server answers a
+# SUBSCRIBE only once it has created a replicated JetStream consumer for every filter in it:
+# a partitioned replica's 1,057 filters in one packet had no SUBACK within aiomqtt's default
+# 10 s (bench/scale.py, docs/cluster/broker.md), so the replica reconnected for ever.
+SUBSCRIBE_CHUNK: Final = 50
+SUBSCRIBE_TIMEOUT_S: Final = 60.0
 # How often the subscriber checks its receive queue against the high-water mark.
 WATCH_INTERVAL_S: Final = 0.05
 # The longest the consumer handles queued messages before letting the event loop run. The
@@ -266,6 +272,15 @@ def _client(
     )
 
 
+_T = TypeVar("_T")
+
+
+def chunked(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
+    """`items` in consecutive lists of at most `size` (itertools.batched is Python 3.12)."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
 class FlowQueue(asyncio.Queue[aiomqtt.Message]):
     """aiomqtt's receive queue, with watermarks: at `high` messages it stops its client
     reading the socket, and resumes it once the consumer has taken it down to `low`."""
@@ -383,23 +398,18 @@ class Subscriber:
             self._on_state(True)
             choice.connected()
             log.info("subscriber_connected", broker=choice.endpoint.display)
-            if self._unsubscribe_first:
-                await client.unsubscribe(self._unsubscribe_first)
             # Whatever add() queued before is in self._subscriptions already.
             while not self._added.empty():
                 self._added.get_nowait()
-            await client.subscribe(list(self._subscriptions))
-            self._on_subscribed(len(self._subscriptions))
-            # Flow control starts only now: paused reading before the SUBACK arrived (the
-            # broker sends a queued backlog first) would wait for it forever.
-            queue.attach(client, self._read_buffer)
-            self.subscribed.set()
             outcome = "closed"
             try:
                 async with asyncio.TaskGroup() as group:
+                    # Consuming starts with the first SUBACK, not the last: a replica's
+                    # thousands of filters take minutes on a broker where each one is a
+                    # replicated consumer (NATS), and its backlog must not pile up meanwhile.
                     group.create_task(self._consume(client), name="mqtt-consume")
+                    group.create_task(self._subscribe(client, queue), name="mqtt-subscribe")
                     group.create_task(self._watch(client), name="mqtt-watch")
-                    group.create_task(self._subscribe_added(client), name="mqtt-subscribe")
                     group.create_task(choice.home_timer(), name="mqtt-home")
             except* _IntakePausedError:
                 outcome = "paused"
@@ -417,12 +427,33 @@ class Subscriber:
             self._subscriptions.extend(subscriptions)
             self._added.put_nowait(subscriptions)
 
-    async def _subscribe_added(self, client: aiomqtt.Client) -> None:
+    async def _subscribe(self, client: BurstReadClient, queue: FlowQueue) -> None:
+        """The session's filters in chunks, then those add() brings, until cancelled."""
+        if self._unsubscribe_first:
+            for chunk in chunked(self._unsubscribe_first, SUBSCRIBE_CHUNK):
+                await client.unsubscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
+        await self._subscribe_chunks(client, list(self._subscriptions))
+        # Flow control starts only now: reading paused before a SUBACK arrived (the broker
+        # sends a queued backlog first) would wait for it forever.
+        queue.attach(client, self._read_buffer)
+        self.subscribed.set()
         while True:
             subscriptions = await self._added.get()
-            await client.subscribe(subscriptions)
-            self._on_subscribed(len(self._subscriptions))
+            # Statuses of many new nodes arrive together (retained, at connect): one round
+            # of SUBSCRIBEs for all of them rather than one per status.
+            while not self._added.empty():
+                subscriptions.extend(self._added.get_nowait())
+            await self._subscribe_chunks(client, subscriptions)
             log.info("subscribed", topics=len(subscriptions), first=subscriptions[0][0])
+
+    async def _subscribe_chunks(
+        self, client: aiomqtt.Client, subscriptions: list[tuple[str, int]]
+    ) -> None:
+        done = len(self._subscriptions) - len(subscriptions)
+        for chunk in chunked(subscriptions, SUBSCRIBE_CHUNK):
+            await client.subscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
+            done += len(chunk)
+            self._on_subscribed(done)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         queue = self._queue

@@ -13,11 +13,14 @@ import time
 from collections.abc import AsyncIterator
 
 import aiomqtt
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregator.intake.mqtt_session import (
     FlowQueue,
     SessionSettings,
     Subscriber,
+    chunked,
 )
 
 
@@ -94,3 +97,11 @@ def test_the_consumer_lets_the_event_loop_run_while_it_works_through_a_full_queu
     # The other task ran after one slice (CONSUME_SLICE_S = 2 ms: about 3 messages of 1 ms),
     # not after all 50.
     assert 1 <= seen_by_other_task[0] <= 10
+
+
+@given(st.lists(st.integers(), max_size=200), st.integers(min_value=1, max_value=60))
+def test_chunked_keeps_order_and_bounds_every_chunk(items: list[int], size: int) -> None:
+    chunks = list(chunked(items, size))
+    assert [item for chunk in chunks for item in chunk] == items
+    assert all(1 <= len(chunk) <= size for chunk in chunks)
+    assert all(len(chunk) == size for chunk in chunks[:-1])
