@@ -32,6 +32,8 @@ from schemas.messages import STATUS_SCHEMA, JournalHealth, StatusMessage
 CONNECT_TIMEOUT_S: Final = 30.0
 LOOP_TIMEOUT_S: Final = 0.005
 ACK_FILTER: Final = "envnet/v1/nodes/+/ack"
+# publish() return codes of a connection that is gone: reconnect (to the next broker).
+_GONE: Final = (mqtt.MQTT_ERR_NO_CONN, mqtt.MQTT_ERR_CONN_LOST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +161,12 @@ class _Link:
 
     def publish(self, topic: str, body: bytes, retain: bool = False) -> None:
         info = self.client.publish(topic, body, qos=1, retain=retain)
-        if info.rc == mqtt.MQTT_ERR_NO_CONN:
+        if info.rc in _GONE:
             self.connect()
             info = self.client.publish(topic, body, qos=1, retain=retain)
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, *_GONE):
             raise ConnectionError(f"publish failed: {mqtt.error_string(info.rc)}")
+        # Lost with a connection that dropped again at once: the ack timeout resends it.
         self._state.published += 1
 
 

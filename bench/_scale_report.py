@@ -79,7 +79,7 @@ def _opt(value: int | None) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _live_line(r: LiveResult, nodes: int) -> str:
+def live_line(r: LiveResult, nodes: int) -> str:
     c = r.cost
     return (
         f"  {r.replicas} replica(s){' (chaos)' if r.chaos else ''}: {r.batches:,} batches "
@@ -108,7 +108,7 @@ def table(outcome: Outcome, wall_s: float) -> str:
             "  NOTE: this aggregator has no [cluster] replica support: every run used ONE "
             "aggregator process, whatever replica count was asked for"
         )
-    lines.extend(_live_line(r, plan.nodes) for r in outcome.runs())
+    lines.extend(live_line(r, plan.nodes) for r in outcome.runs())
     for name, diff in outcome.diffs():
         status = "equal" if diff.equal else f"{len(diff.missing)} missing, {len(diff.extra)} extra"
         lines.append(f"  alerts {name}: {status}")

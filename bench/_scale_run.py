@@ -397,14 +397,17 @@ class _ChaosState:
             started = time.monotonic()
             broker.start_server(1)
             self.notes.append(f"broker server 1 back after {time.monotonic() - started:.1f} s")
-        if len(aggs) > 1 and not self.replica_done and self.due(c.replica_minute):
+        if not self.replica_done and self.due(c.replica_minute):
             self.replica_done = True
-            say(f"chaos: SIGKILL replica 1 (pid {aggs[1].pid})")
-            aggs[1].kill()
+            victim = min(1, len(aggs) - 1)  # replica 1; the only one when there is one
+            say(f"chaos: SIGKILL replica {victim} (pid {aggs[victim].pid})")
+            aggs[victim].kill()
             time.sleep(c.down_s)  # the outage: its nodes wait at the broker
             started = time.monotonic()
-            aggs[1].start()
-            self.notes.append(f"replica 1 healthy again after {time.monotonic() - started:.1f} s")
+            aggs[victim].start()
+            self.notes.append(
+                f"replica {victim} healthy again after {time.monotonic() - started:.1f} s"
+            )
 
 
 def _collect(
@@ -438,7 +441,7 @@ def live_run(
         say(f"publishers: {plan.nodes} nodes' retained statuses")
         fleet.wait_ready(opts.deadline_s)
         started = time.monotonic()
-        anchor_ms = _wall_ms() + int((LEAD_S + 15.0 * processes) * 1000)
+        anchor_ms = _wall_ms() + int((LEAD_S + 8.0 * processes) * 1000)
         clock: dict[str, TomlScalar] = {
             "origin_ms": plan.origin_ms, "anchor_wall_ms": anchor_ms, "rate": opts.rate,
         }  # fmt: skip
@@ -482,7 +485,7 @@ def live_run(
         if chaos is not None and chaos_state is not None:
             chaos_result = ChaosResult(
                 _span_lost(influxd.url, plan, chaos.broker_minute) if kill_broker else None,
-                _span_lost(influxd.url, plan, chaos.replica_minute) if processes > 1 else None,
+                _span_lost(influxd.url, plan, chaos.replica_minute),
                 tuple(chaos_state.notes),
             )
         wall_s = time.monotonic() - started

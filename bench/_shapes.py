@@ -115,7 +115,7 @@ def reading_ts(t0_ms: int, k: int, channels: int = len(SAMPLE)) -> int:
 # How far a value may wander from its typical level, minute to minute. The aggregator judges
 # sensor health (aggregator/engine/sensor_health.py): air temperature jumping 5 °C in a minute
 # is a spike, and a bench whose sensors looked broken would measure alert handling, not ingest.
-SPREAD: Final[dict[Quantity, float]] = {"air_temp": 0.01, "rh": 0.01}
+SPREAD: Final[dict[Quantity, float]] = {"air_temp": 0.01, "rh": 0.01, "pressure": 0.01}
 
 
 def _value(quantum: Quantum, rng: random.Random) -> float:

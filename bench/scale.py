@@ -27,7 +27,7 @@ if not __package__:  # run as a script: make the repository root importable for 
 from bench._aggregator import AggregatorError
 from bench._publishers import BenchError
 from bench._scale_load import MINUTES, LivePlan, origin_for
-from bench._scale_report import Outcome, last_line, table
+from bench._scale_report import Outcome, last_line, live_line, table
 from bench._scale_run import (
     BrokerKind,
     CatchupResult,
@@ -111,6 +111,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
     for replicas in args.replicas:
         say(f"live run, {replicas} replica(s)")
         lives.append(live_run(opts, replicas, workdir))
+        say(live_line(lives[-1], nodes))
     chaos = None
     if not args.no_chaos:
         top = max(args.replicas)
@@ -118,6 +119,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
         chaos = live_run(
             opts, top, workdir, Chaos(broker_minute=MINUTES // 4, replica_minute=MINUTES // 2)
         )
+        say(live_line(chaos, nodes))
     catchup: CatchupResult | None = None
     catchup_nodes = 100 if args.quick else args.catchup_nodes
     if catchup_nodes:
