@@ -80,6 +80,13 @@ class Metrics:
         self.mqtt_connected = declare.gauge(
             "envnet_mqtt_connected", "1 while connected to the broker"
         )
+        # A count that only grows, kept by the connections themselves (BrokerChoice) and
+        # copied here with the other gauges.
+        self.mqtt_broker_switches = declare.gauge(
+            "envnet_mqtt_broker_switches",
+            "Moves to another broker of [mqtt] urls since start, per connection",
+            "connection",
+        )
         self.intake_pauses = declare.counter(
             "envnet_intake_pauses", "Times intake paused for backpressure"
         )

@@ -558,6 +558,9 @@ class AggregatorService:
         while True:
             if self._subscriber is not None:
                 self.metrics.mqtt_backlog.set(self._subscriber.backlog)
+                switches = self.metrics.mqtt_broker_switches
+                switches.labels("subscriber").set(self._subscriber.brokers.switches)
+                switches.labels("publisher").set(self._publisher.brokers.switches)
             self._alerting.update_gauges()
             if self._alertmanager is not None:
                 self.metrics.alertmanager_alerts.set(self._alertmanager.held)

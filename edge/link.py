@@ -204,7 +204,6 @@ class MqttLink:
         if self._leaving:
             self._leaving = False
             self._next_attempt = self._monotonic()  # home, at once
-            self._events.append(Disconnected("returning to the first broker"))
             return
         if was_connected:
             log.warning("disconnected", broker=self.broker, reason=str(rc))
@@ -302,17 +301,27 @@ class MqttLink:
         log.info("broker_going_home", from_broker=self.broker, to_broker=self._endpoints[0].display)
         self._rotation.go_home(now)
         self.home_attempts += 1
+        # Offline from here: nothing more is handed to the broker being left.
+        self._connected = False
+        self._inflight.clear()
+        self._events.append(Disconnected("returning to the first broker"))
+        # The attempt home waits until the DISCONNECT is written (`_on_disconnect`, which
+        # paho may call from within disconnect() itself); if there is no connection left to
+        # close, it may go at once.
+        self._next_attempt = now
         self._leaving = True
         if self._client.disconnect() != mqtt.MQTT_ERR_SUCCESS:
-            # No connection left to close: the loss is reported as any other.
             self._leaving = False
 
     def poll(self, timeout_s: float) -> list[LinkEvent]:
         """Do network I/O for up to `timeout_s`, (re)connecting when due; return new events."""
         now = self._monotonic()
-        if self._connected and not self._leaving and self._rotation.home_due(now):
+        if self._connected and self._rotation.home_due(now):
             self._go_home(now)
-        if not self._connected and not self._connecting and now >= self._next_attempt:
+        if self._leaving and self._client.socket() is None:
+            self._leaving = False  # closed without telling us: nothing left to wait for
+        idle = not self._connected and not self._connecting and not self._leaving
+        if idle and now >= self._next_attempt:
             self._attempt_connect()
         if self._client.socket() is not None:
             self._client.loop(timeout=max(0.0, timeout_s))

@@ -300,6 +300,10 @@ class NatsCluster:
     def pid(self, i: int) -> int | None:
         return self.servers[i].pid
 
+    def monitor_url(self, i: int) -> str:
+        """Server i's monitoring endpoint (/healthz, /jsz, /connz)."""
+        return f"http://127.0.0.1:{self.servers[i].monitor_port}"
+
     def start(self) -> None:
         for attempt in range(1, self.START_ATTEMPTS + 1):
             for server in self.servers:

@@ -32,10 +32,11 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def aggregator_config(
-    mosquitto: Mosquitto, influx_url: str, tmp_path: Path, **influx: Any
+    mosquitto: Mosquitto | str, influx_url: str, tmp_path: Path, **influx: Any
 ) -> AggregatorConfig:
+    """`mosquitto`: the broker, or ENVNET_MQTT_URL's value (one URL or a comma list)."""
     env = {
-        "ENVNET_MQTT_URL": mosquitto.url,
+        "ENVNET_MQTT_URL": mosquitto if isinstance(mosquitto, str) else mosquitto.url,
         "ENVNET_INFLUX_URL": influx_url,
         "ENVNET_INFLUX_DB": "envnet",
     }
