@@ -81,13 +81,17 @@ def _opt(value: int | None) -> str:
 
 def live_line(r: LiveResult, nodes: int) -> str:
     c = r.cost
-    return (
+    head = (
         f"  {r.replicas} replica(s){' (chaos)' if r.chaos else ''}: {r.batches:,} batches "
         f"({r.copies - r.batches:,} resent, {r.reconnects} reconnects), {r.acked:,} acked; "
         f"stored {r.stored:,}; lost {r.check.lost}, duplicated {r.check.duplicated}, "
         f"value mismatches {r.check.sum_mismatch}; {len(r.alerts)} alert points; "
-        f"{r.wall_s:.0f} s{'' if r.complete else ' NOT COMPLETE'}\n"
-        f"      aggregator RSS {c.agg_rss_peak / MB:,.0f} MB "
+        f"{r.wall_s:.0f} s{'' if r.complete else ' NOT COMPLETE'}"
+    )
+    if r.chaos is not None:  # processes were killed and replaced: no cost from this run
+        return head
+    return head + (
+        f"\n      aggregator RSS {c.agg_rss_peak / MB:,.0f} MB "
         f"({per_1k(c.agg_rss_peak / MB, nodes):.1f} MB/1k nodes), "
         f"CPU {c.agg_cpu_pct:.0f}% ({per_1k(c.agg_cpu_pct, nodes):.1f}%/1k nodes); "
         f"broker RSS {c.broker_rss_peak / MB:,.0f} MB "
