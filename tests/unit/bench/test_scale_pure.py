@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bench._alert_events import ALERTS_QUERY, AlertEvent, compare, parse_alerts
 from bench._scale_load import (
     EXCEED_NO2,
@@ -16,6 +18,8 @@ from bench._scale_load import (
     payload,
     values,
 )
+from bench._scale_report import MB, Outcome, last_line
+from bench._scale_run import CatchupResult, ChaosResult, Cost, LiveResult, NodeCheck
 from bench._shapes import SAMPLE
 from schemas import codec
 from schemas.standards import gb3095
@@ -26,7 +30,7 @@ ORIGIN = origin_for(1_796_367_000_000)
 def test_origin_is_minute_fourteen_of_an_hour_in_the_past() -> None:
     now = 1_796_367_000_000
     assert ORIGIN % HOUR_MS == FIRST_MINUTE * 60_000
-    assert ORIGIN < now - HOUR_MS
+    assert now - HOUR_MS > ORIGIN
 
 
 def test_payload_decodes_with_the_contract_and_carries_seq_and_journal() -> None:
@@ -53,7 +57,7 @@ def test_exceeders_are_over_the_no2_hour_limit_and_others_well_under() -> None:
     limit = max(x for x in limits if x is not None)
     hot = [values(plan, 3, m, exceeds=True)[NO2] for m in range(plan.minutes)]
     cold = [values(plan, 3, m, exceeds=False)[NO2] for m in range(plan.minutes)]
-    assert min(hot) > limit and EXCEED_NO2 > limit
+    assert min(hot) > limit and limit < EXCEED_NO2
     assert max(cold) < limit / 2
     assert len(set(cold)) > 3  # never a flat line
 
@@ -105,3 +109,32 @@ def test_compare_finds_missing_extra_and_doubled() -> None:
     assert diff.missing == (a,)
     assert diff.extra == (c, c)
     assert not compare([a], [a, a]).equal
+
+
+def _live(replicas: int, alerts: list[AlertEvent], lost: int = 0) -> LiveResult:
+    return LiveResult(
+        replicas=replicas, replicas_real=True, batches=10, copies=12, acked=10, reconnects=0,
+        stored=60 - lost, check=NodeCheck(lost, 0, 0), alerts=alerts,
+        cost=Cost(agg_rss_peak=300 * MB), wall_s=1.0, chaos=None, complete=lost == 0,
+    )  # fmt: skip
+
+
+def test_last_line_reports_measured_values_and_unequal_alerts() -> None:
+    plan = LivePlan(nodes=2000, origin_ms=ORIGIN)
+    a = AlertEvent("n1", "air.no2.1h", "fired", "firing", 10)
+    b = AlertEvent("n2", "air.no2.1h", "fired", "firing", 10)
+    chaos = replace(_live(3, [a], lost=4), chaos=ChaosResult(4, 0, ()))
+    catchup = CatchupResult(1000, 100, 100, 42.04, complete=True, replicas_real=True)
+    outcome = Outcome(plan, 12.0, "nats", (_live(1, [a, b]), _live(3, [a, b])), chaos, catchup)
+    assert last_line(outcome) == (
+        "nodes=2000 replicas=3 lost=4 duplicated=0 alerts_equal=no catchup_s=42.0 "
+        "broker_kill_lost=4 replica_kill_lost=0 rss_mb_per_1k_nodes=150.0"
+    )
+
+
+def test_no_alerts_at_all_is_not_equal_alerts() -> None:
+    plan = LivePlan(nodes=1000, origin_ms=ORIGIN)
+    outcome = Outcome(plan, 12.0, "nats", (_live(1, []), _live(2, [])), None, None)
+    assert not outcome.alerts_equal
+    assert "alerts_equal=no" in last_line(outcome)
+    assert "catchup_s=n/a" in last_line(outcome)
