@@ -44,7 +44,7 @@ class LiveSpec:
     nodes: tuple[int, ...]  # global node indices, ascending
     rate: float  # event seconds per wall second
     window: int = 500  # unPUBACKed messages at a time
-    ack_timeout_s: float = 20.0
+    ack_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

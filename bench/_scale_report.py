@@ -83,7 +83,8 @@ def live_line(r: LiveResult, nodes: int) -> str:
     c = r.cost
     head = (
         f"  {r.replicas} replica(s){' (chaos)' if r.chaos else ''}: {r.batches:,} batches "
-        f"({r.copies - r.batches:,} resent, {r.reconnects} reconnects), {r.acked:,} acked; "
+        f"({r.copies - r.batches:,} resent, {r.reconnects} reconnects), {r.acked:,} acked, "
+        f"{r.duplicates_dropped:,} copies dropped by dedup; "
         f"stored {r.stored:,}; lost {r.check.lost}, duplicated {r.check.duplicated}, "
         f"value mismatches {r.check.sum_mismatch}; {len(r.alerts)} alert points; "
         f"{r.wall_s:.0f} s{'' if r.complete else ' NOT COMPLETE'}"

@@ -271,7 +271,7 @@ class LiveOptions:
     rate: float
     publishers: int
     broker: BrokerKind
-    ack_timeout_s: float = 20.0
+    ack_timeout_s: float = 60.0  # the edge's default ([mqtt] ack_timeout_s, edge/config.py)
     deadline_s: float = 600.0
     log_level: str = "info"
 
@@ -307,6 +307,7 @@ class LiveResult:
     wall_s: float
     chaos: ChaosResult | None
     complete: bool
+    duplicates_dropped: int = 0
 
 
 class LiveFleet:
@@ -481,6 +482,13 @@ def live_run(
             stored = count_readings(influxd.url)
         alerts = settled_alerts(influxd.url, deadline + 60)
         check, stored = check_nodes(influxd.url, plan)
+        # Copies the aggregators' dedup dropped (a replaced replica's count is gone with it).
+        dropped = sum(
+            value
+            for a in aggs
+            for key, value in a.metrics().items()
+            if key.partition("{")[0] == "envnet_duplicate_batches_total"
+        )
         chaos_result = None
         if chaos is not None and chaos_state is not None:
             chaos_result = ChaosResult(
@@ -503,6 +511,7 @@ def live_run(
         wall_s=wall_s,
         chaos=chaos_result,
         complete=stored >= expected,
+        duplicates_dropped=int(dropped),
     )
 
 
