@@ -12,6 +12,9 @@ Where to find:
 - **windows**: `engine.windows`; when a quiet node's windows close: `engine.window_closing`.
 - **the alert lifecycle**: `engine.lifecycle`; delivery: `service` (MQTT), `webhook` and
   `delivery` (Prometheus Alertmanager).
+- **replicas** (one share of the fleet per aggregator process, `[cluster] replica = "i/N"`):
+  `cluster.partition` (who owns a node), `cluster.subscriptions` (what a replica reads);
+  docs/cluster/replicas.md.
 - **period reports** (`envnet report`: good-air days, exceedance days, the O3 evaluation
   value, the HTML page): `reports`, which reads back what `storage` wrote; `reports.kinds`
   maps each report kind to its builder.
@@ -24,6 +27,7 @@ start), `gc_tuning`, `webhook`.
 
 __all__ = [
     "calibration",
+    "cluster",
     "config",
     "delivery",
     "engine",

@@ -9,6 +9,7 @@ from typing import Annotated, Final
 
 import msgspec
 
+from aggregator.cluster.partition import Replica, ReplicaSpecError, parse_replica
 from aggregator.delivery import AlertmanagerSettings
 from aggregator.engine.settings import EngineSettings
 from aggregator.intake.mqtt_session import IntakeSettings
@@ -27,6 +28,7 @@ ENV_OVERRIDES: Final = {
     "ENVNET_INFLUX_BUCKET": ("influx", "bucket"),
     "ENVNET_INFLUX_TOKEN": ("influx", "token"),
     "ENVNET_FLEET": ("fleet", "path"),
+    "ENVNET_REPLICA": ("cluster", "replica"),
 }
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -67,6 +69,24 @@ class AlertsSection(EngineSettings, frozen=True, forbid_unknown_fields=True):
     webhooks: list[WebhookSettings] = msgspec.field(default_factory=list)
 
 
+class ClusterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """[cluster]: this process's share of the fleet (docs/cluster/replicas.md)."""
+
+    # "i/N": replica i (from 0) of N, owning the nodes the partition gives it
+    # (aggregator.cluster.partition). "0/1", one replica owning every node, is the
+    # aggregator as it always was.
+    replica: str = "0/1"
+
+    def __post_init__(self) -> None:
+        try:
+            parse_replica(self.replica)
+        except ReplicaSpecError as exc:
+            raise ValueError(f"cluster.replica (or ENVNET_REPLICA): {exc}") from None
+
+    def parsed(self) -> Replica:
+        return parse_replica(self.replica)
+
+
 class CalibrationSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # The calibration records (aggregator.calibration.file); none: values are stored as sent.
     path: str | None = None
@@ -87,6 +107,7 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     clock: ClockSettings = ClockSettings()
     # `envnet report`'s evaluation rules (aggregator.reports.settings).
     report: ReportSettings = ReportSettings()
+    cluster: ClusterSection = ClusterSection()
 
 
 def load_aggregator_config(
@@ -105,6 +126,11 @@ def load_aggregator_config(
     # ENVNET_ALERTMANAGER_URL names one Alertmanager, or a cluster as a comma-separated list.
     if urls := [u.strip() for u in env.get("ENVNET_ALERTMANAGER_URL", "").split(",") if u.strip()]:
         raw.setdefault("alertmanager", {})["urls"] = urls
+    # ENVNET_METRICS_PORT: one port per replica on one host (deploy/systemd/envnet-aggregator@).
+    if (port := env.get("ENVNET_METRICS_PORT", "").strip()) != "":
+        if not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"{source}: ENVNET_METRICS_PORT must be a port number, got {port!r}")
+        raw.setdefault("metrics", {})["port"] = int(port)
     # ENVNET_CLOCK="origin_ms=...,anchor_wall_ms=...,rate=..." sets [clock] keys.
     try:
         raw = overlay_clock_env(raw, env)

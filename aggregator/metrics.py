@@ -55,6 +55,28 @@ class Metrics:
             "Single readings refused inside otherwise valid messages, or rejected by the database",
             "reason",
         )
+        self.replica_info = declare.gauge(
+            "envnet_replica_info",
+            "This aggregator's partition of the fleet: replica `index` of `count` (always 1)",
+            "index",
+            "count",
+        )
+        self.mqtt_subscriptions = declare.gauge(
+            "envnet_mqtt_subscriptions",
+            "Topic filters the intake session has subscribed (the broker has acknowledged): "
+            "3 wildcards for one replica, the status and command topics and one readings "
+            "topic per owned node for a partitioned replica",
+        )
+        self.replica_nodes = declare.gauge(
+            "envnet_replica_nodes", "Nodes of the inventory this replica owns"
+        )
+        self.foreign_messages = declare.counter(
+            "envnet_replica_foreign_messages",
+            "Messages about nodes another replica owns: statuses (read for discovery only) "
+            "and readings left in a session by an earlier layout (neither stored nor acked); "
+            "over_limit: owned nodes not subscribed, beyond the per-replica topic limit",
+            "kind",
+        )
         self.duplicates = declare.counter(
             "envnet_duplicate_batches", "Batches received again after being stored"
         )

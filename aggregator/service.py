@@ -17,9 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
+import msgspec
+
 from aggregator.calibration.batch import calibrate_batch
 from aggregator.calibration.book import CalibrationBook
 from aggregator.calibration.file import load_calibrations
+from aggregator.cluster.partition import Replica
+from aggregator.cluster.subscriptions import (
+    NodeSubscriptions,
+    SubscriptionPlan,
+    session_client_id,
+)
 from aggregator.config import AggregatorConfig
 from aggregator.delivery import AlertmanagerSink
 from aggregator.engine.lifecycle import Transition
@@ -35,7 +43,7 @@ from aggregator.metrics_http import MetricsServer, make_app
 from aggregator.service_health import BrokerObservation, HealthReport, evaluate
 from aggregator.storage.deadletter import DeadLetters
 from aggregator.storage.influx import InfluxWriter
-from aggregator.storage.inventory import inventory_lines
+from aggregator.storage.inventory import inventory_lines, stored_node_ids
 from aggregator.storage.pipeline import PendingBatch, Pipeline, PipelineSettings
 from aggregator.storage.records import ReadingLines, node_lines, status_line
 from aggregator.storage.setup import prepare_storage
@@ -63,6 +71,21 @@ def _ack_messages(node: str, journal: str, seqs: list[int]) -> list[AckMessage]:
         AckMessage(ACK_SCHEMA, node, seqs[start : start + MAX_SEQS_PER_ACK], journal or None)
         for start in range(0, len(seqs), MAX_SEQS_PER_ACK)
     ]
+
+
+def owned_fleet(fleet: Fleet, replica: Replica) -> Fleet:
+    """The part of the inventory a replica evaluates: all of it for one replica."""
+    if replica.solo:
+        return fleet
+    return Fleet({info.node: info for info in fleet if replica.owns(info.node)})
+
+
+def _node_of(topic: str) -> str | None:
+    """The node a node topic names, None for any other topic (left to intake to refuse)."""
+    try:
+        return topics.parse_node_topic(topic).node
+    except topics.TopicError:
+        return None
 
 
 def _topic_kind(topic: str) -> str:
@@ -124,6 +147,14 @@ class AggregatorService:
     ) -> None:
         self._config = config
         self._fleet = fleet
+        # This process's share of the fleet (aggregator.cluster, docs/cluster/replicas.md):
+        # it subscribes to, stores, acks and evaluates its own nodes alone.
+        self._replica = replica = config.cluster.parsed()
+        self._owned = owned_fleet(fleet, replica)
+        self._node_topics = NodeSubscriptions(replica)
+        self._mqtt = msgspec.structs.replace(
+            config.mqtt, client_id=session_client_id(config.mqtt.client_id, replica)
+        )
         # The alert logic's "now" (heard, status arrival, ticks, retirements); storage,
         # notices, the inventory and Alertmanager stay on the wall clock (event_clock).
         self._clock = EventClock(config.clock)
@@ -148,7 +179,7 @@ class AggregatorService:
         self._status_messages = self.metrics.messages_received.labels("status")
         # Standards evaluation runs in a process of its own (aggregator/worker/process.py).
         self._alerting = AlertingWorker(
-            config, fleet, self.metrics, self._submit_lines, self._publish_later
+            config, self._owned, self.metrics, self._submit_lines, self._publish_later
         )
         self._webhooks = [
             WebhookSink(hook, self._count_webhook, hook.token(os.environ))
@@ -161,7 +192,7 @@ class AggregatorService:
             else AlertmanagerSink(am, fleet.get, self._count_alertmanager, clock_ms=wall_ms)
         )
         self._outbox = _Outbox()
-        self._publisher = Publisher(config.mqtt)
+        self._publisher = Publisher(self._mqtt)
         self._pipeline: Pipeline | None = None
         self._subscriber: Subscriber | None = None
         self.metrics_port: int | None = None
@@ -174,7 +205,10 @@ class AggregatorService:
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self._config
-        dead = DeadLetters(Path(config.state.dir) / "dead-letters.jsonl")
+        replica = self._replica
+        # Replicas on one host may share the state directory (and its state.sqlite).
+        name = "dead-letters" if replica.solo else f"dead-letters-r{replica.index}"
+        dead = DeadLetters(Path(config.state.dir) / f"{name}.jsonl")
         if self._clock.scaled:
             clock = config.clock
             log.warning(
@@ -202,19 +236,18 @@ class AggregatorService:
         async with InfluxWriter(config.influx) as writer:
             pipeline = self._pipeline = Pipeline(writer, settings, self.metrics, dead, self._stored)
             await self.record_inventory(self._fleet)
+            plan = await self._subscription_plan()
             subscriber = self._subscriber = Subscriber(
-                config.mqtt,
-                [
-                    (topics.READINGS_FILTER, 1),
-                    (topics.STATUS_FILTER, 1),
-                    (topics.ALERT_COMMANDS, 1),
-                ],
+                self._mqtt,
+                list(plan.keep),
                 self._handle,
                 read_buffer=config.mqtt.read_buffer_messages,
                 pause_after_s=config.mqtt.pause_after_s,
                 wait_resumable=lambda: pipeline.budget.wait_for_room(0.5),
                 on_state=self._on_intake_state,
                 on_pause=self._on_intake_pause,
+                unsubscribe_first=plan.drop,
+                on_subscribed=self.metrics.mqtt_subscriptions.set,
             )
             server = MetricsServer(
                 make_app(self.metrics, self._health_report),
@@ -228,6 +261,8 @@ class AggregatorService:
                 influx=writer.target.display,
                 brokers=",".join(e.display for e in config.mqtt.endpoints()),
                 nodes=len(self._fleet),
+                replica=self._replica.label,
+                owned_nodes=len(self._owned),
                 metrics_port=server.port,
                 calibrations=len(self._calibration) if self._calibration is not None else 0,
             )
@@ -264,6 +299,27 @@ class AggregatorService:
             finally:
                 await server.stop()
 
+    async def _subscription_plan(self) -> SubscriptionPlan:
+        """The topics to read. A replica of several subscribes per node, to the nodes of
+        the inventory and those InfluxDB has stored (`nodes`, e.g. enrolled and since
+        retired, or written by an earlier layout) that it owns; the status wildcard tells it
+        of the rest as they appear (aggregator.cluster.subscriptions)."""
+        if not self._replica.solo:
+            stored = await stored_node_ids(self._config.influx.target())
+            self._node_topics.learn([*(info.node for info in self._fleet), *stored])
+        return self._node_topics.plan()
+
+    def _learn_nodes(self, nodes: list[str]) -> None:
+        over = self._node_topics.over_limit
+        new = self._node_topics.learn(nodes)
+        if self._node_topics.over_limit > over:
+            self.metrics.foreign_messages.labels("over_limit").inc(
+                self._node_topics.over_limit - over
+            )
+        if new and self._subscriber is not None:
+            self._subscriber.add([(topic, 1) for topic in new])
+            log.info("replica_subscribed", replica=self._replica.label, nodes=len(new))
+
     async def _finish(self, subscriber: Subscriber, pipeline: Pipeline) -> None:
         drain_s = self._config.state.shutdown_drain_s
         try:
@@ -295,13 +351,17 @@ class AggregatorService:
         accepted before are stored and acked as usual; the worker retires missing nodes."""
         change = fleet_change(self._fleet, fleet)
         self._fleet = fleet
+        self._owned = owned = owned_fleet(fleet, self._replica)
         self._intake.replace_fleet(fleet)
+        self._learn_nodes(list(change.added))
+        self._update_replica_gauges()
         for node in (*change.retired, *change.changed):
             self._lines.pop(node, None)  # their cached series carry the old site
         # The map's node metadata follows the inventory: retired nodes leave it.
-        self._submit_lines(node_lines(fleet, change.retired, wall_ms()))
+        retired = [node for node in change.retired if self._replica.owns(node)]
+        self._submit_lines(node_lines(owned, retired, wall_ms()))
         try:
-            self._alerting.reload(fleet, self._clock.now_ms())
+            self._alerting.reload(owned, self._clock.now_ms())
         except WorkerError as exc:  # already counted and logged as alerting_worker_gone
             log.error(
                 "fleet_reload_not_evaluated", error=str(exc), retired=",".join(change.retired)
@@ -314,9 +374,17 @@ class AggregatorService:
     async def record_inventory(self, fleet: Fleet) -> None:
         """Queue the inventory's `nodes` points (the map's node metadata): at start, and
         again by whatever replaces the inventory while running (hot reload)."""
-        lines = await inventory_lines(self._config.influx.target(), fleet, wall_ms())
+        owned = owned_fleet(fleet, self._replica)
+        target = self._config.influx.target()
+        lines = await inventory_lines(target, owned, wall_ms(), self._replica.owns)
         self._submit_lines(lines)
-        log.info("inventory_recorded", nodes=len(fleet), points=len(lines))
+        self._update_replica_gauges()
+        log.info("inventory_recorded", nodes=len(owned), points=len(lines))
+
+    def _update_replica_gauges(self) -> None:
+        replica = self._replica
+        self.metrics.replica_info.labels(str(replica.index), str(replica.count)).set(1)
+        self.metrics.replica_nodes.set(len(self._owned))
 
     def _count_webhook(self, outcome: str) -> None:
         self.metrics.webhook_deliveries.labels(outcome).inc()
@@ -380,6 +448,8 @@ class AggregatorService:
 
     async def _handle_readings(self, topic: str, payload: bytes) -> None:
         self._readings_messages.inc()
+        if not self._replica.solo and not self._mine(topic):
+            return
         result = self._intake.readings(topic, payload)
         if isinstance(result, Refusal):
             self._refuse(result, "readings")
@@ -417,8 +487,30 @@ class AggregatorService:
             self._seqs.abandon(*key)
             raise
 
+    def _mine(self, topic: str) -> bool:
+        """Whether a node topic's node is ours; a foreign one is counted and left alone
+        (not stored, not acked: its owner does both). Readings of a foreign node come only
+        from a session planned for another layout, before its UNSUBSCRIBE took effect."""
+        node = _node_of(topic)
+        if node is None:
+            # Names no valid node (a status topic only: readings come per node): replica 0
+            # alone refuses and counts it, as it does bad alert commands.
+            return self._replica.index == 0
+        if self._replica.owns(node):
+            return True
+        self.metrics.foreign_messages.labels(_topic_kind(topic)).inc()
+        return False
+
     def _handle_status(self, topic: str, payload: bytes) -> None:
         self._status_messages.inc()
+        if not self._replica.solo:
+            # Every replica reads every status (the retained wildcard): that is how it
+            # learns of its nodes. It judges and stores its own alone.
+            if not self._mine(topic):
+                return
+            node = _node_of(topic)
+            if node is not None:
+                self._learn_nodes([node])
         result = self._intake.status(topic, payload)
         if isinstance(result, Refusal):
             self._refuse(result, "status")

@@ -224,6 +224,18 @@ _COMMANDS: tuple[_Tool | _Group, ...] = (
                 logging=False,
             ),
             _Tool(
+                "replicas",
+                help="which aggregator replica owns which node, and what a new count moves",
+                description="Partition the inventory's nodes as N aggregator replicas do "
+                '([cluster] replica = "i/N"): each replica\'s node count and nodes; with '
+                "--from M, the nodes a change from M to N replicas moves. Exit 2 for bad "
+                "input.",
+                module="envnet.commands.fleet_replicas",
+                add="add_replicas_arguments",
+                run="run_replicas",
+                logging=False,
+            ),
+            _Tool(
                 "retire",
                 help="take a node out: inventory entry, broker login and ACL block",
                 description="Remove the node from the fleet inventory, the password file and "

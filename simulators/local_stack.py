@@ -262,6 +262,9 @@ class _NatsServer(_Process):
     def exited(self) -> bool:
         return self._process is None or self._process.poll() is not None
 
+    def alive(self) -> bool:
+        return not self.exited()
+
     def bind_clash(self) -> bool:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return _BIND_CLASH in text.lower()
@@ -299,6 +302,9 @@ class NatsCluster:
 
     def pid(self, i: int) -> int | None:
         return self.servers[i].pid
+
+    def alive(self, i: int) -> bool:
+        return self.servers[i].alive()
 
     def monitor_url(self, i: int) -> str:
         """Server i's monitoring endpoint (/healthz, /jsz, /connz)."""

@@ -18,7 +18,7 @@ import random
 import select
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, ClassVar, Final
 
 import aiomqtt
@@ -313,9 +313,20 @@ class Subscriber:
         wait_resumable: Callable[[], Awaitable[None]],
         on_state: Callable[[bool], None] = lambda connected: None,
         on_pause: Callable[[], None] = lambda: None,
+        unsubscribe_first: Sequence[str] = (),
+        on_subscribed: Callable[[int], None] = lambda filters: None,
     ) -> None:
         self._s = settings
-        self._subscriptions = subscriptions
+        self._subscriptions = list(subscriptions)
+        # Filters an older layout may have left in our persistent session (a partitioned
+        # replica's, aggregator.cluster.subscriptions): dropped on each connect, before
+        # subscribing, so the broker stops queueing for them.
+        self._unsubscribe_first = list(unsubscribe_first)
+        # Subscriptions added while connected, for the connection's subscribing task.
+        self._added: asyncio.Queue[list[tuple[str, int]]] = asyncio.Queue()
+        # Told how many filters are in place, after each SUBACK (a gauge, and a readiness
+        # signal: the broker queues for every one of them from then on).
+        self._on_subscribed = on_subscribed
         self._handler = handler
         self._read_buffer = read_buffer
         self._pause_after_s = pause_after_s
@@ -372,7 +383,13 @@ class Subscriber:
             self._on_state(True)
             choice.connected()
             log.info("subscriber_connected", broker=choice.endpoint.display)
-            await client.subscribe(self._subscriptions)
+            if self._unsubscribe_first:
+                await client.unsubscribe(self._unsubscribe_first)
+            # Whatever add() queued before is in self._subscriptions already.
+            while not self._added.empty():
+                self._added.get_nowait()
+            await client.subscribe(list(self._subscriptions))
+            self._on_subscribed(len(self._subscriptions))
             # Flow control starts only now: paused reading before the SUBACK arrived (the
             # broker sends a queued backlog first) would wait for it forever.
             queue.attach(client, self._read_buffer)
@@ -382,6 +399,7 @@ class Subscriber:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._consume(client), name="mqtt-consume")
                     group.create_task(self._watch(client), name="mqtt-watch")
+                    group.create_task(self._subscribe_added(client), name="mqtt-subscribe")
                     group.create_task(choice.home_timer(), name="mqtt-home")
             except* _IntakePausedError:
                 outcome = "paused"
@@ -390,6 +408,21 @@ class Subscriber:
             except* aiomqtt.MqttError as lost:
                 outcome = str(lost.exceptions[0])
         return outcome
+
+    def add(self, subscriptions: list[tuple[str, int]]) -> None:
+        """Subscribe to more topics, now if connected and on every later connection. Does
+        not wait: called from a message handler, whose connection may be paused for flow
+        control, and then the SUBACK would not be read until the handler returned."""
+        if subscriptions:
+            self._subscriptions.extend(subscriptions)
+            self._added.put_nowait(subscriptions)
+
+    async def _subscribe_added(self, client: aiomqtt.Client) -> None:
+        while True:
+            subscriptions = await self._added.get()
+            await client.subscribe(subscriptions)
+            self._on_subscribed(len(self._subscriptions))
+            log.info("subscribed", topics=len(subscriptions), first=subscriptions[0][0])
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         queue = self._queue

@@ -7,7 +7,7 @@ node removed from the inventory while the aggregator was stopped is marked inact
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -48,9 +48,16 @@ async def stored_node_ids(target: InfluxTarget) -> frozenset[str]:
         return frozenset()
 
 
-async def inventory_lines(target: InfluxTarget, nodes: Iterable[NodeInfo], at_ms: int) -> list[str]:
-    """The `nodes` points for the inventory `nodes`, retiring stored nodes no longer in it."""
+async def inventory_lines(
+    target: InfluxTarget,
+    nodes: Iterable[NodeInfo],
+    at_ms: int,
+    owns: Callable[[str], bool] = lambda node: True,
+) -> list[str]:
+    """The `nodes` points for the inventory `nodes`, retiring stored nodes no longer in it.
+    A partitioned replica passes its own nodes and `owns`: it retires only nodes it owns, so
+    that it never marks another replica's nodes inactive."""
     current = list(nodes)
     stored = await stored_node_ids(target)
-    retired = sorted(stored - {info.node for info in current})
+    retired = sorted(n for n in stored - {info.node for info in current} if owns(n))
     return node_lines(current, retired, at_ms)

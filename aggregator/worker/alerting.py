@@ -17,6 +17,7 @@ from typing import Final
 
 import aiohttp
 
+from aggregator.cluster.partition import SOLO, Replica
 from aggregator.config import AlertsSection
 from aggregator.engine.evaluator import SPECS, WATER, Evaluation, Evaluator
 from aggregator.engine.lifecycle import AckRefusedError, AlertBook, Transition
@@ -57,7 +58,10 @@ class Alerting:
         lines: LinesSink,
         transitions: TransitionSink,
         clock: EventClock | None = None,
+        replica: Replica = SOLO,
     ) -> None:
+        # The nodes this process owns (aggregator.cluster.partition); `fleet` holds only them.
+        self._replica = replica
         # Every "now" of the alert logic: the wall clock, or a scenario's scaled event clock.
         self._clock = clock or EventClock()
         self._settings = settings
@@ -91,21 +95,31 @@ class Alerting:
         store = self._store = StateStore(directory / "state.sqlite")
         lanes: dict[tuple[str, str], dict[str, object]] = {}
         for key, lane, track in store.load_tracks():
-            lanes.setdefault(key, {})[lane] = track
+            # Replicas on one host share the file, each reading and writing only the rows
+            # of its own nodes: after a change of replica count, a moved node's open alerts
+            # are found by its new owner (docs/cluster/replicas.md).
+            if self._replica.owns(key[0]):
+                lanes.setdefault(key, {})[lane] = track
         for key, tracks in lanes.items():
             self.book.load(key, tracks.get("live"), tracks.get("late"))  # type: ignore[arg-type]
         self._restore_snapshots(store)
         log.info("state_loaded", path=str(store.path), alerts=len(lanes))
 
+    def _snapshot_name(self, name: str) -> str:
+        """Health and liveness snapshots are whole-engine blobs: one per replica layout (a
+        replica of another layout starts those fresh; alerts and windows do not)."""
+        replica = self._replica
+        return name if replica.solo else f"{name}@{replica.index}of{replica.count}"
+
     def _restore_snapshots(self, store: StateStore) -> None:
-        health = store.load_snapshot(HEALTH)
+        health = store.load_snapshot(self._snapshot_name(HEALTH))
         if health is not None:
             try:
                 self.evaluator.health = HealthMonitor.restore(health[0], self._settings.health)
             except HealthSnapshotError as exc:
                 self._metrics.state_saves.labels("health_unreadable").inc()
                 log.error("health_state_unreadable", error=str(exc), note="starting fresh")
-        liveness = store.load_snapshot(LIVENESS)
+        liveness = store.load_snapshot(self._snapshot_name(LIVENESS))
         if liveness is not None:
             try:
                 self.liveness = Liveness.restore(
@@ -127,8 +141,8 @@ class Alerting:
         if self._store is None:
             return
         snapshots = {
-            HEALTH: self.evaluator.health.snapshot(),
-            LIVENESS: self.liveness.snapshot(),
+            self._snapshot_name(HEALTH): self.evaluator.health.snapshot(),
+            self._snapshot_name(LIVENESS): self.liveness.snapshot(),
         }
         self._store.save_snapshots(snapshots, self._clock.now_ms())
         self._metrics.state_saves.labels("evaluators").inc()
@@ -147,10 +161,15 @@ class Alerting:
         counts = ParseCounts()
         by_node: dict[str, list[ReadingValues]] = {}
         timeout = aiohttp.ClientTimeout(total=120)
+        # A partitioned replica reads back its own nodes only (all of them for one replica).
+        nodes = None if self._replica.solo else sorted(info.node for info in self._fleet)
+        if nodes == []:
+            log.info("warm_start", readings=0, skipped=0, nodes=0, note="this replica owns none")
+            return
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 for quantity in (*SPECS, *sorted(WATER)):
-                    answer = await fetch(session, target, quantity, since)
+                    answer = await fetch(session, target, quantity, since, nodes)
                     for item in parse_series(quantity, answer, counts):
                         if item.node in self._fleet:
                             by_node.setdefault(item.node, []).append(item.reading)
@@ -247,8 +266,12 @@ class Alerting:
         try:
             command = codec.ALERT_COMMAND.decode(payload)
         except ContractError as exc:
-            self._metrics.alert_commands.labels("invalid").inc()
-            log.warning("alert_command_invalid", error=exc.detail[:200])
+            if self._replica.index == 0:  # names no node: one replica speaks for all
+                self._metrics.alert_commands.labels("invalid").inc()
+                log.warning("alert_command_invalid", error=exc.detail[:200])
+            return
+        if not self._replica.owns(command.node):
+            # Every replica hears every command; the node's owner alone acts and counts it.
             return
         try:
             transition = self.book.acknowledge(

@@ -235,6 +235,7 @@ class _Worker:
             self._add_lines,
             self._add_transition,
             EventClock(config.clock),
+            config.cluster.parsed(),
         )
         self.fleet = fleet
 

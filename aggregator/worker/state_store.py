@@ -11,6 +11,7 @@ This module is the I/O shell: blocking sqlite3 calls, meant to run in a worker t
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Final
@@ -20,6 +21,9 @@ import msgspec
 from aggregator.engine.lifecycle import AlertKey, Track
 
 SCHEMA_VERSION: Final = 1
+# Setting the file up again while another process holds it (OPEN_ATTEMPTS x OPEN_RETRY_S).
+OPEN_ATTEMPTS: Final = 100
+OPEN_RETRY_S: Final = 0.05
 _TRACK_ENCODER: Final = msgspec.msgpack.Encoder()
 _TRACK_DECODER: Final = msgspec.msgpack.Decoder(Track)
 
@@ -45,22 +49,36 @@ class StateStore:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a transition saved here is on disk before it is published.
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_DDL)
-            self._check_version()
+            self._prepare()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise StateStoreError(f"{path}: not a usable envnet state file: {exc}") from None
 
+    def _prepare(self) -> None:
+        # Replicas on one host share the file and may all start at once: switching a new
+        # file to WAL answers "database is locked" at once, without the busy timeout, to all
+        # but one of them. So that setup is tried again, for a bounded time.
+        for attempt in range(1, OPEN_ATTEMPTS + 1):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                # FULL: a transition saved here is on disk before it is published.
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_DDL)
+                self._check_version()
+                return
+            except sqlite3.OperationalError as exc:
+                if attempt == OPEN_ATTEMPTS or "locked" not in str(exc):
+                    raise
+                time.sleep(OPEN_RETRY_S)
+
     def _check_version(self) -> None:
+        # OR IGNORE: replicas sharing the file (docs/cluster/replicas.md) may create it at
+        # the same moment, and the second insert must not make the file look unusable.
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('version', ?)", (str(SCHEMA_VERSION),)
+        )
         row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('version', ?)", (str(SCHEMA_VERSION),)
-            )
-        elif row[0] != str(SCHEMA_VERSION):
+        if row[0] != str(SCHEMA_VERSION):
             raise StateStoreError(f"{self.path}: state version {row[0]}, expected {SCHEMA_VERSION}")
 
     # -- alerts ---------------------------------------------------------------------------

@@ -23,6 +23,9 @@ from simulators.local_stack import (
 )
 
 HERE = Path(__file__).resolve().parent
+CLUSTER = HERE / "cluster"
+# Seconds; the slowest cluster test took about 60 s with both cores busy.
+CLUSTER_TEST_TIMEOUT_S = 180
 DATABASE = "envnet"
 
 
@@ -31,6 +34,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.integration)
+        if item.path.is_relative_to(CLUSTER):
+            # The longest tests: three nats-server processes, replicated JetStream, SIGKILLs.
+            # Each is bounded well below the suite's default timeout, so a hung cluster fails
+            # the one test in minutes instead of eating CI's 20.
+            item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.timeout(CLUSTER_TEST_TIMEOUT_S))
 
 
 @pytest.fixture

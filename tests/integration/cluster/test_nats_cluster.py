@@ -252,23 +252,35 @@ def test_the_last_will_of_a_killed_edge_reaches_other_servers_and_the_aggregator
         wait_for(lambda: liveness() == "firing", WAIT_S, "the aggregator's liveness alert")
 
 
-def consumer_leader(cluster: NatsCluster, asking: int, topic_filter: str) -> int:
-    """The index of the server leading the JetStream consumer that serves `topic_filter`'s
-    QoS 1 subscription (nats-server maps envnet/v1/nodes/+/readings to the subject
-    $MQTT.msgs.envnet.v1.nodes.*.readings), as server `asking` sees it."""
+def consumer_leaders(cluster: NatsCluster, topic_filter: str) -> set[str]:
+    """The names of the servers leading a JetStream consumer that serves a QoS 1
+    subscription to `topic_filter` (nats-server maps envnet/v1/nodes/+/readings to the
+    subject $MQTT.msgs.envnet.v1.nodes.*.readings). Each server's /jsz lists what it holds a
+    replica of, so all live ones are asked."""
     subject = "$MQTT.msgs." + topic_filter.replace("/", ".").replace("+", "*")
     query = "/jsz?accounts=true&streams=true&consumers=true&config=true"
-    with urllib.request.urlopen(cluster.monitor_url(asking) + query, timeout=10) as response:
-        jsz = json.loads(response.read())
-    leaders = [
-        consumer["cluster"]["leader"]
-        for account in jsz.get("account_details", [])
-        for stream in account.get("stream_detail", [])
-        for consumer in stream.get("consumer_detail") or []
-        if consumer["config"].get("filter_subject") == subject
-    ]
+    leaders: set[str] = set()
+    for i in range(len(cluster.urls)):
+        if not cluster.alive(i):
+            continue
+        with urllib.request.urlopen(cluster.monitor_url(i) + query, timeout=10) as response:
+            jsz = json.loads(response.read())
+        leaders |= {
+            consumer["cluster"].get("leader", "")  # none while one is being elected
+            for account in jsz.get("account_details", [])
+            for stream in account.get("stream_detail", [])
+            for consumer in stream.get("consumer_detail") or []
+            if consumer["config"].get("filter_subject") == subject
+        }
+    leaders.discard("")
+    return leaders
+
+
+def consumer_leader(cluster: NatsCluster, topic_filter: str) -> int:
+    """The index of the one server leading `topic_filter`'s consumer."""
+    leaders = consumer_leaders(cluster, topic_filter)
     assert len(leaders) == 1, leaders
-    return int(leaders[0].removeprefix("n"))  # NatsCluster names server i "n{i}"
+    return int(leaders.pop().removeprefix("n"))  # NatsCluster names server i "n{i}"
 
 
 def pm(ts: int, value: float) -> Reading:
@@ -294,9 +306,13 @@ def test_the_aggregators_session_outlives_it_and_a_killed_server(
     node = publisher(port_of(nats_cluster.url(0)))
     try:
         with aggregator_on(nats_cluster, 1, config, tmp_path):
+            # Ready means connected; its first SUBSCRIBE makes a replicated consumer, and a
+            # reading published before that exists has no session to wait in.
+            wait_for(lambda: bool(consumer_leaders(nats_cluster, topics.READINGS_FILTER)),
+                     WAIT_S, "the aggregator's readings consumer")  # fmt: skip
             publish_readings(node, EDGE, 1, batches[0])
             wait_for(lambda: count(influxd, stored) == per_message, WAIT_S, "the first batch")
-        leader = consumer_leader(nats_cluster, 1, topics.READINGS_FILTER)
+        leader = consumer_leader(nats_cluster, topics.READINGS_FILTER)
         nats_cluster.kill(leader)
         if leader == 0:  # the node's own server: it reconnects to another, as nodes do
             node.loop_stop()

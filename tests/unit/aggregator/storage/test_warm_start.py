@@ -62,3 +62,12 @@ def test_server_error_is_raised_clearly() -> None:
 def test_query_names_the_quantity_and_time() -> None:
     q = query_for("o3", T)
     assert "\"quantity\" = 'o3'" in q and f"time >= {T}ms" in q
+
+
+def test_a_partitioned_replica_reads_back_its_own_nodes_only() -> None:
+    q = query_for("pm2_5", T, ["sz-1", "sz-2"])
+    assert f"time >= {T}ms AND (\"node\" = 'sz-1' OR \"node\" = 'sz-2') GROUP BY" in q
+    assert query_for("pm2_5", T) == query_for("pm2_5", T, None)
+    for bad in (["x' OR 1=1"], []):
+        with pytest.raises(ValueError, match="node ids"):
+            query_for("pm2_5", T, bad)

@@ -1,0 +1,63 @@
+"""Two partitioned aggregator replicas on a three-server NATS cluster (each server an MQTT
+broker, nats_cluster in tests/integration/conftest.py): replica 0 at home on server 0,
+replica 1 on server 1, the nodes publishing to server 2. NATS' MQTT is 3.1.1 only, with
+persistent sessions and retained messages in JetStream, so the per-node subscriptions
+(docs/cluster/replicas.md) are what partitions the fleet here. Every reading is stored
+once, by its owner, and the alerts are the episodes' (the same as one replica's on
+mosquitto, tests/integration/cluster/test_replicas.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulators.local_stack import Influxd, NatsCluster
+from tests.support.harness import wait_for
+from tests.support.replicas import (
+    HOURS,
+    NODES,
+    READINGS_PER_MESSAGE,
+    Site,
+    alert_rows,
+    expected_alerts,
+    feeds,
+    log_clean,
+    metric,
+    origin,
+    other_alert_events,
+    owners,
+    start_replica,
+    stored_per_node,
+)
+
+
+def test_two_replicas_on_a_nats_cluster_split_the_fleet(
+    nats_cluster: NatsCluster, influxd: Influxd, tmp_path: Path
+) -> None:
+    t0 = origin()
+    split = owners(2)
+    urls = nats_cluster.urls
+    influxd.query('CREATE DATABASE "nats"')
+    site = Site(tmp_path / "nats-site", urls[0], influxd.url, "nats", "agg-nats")
+    full = {node: HOURS * READINGS_PER_MESSAGE for node in NODES}
+    node_port = int(urls[2].rsplit(":", 1)[1])
+    r0 = start_replica(site, "0/2", mqtt_urls=",".join(urls))
+    r1 = start_replica(site, "1/2", mqtt_urls=",".join([urls[1], urls[2], urls[0]]))
+    try:
+        with feeds(node_port, t0) as fleet:
+            fleet.publish_hours(NODES, range(1, HOURS + 1))
+            fleet.wait_acked(NODES, 60)
+            wait_for(lambda: stored_per_node(influxd.url, "nats") == full, 60, "stored")
+            wait_for(
+                lambda: alert_rows(influxd.url, "nats") == expected_alerts(t0),
+                60,
+                "the episodes' alerts",
+            )
+            for agg, mine in ((r0, split[0]), (r1, split[1])):
+                stored = metric(agg, "envnet_readings_stored_total")
+                assert stored == len(mine) * HOURS * READINGS_PER_MESSAGE
+                assert metric(agg, "envnet_replica_foreign_messages_total", kind="readings") == 0
+    finally:
+        r0.stop()
+        r1.stop()
+    assert log_clean(r0)() and log_clean(r1)()
+    assert other_alert_events(influxd.url, "nats") == []
