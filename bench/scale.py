@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publishers", type=int, default=4, help="publisher processes (default 4)")
     p.add_argument("--broker", choices=["nats", "mosquitto"], default="nats")
     p.add_argument("--no-chaos", action="store_true", help="skip the chaos run")
+    p.add_argument(
+        "--only-catchup", action="store_true", help="no live runs: the catch-up run alone"
+    )
     p.add_argument("--catchup-nodes", type=int, default=1000, help="default 1000; 0 skips")
     p.add_argument("--catchup-hours", type=int, default=24, help="backlog per node (default 24)")
     p.add_argument("--seed", type=int, default=13)
@@ -108,12 +111,12 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
         f"replica support {'present' if replicas_supported() else 'ABSENT (one process runs)'}"
     )
     lives: list[LiveResult] = []
-    for replicas in args.replicas:
+    for replicas in () if args.only_catchup else args.replicas:
         say(f"live run, {replicas} replica(s)")
         lives.append(live_run(opts, replicas, workdir))
         say(live_line(lives[-1], nodes))
     chaos = None
-    if not args.no_chaos:
+    if not (args.no_chaos or args.only_catchup):
         top = max(args.replicas)
         say(f"chaos run, {top} replica(s)")
         chaos = live_run(
