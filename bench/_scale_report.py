@@ -106,7 +106,9 @@ def table(outcome: Outcome, wall_s: float) -> str:
     lines = [
         f"scale bench: {plan.nodes} nodes x {plan.minutes} event minutes at {outcome.rate:g}x "
         f"({plan.nodes * outcome.rate / 60:.0f} messages/s offered), broker {outcome.broker}, "
-        f"total {wall_s:.0f} s",
+        f"total {wall_s:.0f} s"
+        if outcome.runs()
+        else f"scale bench: catch-up run only, broker {outcome.broker}, total {wall_s:.0f} s"
     ]
     if any(not r.replicas_real for r in outcome.runs()):
         lines.append(
@@ -142,8 +144,9 @@ def last_line(outcome: Outcome) -> str:
     rss = per_1k(top.cost.agg_rss_peak / MB, outcome.plan.nodes) if top is not None else 0.0
     c = outcome.catchup
     catchup = f"{c.seconds:.1f}" if c is not None and c.complete else "n/a"
+    nodes = outcome.plan.nodes if outcome.runs() else 0  # no live run: no live nodes
     return (
-        f"nodes={outcome.plan.nodes} replicas={outcome.replicas} lost={outcome.lost} "
+        f"nodes={nodes} replicas={outcome.replicas} lost={outcome.lost} "
         f"duplicated={outcome.duplicated} alerts_equal={'yes' if outcome.alerts_equal else 'no'} "
         f"catchup_s={catchup} "
         f"broker_kill_lost={_opt(chaos.broker_lost if chaos else None)} "

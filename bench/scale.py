@@ -105,11 +105,12 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
         log_level=args.agg_log_level,
     )  # fmt: skip
     broker: BrokerKind = args.broker
-    say(
-        f"{nodes} nodes x {MINUTES} event minutes at {rate:g}x "
-        f"({nodes * rate / 60:.0f} messages/s), broker {broker}, "
-        f"replica support {'present' if replicas_supported() else 'ABSENT (one process runs)'}"
-    )
+    if not args.only_catchup:
+        say(
+            f"{nodes} nodes x {MINUTES} event minutes at {rate:g}x "
+            f"({nodes * rate / 60:.0f} messages/s), broker {broker}, "
+            f"replica support {'present' if replicas_supported() else 'ABSENT (one process runs)'}"
+        )
     lives: list[LiveResult] = []
     for replicas in () if args.only_catchup else args.replicas:
         say(f"live run, {replicas} replica(s)")
