@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 
 # The whole suite, unit and integration: what `make test` and CI run.
 pytest: $(STAMP) os-packages
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 # The fast suite: tests/unit/, no services started, no OS packages needed.
 unit: $(STAMP)

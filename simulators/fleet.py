@@ -21,6 +21,7 @@ from edge.config import (
     SamplingSection,
     SensorSection,
 )
+from schemas.runtime.endpoints import url_or_urls
 from schemas.runtime.toml_text import dumps
 from simulators.node_kinds import NodeSpec, kind_node, seeded
 
@@ -113,11 +114,14 @@ class FleetSettings:
 
 
 def edge_config(spec: NodeSpec, settings: FleetSettings) -> EdgeConfig:
+    # One broker, or several comma-separated (failover, as in node.toml [mqtt] urls).
+    url, urls = url_or_urls(settings.mqtt_url)
     return EdgeConfig(
         node=NodeSection(id=spec.node),
         sensors=[SensorSection(id=s.id, driver=s.driver, options=s.options) for s in spec.sensors],
         mqtt=MqttSection(
-            url=settings.mqtt_url,
+            url=url,
+            urls=urls,
             ack_timeout_s=settings.ack_timeout_s,
             status_interval_s=settings.status_interval_s,
             client_id=f"envnet-sim-{settings.fleet_id}-{spec.node}" if settings.fleet_id else None,

@@ -184,13 +184,14 @@ class Mosquitto(_Server):
         log.info("service_started", service="mosquitto", port=self.port, pid=process.pid)
 
 
-# nats-server (2.9) settings that matter for envnet; docs/cluster/broker.md says why each.
-# - max_payload: NATS refuses a PUBLISH larger than this and closes the connection; the
-#   default (1 MB) is exactly the aggregator's max_payload_bytes, with no room for the MQTT
-#   headers NATS adds, so match mosquitto's max_packet_size (2 MiB) instead.
+# nats-server (2.9) settings that matter for envnet; docs/cluster/broker.md has the numbers.
+# - max_payload: 2.9.10 did not apply it to MQTT PUBLISH here (4 MiB went through with the
+#   default 1 MB); set to mosquitto's max_packet_size anyway, for the NATS side and for
+#   versions that apply it. The aggregator's max_payload_bytes is the cap that acts.
 # - stream_replicas / consumer_replicas 3: every MQTT stream (sessions, retained messages,
 #   QoS 1 messages) and every QoS 1 subscription's consumer (its pending and in-flight
-#   messages) on all three servers, so the loss of any one keeps a quorum of two.
+#   messages) on all three servers, so the loss of any one keeps a quorum of two. With R1
+#   consumers the aggregator's queued readings were lost with the consumer's server.
 # - max_ack_pending: QoS 1 messages in flight per subscription, as mosquitto's
 #   max_inflight_messages (NATS's default of 1024 is close already).
 NATS_MAX_PAYLOAD_BYTES: Final = 2 * 1024 * 1024
@@ -273,8 +274,8 @@ class _NatsServer(_Process):
         """This server is current with the JetStream meta leader, and MQTT CONNECT is
         accepted (its MQTT streams are usable). healthz with no options would also wait for
         every stream and consumer here, and after a SIGKILL the MQTT retained-messages
-        consumer of the killed incarnation stays "not current" for good (seen with 2.9.10),
-        so js-server-only."""
+        consumer of the killed incarnation stayed "not current" for over 90 s (2.9.10), so
+        js-server-only."""
         if not _http_ok(f"http://127.0.0.1:{self.monitor_port}/healthz?js-server-only=true"):
             return False
         return _mqtt_connack(self.mqtt_port) == 0
@@ -341,7 +342,8 @@ class NatsCluster:
 
     def start_server(self, i: int) -> None:
         """Restart server i on its ports and store; return once it has rejoined the cluster,
-        JetStream is current there and it accepts MQTT."""
+        JetStream is current there and it accepts MQTT. Its ports cannot change (the other
+        servers route to them), so a port taken meanwhile is a ServiceError."""
         server = self.servers[i]
         server.start()
         self._wait_ready([server])

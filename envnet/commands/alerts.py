@@ -39,7 +39,7 @@ from envnet.argtypes import positive_float
 from schemas import codec, topics
 from schemas.codec import ContractError
 from schemas.messages import ALERT_COMMAND_SCHEMA, Alert, AlertCommand
-from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url
+from schemas.runtime.endpoints import EndpointError, MqttEndpoint, parse_mqtt_url, split_url_list
 
 DEFAULT_URL = "mqtt://localhost:1883"
 PROBE_PREFIX = "envnet/v1/cli-probe"
@@ -255,7 +255,10 @@ def ack_alert(args: argparse.Namespace) -> int:
 
 
 def _endpoint(args: argparse.Namespace) -> MqttEndpoint:
-    url = args.mqtt_url or os.environ.get("ENVNET_MQTT_URL") or DEFAULT_URL
+    # ENVNET_MQTT_URL may list a cluster's servers: the first (home) serves a one-off look,
+    # since every server holds the same retained alert states.
+    listed = split_url_list(os.environ.get("ENVNET_MQTT_URL"))
+    url = args.mqtt_url or (listed[0] if listed else DEFAULT_URL)
     try:
         return parse_mqtt_url(url)
     except EndpointError as exc:

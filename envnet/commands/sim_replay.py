@@ -51,9 +51,17 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_replay_command(args: argparse.Namespace) -> int:
-    from edge.config import EdgeConfig, JournalSection, MqttSection, NodeSection, SensorSection
+    from edge.config import (
+        EdgeConfig,
+        JournalSection,
+        MqttSection,
+        NodeSection,
+        SensorSection,
+        validated,
+    )
     from edge.runtime import build_agent, stop_on_signals
     from schemas.runtime.configfile import ConfigError
+    from schemas.runtime.endpoints import url_or_urls
     from schemas.runtime.logs import get_logger
     from schemas.runtime.progress import ROWS, ProgressReporter
     from simulators.replay_csv import CsvReplay, ReplayFileError
@@ -77,11 +85,16 @@ def run_replay_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ConfigError(f"replay-csv: {args.csv}: cannot be read: {exc}") from None
     journal = args.journal or Path(".dev/replay") / f"{args.node}.sqlite"
-    config = EdgeConfig(
-        node=NodeSection(id=args.node),
-        sensors=[SensorSection(id=args.sensor, driver="replay-csv")],
-        mqtt=MqttSection(url=args.mqtt_url or os.environ.get("ENVNET_MQTT_URL") or DEFAULT_MQTT),
-        journal=JournalSection(path=str(journal)),
+    # One broker, or several comma-separated (failover, as in node.toml [mqtt] urls).
+    url, urls = url_or_urls(args.mqtt_url or os.environ.get("ENVNET_MQTT_URL") or DEFAULT_MQTT)
+    config = validated(
+        EdgeConfig(
+            node=NodeSection(id=args.node),
+            sensors=[SensorSection(id=args.sensor, driver="replay-csv")],
+            mqtt=MqttSection(url=url, urls=urls),
+            journal=JournalSection(path=str(journal)),
+        ),
+        "--mqtt-url",
     )
     stop = threading.Event()
     stop_on_signals(stop)

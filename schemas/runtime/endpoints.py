@@ -82,9 +82,20 @@ def broker_urls(url: str | None, urls: Sequence[str], default: str) -> tuple[str
     return (url if url is not None else default,)
 
 
+def split_url_list(value: str | None) -> list[str]:
+    """ENVNET_MQTT_URL's value: one URL or several, comma-separated; blanks ignored."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def url_or_urls(value: str) -> tuple[str | None, tuple[str, ...]]:
+    """One URL or a comma-separated list, as [mqtt]'s (url, urls)."""
+    listed = split_url_list(value)
+    return (listed[0], ()) if len(listed) == 1 else (None, tuple(listed))
+
+
 def overlay_mqtt_url_env(raw: dict[str, Any], value: str | None) -> dict[str, Any]:
     """ENVNET_MQTT_URL, one URL or a comma-separated list, replaces [mqtt] url and urls."""
-    listed = [part.strip() for part in (value or "").split(",") if part.strip()]
+    listed = split_url_list(value)
     if not listed:
         return raw
     mqtt = raw.setdefault("mqtt", {})

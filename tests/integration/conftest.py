@@ -24,7 +24,7 @@ from simulators.local_stack import (
 
 HERE = Path(__file__).resolve().parent
 CLUSTER = HERE / "cluster"
-# Seconds; the slowest cluster test took about 60 s with both cores busy.
+# Seconds; the slowest cluster test took 40 s here with both cores busy (load 6 to 12).
 CLUSTER_TEST_TIMEOUT_S = 180
 DATABASE = "envnet"
 

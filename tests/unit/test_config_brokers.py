@@ -12,6 +12,7 @@ import pytest
 from aggregator.config import load_aggregator_config
 from edge.config import load_edge_config
 from schemas.runtime.configfile import ConfigError
+from schemas.runtime.endpoints import split_url_list, url_or_urls
 
 NODE = """
 [node]
@@ -102,3 +103,10 @@ def test_a_password_in_a_bad_url_is_not_in_the_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         _edge(tmp_path, 'urls = ["mqtt://a", "http://u:s3cret@b"]\n')
     assert "s3cret" not in str(caught.value)
+
+
+def test_url_or_urls_for_commands_that_take_one_string() -> None:
+    """`envnet sim replay-csv --mqtt-url` and `envnet sim fleet` take one URL or a list."""
+    assert url_or_urls("mqtt://a:1") == ("mqtt://a:1", ())
+    assert url_or_urls(" mqtt://a:1 , mqtt://b:2,") == (None, ("mqtt://a:1", "mqtt://b:2"))
+    assert split_url_list(" , ") == [] and split_url_list(None) == []

@@ -151,10 +151,22 @@ def retained(port: int, topic_filter: str) -> dict[str, bytes]:
 
 
 def publish_readings(client: mqtt.Client, node: str, seq: int, readings: list[Reading]) -> None:
-    message = ReadingsMessage(READINGS_SCHEMA, node, seq, readings)
-    info = client.publish(topics.readings(node), codec.READINGS.encode(message), qos=1)
-    info.wait_for_publish(timeout=30)
-    assert info.is_published(), f"{node} seq {seq} not accepted by the broker"
+    """Publish at QoS 1 until the broker acknowledges, as a node does: while the cluster
+    elects a new leader for the stream after a SIGKILL, a PUBACK may never come (MQTT 3.1.1
+    resends only on reconnect), and a node resends the batch, same seq, after its ack
+    timeout. The aggregator counts a batch it sees twice as a duplicate."""
+    payload = codec.READINGS.encode(ReadingsMessage(READINGS_SCHEMA, node, seq, readings))
+    for _ in range(6):
+        # paho reconnects on its own; a server refuses CONNECT (rc 3) while it elects.
+        wait_for(client.is_connected, WAIT_S, f"{node} connected to the broker")
+        info = client.publish(topics.readings(node), payload, qos=1)
+        try:
+            info.wait_for_publish(timeout=10)
+        except RuntimeError:  # the connection dropped: resend on the next one
+            continue
+        if info.is_published():
+            return
+    raise AssertionError(f"{node} seq {seq} not accepted by the broker in 60 s")
 
 
 def test_edge_to_influx_across_three_servers_and_the_alert_read_on_the_third(
@@ -277,9 +289,16 @@ def consumer_leaders(cluster: NatsCluster, topic_filter: str) -> set[str]:
 
 
 def consumer_leader(cluster: NatsCluster, topic_filter: str) -> int:
-    """The index of the one server leading `topic_filter`'s consumer."""
-    leaders = consumer_leaders(cluster, topic_filter)
-    assert len(leaders) == 1, leaders
+    """The index of the one server leading `topic_filter`'s consumer, once every server
+    agrees on it."""
+    leaders: set[str] = set()
+
+    def agreed() -> bool:
+        leaders.clear()
+        leaders.update(consumer_leaders(cluster, topic_filter))
+        return len(leaders) == 1
+
+    wait_for(agreed, WAIT_S, f"one leader of the consumer of {topic_filter}")
     return int(leaders.pop().removeprefix("n"))  # NatsCluster names server i "n{i}"
 
 
