@@ -46,6 +46,7 @@ class AggregatorSetup:
     nodes: tuple[str, ...]
     overrides: Overrides = field(default_factory=dict)
     log_level: str = "info"
+    env: Mapping[str, str] = field(default_factory=dict)  # e.g. ENVNET_REPLICA
 
 
 def toml_value(value: TomlScalar) -> str:
@@ -98,6 +99,7 @@ class AggregatorProcess:
         self.metrics_port = free_port()
         self.log_path = setup.directory / "aggregator.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._config = setup.directory / "agg.toml"
 
     @property
     def pid(self) -> int | None:
@@ -119,15 +121,22 @@ class AggregatorProcess:
         return config
 
     def __enter__(self) -> Self:
+        self._config = self._write_config()
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the process on the written configuration (again, after `kill`) and return
+        once /healthz answers."""
         s = self._setup
-        config = self._write_config()
         env = {
             **os.environ,
             "ENVNET_MQTT_URL": s.mqtt_url,
             "ENVNET_INFLUX_URL": s.influx_url,
             "ENVNET_INFLUX_DB": s.database,
+            **s.env,
         }
-        argv = [sys.executable, "-m", "envnet.cli", "aggregator", "--config", str(config)]
+        argv = [sys.executable, "-m", "envnet.cli", "aggregator", "--config", str(self._config)]
         argv += ["--log-level", s.log_level]
         with self.log_path.open("ab") as log_file:
             self._process = subprocess.Popen(  # fixed argv: this interpreter, our module
@@ -142,7 +151,13 @@ class AggregatorProcess:
         except BaseException:
             self.stop()
             raise
-        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no drain, no clean MQTT disconnect."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         interrupted = exc_type is not None and issubclass(exc_type, KeyboardInterrupt)

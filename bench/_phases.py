@@ -163,7 +163,7 @@ def influx_ceiling(opts: BenchOptions, shape: Shape, workdir: Path) -> InfluxCei
 # -- the aggregator run ---------------------------------------------------------------------
 
 
-def _wait_stored(
+def wait_stored(
     agg: AggregatorProcess, influx_url: str, target: int, deadline: float, timeline: Timeline
 ) -> tuple[float, bool, int]:
     """Poll the aggregator's stored counter (cheap) until it reaches `target`, then
@@ -219,7 +219,7 @@ def _drive(
         fleet.go()
         sent = _sent_while_sampling(fleet, agg, opts, timeline)
         deadline = time.perf_counter() + opts.drain_timeout_s
-        ended, complete, counted = _wait_stored(agg, influxd.url, sent.readings, deadline, timeline)
+        ended, complete, counted = wait_stored(agg, influxd.url, sent.readings, deadline, timeline)
         cpu = sampler.stop()
         acked = fleet.wait_acked(opts.ack_grace_s)
     return Delivery(sent, counted, ended, complete, cpu), acked

@@ -55,3 +55,15 @@ class CpuSampler:
                     used += now - self._before.get(pid, 0.0)
             usage[role] = 100.0 * used / elapsed
         return usage
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (VmRSS), 0 when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

@@ -41,6 +41,8 @@ class PublisherSpec:
     seconds: float
     window: int
     rate: float = 0.0  # messages/s of this publisher; 0: as fast as it can
+    # Stop after this many messages per node (a journal drain of known size); 0: `seconds`.
+    messages_per_node: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +133,16 @@ def _publish_for(client: mqtt.Client, spec: PublisherSpec, state: _State) -> tup
     templates = [PayloadTemplates(n, shape, spec.t0_ms, spec.sent_ms) for n in spec.nodes]
     check_payload(templates[0], shape, spec.t0_ms, 0)
     nodes = len(templates)
+    total = spec.messages_per_node * nodes
     first = time.perf_counter()
     deadline = first + spec.seconds
     last = first
-    while last < deadline:
+    while last < deadline and not (total and state.published >= total):
         room = spec.window - (state.published - state.pubacked)
         if spec.rate > 0:
             room = min(room, int((last - first) * spec.rate) + 1 - state.published)
+        if total:
+            room = min(room, total - state.published)
         for _ in range(room):
             n = state.published
             node = templates[n % nodes]
