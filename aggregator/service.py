@@ -499,24 +499,21 @@ class AggregatorService:
 
     async def _flush_outbox(self) -> None:
         acks, transitions = self._outbox.take()
-        # Published concurrently: each publish waits for its PUBACK, and a flush may hold
-        # acks for hundreds of nodes.
+        # A flush may hold acks for hundreds of nodes: published together, with one wait
+        # for all of their PUBACKs rather than one each.
         sends = [
-            self._publisher.publish(topics.ack(node), codec.ACK.encode(message))
+            (topics.ack(node), codec.ACK.encode(message))
             for (node, journal), seqs in acks.items()
             for message in _ack_messages(node, journal, seqs)
         ]
-        self.metrics.acks_sent.inc(sum(await asyncio.gather(*sends)))
+        self.metrics.acks_sent.inc(await self._publisher.publish_all(sends))
         await self._publish_refusals(self._outbox.take_refusals())
         for transition in transitions:
             await self._publish_transition(transition)
 
     async def _publish_refusals(self, refusals: list[RefusalMessage]) -> None:
-        sends = [
-            self._publisher.publish(topics.refusal(r.node), codec.REFUSAL.encode(r))
-            for r in refusals
-        ]
-        self.metrics.refusal_notices.labels("sent").inc(sum(await asyncio.gather(*sends)))
+        sends = [(topics.refusal(r.node), codec.REFUSAL.encode(r)) for r in refusals]
+        self.metrics.refusal_notices.labels("sent").inc(await self._publisher.publish_all(sends))
 
     async def _publish_transition(self, transition: Transition) -> None:
         alert = transition.alert
