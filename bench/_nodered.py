@@ -367,6 +367,10 @@ class Counts:
     last_error: str
 
 
+# An overrun Node-RED (thousands of writes pending) may not answer its endpoint at all.
+UNKNOWN_COUNTS: Final = Counts(-1, -1, -1, "Node-RED did not answer GET /bench/counts")
+
+
 class NodeRedProcess:
     """`node red.js` with a settings file, a flows file and a user directory of its own,
     stopped (SIGTERM, then SIGKILL) on exit."""
@@ -432,10 +436,10 @@ class NodeRedProcess:
             tail = self.log_path.read_text(errors="replace")[-3000:]
             raise NodeRedError(f"node-red exited with {process.returncode}:\n{tail}")
 
-    def counts(self) -> Counts:
+    def counts(self, timeout_s: float = 10.0) -> Counts:
         self._check_alive()
         url = f"http://127.0.0.1:{self.port}/bench/counts"
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
             data = json.loads(response.read())
         return Counts(
             int(data["decoded"]),

@@ -13,6 +13,7 @@ The last line of each run is machine-readable:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import shutil
 import signal
@@ -32,6 +33,7 @@ from bench._nodered import (
     FLOWS,
     INFLUXDB_NODE_SPEC,
     NODE_RED_SPEC,
+    UNKNOWN_COUNTS,
     Counts,
     Flow,
     FlowSpec,
@@ -101,6 +103,15 @@ def _points_written(influx_url: str) -> float:
         raise BenchError(f"unexpected SHOW STATS answer: {str(result)[:300]}") from None
 
 
+def _final_count(influx_url: str, attempts: int = 3) -> int:
+    for _ in range(attempts - 1):
+        try:
+            return count_readings(influx_url)
+        except OSError:  # a query timed out: influxd is still busy with a flow's writes
+            time.sleep(5)
+    return count_readings(influx_url)
+
+
 @dataclass(frozen=True, slots=True)
 class PeerOptions:
     bench: BenchOptions
@@ -121,8 +132,13 @@ def nodered_run(
         with NodeRedProcess(installed, spec, directory / "node-red") as nr:
             timeline = Timeline()
 
+            last = [0.0]
+
             def written() -> float:
-                return _points_written(influxd.url)
+                # influxd flooded by an overrun flow may not answer in time: no progress seen.
+                with contextlib.suppress(OSError):
+                    last[0] = _points_written(influxd.url)
+                return last[0]
 
             def sample() -> None:
                 timeline.samples.append((time.perf_counter(), written()))
@@ -145,9 +161,12 @@ def nodered_run(
                     written, influxd.url, sent.readings, deadline, timeline, opts.stall_s
                 )
                 cpu = sampler.stop()
-            counts = nr.counts()
+            try:
+                counts = nr.counts(timeout_s=60)
+            except (OSError, ValueError):  # timed out, refused, or not JSON: overrun
+                counts = UNKNOWN_COUNTS
             rss = peak_rss_mb(nr.pid or 0) or float("nan")
-        stored = count_readings(influxd.url)
+        stored = _final_count(influxd.url)
     warnings = log_warnings(broker.log_path) + log_warnings(influxd.log_path)
     delivery = Delivery(sent, counted, ended, complete, cpu)
     return PeerRun(flow, delivery, stored, counts, shape.readings, rss, timeline, warnings)
@@ -177,11 +196,13 @@ def compare(
     for mode in modes:
         _say(f"envnet, {mode} mode")
         envnet[mode] = aggregator_run(opts.bench, SHAPES[mode], workdir / "envnet")
+        _say("\n".join(_envnet_lines(mode, envnet[mode])).strip())
     nodered = {}
     for flow in flows:
         for mode in modes:
             _say(f"Node-RED {flow} flow, {mode} mode")
             nodered[flow, mode] = nodered_run(installed, flow, opts, SHAPES[mode], workdir)
+            _say("\n".join(_peer_lines(mode, nodered[flow, mode])).strip())
     return Comparison(envnet, nodered)
 
 
@@ -219,7 +240,12 @@ def _peer_lines(mode: str, run: PeerRun) -> list[str]:
     d = run.delivery
     c = run.counts
     done = "" if d.complete else " (NOT complete: count stopped moving)"
-    failed = f", {c.failed_writes:,} writes failed ({c.last_error[:80]})" if c.failed_writes else ""
+    if c == UNKNOWN_COUNTS:
+        failed = f" ({c.last_error})"
+    elif c.failed_writes:
+        failed = f", {c.failed_writes:,} writes failed ({c.last_error[:80]})"
+    else:
+        failed = ""
     return [
         f"  Node-RED {run.flow:<11} {mode:<8} {_n(run.readings_per_s):>9} readings/s "
         f"{_n(run.messages_per_s):>7} msg/s  lost {run.lost:,} ({_lost_pct(run)})  "
@@ -439,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
             print(table(comparison))
             print(last_line(comparison), flush=True)
             verdicts.append(all(check.passed for check in checks(comparison)))
-    except (BenchError, AggregatorError, ServiceError, NodeRedError) as exc:
+    except (BenchError, AggregatorError, ServiceError, NodeRedError, OSError) as exc:
         print(f"[peer] failed: {exc}", file=sys.stderr)
         keep = True
         return 1
