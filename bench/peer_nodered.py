@@ -239,7 +239,7 @@ def _rss(run: AggregatorRun) -> str:
 def _peer_lines(mode: str, run: PeerRun) -> list[str]:
     d = run.delivery
     c = run.counts
-    done = "" if d.complete else " (NOT complete: count stopped moving)"
+    done = "" if d.complete else " (NOT complete: its count stood still, or the deadline came)"
     if c == UNKNOWN_COUNTS:
         failed = f" ({c.last_error})"
     elif c.failed_writes:
