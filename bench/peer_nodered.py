@@ -289,16 +289,16 @@ def checks(c: Comparison) -> list[Check]:
             )
         )
     backlog = c.envnet.get("backlog")
-    peers = [run for (_, mode), run in c.nodered.items() if mode == "backlog"]
-    if backlog is not None and peers:
-        best = max(peers, key=lambda run: run.readings_per_s)
-        ratio = _ratio(backlog.readings_per_s, best.readings_per_s)
+    # The join flow, as in the figures: the per-message flow loses messages under
+    # load, and its rate then counts only what it stored.
+    join_backlog = c.nodered.get(("join", "backlog"))
+    if backlog is not None and join_backlog is not None:
+        ratio = _ratio(backlog.readings_per_s, join_backlog.readings_per_s)
         out.append(
             Check(
-                f"backlog readings/s, envnet ≥ {BACKLOG_RATIO} × Node-RED ({best.flow} flow, "
-                "its best)",
+                f"backlog readings/s, envnet ≥ {BACKLOG_RATIO} × Node-RED join flow",
                 backlog.readings_per_s,
-                best.readings_per_s,
+                join_backlog.readings_per_s,
                 ratio,
                 ratio >= BACKLOG_RATIO,
             )
