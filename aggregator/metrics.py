@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -24,8 +26,33 @@ class _Declare:
         return Gauge(name, documentation, labels, registry=self._registry)
 
 
+class Tally:
+    """A counter bumped per message, kept as a plain int and added to its Prometheus counter
+    when the metrics are read (`Metrics.render`): a Prometheus `inc` takes a lock, and at
+    thousands of messages a second those were a few % of the service's time."""
+
+    __slots__ = ("_counter", "count")
+
+    def __init__(self, counter: _Incrementable) -> None:
+        self._counter = counter
+        self.count = 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.count += amount
+
+    def flush(self) -> None:
+        if self.count:
+            self._counter.inc(self.count)
+            self.count = 0
+
+
+class _Incrementable(Protocol):
+    def inc(self, amount: float = 1, /) -> None: ...
+
+
 class Metrics:
     def __init__(self) -> None:
+        self._tallies: list[Tally] = []
         self.registry = r = CollectorRegistry(auto_describe=True)
         declare = _Declare(r)
         self.messages_received = declare.counter(
@@ -205,5 +232,17 @@ class Metrics:
         if worker.last_reply_age_s is not None:
             self.worker_reply_age.set(worker.last_reply_age_s)
 
+    def tally(self, counter: _Incrementable) -> Tally:
+        """A per-message counter for `counter` (a Counter or one of its labelled children)."""
+        tally = Tally(counter)
+        self._tallies.append(tally)
+        return tally
+
+    def flush(self) -> None:
+        """Add what the tallies counted to their counters."""
+        for tally in self._tallies:
+            tally.flush()
+
     def render(self) -> bytes:
+        self.flush()
         return generate_latest(self.registry)

@@ -118,6 +118,19 @@ class _Outbox:
         self.acks.setdefault((batch.info.node, batch.journal), []).append(batch.seq)
         self.ready.set()
 
+    def ack_all(self, batches: list[AcceptedBatch]) -> None:
+        """`ack` of each (the batches of one write), waking the publisher once."""
+        acks = self.acks
+        for batch in batches:
+            key = (batch.info.node, batch.journal)
+            seqs = acks.get(key)
+            if seqs is None:
+                acks[key] = [batch.seq]
+            else:
+                seqs.append(batch.seq)
+        if batches:
+            self.ready.set()
+
     def alert(self, transition: Transition) -> None:
         self.transitions.append(transition)
         self.ready.set()
@@ -175,8 +188,10 @@ class AggregatorService:
         self._calibration: CalibrationBook | None = (
             load_calibrations(Path(path)) if path is not None else None
         )
-        self._readings_messages = self.metrics.messages_received.labels("readings")
-        self._status_messages = self.metrics.messages_received.labels("status")
+        tally, received = self.metrics.tally, self.metrics.messages_received
+        self._readings_messages = tally(received.labels("readings"))
+        self._readings_received = tally(self.metrics.readings_received)
+        self._status_messages = tally(received.labels("status"))
         # Standards evaluation runs in a process of its own (aggregator/worker/process.py).
         self._alerting = AlertingWorker(
             config, self._owned, self.metrics, self._submit_lines, self._publish_later
@@ -470,7 +485,7 @@ class AggregatorService:
             # The seq came again with other readings (a node that reused it): store these
             # too, since the ack will say they are stored. Rewriting a point is idempotent.
             self.metrics.seq_conflicts.inc()
-        self.metrics.readings_received.inc(len(result.readings))
+        self._readings_received.inc(len(result.readings))
         self._alerting.heard(
             node, result.readings, self._clock.now_ms(), result.sent_ms, result.backlog
         )
@@ -569,8 +584,7 @@ class AggregatorService:
         evaluated.add_done_callback(functools.partial(self._evaluated, batches))
 
     def _evaluated(self, batches: list[AcceptedBatch], _: object = None) -> None:
-        for batch in batches:
-            self._outbox.ack(batch)
+        self._outbox.ack_all(batches)
 
     def _submit_lines(self, lines: list[str]) -> None:
         """What the alerting side derived: windows, AQI, water quality, alert records."""
@@ -592,24 +606,21 @@ class AggregatorService:
 
     async def _flush_outbox(self) -> None:
         acks, transitions = self._outbox.take()
-        # Published concurrently: each publish waits for its PUBACK, and a flush may hold
-        # acks for hundreds of nodes.
+        # A flush may hold acks for hundreds of nodes: published together, with one wait
+        # for all of their PUBACKs rather than one each.
         sends = [
-            self._publisher.publish(topics.ack(node), codec.ACK.encode(message))
+            (topics.ack(node), codec.ACK.encode(message))
             for (node, journal), seqs in acks.items()
             for message in _ack_messages(node, journal, seqs)
         ]
-        self.metrics.acks_sent.inc(sum(await asyncio.gather(*sends)))
+        self.metrics.acks_sent.inc(await self._publisher.publish_all(sends))
         await self._publish_refusals(self._outbox.take_refusals())
         for transition in transitions:
             await self._publish_transition(transition)
 
     async def _publish_refusals(self, refusals: list[RefusalMessage]) -> None:
-        sends = [
-            self._publisher.publish(topics.refusal(r.node), codec.REFUSAL.encode(r))
-            for r in refusals
-        ]
-        self.metrics.refusal_notices.labels("sent").inc(sum(await asyncio.gather(*sends)))
+        sends = [(topics.refusal(r.node), codec.REFUSAL.encode(r)) for r in refusals]
+        self.metrics.refusal_notices.labels("sent").inc(await self._publisher.publish_all(sends))
 
     async def _publish_transition(self, transition: Transition) -> None:
         alert = transition.alert
@@ -648,6 +659,7 @@ class AggregatorService:
 
     async def _update_gauges(self) -> None:
         while True:
+            self.metrics.flush()  # the per-message tallies, also between scrapes
             if self._subscriber is not None:
                 self.metrics.mqtt_backlog.set(self._subscriber.backlog)
                 switches = self.metrics.mqtt_broker_switches

@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Final
 
 from bench._aggregator import AggregatorProcess, AggregatorSetup, Overrides
 from bench._influx_ceiling import bodies, measure_influx_writes
-from bench._procstat import CpuSampler, children
+from bench._procstat import CpuSampler, children, peak_rss_mb
 from bench._profile import PySpy, summarize
 from bench._publisher import PublisherSpec
 from bench._publishers import BenchError, PublisherFleet, SentTotals
@@ -164,15 +164,28 @@ def influx_ceiling(opts: BenchOptions, shape: Shape, workdir: Path) -> InfluxCei
 
 
 def wait_stored(
-    agg: AggregatorProcess, influx_url: str, target: int, deadline: float, timeline: Timeline
+    stored_counter: Callable[[], float],
+    influx_url: str,
+    target: int,
+    deadline: float,
+    timeline: Timeline,
+    stall_s: float | None = None,
 ) -> tuple[float, bool, int]:
-    """Poll the aggregator's stored counter (cheap) until it reaches `target`, then
-    InfluxDB's count. Return when the count reached it (the start of the query that saw
-    it) or the deadline, whether it did, and the last count."""
+    """Poll a cheap stored counter until it reaches `target`, then InfluxDB's count. Return
+    when the count reached it (the start of the query that saw it) or the deadline, whether
+    it did, and the last count. With `stall_s`, also give up once the counter has not moved
+    for that long (a system that lost messages never gets there); the end is then the time
+    it last moved."""
     counted = 0
+    last, moved_at = -1.0, time.perf_counter()
     while time.perf_counter() < deadline:
-        stored = agg.metrics().get("envnet_readings_stored_total", 0)
-        timeline.samples.append((time.perf_counter(), stored))
+        stored = stored_counter()
+        now = time.perf_counter()
+        timeline.samples.append((now, stored))
+        if stored != last:
+            last, moved_at = stored, now
+        elif stall_s is not None and now - moved_at > stall_s:
+            return moved_at, False, count_readings(influx_url)
         if stored < target:
             time.sleep(POLL_S)
             continue
@@ -182,6 +195,10 @@ def wait_stored(
             return asked, True, counted
         time.sleep(POLL_S * 5)
     return time.perf_counter(), False, counted
+
+
+def stored_counter(agg: AggregatorProcess) -> Callable[[], float]:
+    return lambda: agg.metrics().get("envnet_readings_stored_total", 0)
 
 
 def _sent_while_sampling(
@@ -219,7 +236,9 @@ def _drive(
         fleet.go()
         sent = _sent_while_sampling(fleet, agg, opts, timeline)
         deadline = time.perf_counter() + opts.drain_timeout_s
-        ended, complete, counted = wait_stored(agg, influxd.url, sent.readings, deadline, timeline)
+        ended, complete, counted = wait_stored(
+            stored_counter(agg), influxd.url, sent.readings, deadline, timeline
+        )
         cpu = sampler.stop()
         acked = fleet.wait_acked(opts.ack_grace_s)
     return Delivery(sent, counted, ended, complete, cpu), acked
@@ -253,12 +272,18 @@ def aggregator_run(opts: BenchOptions, shape: Shape, workdir: Path) -> Aggregato
             with _profiled(agg, opts, shape) as profile:
                 delivery, acked = _drive(agg, broker, influxd, shape, opts, timeline)
             metrics = agg.metrics()
+            rss = _peak_rss(agg.pid or 0)
         stored = count_readings(influxd.url)
     warnings = log_warnings(broker.log_path) + log_warnings(influxd.log_path)
     summary = summarize(profile.output) if profile is not None else None
     return AggregatorRun(
-        delivery, stored, acked, metrics, shape.readings, timeline, summary, warnings
+        delivery, stored, acked, metrics, shape.readings, timeline, summary, warnings, rss
     )
+
+
+def _peak_rss(pid: int) -> dict[str, float]:
+    helpers = [peak_rss_mb(child) or 0.0 for child in children(pid)]
+    return {"service": peak_rss_mb(pid) or 0.0, "worker and helpers": sum(helpers)}
 
 
 def _say(text: str) -> None:

@@ -21,6 +21,19 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set size so far (VmHWM), in MiB, or None when it is gone.
+    The kernel keeps the high-water mark, so no sampling can miss a short peak."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
+
+
 def children(pid: int) -> list[int]:
     """The child processes of `pid` (e.g. the aggregator's alerting worker)."""
     try:

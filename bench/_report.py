@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from bench._results import AggregatorRun, Delivery, ModeResult
@@ -63,9 +64,17 @@ def _run_lines(run: AggregatorRun) -> list[str]:
         f"intake pauses {m.get('envnet_intake_pauses_total', 0):.0f}; "
         f"write failures {_labelled(m, 'envnet_write_failures_total')}",
         f"  CPU (1 core=100%)  {_cpu(d)}",
+        f"  peak RSS           {_rss(run)}",
         f"  stored readings/s  per 2 s from the first publish: {_timeline(run)}",
         f"  service warnings   {_warnings(run.service_warnings)}",
     ]
+
+
+def _rss(run: AggregatorRun) -> str:
+    if not run.peak_rss_mb:
+        return "not measured"
+    parts = ", ".join(f"{role} {mb:.0f}" for role, mb in run.peak_rss_mb.items())
+    return f"{run.total_peak_rss_mb:.0f} MiB ({parts}; VmHWM)"
 
 
 def _warnings(lines: tuple[str, ...]) -> str:
@@ -144,4 +153,45 @@ def last_line(results: dict[str, ModeResult]) -> str:
     return (
         f"readings_per_s={readings:.0f} live_messages_per_s={live_messages:.0f} "
         f"ceiling_readings_per_s={ceiling:.0f} ratio={ratio:.3f} lost={lost}"
+    )
+
+
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "not run"
+    return (
+        f"min {_n(min(values))}, median {_n(statistics.median(values))}, max {_n(max(values))} "
+        f"({', '.join(_n(v) for v in values)})"
+    )
+
+
+def meets_floors(results: dict[str, ModeResult]) -> bool:
+    """Every mode run met its target, with nothing lost."""
+    for result in results.values():
+        run = result.run
+        if run.lost != 0:
+            return False
+        if result.shape.mode == "backlog" and not run.readings_per_s >= TARGET_READINGS_PER_S:
+            return False
+        if result.shape.mode == "live" and not run.messages_per_s >= TARGET_LIVE_MESSAGES_PER_S:
+            return False
+    return True
+
+
+def spread(runs: Sequence[dict[str, ModeResult]]) -> str:
+    """The spread of consecutive runs, and whether every one met the floors."""
+    backlog = [r["backlog"].run.readings_per_s for r in runs if "backlog" in r]
+    live = [r["live"].run.messages_per_s for r in runs if "live" in r]
+    lost = [sum(result.run.lost for result in r.values()) for r in runs]
+    met = [meets_floors(r) for r in runs]
+    return "\n".join(
+        [
+            f"== spread of {len(runs)} consecutive runs ==",
+            f"  backlog readings/s  {_spread(backlog)}",
+            f"  live messages/s     {_spread(live)}",
+            f"  lost                {', '.join(str(n) for n in lost)}",
+            f"  every run at or above the floors ({_n(TARGET_READINGS_PER_S)} readings/s, "
+            f"{_n(TARGET_LIVE_MESSAGES_PER_S)} msg/s, lost 0): "
+            f"{'yes' if all(met) else 'no'} ({sum(met)} of {len(met)})",
+        ]
     )

@@ -82,6 +82,14 @@ class AggregatorRun:
     timeline: Timeline
     profile: str | None = None
     service_warnings: tuple[str, ...] = ()
+    # Peak RSS in MiB (VmHWM) of the service process and of its children (the alerting
+    # worker and multiprocessing's resource tracker), read just before it stopped.
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_peak_rss_mb(self) -> float:
+        """Service + children: the sum of each one's peak (at least the peak of the sum)."""
+        return sum(self.peak_rss_mb.values()) if self.peak_rss_mb else float("nan")
 
     @property
     def lost(self) -> int:

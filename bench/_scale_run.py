@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from aggregator.config import AggregatorConfig
 from bench._aggregator import AggregatorProcess, AggregatorSetup, TomlScalar
 from bench._alert_events import ALERTS_QUERY, AlertEvent, parse_alerts
-from bench._phases import DATABASE, count_readings, wait_stored
+from bench._phases import DATABASE, count_readings, stored_counter, wait_stored
 from bench._procstat import CpuSampler, children, rss_bytes
 from bench._publisher import PublisherSpec
 from bench._publishers import BenchError, PublisherFleet
@@ -580,6 +580,8 @@ def catchup_run(
             if sent.errors:
                 say("; ".join(sent.errors))
             end = time.perf_counter() + deadline_s
-            ended, complete, counted = wait_stored(agg, influxd.url, sent.readings, end, timeline)
+            ended, complete, counted = wait_stored(
+                stored_counter(agg), influxd.url, sent.readings, end, timeline
+            )
         seconds = ended - sent.first_publish
     return CatchupResult(len(flat), readings, counted, seconds, complete, replicas_supported())

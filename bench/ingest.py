@@ -4,9 +4,11 @@ message), each against two ceilings measured on the same machine in the same run
 subscriber, and raw batched line-protocol writes to influxd. See bench/README.md.
 
     .venv/bin/python bench/ingest.py [--mode backlog|live|both] [--publishers N] [--seconds S]
+                                     [--repeat N]
 
-The last line of output is machine-readable:
+The last line of each run's output is machine-readable:
     readings_per_s=… live_messages_per_s=… ceiling_readings_per_s=… ratio=… lost=…
+With --repeat N, N runs follow one another and a spread (min, median, max) ends the output.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from bench._aggregator import AggregatorError, TomlScalar
 from bench._influx_ceiling import InfluxWriteFailedError
 from bench._phases import BenchOptions, run_mode
 from bench._publishers import BenchError
-from bench._report import last_line, table
+from bench._report import last_line, spread, table
 from bench._results import ModeResult
 from bench._subscriber import SubscriberKind
 from simulators.local_stack import ServiceError
@@ -107,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="sample the aggregator with py-spy (pip install py-spy) and write raw stacks here",
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="consecutive runs, each printed, then their spread and whether every one met the "
+        "floors (default 1)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, data)")
     return p
 
@@ -156,8 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     # reach its persistence directory below this one.
     workdir.chmod(0o755)
     keep = args.keep
+    runs: list[dict[str, ModeResult]] = []
     try:
-        results = run(modes, opts, workdir)
+        for i in range(args.repeat):
+            if args.repeat > 1:
+                print(f"[bench] run {i + 1} of {args.repeat}", file=sys.stderr, flush=True)
+            results = run(modes, opts, workdir / f"run-{i + 1}")
+            runs.append(results)
+            if args.repeat > 1:
+                print(f"-- run {i + 1} of {args.repeat} --")
+            print(table(results.values()))
+            print(last_line(results), flush=True)
     except (BenchError, AggregatorError, ServiceError, InfluxWriteFailedError) as exc:
         print(f"[bench] failed: {exc}", file=sys.stderr)
         keep = True  # the service and aggregator logs explain it
@@ -170,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] work directory kept: {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(table(results.values()))
-    print(last_line(results))
+    if args.repeat > 1:
+        print(spread(runs))
     return 0
 
 

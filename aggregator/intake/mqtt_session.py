@@ -26,6 +26,7 @@ import msgspec
 import paho.mqtt.client as mqtt
 from aiomqtt.types import PahoSocket
 
+from aggregator.intake.publish_batch import publish_batch
 from schemas.runtime.backoff import Backoff
 from schemas.runtime.endpoints import EndpointError, MqttEndpoint, broker_urls, parse_mqtt_urls
 from schemas.runtime.failover import DEFAULT_RETURN_HOME_S, BrokerRotation
@@ -570,6 +571,14 @@ class Publisher:
         except TimeoutError:
             return False
         return True
+
+    async def publish_all(self, messages: Sequence[tuple[str, bytes]], qos: int = 1) -> int:
+        """Publish many (acks of a flush) sharing one wait for their PUBACKs; return how
+        many the broker acknowledged (aggregator.intake.publish_batch)."""
+        client = self._client
+        if client is None or not messages:
+            return 0
+        return await publish_batch(client, messages, qos, timeout_s=10)
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False

@@ -134,6 +134,8 @@ class Pipeline:
         self._dead = dead_letters
         self._on_stored = on_stored
         self.budget = ReadingBudget(settings.max_buffered_readings)
+        # Read when the metrics are, rather than set per submitted message.
+        metrics.queue_depth.set_function(lambda: self.budget.used)
         self._slots = asyncio.Semaphore(settings.max_inflight)
         self._buffer = _Buffer()
         self._wakeup = asyncio.Event()
@@ -150,7 +152,6 @@ class Pipeline:
     async def submit(self, item: PendingBatch) -> None:
         """Queue a batch for storage, waiting while the buffer is full."""
         await self.budget.acquire(item.readings)
-        self._metrics.queue_depth.set(self.budget.used)
         self._append(item)
 
     def submit_internal(self, item: PendingBatch) -> None:
@@ -215,7 +216,6 @@ class Pipeline:
             # storage (the alerting worker) falls behind, intake slows down with it instead
             # of queueing without bound.
             self.budget.release(readings)
-            self._metrics.queue_depth.set(self.budget.used)
 
     async def _store(self, chunk: list[PendingBatch]) -> list[PendingBatch]:
         """Write until durable; returns the items that are now stored or dead-lettered."""
