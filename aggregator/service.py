@@ -496,8 +496,7 @@ class AggregatorService:
         assert self._pipeline is not None
         try:
             # From here on the batch carries calibrated readings: the standards judge those.
-            lines, result = self._lines_for(result)
-            await self._pipeline.submit(PendingBatch(lines, result))
+            await self._pipeline.submit(self._pending(result))
         except BaseException:  # cancelled (a pause), or a failure that _handle counts
             self._seqs.abandon(*key)
             raise
@@ -546,10 +545,11 @@ class AggregatorService:
         elif notice == "suppressed":
             self.metrics.refusal_notices.labels("suppressed").inc()
 
-    def _lines_for(self, batch: AcceptedBatch) -> tuple[list[str], AcceptedBatch]:
+    def _pending(self, batch: AcceptedBatch) -> PendingBatch:
         builder = self._node_lines(batch.info)
         if self._calibration is None:
-            return builder.lines(batch.readings), batch
+            # Formatted when written, not held as text while buffered (PendingBatch).
+            return PendingBatch([], batch, render=builder.lines)
         calibrated = calibrate_batch(builder, self._calibration, batch.readings)
         counter = self.metrics.calibrations
         for result, n in (
@@ -561,7 +561,7 @@ class AggregatorService:
                 counter.labels(result).inc(n)
         if calibrated.readings is not batch.readings:
             batch = dataclasses.replace(batch, readings=calibrated.readings)
-        return calibrated.lines, batch
+        return PendingBatch(calibrated.lines, batch)
 
     def _node_lines(self, info: NodeInfo) -> ReadingLines:
         lines = self._lines.get(info.node)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -31,6 +31,7 @@ from aggregator.fleet import NodeInfo
 from aggregator.reports.bloom_source import fetch_chl_a
 from aggregator.reports.html_page import cell, escape, header_row, row
 from aggregator.reports.request import Period
+from aggregator.reports.settings import BloomSettings, BloomStatistic
 from aggregator.reports.water import (
     DailyValues,
     csv_text,
@@ -40,15 +41,6 @@ from aggregator.reports.water import (
 from aggregator.reports.water_source import ReadingRows
 from aggregator.storage.influx import InfluxTarget
 from schemas.standards import who_bloom
-
-BloomStatistic = Literal["max_hour", "max", "mean"]
-
-
-class BloomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    # The city's civil clock (docs/standards.md §9, `[alerts] utc_offset_h`).
-    utc_offset_h: Annotated[int, msgspec.Meta(ge=-12, le=14)] = 8
-    daily_statistic: BloomStatistic = "max_hour"  # UNVERIFIED
-    min_hours: Annotated[int, msgspec.Meta(ge=1, le=24)] = 6  # UNVERIFIED
 
 
 class BloomDay(msgspec.Struct, frozen=True):

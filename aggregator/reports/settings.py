@@ -11,9 +11,8 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
-from aggregator.reports.bloom import BloomSettings
-from aggregator.reports.water import WaterSettings
 from schemas.standards import editions
+from schemas.standards.gb3838 import WaterItem
 
 # The clock of the water and bloom settings is not theirs to set: every kind counts local days
 # at `[alerts] utc_offset_h` (docs/standards.md §9), applied when a report is run.
@@ -28,6 +27,34 @@ PercentileMethod = Literal["linear", "nearest-rank"]
 # pollutant's valid daily values over the group's nodes and judges that day as one site, as
 # city bulletins are recalled to do (UNVERIFIED); "pooled" counts every node-day.
 GroupDays = Literal["mean-of-nodes", "pooled"]
+
+# GB 3838-2002 Class III, the programme's target: what a site without `water_target` is held to.
+CLASS_III: Final = 3
+DailyStatistic = Literal["mean", "worst"]
+BloomStatistic = Literal["max_hour", "max", "mean"]
+
+
+# The water and bloom sections are declared here, not beside their reports (which need numpy):
+# the aggregator's processes load this configuration, and numpy would add about 21 MiB to each.
+class WaterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """[report.water]: how water days are formed (aggregator.reports.water); each default is
+    envnet's choice."""
+
+    # The city's civil clock (docs/standards.md §9, `[alerts] utc_offset_h`).
+    utc_offset_h: Annotated[int, msgspec.Meta(ge=-12, le=14)] = 8
+    daily_statistic: DailyStatistic = "mean"  # UNVERIFIED
+    min_hours: Annotated[int, msgspec.Meta(ge=1, le=24)] = 6  # UNVERIFIED
+    default_target: Annotated[int, msgspec.Meta(ge=1, le=5)] = CLASS_III
+    required_items: tuple[WaterItem, ...] = ()
+
+
+class BloomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """[report.bloom]: how bloom days are formed (aggregator.reports.bloom)."""
+
+    # The city's civil clock (docs/standards.md §9, `[alerts] utc_offset_h`).
+    utc_offset_h: Annotated[int, msgspec.Meta(ge=-12, le=14)] = 8
+    daily_statistic: BloomStatistic = "max_hour"  # UNVERIFIED
+    min_hours: Annotated[int, msgspec.Meta(ge=1, le=24)] = 6  # UNVERIFIED
 
 
 class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

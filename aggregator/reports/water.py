@@ -35,7 +35,7 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Annotated, Any, Final, Literal, cast, get_args
+from typing import Any, Final, cast, get_args
 
 import msgspec
 import numpy as np
@@ -44,6 +44,7 @@ import numpy.typing as npt
 from aggregator.fleet import NodeInfo
 from aggregator.reports.html_page import cell, escape, header_row, row
 from aggregator.reports.request import Period
+from aggregator.reports.settings import CLASS_III, WaterSettings
 from aggregator.reports.water_source import WATER_QUANTITIES, ReadingRows, fetch_readings
 from aggregator.storage.influx import InfluxTarget
 from schemas.standards import gb3838
@@ -51,22 +52,7 @@ from schemas.standards.gb3838 import WaterBody, WaterItem
 
 HOUR_MS: Final = 3_600_000
 EPOCH: Final = date(1970, 1, 1)
-III: Final = 3
 MIN_SECTIONS_FOR_SHARES: Final = 5
-DailyStatistic = Literal["mean", "worst"]
-
-
-class WaterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """How water days are formed; each default is envnet's choice (module docstring)."""
-
-    # The city's civil clock (docs/standards.md §9, `[alerts] utc_offset_h`).
-    utc_offset_h: Annotated[int, msgspec.Meta(ge=-12, le=14)] = 8
-    daily_statistic: DailyStatistic = "mean"  # UNVERIFIED
-    min_hours: Annotated[int, msgspec.Meta(ge=1, le=24)] = 6  # UNVERIFIED
-    default_target: Annotated[int, msgspec.Meta(ge=1, le=5)] = III
-    required_items: tuple[WaterItem, ...] = ()
-
-
 # -- day bucketing (shared with the bloom KPIs) ---------------------------------------------
 
 
@@ -286,7 +272,7 @@ def evaluate_site(
         body=data.body,
         target=data.target,
         valid_days=len(days),
-        days_iii_or_better=int(np.count_nonzero(classes <= III)),
+        days_iii_or_better=int(np.count_nonzero(classes <= CLASS_III)),
         days_worse_than_v=int(np.count_nonzero(classes >= gb3838.WORSE_THAN_V)),
         water_class=e.water_class,
         class_name=gb3838.class_name(e.water_class),
@@ -354,7 +340,7 @@ def evaluate_group(sites: Sequence[WaterSite]) -> WaterGroup:
     """§5.2 over the sites that have a period class."""
     rated = [s for s in sites if s.water_class is not None]
     n = len(rated)
-    good = sum(1 for s in rated if cast(int, s.water_class) <= III)
+    good = sum(1 for s in rated if cast(int, s.water_class) <= CLASS_III)
     bad = sum(1 for s in rated if cast(int, s.water_class) >= gb3838.WORSE_THAN_V)
     if n == 0:
         return WaterGroup(0, 0, 0, None, None, None, None, "no site with a sample day: not rated")

@@ -30,24 +30,48 @@ from aggregator.storage.deadletter import DeadLetters
 from aggregator.storage.influx import InfluxTarget, InfluxWriter, WriteError
 from aggregator.storage.setup import create_if_missing
 from aggregator.storage.status import StorageStatus
+from schemas.messages import ReadingValues
 from schemas.runtime.backoff import Backoff
 from schemas.runtime.logs import get_logger
 
 log = get_logger("aggregator.storage.pipeline")
 
 
+# Formats a batch's readings as line protocol (aggregator.storage.records.ReadingLines.lines).
+RenderLines = Callable[[Sequence[ReadingValues]], list[str]]
+
+
 @dataclass(slots=True)
 class PendingBatch:
-    """Lines to store. `batch` is None for internal records (alerts, node status)."""
+    """Lines to store. `batch` is None for internal records (alerts, node status).
+
+    With `render`, `lines` stays empty and the batch's readings are formatted when it is
+    written: a buffered reading's line (about 190 B as a str) weighs as much as the reading
+    itself, which is kept anyway until the worker has evaluated it, so a full buffer held
+    twice what it needed (bench/README.md, "Memory")."""
 
     lines: list[str]
     batch: AcceptedBatch | None = None
     # Windows, AQI, water quality and alert records: kept in the derived retention policy.
     derived: bool = False
+    render: RenderLines | None = None
+
+    @property
+    def size(self) -> int:
+        """Lines this item writes."""
+        if self.render is not None and self.batch is not None:
+            return len(self.batch.readings)
+        return len(self.lines)
 
     @property
     def readings(self) -> int:
-        return len(self.lines) if self.batch is not None else 0
+        return self.size if self.batch is not None else 0
+
+    def text(self) -> list[str]:
+        """The lines, formatted now if they were deferred."""
+        if self.render is not None and self.batch is not None:
+            return self.render(self.batch.readings)
+        return self.lines
 
 
 # A failing database is logged at most once per this much wall time (plus recovery).
@@ -162,7 +186,7 @@ class Pipeline:
         if not self._buffer.items:
             self._buffer.first_at = time.monotonic()
         self._buffer.items.append(item)
-        self._buffer.lines += len(item.lines)
+        self._buffer.lines += item.size
         self._wakeup.set()
 
     # -- the flusher ----------------------------------------------------------------------
@@ -188,9 +212,9 @@ class Pipeline:
         lines = 0
         taken = 0
         for item in items:
-            if taken and lines + len(item.lines) > self._s.batch_readings:
+            if taken and lines + item.size > self._s.batch_readings:
                 break
-            lines += len(item.lines)
+            lines += item.size
             taken += 1
         chunk = items[:taken]
         del items[:taken]
@@ -234,10 +258,10 @@ class Pipeline:
         """The chunk's write requests: one, or raw and derived apart when derived data has a
         retention policy of its own."""
         if not self._writer.target.splits_derived:
-            return [("\n".join(line for item in chunk for line in item.lines).encode(), False)]
+            return [("\n".join(line for item in chunk for line in item.text()).encode(), False)]
         bodies = []
         for derived in (False, True):
-            lines = [line for item in chunk if item.derived == derived for line in item.lines]
+            lines = [line for item in chunk if item.derived == derived for line in item.text()]
             if lines:
                 bodies.append(("\n".join(lines).encode(), derived))
         return bodies
@@ -300,7 +324,7 @@ class Pipeline:
         log.error("write_rejected", node=node, seq=batch.seq if batch else None, error=str(exc))
         self._metrics.readings_refused.labels("db_rejected").inc(item.readings)
         self._dead.record(
-            node=node, seq=batch.seq if batch else None, reason=str(exc), lines=item.lines
+            node=node, seq=batch.seq if batch else None, reason=str(exc), lines=item.text()
         )
 
     # -- shutdown -------------------------------------------------------------------------

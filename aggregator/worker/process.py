@@ -18,15 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import multiprocessing
+import pickle
 import socket
 import struct
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import msgspec
 
@@ -303,6 +304,25 @@ def _read_exact(sock: socket.socket, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
+# What the worker is started with: the configuration, the inventory and the log settings.
+Bootstrap = tuple[AggregatorConfig, Fleet, tuple[str, LogFormat]]
+
+
+def run_child(fd: int) -> None:
+    """The worker process's main (`python -m aggregator.worker FD`): the first frame on its end
+    of the socket pair is the pickled Bootstrap, then requests follow."""
+    sock = socket.socket(fileno=fd)
+    header = _read_exact(sock, _HEADER.size)
+    body = _read_exact(sock, _HEADER.unpack(header)[0]) if header is not None else None
+    if body is None:
+        sock.close()
+        return
+    # Pickled by the service that started this process (both ends are this package), as
+    # multiprocessing would pass a child's arguments.
+    config, fleet, logging = cast(Bootstrap, pickle.loads(body))  # noqa: S301
+    serve(sock, config, fleet, logging)
+
+
 def serve(
     sock: socket.socket, config: AggregatorConfig, fleet: Fleet, logging: tuple[str, LogFormat]
 ) -> None:
@@ -355,7 +375,7 @@ class AlertingWorker:
         self._metrics = metrics
         self._lines = lines
         self._transitions = transitions
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         # One entry per request sent, in order: a future for calls awaiting their reply.
@@ -370,9 +390,14 @@ class AlertingWorker:
         self.live_alerts: list[Alert] = []
         self._last_reply_at: float | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id, once started."""
+        return self._process.pid if self._process is not None else None
+
     def observation(self) -> WorkerObservation:
         """For /healthz: whether the process runs, and when it last answered."""
-        process_alive = self._process is not None and self._process.is_alive()
+        process_alive = self._process is not None and self._process.returncode is None
         pump_alive = self._pump is not None and not self._pump.done()
         return WorkerObservation(
             alive=process_alive and pump_alive,
@@ -384,17 +409,18 @@ class AlertingWorker:
         ours, theirs = socket.socketpair()
         for end, option in ((ours, socket.SO_SNDBUF), (theirs, socket.SO_RCVBUF)):
             end.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER_BYTES)
-        context = multiprocessing.get_context("spawn")
-        process = context.Process(
-            target=serve,
-            args=(theirs, self._config, self._fleet, logging_settings()),
-            name="envnet-alerting",
-            daemon=True,
-        )
-        process.start()
+        # A plain child process rather than multiprocessing's spawn, which also starts its
+        # resource tracker: another Python process (about 14 MiB resident) this worker has
+        # no use for. The worker ends when its socket closes (the service gone).
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "aggregator.worker", str(theirs.fileno()),
+            pass_fds=(theirs.fileno(),),
+        )  # fmt: skip
         theirs.close()
-        self._process = process
         self._reader, self._writer = await asyncio.open_connection(sock=ours)
+        bootstrap: Bootstrap = (self._config, self._fleet, logging_settings())
+        body = pickle.dumps(bootstrap)
+        self._writer.write(_HEADER.pack(len(body)) + body)
         self._pump = asyncio.create_task(self._read_replies(), name="alerting-replies")
         reply = await self.call(Open(str(state_dir)))
         if reply.error is not None:
@@ -524,9 +550,11 @@ class AlertingWorker:
         if self._pump is not None:
             self._pump.cancel()
         if self._process is not None:
-            await asyncio.to_thread(self._process.join, 10)
-            if self._process.is_alive():
+            try:
+                await asyncio.wait_for(self._process.wait(), 10)
+            except TimeoutError:
                 self._process.kill()
+                await self._process.wait()
 
     async def _read_replies(self) -> None:
         assert self._reader is not None

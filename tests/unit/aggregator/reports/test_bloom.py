@@ -12,9 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.fleet import NodeInfo
-from aggregator.reports.bloom import BloomReport, BloomSettings, bloom_report
+from aggregator.reports.bloom import BloomReport, bloom_report
 from aggregator.reports.bloom_source import chl_a_query
 from aggregator.reports.request import Period
+from aggregator.reports.settings import BloomSettings
 from aggregator.reports.water_source import ReadingRows, Samples
 
 D1 = date(2026, 7, 1)

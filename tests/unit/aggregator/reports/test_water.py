@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.fleet import NodeInfo
+from aggregator.reports.settings import WaterSettings
 from aggregator.reports.water import (
     CLASS_COLOURS,
     WaterReport,
-    WaterSettings,
     WaterSite,
     daily_values,
     evaluate_group,
