@@ -276,11 +276,15 @@ def start_replica(
     agg.start()
     index, count = (int(x) for x in replica.split("/"))
     wanted = 3 if count == 1 else 2 + len(owners(count)[index])
-    wait_for(
-        lambda: agg.metric("envnet_mqtt_subscriptions") == wanted,
-        30,
-        f"replica {replica}'s {wanted} subscriptions",
-    )
+    try:
+        wait_for(
+            lambda: agg.metric("envnet_mqtt_subscriptions") == wanted,
+            30,
+            f"replica {replica}'s {wanted} subscriptions",
+        )
+    except BaseException:
+        agg.stop()  # the caller never gets it to stop
+        raise
     return agg
 
 

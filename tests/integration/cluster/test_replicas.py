@@ -51,11 +51,14 @@ ALL_HOURS = range(1, HOURS + 1)
 
 
 @contextlib.contextmanager
-def stopping(*aggs: EnvnetAggregator) -> Iterator[None]:
+def stopping(*aggs: EnvnetAggregator) -> Iterator[list[EnvnetAggregator]]:
+    """Stops `aggs` and whatever the block appends to the list it is given (a replica
+    restarted inside the block), so no test leaves an aggregator process running."""
+    running = list(aggs)
     try:
-        yield
+        yield running
     finally:
-        for agg in aggs:
+        for agg in running:
             agg.stop()
 
 
@@ -98,7 +101,7 @@ def test_two_replicas_split_the_fleet_and_raise_the_same_alerts_as_one(
     pair = site(tmp_path, mosquitto, influxd, "pair")
     with feeds(mosquitto.port, t0) as fleet:
         r0, r1 = start_replica(pair, "0/2"), start_replica(pair, "1/2")
-        with stopping(r0, r1):
+        with stopping(r0, r1) as running:
             assert metric(r1, "envnet_replica_info", index="1", count="2") == 1
             assert metric(r0, "envnet_replica_nodes") == len(split[0])
             assert metric(r1, "envnet_replica_nodes") == len(split[1])
@@ -120,6 +123,7 @@ def test_two_replicas_split_the_fleet_and_raise_the_same_alerts_as_one(
             assert metric(r0, "envnet_replica_foreign_messages_total", kind="readings") == 0
             assert metric(r0, "envnet_acks_sent_total") >= 1
             r1 = start_replica(pair, "1/2", name="r1of2-again")
+            running.append(r1)
             fleet.wait_acked(split[1])  # from its session, without a resend
             wait_for(lambda: every_reading_once(influxd, "pair") == full, 30, "stored")
             assert metric(r1, "envnet_readings_stored_total") == (

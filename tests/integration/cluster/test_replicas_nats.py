@@ -41,7 +41,11 @@ def test_two_replicas_on_a_nats_cluster_split_the_fleet(
     full = {node: HOURS * READINGS_PER_MESSAGE for node in NODES}
     node_port = int(urls[2].rsplit(":", 1)[1])
     r0 = start_replica(site, "0/2", mqtt_urls=",".join(urls))
-    r1 = start_replica(site, "1/2", mqtt_urls=",".join([urls[1], urls[2], urls[0]]))
+    try:
+        r1 = start_replica(site, "1/2", mqtt_urls=",".join([urls[1], urls[2], urls[0]]))
+    except BaseException:
+        r0.stop()
+        raise
     try:
         with feeds(node_port, t0) as fleet:
             fleet.publish_hours(NODES, range(1, HOURS + 1))
