@@ -25,6 +25,7 @@ import aiomqtt
 import msgspec
 import paho.mqtt.client as mqtt
 from aiomqtt.types import PahoSocket
+from paho.mqtt.reasoncodes import ReasonCode
 
 from aggregator.intake.publish_batch import publish_batch
 from schemas.runtime.backoff import Backoff
@@ -276,6 +277,17 @@ def _client(
 _T = TypeVar("_T")
 
 
+def refused_filters(
+    subscriptions: Sequence[tuple[str, int]], codes: Sequence[int | ReasonCode]
+) -> list[str]:
+    """The filters a SUBACK refused (return code 0x80, MQTT 3.1.1 section 3.9.3)."""
+    return [
+        topic
+        for (topic, _), code in zip(subscriptions, codes, strict=False)
+        if (code.is_failure if isinstance(code, ReasonCode) else code >= 0x80)
+    ]
+
+
 def chunked(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
     """`items` in consecutive lists of at most `size` (itertools.batched is Python 3.12)."""
     for start in range(0, len(items), size):
@@ -452,8 +464,20 @@ class Subscriber:
     ) -> None:
         done = len(self._subscriptions) - len(subscriptions)
         for chunk in chunked(subscriptions, SUBSCRIBE_CHUNK):
-            await client.subscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
-            done += len(chunk)
+            codes = await client.subscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
+            refused = refused_filters(chunk, codes)
+            if refused:
+                # The broker will queue nothing for these: say so loudly. nats-server grants
+                # a session at most 65,535 / mqtt.max_ack_pending QoS 1 filters (65 with its
+                # 1,000) and answers 0x80 for the rest (docs/cluster/broker.md).
+                log.error(
+                    "subscription_refused",
+                    refused=len(refused),
+                    of=len(chunk),
+                    first=refused[0],
+                    granted_so_far=done + len(chunk) - len(refused),
+                )
+            done += len(chunk) - len(refused)
             self._on_subscribed(done)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
