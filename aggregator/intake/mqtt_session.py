@@ -363,6 +363,8 @@ class Subscriber:
         self._on_pause = on_pause
         self._queue: FlowQueue | None = None
         self._carry: list[aiomqtt.Message] = []
+        # Filters the broker granted on this connection (a SUBACK may refuse some).
+        self._granted = 0
         # Set once the first subscription is in place (the broker queues for us from then on).
         self.subscribed = asyncio.Event()
         self.brokers = BrokerChoice(settings, "subscriber", random.Random())
@@ -445,6 +447,7 @@ class Subscriber:
         if self._unsubscribe_first:
             for chunk in chunked(self._unsubscribe_first, SUBSCRIBE_CHUNK):
                 await client.unsubscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
+        self._granted = 0
         await self._subscribe_chunks(client, list(self._subscriptions))
         # Flow control starts only now: reading paused before a SUBACK arrived (the broker
         # sends a queued backlog first) would wait for it forever.
@@ -462,7 +465,6 @@ class Subscriber:
     async def _subscribe_chunks(
         self, client: aiomqtt.Client, subscriptions: list[tuple[str, int]]
     ) -> None:
-        done = len(self._subscriptions) - len(subscriptions)
         for chunk in chunked(subscriptions, SUBSCRIBE_CHUNK):
             codes = await client.subscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
             refused = refused_filters(chunk, codes)
@@ -475,10 +477,10 @@ class Subscriber:
                     refused=len(refused),
                     of=len(chunk),
                     first=refused[0],
-                    granted_so_far=done + len(chunk) - len(refused),
+                    granted_so_far=self._granted + len(chunk) - len(refused),
                 )
-            done += len(chunk) - len(refused)
-            self._on_subscribed(done)
+            self._granted += len(chunk) - len(refused)
+            self._on_subscribed(self._granted)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         queue = self._queue
