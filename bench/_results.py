@@ -72,8 +72,31 @@ class InfluxCeiling:
         return self.writes.readings_per_s
 
 
+class DeliveredRun:
+    """What envnet's runs and the peer's (bench/peer_nodered.py) derive alike from what was
+    sent, received and counted in InfluxDB."""
+
+    __slots__ = ()
+    delivery: Delivery
+    stored: int
+    readings_per_message: int
+
+    @property
+    def lost(self) -> int:
+        return self.delivery.sent.readings - self.stored
+
+    @property
+    def readings_per_s(self) -> float:
+        counted = min(self.delivery.received, self.delivery.sent.readings)
+        return counted / self.delivery.elapsed_s
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.readings_per_s / self.readings_per_message
+
+
 @dataclass(frozen=True, slots=True)
-class AggregatorRun:
+class AggregatorRun(DeliveredRun):
     delivery: Delivery
     stored: int  # SELECT count(value) after the aggregator stopped
     acked: int
@@ -90,19 +113,6 @@ class AggregatorRun:
     def total_peak_rss_mb(self) -> float:
         """Service + children: the sum of each one's peak (at least the peak of the sum)."""
         return sum(self.peak_rss_mb.values()) if self.peak_rss_mb else float("nan")
-
-    @property
-    def lost(self) -> int:
-        return self.delivery.sent.readings - self.stored
-
-    @property
-    def readings_per_s(self) -> float:
-        counted = min(self.delivery.received, self.delivery.sent.readings)
-        return counted / self.delivery.elapsed_s
-
-    @property
-    def messages_per_s(self) -> float:
-        return self.readings_per_s / self.readings_per_message
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from bench._phases import (
 from bench._procstat import CpuSampler, peak_rss_mb
 from bench._publishers import BenchError, PublisherFleet
 from bench._report import TARGET_LIVE_MESSAGES_PER_S, TARGET_READINGS_PER_S
-from bench._results import AggregatorRun, Delivery, Timeline
+from bench._results import AggregatorRun, DeliveredRun, Delivery, Timeline
 from bench._shapes import SHAPES, Shape
 from simulators.local_stack import Influxd, Mosquitto, ServiceError, influx_query
 
@@ -69,7 +69,7 @@ RSS_RATIO: Final = 0.5  # envnet peak RSS (service + worker) ≤ this × Node-RE
 
 
 @dataclass(frozen=True, slots=True)
-class PeerRun:
+class PeerRun(DeliveredRun):
     flow: Flow
     delivery: Delivery
     stored: int  # SELECT count(value) after publishing and draining
@@ -78,19 +78,6 @@ class PeerRun:
     peak_rss_mb: float
     timeline: Timeline = field(default_factory=Timeline)
     service_warnings: tuple[str, ...] = ()
-
-    @property
-    def lost(self) -> int:
-        return self.delivery.sent.readings - self.stored
-
-    @property
-    def readings_per_s(self) -> float:
-        counted = min(self.delivery.received, self.delivery.sent.readings)
-        return counted / self.delivery.elapsed_s
-
-    @property
-    def messages_per_s(self) -> float:
-        return self.readings_per_s / self.readings_per_message
 
 
 def _points_written(influx_url: str) -> float:
