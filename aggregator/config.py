@@ -10,6 +10,7 @@ from typing import Annotated, Final
 import msgspec
 
 from aggregator.cluster.partition import Replica, ReplicaSpecError, parse_replica
+from aggregator.cluster.subscriptions import ReadingsMode
 from aggregator.delivery import AlertmanagerSettings
 from aggregator.engine.settings import EngineSettings
 from aggregator.intake.mqtt_session import IntakeSettings
@@ -76,6 +77,11 @@ class ClusterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # (aggregator.cluster.partition). "0/1", one replica owning every node, is the
     # aggregator as it always was.
     replica: str = "0/1"
+    # How a replica of several reads its nodes' readings (aggregator.cluster.subscriptions):
+    # "per-node", a topic per owned node (the broker sends each reading to its owner only),
+    # or "wildcard", every reading to every replica, which skips those it does not own (for
+    # brokers where a subscription filter is costly: nats-server, docs/cluster/replicas.md).
+    readings: ReadingsMode = "per-node"
 
     def __post_init__(self) -> None:
         try:

@@ -164,7 +164,7 @@ class AggregatorService:
         # it subscribes to, stores, acks and evaluates its own nodes alone.
         self._replica = replica = config.cluster.parsed()
         self._owned = owned_fleet(fleet, replica)
-        self._node_topics = NodeSubscriptions(replica)
+        self._node_topics = NodeSubscriptions(replica, config.cluster.readings)
         self._mqtt = msgspec.structs.replace(
             config.mqtt, client_id=session_client_id(config.mqtt.client_id, replica)
         )
@@ -277,6 +277,7 @@ class AggregatorService:
                 brokers=",".join(e.display for e in config.mqtt.endpoints()),
                 nodes=len(self._fleet),
                 replica=self._replica.label,
+                replica_readings=config.cluster.readings,
                 owned_nodes=len(self._owned),
                 metrics_port=server.port,
                 calibrations=len(self._calibration) if self._calibration is not None else 0,
@@ -503,8 +504,9 @@ class AggregatorService:
 
     def _mine(self, topic: str) -> bool:
         """Whether a node topic's node is ours; a foreign one is counted and left alone
-        (not stored, not acked: its owner does both). Readings of a foreign node come only
-        from a session planned for another layout, before its UNSUBSCRIBE took effect."""
+        (not stored, not acked: its owner does both). Readings of a foreign node come with
+        `[cluster] readings = "wildcard"` (all of them), or from a session planned for another
+        layout, before its UNSUBSCRIBE took effect."""
         node = _node_of(topic)
         if node is None:
             # Names no valid node (a status topic only: readings come per node): replica 0

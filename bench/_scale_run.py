@@ -26,6 +26,7 @@ from typing import Final, Literal, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from aggregator.cluster.subscriptions import ReadingsMode
 from aggregator.config import AggregatorConfig
 from bench._aggregator import AggregatorProcess, AggregatorSetup, TomlScalar
 from bench._alert_events import ALERTS_QUERY, AlertEvent, parse_alerts
@@ -138,6 +139,7 @@ def replica_setups(
     replicas: int,
     clock: dict[str, TomlScalar] | None,
     log_level: str,
+    readings: ReadingsMode = "per-node",
 ) -> list[AggregatorSetup]:
     out = []
     for i in range(replicas):
@@ -152,6 +154,8 @@ def replica_setups(
         }
         if clock is not None:
             overrides["clock"] = clock
+        if replicas > 1:
+            overrides["cluster"] = {"readings": readings}
         env = {"ENVNET_REPLICA": f"{i}/{replicas}"} if replicas_supported() else {}
         # Each replica starts on its own server, as a deployment spreads them.
         urls = broker.urls[i % len(broker.urls) :] + broker.urls[: i % len(broker.urls)]
@@ -274,6 +278,8 @@ class LiveOptions:
     ack_timeout_s: float = 60.0  # the edge's default ([mqtt] ack_timeout_s, edge/config.py)
     deadline_s: float = 600.0
     log_level: str = "info"
+    # How replicas of several read readings ([cluster] readings, docs/cluster/replicas.md).
+    readings: ReadingsMode = "per-node"
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,8 +453,9 @@ def live_run(
             "origin_ms": plan.origin_ms, "anchor_wall_ms": anchor_ms, "rate": opts.rate,
         }  # fmt: skip
         setups = replica_setups(
-            directory, broker, influxd.url, plan.node_ids(), processes, clock, opts.log_level
-        )
+            directory, broker, influxd.url, plan.node_ids(), processes, clock, opts.log_level,
+            opts.readings,
+        )  # fmt: skip
         aggs = [stack.enter_context(AggregatorProcess(s)) for s in setups]
         for agg in aggs:
             agg.wait_subscribed(port_of(broker.urls[0]))

@@ -24,6 +24,7 @@ from types import FrameType
 if not __package__:  # run as a script: make the repository root importable for bench.*
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from aggregator.cluster.subscriptions import ReadingsMode
 from bench._aggregator import AggregatorError
 from bench._publishers import BenchError
 from bench._scale_load import MINUTES, LivePlan, origin_for
@@ -70,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", type=_replica_counts, default=(1, 2, 3), help="default 1,2,3")
     p.add_argument("--publishers", type=int, default=4, help="publisher processes (default 4)")
     p.add_argument("--broker", choices=["nats", "mosquitto"], default="nats")
+    p.add_argument(
+        "--replica-readings",
+        choices=["per-node", "wildcard"],
+        default=None,
+        help="[cluster] readings of replicas (default: wildcard on nats, per-node on mosquitto)",
+    )
     p.add_argument("--no-chaos", action="store_true", help="skip the chaos run")
     p.add_argument(
         "--only-catchup", action="store_true", help="no live runs: the catch-up run alone"
@@ -100,15 +107,20 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
     nodes = 500 if args.quick else args.nodes
     rate = args.rate or args.msgs_per_s * 60.0 / nodes
     plan = LivePlan(nodes=nodes, origin_ms=origin_for(time.time_ns() // 1_000_000), seed=args.seed)
-    opts = LiveOptions(
-        plan, rate, args.publishers, args.broker, deadline_s=args.deadline,
-        log_level=args.agg_log_level,
-    )  # fmt: skip
     broker: BrokerKind = args.broker
+    # nats-server: a filter is a replicated consumer, and a session gets at most 65,535 /
+    # max_ack_pending of them, so replicas read the wildcard (docs/cluster/replicas.md).
+    readings: ReadingsMode = args.replica_readings or (
+        "wildcard" if broker == "nats" else "per-node"
+    )
+    opts = LiveOptions(
+        plan, rate, args.publishers, broker, deadline_s=args.deadline,
+        log_level=args.agg_log_level, readings=readings,
+    )  # fmt: skip
     if not args.only_catchup:
         say(
             f"{nodes} nodes x {MINUTES} event minutes at {rate:g}x "
-            f"({nodes * rate / 60:.0f} messages/s), broker {broker}, "
+            f"({nodes * rate / 60:.0f} messages/s), broker {broker}, replicas read {readings}, "
             f"replica support {'present' if replicas_supported() else 'ABSENT (one process runs)'}"
         )
     lives: list[LiveResult] = []

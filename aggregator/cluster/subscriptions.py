@@ -10,17 +10,27 @@ Its persistent session may hold subscriptions from an earlier layout (the readin
 when the fleet had one replica, readings topics of nodes another replica owns now), and a
 session keeps its subscriptions until told otherwise: so the first connection also
 unsubscribes the wildcard and the readings topics of every known node it does not own.
+
+With `[cluster] readings = "wildcard"` a replica of several subscribes to the readings
+wildcard instead, like one replica, and the service skips (acks unread, counts) readings of
+nodes another replica owns. Every replica's session then receives every reading: N times the
+broker's delivery work, for a constant handful of filters instead of one per node. That is the
+choice for a broker where a filter is expensive (nats-server: a replicated JetStream consumer
+per filter, at most 65,535 / max_ack_pending of them per session; docs/cluster/replicas.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aggregator.cluster.partition import Replica
 from schemas import topics
 
 QOS = 1
+# How a replica of several reads readings: one topic per owned node, or the wildcard.
+ReadingsMode = Literal["per-node", "wildcard"]
 # Readings topics one replica subscribes at most: far above a city's fleet, so that a flood
 # of statuses under ever new node ids (a broker without the ACL) cannot grow the session,
 # and the list sent at each reconnect, without bound. Beyond it a node is not subscribed
@@ -46,8 +56,10 @@ class NodeSubscriptions:
     """The readings topics of one replica, grown as nodes become known."""
 
     replica: Replica
+    mode: ReadingsMode = "per-node"
     subscribed: set[str] = field(default_factory=set)
-    # Known nodes owned elsewhere, whose readings topic the session must not keep.
+    # Known nodes whose readings topic the session must not keep: those owned elsewhere,
+    # and with the wildcard mode every node (the wildcard brings their readings).
     foreign: set[str] = field(default_factory=set)
     limit: int = MAX_NODE_TOPICS
     # Owned nodes not subscribed because of `limit`.
@@ -55,12 +67,14 @@ class NodeSubscriptions:
 
     def learn(self, nodes: Iterable[str]) -> list[str]:
         """Note `nodes` as known; the readings topics to subscribe now (owned nodes not yet
-        subscribed), in a stable order. Always empty for one replica (it has the wildcard)."""
+        subscribed), in a stable order. Always empty when the replica reads the wildcard (one
+        replica, or the wildcard mode); the wildcard mode still notes every node, so that the
+        first connection drops the per-node topics a per-node layout left in the session."""
         if self.replica.solo:
             return []
         new: list[str] = []
         for node in sorted(set(nodes)):
-            if not self.replica.owns(node):
+            if self.mode == "wildcard" or not self.replica.owns(node):
                 if len(self.foreign) < self.limit:
                     self.foreign.add(node)
             elif node not in self.subscribed:
@@ -73,9 +87,10 @@ class NodeSubscriptions:
 
     def plan(self) -> SubscriptionPlan:
         """Everything to (re)subscribe on a connection: the session may be new or old."""
-        if self.replica.solo:
-            keep = [(topics.READINGS_FILTER, QOS), *fleet_wide()]
-            return SubscriptionPlan(tuple(keep), ())
+        if self.replica.solo or self.mode == "wildcard":
+            keep = ((topics.READINGS_FILTER, QOS), *fleet_wide())
+            # One replica has nothing to drop; a wildcard replica drops every node's topic.
+            return SubscriptionPlan(keep, tuple(topics.readings(n) for n in sorted(self.foreign)))
         readings = [(topics.readings(node), QOS) for node in sorted(self.subscribed)]
         drop = [topics.READINGS_FILTER, *(topics.readings(n) for n in sorted(self.foreign))]
         return SubscriptionPlan((*fleet_wide(), *readings), tuple(drop))

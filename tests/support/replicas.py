@@ -225,6 +225,8 @@ class Site:
     influx_url: str
     database: str
     client_id: str
+    # [cluster] readings: "per-node" topics or the "wildcard" (docs/cluster/replicas.md).
+    readings: str = "per-node"
 
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -249,6 +251,8 @@ checkpoint_s = 1
 # Event time runs hours ahead of the wall clock here.
 [alerts.windows]
 max_future_s = 0
+[cluster]
+readings = "{self.readings}"
 """,
             encoding="utf-8",
         )
@@ -275,7 +279,8 @@ def start_replica(
     agg = EnvnetAggregator(site.directory / label, config, port, env)
     agg.start()
     index, count = (int(x) for x in replica.split("/"))
-    wanted = 3 if count == 1 else 2 + len(owners(count)[index])
+    per_node = count > 1 and site.readings == "per-node"
+    wanted = 2 + len(owners(count)[index]) if per_node else 3
     try:
         wait_for(
             lambda: agg.metric("envnet_mqtt_subscriptions") == wanted,

@@ -1,14 +1,17 @@
 """Two partitioned aggregator replicas on a three-server NATS cluster (each server an MQTT
 broker, nats_cluster in tests/integration/conftest.py): replica 0 at home on server 0,
 replica 1 on server 1, the nodes publishing to server 2. NATS' MQTT is 3.1.1 only, with
-persistent sessions and retained messages in JetStream, so the per-node subscriptions
-(docs/cluster/replicas.md) are what partitions the fleet here. Every reading is stored
-once, by its owner, and the alerts are the episodes' (the same as one replica's on
-mosquitto, tests/integration/cluster/test_replicas.py)."""
+persistent sessions and retained messages in JetStream. Both ways a replica reads readings
+(docs/cluster/replicas.md) are run: per-node subscriptions, the broker sending each reading
+to its owner only, and the wildcard, every replica receiving every reading and skipping the
+foreign ones. Either way every reading is stored once, by its owner, and the alerts are the
+episodes' (the same as one replica's on mosquitto, tests/integration/cluster/test_replicas.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from simulators.local_stack import Influxd, NatsCluster
 from tests.support.harness import wait_for
@@ -30,14 +33,17 @@ from tests.support.replicas import (
 )
 
 
+@pytest.mark.parametrize("readings", ["per-node", "wildcard"])
 def test_two_replicas_on_a_nats_cluster_split_the_fleet(
-    nats_cluster: NatsCluster, influxd: Influxd, tmp_path: Path
+    nats_cluster: NatsCluster, influxd: Influxd, tmp_path: Path, readings: str
 ) -> None:
     t0 = origin()
     split = owners(2)
     urls = nats_cluster.urls
-    influxd.query('CREATE DATABASE "nats"')
-    site = Site(tmp_path / "nats-site", urls[0], influxd.url, "nats", "agg-nats")
+    # One database per case: influxd is shared by the session's tests.
+    db, client = f"nats_{readings.replace('-', '_')}", f"agg-nats-{readings}"
+    influxd.query(f'CREATE DATABASE "{db}"')
+    site = Site(tmp_path / "nats-site", urls[0], influxd.url, db, client, readings)
     full = {node: HOURS * READINGS_PER_MESSAGE for node in NODES}
     node_port = int(urls[2].rsplit(":", 1)[1])
     r0 = start_replica(site, "0/2", mqtt_urls=",".join(urls))
@@ -50,18 +56,21 @@ def test_two_replicas_on_a_nats_cluster_split_the_fleet(
         with feeds(node_port, t0) as fleet:
             fleet.publish_hours(NODES, range(1, HOURS + 1))
             fleet.wait_acked(NODES, 60)
-            wait_for(lambda: stored_per_node(influxd.url, "nats") == full, 60, "stored")
+            wait_for(lambda: stored_per_node(influxd.url, db) == full, 60, "stored")
             wait_for(
-                lambda: alert_rows(influxd.url, "nats") == expected_alerts(t0),
+                lambda: alert_rows(influxd.url, db) == expected_alerts(t0),
                 60,
                 "the episodes' alerts",
             )
             for agg, mine in ((r0, split[0]), (r1, split[1])):
                 stored = metric(agg, "envnet_readings_stored_total")
                 assert stored == len(mine) * HOURS * READINGS_PER_MESSAGE
-                assert metric(agg, "envnet_replica_foreign_messages_total", kind="readings") == 0
+                # The wildcard brings each replica the other's messages, one per node-hour.
+                foreign = 0 if readings == "per-node" else (len(NODES) - len(mine)) * HOURS
+                skipped = metric(agg, "envnet_replica_foreign_messages_total", kind="readings")
+                assert skipped == foreign
     finally:
         r0.stop()
         r1.stop()
     assert log_clean(r0)() and log_clean(r1)()
-    assert other_alert_events(influxd.url, "nats") == []
+    assert other_alert_events(influxd.url, db) == []

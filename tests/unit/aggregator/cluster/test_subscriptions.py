@@ -85,3 +85,32 @@ def test_the_topics_of_one_replica_are_bounded() -> None:
     assert len(subs.foreign) == 0 and len(subs.plan().keep) == 2 + 3
     subs.learn([f"flood-{i}" for i in range(200)])
     assert len(subs.foreign) == 3  # the UNSUBSCRIBE list is bounded too
+
+
+def test_a_wildcard_replica_reads_the_wildcard_and_drops_every_per_node_topic() -> None:
+    # [cluster] readings = "wildcard": a few filters whatever the fleet, and the per-node
+    # topics an earlier per-node layout left in the session (owned ones too) are dropped, so
+    # that no reading arrives twice through two matching filters.
+    subs = NodeSubscriptions(Replica(1, 3), "wildcard")
+    assert subs.learn(FLEET) == []
+    assert subs.learn(["late-comer"]) == []
+    plan = subs.plan()
+    assert plan.keep == (
+        (topics.READINGS_FILTER, 1),
+        (topics.STATUS_FILTER, 1),
+        (topics.ALERT_COMMANDS, 1),
+    )
+    assert plan.drop == tuple(topics.readings(n) for n in sorted([*FLEET, "late-comer"]))
+    assert subs.subscribed == set()
+
+
+def test_going_back_to_per_node_drops_the_wildcard() -> None:
+    subs = NodeSubscriptions(Replica(0, 2), "per-node")
+    subs.learn(FLEET)
+    assert topics.READINGS_FILTER in subs.plan().drop
+
+
+def test_the_wildcard_mode_changes_nothing_for_one_replica() -> None:
+    solo = NodeSubscriptions(Replica(0, 1), "wildcard")
+    assert solo.learn(FLEET) == []
+    assert solo.plan() == NodeSubscriptions(Replica(0, 1)).plan()
