@@ -158,8 +158,14 @@ class Sampler:
         return readings
 
     def close(self) -> None:
+        """Close every driver, even when one fails to: at shutdown a port or bus that went
+        away must not keep the others open or end the agent's shutdown with an error."""
         for driver in self._drivers:
-            driver.close()
+            try:
+                driver.close()
+            # As edge.sensor_probe: pyserial's and smbus2's errors are OSErrors.
+            except (DriverError, OSError) as exc:
+                log.warning("sensor_close_failed", sensor=driver.sensor_id, error=_describe(exc))
 
 
 def _describe(exc: BaseException) -> str:

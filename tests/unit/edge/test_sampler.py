@@ -226,3 +226,21 @@ def test_a_driver_bug_while_its_samples_are_consumed_is_isolated(
     assert health["good"].errors == 0 and health["good"].last_ok_ms == 1000
     # The sample yielded before the failure is not kept: the read as a whole failed.
     assert {r.sensor for r in sampler.flush(1500)} == {"good"}
+
+
+@dataclass
+class CloseFailsDriver(ScriptedDriver):
+    closed: bool = False
+
+    def close(self) -> None:
+        self.closed = True
+        raise OSError(19, "No such device")
+
+
+def test_close_closes_every_driver_when_one_fails(caplog: pytest.LogCaptureFixture) -> None:
+    first, second = CloseFailsDriver(sensor_id="a"), CloseFailsDriver(sensor_id="b")
+    sampler = Sampler([_driver(first), _driver(second)], 1.0, 60, start_ms=0)
+    with caplog.at_level(logging.WARNING, logger="edge.sampler"):
+        sampler.close()
+    assert first.closed and second.closed
+    assert [f["sensor"] for f in _fields(caplog, "sensor_close_failed")] == ["a", "b"]
