@@ -1,16 +1,19 @@
 """The sampler: reads every driver on a fixed cadence and closes interval statistics.
 
 The I/O (driver reads) is here; the arithmetic is in edge.stats. Time is always a parameter.
-A failing sensor is counted and reported in its health, and never stops the other sensors.
+A failing sensor is counted and reported in its health, and never stops the other sensors:
+a DriverError or OSError from a read is the sensor failing (`sensor_error`), any other
+exception a bug in its driver (`driver_bug`, with the traceback). Both count in the sensor's
+`errors`, and the sensor is read again at the next sample.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from edge.drivers.base import Driver, DriverError
+from edge.drivers.base import Driver, DriverError, Sample
 from edge.stats import IntervalStats, interval_start
 from schemas.messages import Reading, SensorHealth, SensorState
 from schemas.quantities import SPECS, Quantity
@@ -90,30 +93,47 @@ class Sampler:
         for driver in self._drivers:
             health = self._health[driver.sensor_id]
             try:
-                samples = driver.read(at_ms)
-            except DriverError as exc:
-                self._record_error(driver, health, f"{type(exc).__name__}: {exc}")
+                # Materialised and checked here, inside the boundary: a lazy read, or a sample
+                # of an unknown quantity or a non-numeric value, is the driver's fault too.
+                plausible, implausible = _partition(driver.read(at_ms))
+            # OSError: a serial port or I2C bus that went away (pyserial's and smbus2's errors
+            # are OSErrors), as edge.sensor_probe treats it: a sensor failure, not a bug.
+            except (DriverError, OSError) as exc:
+                self._record_error(driver, health, _describe(exc))
                 continue
-            implausible = [s for s in samples if not _plausible(s.quantity, s.value)]
+            # The isolation boundary between sensors: anything else a driver raises is a bug
+            # in it (a ValueError, struct.error or IndexError on a malformed frame ...). It
+            # must not stop the other sensors or the agent, so it is logged with its traceback,
+            # counted as this sensor's error, and the sensor is read again next period.
+            # Exception, not BaseException: CancelledError, KeyboardInterrupt and SystemExit
+            # still propagate.
+            except Exception as exc:  # noqa: BLE001 - the isolation boundary, see above
+                self._record_error(driver, health, f"driver bug: {_describe(exc)}", bug=True)
+                continue
             if implausible:
                 bad = implausible[0]
                 self._record_error(driver, health, f"implausible {bad.quantity}={bad.value}")
-            for sample in samples:
-                if _plausible(sample.quantity, sample.value):
-                    self._interval.add(
-                        driver.sensor_id, sample.quantity, sample.value, driver.flags
-                    )
+            for sample in plausible:
+                self._interval.add(driver.sensor_id, sample.quantity, sample.value, driver.flags)
             if not implausible:
                 health.consecutive = 0
                 health.last_ok_ms = at_ms
 
     @staticmethod
-    def _record_error(driver: Driver, health: _Health, message: str) -> None:
+    def _record_error(driver: Driver, health: _Health, message: str, bug: bool = False) -> None:
+        """Count a failed read. It is logged on the first failure of a run and again when the
+        sensor turns 'failed', not every period: a dead sensor would flood the log."""
         health.errors += 1
         health.consecutive += 1
         health.last_error = message[:200]
-        if health.consecutive in (1, FAILED_AFTER):
-            log.warning("sensor_error", sensor=driver.sensor_id, driver=driver.name, error=message)
+        if health.consecutive not in (1, FAILED_AFTER):
+            return
+        fields = {"sensor": driver.sensor_id, "driver": driver.name, "error": message}
+        if bug:
+            # Called from the except clause, so the traceback of the bug is logged with it.
+            log.exception("driver_bug", **fields)
+        else:
+            log.warning("sensor_error", **fields)
 
     def health(self) -> list[SensorHealth]:
         return [
@@ -138,8 +158,27 @@ class Sampler:
         return readings
 
     def close(self) -> None:
+        """Close every driver, even when one fails to: at shutdown a port or bus that went
+        away must not keep the others open or end the agent's shutdown with an error."""
         for driver in self._drivers:
-            driver.close()
+            try:
+                driver.close()
+            # As edge.sensor_probe: pyserial's and smbus2's errors are OSErrors.
+            except (DriverError, OSError) as exc:
+                log.warning("sensor_close_failed", sensor=driver.sensor_id, error=_describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _partition(samples: Iterable[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """The samples within their quantity's physical bounds, and the others."""
+    plausible: list[Sample] = []
+    implausible: list[Sample] = []
+    for sample in samples:
+        (plausible if _plausible(sample.quantity, sample.value) else implausible).append(sample)
+    return plausible, implausible
 
 
 def _plausible(quantity: Quantity, value: float) -> bool:

@@ -20,7 +20,9 @@ class Sample:
 
 class DriverError(Exception):
     """Base of every failure a driver reports. The sampler counts these per sensor and marks
-    the sensor degraded or failed; it never lets one stop the agent."""
+    the sensor degraded or failed; it never lets one stop the agent. An OSError from the port
+    or bus is treated the same way; any other exception from `read` is logged as a driver bug
+    (edge.sampler), counted the same, and must not be raised on purpose."""
 
 
 class SensorTimeoutError(DriverError):
