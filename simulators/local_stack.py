@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Final, Self
 
@@ -205,21 +207,129 @@ NATS_MQTT_TUNING: Final = """\
 _BIND_CLASH: Final = "address already in use"
 
 
-def _mqtt_connack(port: int) -> int | None:
-    """The return code of the CONNACK to a clean-session MQTT 3.1.1 CONNECT, None if none
-    came. nats-server answers 3 (server unavailable) until its JetStream streams are usable."""
-    client_id = b"envnet-ready-probe"
-    body = (
-        b"\x00\x04MQTT\x04\x02\x00\x05"  # protocol, level 4, clean session, keepalive 5 s
-        + len(client_id).to_bytes(2, "big")
-        + client_id
-    )
+# The subjects nats-server 2.9 delivers a QoS 1 subscription's messages on (the deliver
+# subject of the subscription's JetStream consumer, $MQTT.sub.<random>). A user with subscribe
+# permissions needs this too, else every QoS 1 SUBSCRIBE is refused (SUBACK 0x80, "Unable to
+# create subscription for JetStream consumer ... subscribe permission violation" in the log);
+# QoS 1 PUBLISH and the acks need no internal subject (measured, docs/cluster/broker.md).
+NATS_MQTT_DELIVERY: Final = "$MQTT.sub.>"
+
+
+@dataclass(frozen=True, slots=True)
+class NatsUser:
+    """One login of a secured NatsCluster, for MQTT connections only (allowed_connection_types:
+    the NATS client port refuses it, so the $MQTT.sub.> grant below cannot be used from a NATS
+    client to read other sessions' deliveries). `publish`/`subscribe`: the NATS subjects this
+    user may publish/subscribe to (the MQTT topic a/b/c is the subject a.b.c), None for all; a
+    `subscribe` list needs NATS_MQTT_DELIVERY for QoS 1."""
+
+    name: str
+    password: str = field(repr=False)
+    publish: tuple[str, ...] | None = None
+    subscribe: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NatsSecurity:
+    """TLS on every server's MQTT listener (a server certificate for 127.0.0.1, signed by
+    `ca_file`) and logins: the MQTT listeners accept only these users, with their passwords.
+    The readiness probe logs in as `probe_user`, which must be one of them."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    users: tuple[NatsUser, ...]
+    probe_user: str
+
+    def __post_init__(self) -> None:
+        names = [u.name for u in self.users]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate NATS user names: {names}")
+        if self.probe_user not in names:
+            raise ValueError(f"probe_user {self.probe_user!r} is not one of the users")
+
+    def user(self, name: str) -> NatsUser:
+        return next(u for u in self.users if u.name == name)
+
+    def config_text(self) -> str:
+        """The `authorization` block (top level: nats-server authenticates MQTT clients
+        against the server's users) and the `tls` block for inside `mqtt { }`."""
+        users = "".join(f"    {_nats_user(u)}\n" for u in self.users)
+        return f"authorization {{\n  users = [\n{users}  ]\n}}\n"
+
+    def mqtt_tls_text(self) -> str:
+        return (
+            f'  tls {{\n    cert_file: "{self.cert_file}"\n    key_file: "{self.key_file}"\n'
+            f'    ca_file: "{self.ca_file}"\n  }}\n'
+        )
+
+
+def _nats_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string is a valid NATS config string
+
+
+def _nats_user(user: NatsUser) -> str:
+    fields = [
+        f"user: {_nats_string(user.name)}",
+        f"password: {_nats_string(user.password)}",
+        'allowed_connection_types: ["MQTT"]',
+    ]
+    permissions = []
+    for verb, subjects in (("publish", user.publish), ("subscribe", user.subscribe)):
+        if subjects is not None:
+            allowed = ", ".join(_nats_string(s) for s in subjects)
+            permissions.append(f"{verb}: {{ allow: [{allowed}] }}")
+    if permissions:
+        fields.append(f"permissions: {{ {', '.join(permissions)} }}")
+    return "{ " + ", ".join(fields) + " }"
+
+
+def _mqtt_string(text: str) -> bytes:
+    data = text.encode("utf-8")
+    return len(data).to_bytes(2, "big") + data
+
+
+def _remaining_length(n: int) -> bytes:
+    """MQTT 3.1.1 section 2.2.3: 7 bits a byte, least significant first."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def mqtt_connect_packet(client_id: str, login: tuple[str, str] | None = None) -> bytes:
+    """A clean-session MQTT 3.1.1 CONNECT, keepalive 5 s, with a username and password if
+    `login` is given (section 3.1)."""
+    flags = 0x02 | (0xC0 if login else 0)
+    body = b"\x00\x04MQTT\x04" + bytes([flags]) + b"\x00\x05" + _mqtt_string(client_id)
+    if login:
+        body += _mqtt_string(login[0]) + _mqtt_string(login[1])
+    return b"\x10" + _remaining_length(len(body)) + body
+
+
+def mqtt_connack(
+    port: int,
+    login: tuple[str, str] | None = None,
+    ca_file: Path | None = None,
+    client_id: str = "envnet-ready-probe",
+) -> int | None:
+    """The return code of the CONNACK to a clean-session MQTT 3.1.1 CONNECT (over TLS,
+    verified against `ca_file`, when given), None if none came. nats-server answers 3
+    (server unavailable) until its JetStream streams are usable."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(bytes([0x10, len(body)]) + body)
-            answer = sock.recv(4)
-            sock.sendall(b"\xe0\x00")  # DISCONNECT
-    except OSError:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            sock: socket.socket = raw
+            if ca_file is not None:
+                context = ssl.create_default_context(cafile=str(ca_file))
+                sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+            with sock:
+                sock.sendall(mqtt_connect_packet(client_id, login))
+                answer = sock.recv(4)
+                if len(answer) == 4 and answer[3] == 0:
+                    sock.sendall(b"\xe0\x00")  # DISCONNECT
+    except OSError:  # refused while starting, reset, or a TLS error (ssl.SSLError)
         return None
     return answer[3] if len(answer) == 4 and answer[0] == 0x20 else None
 
@@ -227,10 +337,13 @@ def _mqtt_connack(port: int) -> int | None:
 class _NatsServer(_Process):
     """One member of a NatsCluster: its ports stay the same across restarts."""
 
-    def __init__(self, directory: Path, index: int, size: int) -> None:
+    def __init__(
+        self, directory: Path, index: int, size: int, security: NatsSecurity | None = None
+    ) -> None:
         super().__init__(f"nats-{index}", directory)
         self.index = index
         self.size = size
+        self.security = security
         self.assign_ports()
 
     def assign_ports(self) -> None:
@@ -240,6 +353,7 @@ class _NatsServer(_Process):
     def config_text(self, route_ports: Sequence[int]) -> str:
         routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in route_ports)
         replicas = min(self.size, 3)
+        security = self.security
         return (
             f"server_name: n{self.index}\n"
             f"host: 127.0.0.1\nport: {self.client_port}\n"
@@ -248,8 +362,10 @@ class _NatsServer(_Process):
             f'jetstream {{\n  store_dir: "{self.directory / "store"}"\n}}\n'
             f"cluster {{\n  name: envnet\n  listen: 127.0.0.1:{self.route_port}\n"
             f"  routes: [{routes}]\n}}\n"
+            f"{security.config_text() if security else ''}"
             f"mqtt {{\n  host: 127.0.0.1\n  port: {self.mqtt_port}\n"
-            f"{NATS_MQTT_TUNING.format(replicas=replicas)}}}\n"
+            f"{NATS_MQTT_TUNING.format(replicas=replicas)}"
+            f"{security.mqtt_tls_text() if security else ''}}}\n"
         )
 
     def start(self) -> None:
@@ -278,28 +394,49 @@ class _NatsServer(_Process):
         js-server-only."""
         if not _http_ok(f"http://127.0.0.1:{self.monitor_port}/healthz?js-server-only=true"):
             return False
-        return _mqtt_connack(self.mqtt_port) == 0
+        security = self.security
+        if security is None:
+            return mqtt_connack(self.mqtt_port) == 0
+        probe = security.user(security.probe_user)
+        login = (probe.name, probe.password)
+        return mqtt_connack(self.mqtt_port, login, security.ca_file) == 0
 
 
 class NatsCluster:
     """`size` nats-server processes on loopback forming one JetStream cluster, each with an
     MQTT listener: a clustered MQTT broker (docs/cluster/broker.md). Server i keeps its ports
-    and its JetStream store (directory/nats-i/store) across kill(i) and start_server(i)."""
+    and its JetStream store (directory/nats-i/store) across kill(i) and start_server(i).
+    With `security`, the MQTT listeners speak only TLS and accept only its users."""
 
     START_ATTEMPTS: ClassVar[int] = 3
     # Electing a meta leader and placing replicated streams on a busy 2-core machine.
     READY_TIMEOUT_S: ClassVar[float] = 90.0
 
-    def __init__(self, directory: Path, size: int = 3) -> None:
+    def __init__(
+        self, directory: Path, size: int = 3, security: NatsSecurity | None = None
+    ) -> None:
         self.directory = directory
-        self.servers = [_NatsServer(directory / f"nats-{i}", i, size) for i in range(size)]
+        self.security = security
+        self.servers = [
+            _NatsServer(directory / f"nats-{i}", i, size, security) for i in range(size)
+        ]
 
     @property
     def urls(self) -> list[str]:
         return [self.url(i) for i in range(len(self.servers))]
 
     def url(self, i: int) -> str:
-        return f"mqtt://127.0.0.1:{self.servers[i].mqtt_port}"
+        scheme = "mqtt" if self.security is None else "mqtts"
+        return f"{scheme}://127.0.0.1:{self.servers[i].mqtt_port}"
+
+    def login_url(self, i: int, user: str) -> str:
+        """Server i's URL with `user`'s login in it (secured clusters only)."""
+        if self.security is None:
+            raise ValueError("this cluster has no logins")
+        login = self.security.user(user)
+        name, password = (urllib.parse.quote(t, safe="") for t in (login.name, login.password))
+        credentials = f"{name}:{password}"
+        return f"mqtts://{credentials}@127.0.0.1:{self.servers[i].mqtt_port}"
 
     def pid(self, i: int) -> int | None:
         return self.servers[i].pid
