@@ -67,6 +67,13 @@ class AlertsSection(EngineSettings, frozen=True, forbid_unknown_fields=True):
     # Obsolete and ignored (a warning says so): late episodes now close in event time
     # (README, "Replays, backlogs and event time"). Still accepted so older files load.
     late_idle_s: PositiveInt | None = None
+    # How far back (hours) a replica reads its nodes' `alerts` points at start, to adopt the
+    # open alerts another replica left them with when the state file is not shared
+    # (aggregator.engine.adoption, docs/cluster/replicas.md); 0: never. A week: longer than
+    # any re-notification interval (4 h at most by default), so an unacknowledged open alert
+    # whose owner kept running always has a point in it; an acknowledged one (never
+    # re-notified) is found if it fired within the week. envnet's choice.
+    adopt_lookback_h: Annotated[int, msgspec.Meta(ge=0, le=24 * 366)] = 168
     webhooks: list[WebhookSettings] = msgspec.field(default_factory=list)
 
 

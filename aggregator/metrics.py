@@ -186,6 +186,12 @@ class Metrics:
         self.state_saves = declare.counter(
             "envnet_state_saves", "Saves of alert and evaluator state", "what"
         )
+        self.alerts_adopted = declare.counter(
+            "envnet_alerts_adopted",
+            "Alert tracks rebuilt at start from the alerts stored in InfluxDB: adopted (open, "
+            "unknown to the state file), superseded (a stale local firing track, resolved since)",
+            "how",
+        )
         self.rules_skipped = declare.counter(
             "envnet_rules_skipped",
             "Rule evaluations skipped, e.g. node lacks the classification a rule needs",

@@ -343,6 +343,16 @@ class AlertBook:
         dirty, self._dirty = self._dirty, set()
         return {key: (self._live.get(key), self._late.get(key)) for key in dirty}
 
+    def live_tracks(self) -> Mapping[AlertKey, Track]:
+        """The live lane as it stands (read-only use: adoption's view of the state file)."""
+        return self._live
+
+    def install(self, key: AlertKey, track: Track) -> None:
+        """Set one key's live track from elsewhere (aggregator.engine.adoption), to be saved:
+        no transition, since the replica that wrote its history published it already."""
+        self._live[key] = track
+        self._dirty.add(key)
+
     def load(self, key: AlertKey, live: Track | None, late: Track | None) -> None:
         """Restore one key's tracks (from the state store's rows)."""
         if live is not None:

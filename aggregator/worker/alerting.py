@@ -19,6 +19,7 @@ import aiohttp
 
 from aggregator.cluster.partition import SOLO, Replica
 from aggregator.config import AlertsSection
+from aggregator.engine.adoption import StoredEvent, plan_adoption
 from aggregator.engine.evaluator import SPECS, WATER, Evaluation, Evaluator
 from aggregator.engine.lifecycle import AckRefusedError, AlertBook, Transition
 from aggregator.engine.liveness import Liveness, LivenessSnapshotError
@@ -26,6 +27,8 @@ from aggregator.engine.observations import Observation
 from aggregator.engine.sensor_health import HealthMonitor, HealthSnapshotError
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.metrics import Metrics
+from aggregator.storage.alert_history import AlertHistoryError, EventCounts, parse_events
+from aggregator.storage.alert_history import fetch as alert_history
 from aggregator.storage.influx import InfluxTarget
 from aggregator.storage.records import WindowLines, alert_line, aqi_line, water_line
 from aggregator.storage.warm_start import ParseCounts, WarmStartError, fetch, parse_series
@@ -183,6 +186,50 @@ class Alerting:
                 readings.sort(key=lambda r: r.ts)
                 self.evaluator.warm(info, readings, self._clock.now_ms())
         log.info("warm_start", readings=counts.rows, skipped=counts.skipped, nodes=len(by_node))
+
+    async def adopt_open_alerts(self, target: InfluxTarget) -> int:
+        """Rebuild the open alerts of this replica's nodes that the state file does not know
+        of from the `alerts` points InfluxDB holds (aggregator.engine.adoption): a node's
+        previous owner on another host or pod had them open. Returns how many were adopted.
+        A failure leaves the state file's tracks as they are: logged, counted, and the
+        aggregator carries on (the windows warm start's policy)."""
+        lookback_h = self._settings.adopt_lookback_h
+        nodes = sorted(info.node for info in self._fleet if self._replica.owns(info.node))
+        if lookback_h == 0 or not nodes:
+            return 0
+        now = self._clock.now_ms()
+        since = now - lookback_h * 3_600_000
+        counts = EventCounts()
+        events: list[StoredEvent] = []
+        timeout = aiohttp.ClientTimeout(total=120)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                for answer in await alert_history(session, target, since, nodes):
+                    events.extend(parse_events(answer, counts))
+        except AlertHistoryError as exc:
+            self._metrics.state_saves.labels("alert_adoption_failed").inc()
+            log.error(
+                "alert_adoption_failed",
+                error=str(exc),
+                note="open alerts of another replica's state file are not adopted",
+            )
+            return 0
+        plan = plan_adoption(events, self.book.live_tracks(), self._fleet.get, now)
+        for key, track in plan.tracks().items():
+            self.book.install(key, track)
+        self.save_alerts()
+        for how, tracks in (("adopted", plan.adopted), ("superseded", plan.superseded)):
+            if tracks:
+                self._metrics.alerts_adopted.labels(how).inc(len(tracks))
+        log.info(
+            "alert_tracks_adopted",
+            count=len(plan.adopted),
+            superseded=len(plan.superseded),
+            points=counts.rows,
+            skipped=counts.skipped,
+            lookback_h=lookback_h,
+        )
+        return len(plan.adopted)
 
     # -- input ----------------------------------------------------------------------------
 

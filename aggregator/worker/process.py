@@ -254,6 +254,13 @@ class _Worker:
             self.alerting.save_alerts()
         return Reply(self.out.lines, self.out.events, self.metrics.take(), self.out.live_alerts)
 
+    async def _warm(self, target: InfluxTarget) -> None:
+        """Windows from the stored readings, then open alerts another replica's state file
+        holds (aggregator.engine.adoption): the live alerts are answered again, with them."""
+        await self.alerting.warm_start(target)
+        await self.alerting.adopt_open_alerts(target)
+        self.out.live_alerts = list(self.alerting.book.live())
+
     def _stored(self, batches: list[StoredBatch]) -> None:
         for b in batches:
             if (info := self.fleet.get(b.node)) is not None:
@@ -270,7 +277,7 @@ class _Worker:
                 self.alerting.open(Path(state_dir))
                 self.out.live_alerts = list(self.alerting.book.live())
             case Warm(target):
-                asyncio.run(self.alerting.warm_start(target))
+                asyncio.run(self._warm(target))
                 gc.freeze()  # the rebuilt windows live as long as the process
             case Stored(batches):
                 self._stored(batches)
@@ -428,7 +435,11 @@ class AlertingWorker:
         self.live_alerts = reply.live_alerts
 
     async def warm_start(self, target: InfluxTarget) -> None:
-        await self.call(Warm(target.target()))
+        """Warm the windows and adopt open alerts; the live alerts (retained states to
+        publish again, Alertmanager's seed) then include the adopted ones."""
+        reply = await self.call(Warm(target.target()))
+        if reply.error is None:
+            self.live_alerts = reply.live_alerts
 
     async def sync(self) -> None:
         """Wait until the worker has answered everything sent so far."""

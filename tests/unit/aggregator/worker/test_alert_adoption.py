@@ -1,0 +1,170 @@
+"""The alerting side adopting open alerts at start (Alerting.adopt_open_alerts), against a tiny
+local aiohttp server answering `/query` as InfluxDB does (with a v2 target, as InfluxDB 2.x's
+v1 compatibility API), and with no server at all: the failure is logged and counted, and the
+state file's tracks stay as they were."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from aggregator.cluster.partition import Replica
+from aggregator.config import AlertsSection
+from aggregator.engine.lifecycle import Transition
+from aggregator.engine.observations import Observation, Rule
+from aggregator.fleet import Fleet, NodeInfo
+from aggregator.metrics import Metrics
+from aggregator.storage.influx import InfluxTarget
+from aggregator.worker.alerting import Alerting
+from simulators.local_stack import free_port
+
+RULE = Rule("odour.h2s", "exceedance", "warning", "h2s", "GB 14554-93", "Table 1", 60)
+NOW = 1_800_000_000_000
+NODES = [f"plant-{i}" for i in range(8)]
+FLEET = Fleet({n: NodeInfo(site=f"Plant {n}", odour_grade="II-new") for n in NODES})
+REPLICA = Replica(1, 2)
+MINE = sorted(n for n in NODES if REPLICA.owns(n))
+
+
+class Clock:
+    scaled = False
+
+    def now_ms(self) -> int:
+        return NOW
+
+
+def alerting(events: list[Transition], metrics: Metrics, lookback_h: int = 168) -> Alerting:
+    owned = Fleet({i.node: i for i in FLEET if REPLICA.owns(i.node)})
+    settings = msgspec.structs.replace(AlertsSection(), adopt_lookback_h=lookback_h)
+    return Alerting(
+        settings, owned, metrics, lambda lines: None, events.append,
+        Clock(), replica=REPLICA,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def fired_row(node: str) -> dict[str, Any]:
+    columns = ["time", "clause", "event", "kind", "late", "limit", "message", "severity",
+               "since_ms", "site", "standard", "state", "suspect", "value", "window_s"]  # fmt: skip
+    values = [NOW - 600_000, "Table 1", "fired", "exceedance", False, 0.06, "m", "warning",
+              NOW - 600_000, "x", "GB 14554-93", "firing", False, 0.09, 60]  # fmt: skip
+    return {"name": "alerts", "tags": {"node": node, "rule": RULE.id}, "columns": columns,
+            "values": [values]}  # fmt: skip
+
+
+def with_influx(
+    answer: Callable[[dict[str, str], dict[str, str]], dict[str, Any]],
+    test: Callable[[str], Any],
+) -> Any:
+    """Run `test(url)` while a server answers POST /query with `answer(form, headers)`."""
+
+    async def query(request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        return web.json_response(answer(form, dict(request.headers)))
+
+    async def main() -> Any:
+        app = web.Application()
+        app.router.add_post("/query", query)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            return await test(f"http://127.0.0.1:{port}")
+        finally:
+            await runner.cleanup()
+
+    return asyncio.run(main())
+
+
+def test_open_alerts_of_its_nodes_are_adopted_saved_and_counted(tmp_path: Path) -> None:
+    asked: list[tuple[dict[str, str], dict[str, str]]] = []
+
+    def answer(form: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+        asked.append((form, headers))
+        # Every node's alert, and one of another replica's nodes (never asked for).
+        rows = [fired_row(n) for n in NODES]
+        return {"results": [{"statement_id": 0, "series": rows}]}
+
+    metrics = Metrics()
+    events: list[Transition] = []
+    a = alerting(events, metrics)
+    a.open(tmp_path)
+    v2 = InfluxTarget(org="o", bucket="b", token="secret")
+    got = with_influx(answer, lambda url: a.adopt_open_alerts(msgspec.structs.replace(v2, url=url)))
+    assert got == len(MINE) and events == []  # adopted quietly: nothing fires or pages
+    assert sorted(x.node for x in a.book.firing()) == MINE
+    ((form, headers),) = asked
+    assert form["db"] == "b" and headers["Authorization"] == "Token secret"
+    assert all(f"'{n}'" in form["q"] for n in MINE)
+    assert not any(f"'{n}'" in form["q"] for n in set(NODES) - set(MINE))
+    assert metrics.registry.get_sample_value(
+        "envnet_alerts_adopted_total", {"how": "adopted"}
+    ) == len(MINE)
+    a.close()
+    # Saved: the state file holds them now, and a second start adopts nothing more.
+    again = alerting([], Metrics())
+    again.open(tmp_path)
+    assert sorted(x.node for x in again.book.firing()) == MINE
+    v1 = InfluxTarget()
+    assert (
+        with_influx(
+            answer, lambda url: again.adopt_open_alerts(msgspec.structs.replace(v1, url=url))
+        )
+        == 0
+    )
+    again.close()
+
+
+def test_an_unreachable_influxdb_leaves_the_local_state_and_is_counted(tmp_path: Path) -> None:
+    metrics = Metrics()
+    a = alerting([], metrics)
+    a.open(tmp_path)
+    node = MINE[0]
+    info = FLEET.get(node)
+    assert info is not None
+    a.book.apply(Observation(RULE, node, True, 0.09, 0.06, NOW, False, "m"), info, NOW)
+    target = InfluxTarget(url=f"http://127.0.0.1:{free_port()}")  # nobody listens
+    assert asyncio.run(a.adopt_open_alerts(target)) == 0
+    assert [x.node for x in a.book.firing()] == [node]
+    assert (
+        metrics.registry.get_sample_value(
+            "envnet_state_saves_total", {"what": "alert_adoption_failed"}
+        )
+        == 1
+    )
+    a.close()
+
+
+def test_an_influxdb_error_answer_is_a_failure_too(tmp_path: Path) -> None:
+    metrics = Metrics()
+    a = alerting([], metrics)
+    a.open(tmp_path)
+    target = InfluxTarget()
+
+    def answer(form: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+        return {"results": [{"statement_id": 0, "error": "database not found: envnet"}]}
+
+    got = with_influx(
+        answer, lambda url: a.adopt_open_alerts(msgspec.structs.replace(target, url=url))
+    )
+    assert got == 0 and a.book.firing() == []
+    assert (
+        metrics.registry.get_sample_value(
+            "envnet_state_saves_total", {"what": "alert_adoption_failed"}
+        )
+        == 1
+    )
+    a.close()
+
+
+def test_a_look_back_of_zero_asks_nothing(tmp_path: Path) -> None:
+    a = alerting([], Metrics(), lookback_h=0)
+    a.open(tmp_path)
+    target = InfluxTarget(url=f"http://127.0.0.1:{free_port()}")
+    assert asyncio.run(a.adopt_open_alerts(target)) == 0
+    a.close()
