@@ -137,7 +137,9 @@ def _firing_track(episode: list[StoredEvent], info: NodeInfo, now_ms: int) -> Tr
         state="firing",
         alert=alert,
         updated_ms=alert.updated_ms,
-        paged_wall_ms=max(paged, default=since),
+        # A fired point's time is event time: never later than our clock, or a node whose
+        # clock runs ahead would put its re-notifications off.
+        paged_wall_ms=min(max(paged, default=since), now_ms),
         touched_wall_ms=now_ms,
     )
 
