@@ -3,7 +3,9 @@
 InfluxDB is the durable record of every acknowledged reading, so the aggregator does not keep
 a second copy of its windows: after a restart (or a crash) it reads back the recent readings
 of the windowed quantities and replays them, silently, through its evaluators. Alert state
-itself is saved separately (aggregator.worker.state_store), so nothing replayed here pages again.
+itself is saved separately (aggregator.worker.state_store), so nothing replayed here pages again;
+open alerts a replica's state file lacks are adopted from the stored `alerts` points
+(aggregator.storage.alert_history, aggregator.engine.adoption).
 
 The query is InfluxQL over `/query`: InfluxDB 1.x natively; InfluxDB 2.x through its v1
 compatibility API, which needs a DBRP mapping for the bucket (`influx v1 dbrp create`);
