@@ -1,8 +1,10 @@
 """The aggregator service: intake → storage pipeline → acks and alerts, in one task group.
 
 Shutdown order matters, and is: stop intake (the broker queues for our persistent session),
-handle what was already received, flush the pipeline, send the last acks and alerts, and only
-then close the publishing connection.
+handle what was already received, flush the pipeline, send the last acks and alerts (stopping
+the outbox task only between two flushes, `_close_outbox`), give the webhooks and Alertmanager
+up to `[state] shutdown_drain_s` to deliver what they hold, and only then close the publishing
+connection.
 """
 
 from __future__ import annotations
@@ -207,6 +209,8 @@ class AggregatorService:
             else AlertmanagerSink(am, fleet.get, self._count_alertmanager, clock_ms=wall_ms)
         )
         self._outbox = _Outbox()
+        # Held by a flush from its take() to its last publish: see _close_outbox.
+        self._flush_lock = asyncio.Lock()
         self._publisher = Publisher(self._mqtt)
         self._pipeline: Pipeline | None = None
         self._subscriber: Subscriber | None = None
@@ -310,7 +314,9 @@ class AggregatorService:
                     intake.cancel()
                     await asyncio.wait([intake])
                     await self._finish(subscriber, pipeline)
-                    for task in (ticker, checkpoints, outbox, gauges, flusher, publisher, *hooks):
+                    await self._close_outbox(outbox)
+                    await self._drain_sinks(config.state.shutdown_drain_s)
+                    for task in (ticker, checkpoints, gauges, flusher, publisher, *hooks):
                         task.cancel()
             finally:
                 await server.stop()
@@ -360,6 +366,39 @@ class AggregatorService:
             log.warning("shutdown_unevaluated", error=str(exc) or "timeout")
         await pipeline.drain(drain_s)
         await self._flush_outbox()
+
+    async def _close_outbox(self, outbox: asyncio.Task[None]) -> None:
+        """Stop the outbox task without losing what it holds, then send what is left.
+
+        A flush takes the outbox (acks, transitions) before it publishes them one by one, so
+        a flush cancelled midway loses what it took. Every flush holds `_flush_lock` from its
+        take() to its last publish; cancelled while we hold the lock, the task is waiting for
+        `ready`, lingering, or waiting for the lock, and has taken nothing. The flush after
+        that sends whatever arrived since `_finish`'s flush."""
+        async with self._flush_lock:
+            outbox.cancel()
+            await asyncio.wait([outbox])
+        await self._flush_outbox()
+
+    async def _drain_sinks(self, drain_s: float) -> None:
+        """Give the webhooks and Alertmanager up to `drain_s` (together) to deliver what the
+        last flush offered them; what they still hold is logged, then dropped with them.
+        Alertmanager gets the firing alerts again at the next start (`seed`), webhooks not."""
+        am = self._alertmanager
+        drains = [hook.drain(drain_s) for hook in self._webhooks]
+        if am is not None:
+            drains.append(am.drain(drain_s))
+        left = await asyncio.gather(*drains)
+        webhooks = sum(left[: len(self._webhooks)])
+        alertmanager = sum(left[len(self._webhooks) :])
+        if webhooks or alertmanager:
+            log.warning(
+                "shutdown_undelivered",
+                webhooks=webhooks,
+                alertmanager=alertmanager,
+                drain_s=drain_s,
+                note="webhook events lost; Alertmanager is sent firing alerts again at start",
+            )
 
     def reload_fleet(self, fleet: Fleet) -> FleetChange:
         """Put a new inventory in force (hot reload). Each holder swaps it in one assignment
@@ -607,18 +646,21 @@ class AggregatorService:
             await self._flush_outbox()
 
     async def _flush_outbox(self) -> None:
-        acks, transitions = self._outbox.take()
-        # A flush may hold acks for hundreds of nodes: published together, with one wait
-        # for all of their PUBACKs rather than one each.
-        sends = [
-            (topics.ack(node), codec.ACK.encode(message))
-            for (node, journal), seqs in acks.items()
-            for message in _ack_messages(node, journal, seqs)
-        ]
-        self.metrics.acks_sent.inc(await self._publisher.publish_all(sends))
-        await self._publish_refusals(self._outbox.take_refusals())
-        for transition in transitions:
-            await self._publish_transition(transition)
+        # Under the lock from take() to the last publish: what a flush took is published
+        # before shutdown can stop the outbox task (_close_outbox).
+        async with self._flush_lock:
+            acks, transitions = self._outbox.take()
+            # A flush may hold acks for hundreds of nodes: published together, with one wait
+            # for all of their PUBACKs rather than one each.
+            sends = [
+                (topics.ack(node), codec.ACK.encode(message))
+                for (node, journal), seqs in acks.items()
+                for message in _ack_messages(node, journal, seqs)
+            ]
+            self.metrics.acks_sent.inc(await self._publisher.publish_all(sends))
+            await self._publish_refusals(self._outbox.take_refusals())
+            for transition in transitions:
+                await self._publish_transition(transition)
 
     async def _publish_refusals(self, refusals: list[RefusalMessage]) -> None:
         sends = [(topics.refusal(r.node), codec.REFUSAL.encode(r)) for r in refusals]

@@ -10,11 +10,14 @@ Delivery: one worker per sink, in order. Connection errors, timeouts, 429 and 5x
 with capped, jittered backoff up to `max_attempts`; other 4xx mean the receiver rejects the
 event, which is dropped and counted. The queue is bounded; when a receiver is down for long,
 the oldest events are dropped first and counted (the alerts remain on MQTT and in InfluxDB).
+At shutdown `drain` waits, bounded, until the queue is delivered (or given up); the service
+logs what is left (`shutdown_undelivered`): the queue is not kept across restarts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Annotated
@@ -74,6 +77,9 @@ class WebhookSink:
         self._token = token
         self._queue: deque[AlertEvent] = deque()
         self._ready = asyncio.Event()
+        # Set while nothing is queued: an event stays queued until its delivery ends.
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._on_outcome = on_outcome
         self.dropped = 0
         self._poster = JsonPoster(settings, log, "webhook")
@@ -87,6 +93,7 @@ class WebhookSink:
             self._count("dropped")
         event = AlertEvent(ALERT_EVENT_SCHEMA, transition.event, transition.at_ms, transition.alert)
         self._queue.append(event)
+        self._idle.clear()
         self._ready.set()
 
     @property
@@ -105,6 +112,14 @@ class WebhookSink:
                         self._queue.popleft()
                     self._count(outcome)
                 self._ready.clear()
+                self._idle.set()
+
+    async def drain(self, timeout_s: float) -> int:
+        """Wait up to `timeout_s` until every queued event is delivered, rejected or given
+        up (`run` must be running); return how many are still undelivered."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        return len(self._queue)
 
     async def _deliver(self, session: aiohttp.ClientSession, body: bytes) -> Outcome:
         headers = {"Content-Type": "application/json"}

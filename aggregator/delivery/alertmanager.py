@@ -22,7 +22,9 @@ Delivery: one task; what to send is a map from alert key to the newest alert, bo
 `max_alerts` (resolved alerts go first when it is full, counted as dropped). Each POST is
 retried on connection errors, timeouts, 408/429 and 5xx with capped, jittered backoff up to
 `max_attempts`; other 4xx are counted as rejected and logged (Alertmanager says why). URLs are
-logged without userinfo or query.
+logged without userinfo or query. At shutdown `drain` waits, bounded, until every change is
+sent; what is left is logged by the service (`shutdown_undelivered`), and firing alerts are
+sent again at the next start.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ class AlertmanagerSink:
         self._resolved_at: dict[AlertKey, int] = {}
         self._changed: dict[AlertKey, Alert] = {}
         self._ready = asyncio.Event()
+        # Set while no change waits to be sent and no POST is in flight (`drain`).
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._sending: list[Alert] = []
         self._poster = JsonPoster(settings, log, "alertmanager")
 
     # -- what to send (pure bookkeeping) --------------------------------------------------
@@ -117,6 +123,7 @@ class AlertmanagerSink:
         else:
             self._resolved_at.pop(key, None)
         self._changed[key] = alert
+        self._idle.clear()
         self._ready.set()
 
     def _make_room(self) -> None:
@@ -136,6 +143,11 @@ class AlertmanagerSink:
     @property
     def held(self) -> int:
         return len(self._alerts)
+
+    @property
+    def unsent(self) -> int:
+        """Alerts whose newest change Alertmanager may not have yet: waiting or in flight."""
+        return len(self._changed.keys() | {alert_key(a) for a in self._sending})
 
     # -- the shell ------------------------------------------------------------------------
 
@@ -157,7 +169,20 @@ class AlertmanagerSink:
                     self._changed.clear()
                 self._ready.clear()
                 if batch:
-                    await self.send(session, batch)
+                    self._sending = batch
+                    try:
+                        await self.send(session, batch)
+                    finally:
+                        self._sending = []
+                if not self._changed:
+                    self._idle.set()
+
+    async def drain(self, timeout_s: float) -> int:
+        """Wait up to `timeout_s` until every change is sent (delivered, rejected or given
+        up; `run` must be running); return how many alerts are still unsent."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        return self.unsent
 
     async def send(self, session: aiohttp.ClientSession, alerts: list[Alert]) -> None:
         now = self._clock_ms()

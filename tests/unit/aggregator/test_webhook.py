@@ -152,3 +152,61 @@ def test_full_queue_drops_oldest_and_counts() -> None:
 def test_display_hides_credentials() -> None:
     settings = WebhookSettings("https://user:pw@hooks.example/x?key=abc")
     assert settings.display == "https://hooks.example/x"
+
+
+def test_drain_waits_for_the_queue_to_be_delivered() -> None:
+    """The receiver holds each POST until the test lets it go: drain ends only after both."""
+    got: list[float] = []
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        entered.set()
+        await release.wait()
+        got.append(json.loads(await request.read())["alert"]["value"])
+        return web.Response(status=204)
+
+    async def main() -> int:
+        async with receiver(handler) as url:
+            sink = WebhookSink(WebhookSettings(url))
+            sink.offer(fired(1))
+            sink.offer(fired(2))
+            task = asyncio.create_task(sink.run())
+            await asyncio.wait_for(entered.wait(), 10)
+            # Started while the first POST is in flight: it can end with nothing left only
+            # once both are delivered.
+            draining = asyncio.create_task(sink.drain(30))
+            release.set()
+            left = await asyncio.wait_for(draining, 30)
+            task.cancel()
+            return left
+
+    assert asyncio.run(main()) == 0
+    assert got == [1, 2]
+
+
+def test_drain_is_bounded_and_says_what_is_left() -> None:
+    hold = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        await hold.wait()  # no answer until the drain has ended
+        return web.Response(status=204)
+
+    async def main() -> int:
+        async with receiver(handler) as url:
+            sink = WebhookSink(WebhookSettings(url, timeout_s=60))
+            for value in (1, 2, 3):
+                sink.offer(fired(value))
+            task = asyncio.create_task(sink.run())
+            left = await sink.drain(0.2)
+            task.cancel()
+            await asyncio.wait([task])
+            hold.set()  # lets the server's cleanup end at once
+            return left
+
+    assert asyncio.run(main()) == 3
+
+
+def test_drain_of_an_empty_sink_returns_at_once() -> None:
+    sink = WebhookSink(WebhookSettings("http://127.0.0.1:9/hook"))
+    sink.offer(fired(1, late=True))  # not wanted: nothing is queued
+    assert asyncio.run(asyncio.wait_for(sink.drain(60), 5)) == 0

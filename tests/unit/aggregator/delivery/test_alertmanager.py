@@ -277,3 +277,49 @@ def test_the_sink_gives_up_after_max_attempts_on_a_closed_port() -> None:
         assert s.held == 0  # send() is the shell; what is held is offer()'s and seed()'s
 
     asyncio.run(run())
+
+
+def test_drain_waits_for_every_change_to_be_sent_and_is_bounded() -> None:
+    """Against a real local HTTP server that holds each POST until the test lets it go."""
+    from aiohttp import web
+
+    async def run() -> tuple[int, int, list[str]]:
+        posted: list[list[str]] = []
+        entered, release = asyncio.Event(), asyncio.Event()
+
+        async def handler(request: web.Request) -> web.Response:
+            entered.set()
+            await release.wait()
+            posted.append([a["labels"]["alertname"] for a in await request.json()])
+            return web.Response(status=200)
+
+        app = web.Application()
+        app.router.add_post("/api/v2/alerts", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        settings = AlertmanagerSettings((url,), timeout_s=60, resend_s=3600)
+        s = AlertmanagerSink(settings, lambda _: INFO, clock_ms=lambda: NOW)
+        s.offer(Transition("fired", h2s(), NOW))
+        task = asyncio.create_task(s.run())
+        await asyncio.wait_for(entered.wait(), 10)
+        # The first POST is in flight; a resolution arrives meanwhile.
+        s.offer(Transition("resolved", h2s(rule="odour.nh3", state="resolved"), NOW))
+        bounded = await s.drain(0.1)  # the receiver holds the POST: both are unsent
+        draining = asyncio.create_task(s.drain(30))
+        release.set()
+        left = await asyncio.wait_for(draining, 30)
+        task.cancel()
+        await runner.cleanup()
+        return bounded, left, [name for batch in posted for name in batch]
+
+    bounded, left, names = asyncio.run(run())
+    assert bounded == 2 and left == 0
+    assert names == ["odour.h2s", "odour.nh3"]
+
+
+def test_drain_of_an_idle_sink_returns_at_once() -> None:
+    s = sink([NOW])
+    assert asyncio.run(asyncio.wait_for(s.drain(60), 5)) == 0
+    assert s.unsent == 0
