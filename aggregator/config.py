@@ -55,6 +55,8 @@ class StateSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Where the aggregator keeps files of its own: the dead-letter file and state.sqlite
     # (alerts, health and liveness state; windows are rebuilt from InfluxDB at start).
     dir: str = "aggregator-state"
+    # At a stop, the bound of each step: handling what was received, storing it, evaluating
+    # it, and (together) the webhooks' and Alertmanager's last deliveries (service._finish).
     shutdown_drain_s: Positive = 15.0
     # How often window, health and liveness state is saved. Alerts are saved on every change.
     checkpoint_s: Positive = 5.0
