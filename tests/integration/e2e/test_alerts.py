@@ -14,6 +14,7 @@ Only the backlog test reaches into the past, on purpose.
    InfluxDB, never retained, never at the webhook; a live exceedance is paged.
 5. A stuck sensor raises a health alert; its exceedances are suspect and page nobody.
 6. Operators list and acknowledge alerts with `envnet alerts`; bad commands are counted.
+7. A stop right after alert transitions publishes every retained state and event, and pages.
 
 Nothing here sleeps to wait for an event: every wait polls with a deadline.
 """
@@ -814,3 +815,43 @@ def test_operators_list_and_acknowledge_alerts_and_bad_commands_are_counted(
         )
         assert [r["acked_by"] for r in ack_rows] == ["Li Wei"]
         assert commands("invalid") == len(bad) and commands("accepted") == 1
+
+
+# -- 7. a stop right after alert transitions loses none of them -----------------------------
+
+
+def test_a_stop_right_after_alert_transitions_publishes_and_pages_every_one(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path, probe: MqttProbe, client: mqtt.Client
+) -> None:
+    """The readings stay buffered (a long linger) until the stop forces them out, so the
+    alerts fire inside the stop sequence: their retained states, events and pages must all
+    go out before the aggregator ends (service._close_outbox, _drain_sinks)."""
+    t0 = origin()
+    nodes = [f"wwtp-stop-{i}" for i in range(4)]
+    fleet = Fleet({n: NodeInfo(site=f"Stop plant {n}", odour_grade="II-new") for n in nodes})
+    feeds = [NodeFeed(client, n, "h2s", "gas", 300) for n in nodes]
+    with webhook_receiver() as hook:
+        config = aggregator_config(
+            mosquitto, influxd.url, tmp_path, linger_ms=10_000, batch_readings=100_000
+        )
+        hook_settings = WebhookSettings(url=hook.url, retry_initial_s=0.1, retry_cap_s=0.5)
+        config = msgspec.structs.replace(
+            config, alerts=msgspec.structs.replace(config.alerts, webhooks=[hook_settings])
+        )
+        with running_aggregator(config, fleet) as agg:
+            for feed in feeds:
+                feed.send([(t0, 100.0)])
+            wait_for(
+                lambda: agg.metric("envnet_readings_received_total") == len(nodes),
+                WAIT_S,
+                "intake of the readings",
+            )
+            assert agg.metric("envnet_readings_stored_total") == 0, "written before the stop"
+            agg.stop()
+        # The webhook's deliveries end before the aggregator does: no polling needed.
+        assert sorted(hook.story()) == [("fired", n, "odour.h2s") for n in nodes]
+    every = [("fired", "odour.h2s", t0)] * len(nodes)
+    settle(lambda: [e for n in nodes for e in story(events(probe, n))], every)
+    for feed in feeds:
+        wait_acked(probe, feed)
+        assert retained(mosquitto.port, feed.node)["odour.h2s"].state == "firing"
