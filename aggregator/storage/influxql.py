@@ -7,17 +7,33 @@ InfluxQL on the same path. Answers are asked for with epoch=ms, the precision en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
 from aggregator.storage.influx import InfluxTarget
+from schemas.messages import ID_REGEX
 from schemas.runtime.logs import redact_url
 
 
 class InfluxQueryError(RuntimeError):
     """InfluxDB could not be asked, or did not answer with query results."""
+
+
+def node_condition(nodes: Sequence[str]) -> str:
+    """A WHERE condition selecting the series of `nodes`: one anchored regular expression on
+    the node tag. An `OR` of one `"node" = '…'` term per node costs InfluxDB 1.x time that
+    grows with the square of the terms (measured on 1.6.7: 0.03 s for 200 nodes, 0.29 s for
+    1,000, 6.8 s for 5,000, with no data to read; the regex of 5,000 took 0.2 s). A replica
+    of a 10,000-node fleet asks this once per quantity at its warm start.
+
+    Node ids match ID_PATTERN, [a-z0-9_-]: no character of theirs means anything in a regular
+    expression or ends the /…/ literal. They are checked again here: nothing to inject."""
+    bad = [n for n in nodes if not ID_REGEX.match(n)]
+    if bad or not nodes:
+        raise ValueError(f"no node ids, or invalid ones: {bad[:3]!r}")
+    return '"node" =~ /^(?:' + "|".join(nodes) + ")$/"
 
 
 def query_request(target: InfluxTarget, q: str) -> tuple[dict[str, str], dict[str, str]]:

@@ -25,8 +25,8 @@ import aiohttp
 import msgspec
 
 from aggregator.storage.influx import InfluxTarget
-from aggregator.storage.influxql import InfluxQueryError, influxql
-from schemas.messages import ID_REGEX, Flag, Reading
+from aggregator.storage.influxql import InfluxQueryError, influxql, node_condition
+from schemas.messages import Flag, Reading
 from schemas.quantities import SPECS, Quantity, Statistic
 from schemas.storage import READINGS
 
@@ -57,10 +57,10 @@ def query_for(quantity: Quantity, since_ms: int, nodes: Sequence[str] | None = N
     # (checked again here): nothing to inject.
     only = ""
     if nodes is not None:
-        bad = [n for n in nodes if not ID_REGEX.match(n)]
-        if bad or not nodes:
-            raise ValueError(f"warm start: no node ids, or invalid ones: {bad[:3]!r}")
-        only = " AND (" + " OR ".join(f"\"node\" = '{n}'" for n in nodes) + ")"
+        try:
+            only = f" AND {node_condition(nodes)}"
+        except ValueError as exc:
+            raise ValueError(f"warm start: {exc}") from None
     return (
         f'SELECT "value", "flags" FROM "{READINGS.name}" '  # noqa: S608 - closed vocabulary
         f"WHERE \"quantity\" = '{quantity}' AND time >= {since_ms}ms{only} "

@@ -117,8 +117,8 @@ def test_integer_fields_given_as_floats_are_read() -> None:
 def test_the_query_names_the_nodes_and_the_derived_retention_policy() -> None:
     q = query_for(InfluxTarget(), T, ["n-1", "n-2"])
     assert q == (
-        'SELECT * FROM "alerts" WHERE time >= 1800000000000ms AND ("node" = \'n-1\' OR '
-        '"node" = \'n-2\') GROUP BY "node", "rule"'
+        'SELECT * FROM "alerts" WHERE time >= 1800000000000ms AND "node" =~ /^(?:n-1|n-2)$/ '
+        'GROUP BY "node", "rule"'
     )
     split = InfluxTarget(derived_retention_policy="derived")
     assert 'FROM "derived"."alerts"' in query_for(split, T, ["n-1"])
