@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from aggregator.config import AggregatorConfig, load_aggregator_config
 from aggregator.fleet import Fleet
@@ -128,12 +129,22 @@ class MqttProbe:
     subscribed: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> MqttProbe:
+        """Connect and subscribe, until the broker grants every filter. A SUBACK may refuse
+        one (0x80): nats-server does while its JetStream cluster is still settling after a
+        start or a server's loss (docs/cluster/broker.md); such a probe would hear nothing."""
         client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        refused: list[bool] = []
 
         def on_connect(c: mqtt.Client, *_: object) -> None:
             c.subscribe([(t, 1) for t in self.topics])
 
-        def on_subscribe(*_: object) -> None:
+        def on_subscribe(
+            c: mqtt.Client, u: object, mid: int, codes: list[ReasonCode], *_: object
+        ) -> None:
+            if any(code.is_failure for code in codes):
+                refused.append(True)
+                c.subscribe([(t, 1) for t in self.topics])  # again, as a client would
+                return
             self.subscribed.set()
 
         def on_message(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
@@ -146,7 +157,8 @@ class MqttProbe:
         client.connect("127.0.0.1", self.url_port)
         client.loop_start()
         self.client = client
-        assert self.subscribed.wait(10), "probe did not subscribe"
+        granted = self.subscribed.wait(30)
+        assert granted, f"probe not subscribed in 30 s ({len(refused)} SUBACKs refused it)"
         return self
 
     def on(self, predicate: Callable[[str], bool]) -> list[bytes]:
