@@ -134,6 +134,9 @@ def _aggregator_config(path: Path, metrics_port: int, state_dir: Path, fleet: Pa
         f'[fleet]\npath = "{fleet}"\n'
         f'[metrics]\nhost = "127.0.0.1"\nport = {metrics_port}\n'
         f'[state]\ndir = "{state_dir}"\n'
+        # Each run starts with no alert state (below), including what the aggregator would
+        # otherwise adopt from an earlier run's `alerts` points in a shared InfluxDB.
+        "[alerts]\nadopt_lookback_h = 0\n"
         # The simulated fleet runs event time ahead of the clock (--accel): window it all.
         "[alerts.windows]\nmax_future_s = 0\n",
         encoding="utf-8",
