@@ -66,6 +66,8 @@ from schemas.runtime.logs import get_logger
 log = get_logger("aggregator.service")
 
 ACK_LINGER_S: Final = 0.1
+# How often a waiting outbox says so (debug log) while the publisher is not connected.
+PUBLISHER_WAIT_S: Final = 5.0
 
 
 def _ack_messages(node: str, journal: str, seqs: list[int]) -> list[AckMessage]:
@@ -643,6 +645,12 @@ class AggregatorService:
             # Let acks gather for a moment: under load a node then gets one ack for many
             # batches instead of one per write, and a node waits at most this long more.
             await asyncio.sleep(ACK_LINGER_S)
+            # Hold what waits while the publisher is (re)connecting, rather than flush it into
+            # a closed connection: acks would be dropped and each node would wait for its ack
+            # timeout to send again, and alert events would be lost. Found on a loaded NATS
+            # cluster, where the publisher's CONNECT took seconds after intake had started.
+            while not await self._publisher.wait_ready(timeout_s=PUBLISHER_WAIT_S):
+                log.debug("outbox_waiting_for_publisher")
             await self._flush_outbox()
 
     async def _flush_outbox(self) -> None:

@@ -19,7 +19,7 @@ from aggregator.config import AggregatorConfig, load_aggregator_config
 from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake.mqtt_session import Publisher
-from aggregator.service import AggregatorService
+from aggregator.service import ACK_LINGER_S, AggregatorService
 from aggregator.webhook import WebhookSettings, WebhookSink
 from schemas import topics
 from schemas.messages import ALERT_SCHEMA, Alert
@@ -50,9 +50,18 @@ class GatedPublisher(Publisher):
         self.gate = asyncio.Event()
         self.entered = asyncio.Event()
         self.sent: list[tuple[str, bool]] = []
+        self.grew = asyncio.Event()  # set at each publish
+        self._ready.set()  # as if connected; `disconnect` undoes it
+
+    def disconnect(self) -> None:
+        self._ready.clear()
+
+    def reconnect(self) -> None:
+        self._ready.set()
 
     async def publish_all(self, messages: Sequence[tuple[str, bytes]], qos: int = 1) -> int:
         self.sent.extend((topic, False) for topic, _ in messages)
+        self.grew.set()
         return len(messages)
 
     async def publish(
@@ -61,6 +70,7 @@ class GatedPublisher(Publisher):
         self.entered.set()
         await self.gate.wait()
         self.sent.append((topic, retain))
+        self.grew.set()
         return True
 
 
@@ -109,6 +119,37 @@ def test_a_stop_with_nothing_in_flight_sends_what_is_left() -> None:
     sent = asyncio.run(run())
     assert (topics.alert("n1", "odour.h2s"), True) in sent
     assert (topics.ALERT_EVENTS, False) in sent
+
+
+def test_the_outbox_holds_acks_and_alerts_while_the_publisher_is_not_connected() -> None:
+    # Flushed into a closed connection, acks would be dropped (each node then waits for its
+    # ack timeout to send again) and alert events lost: the outbox waits for the publisher.
+    cfg = config()
+
+    async def run() -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+        service = AggregatorService(cfg, FLEET)
+        publisher = service._publisher = GatedPublisher(cfg)
+        publisher.gate.set()
+        publisher.disconnect()
+        outbox = asyncio.create_task(service._publish_outbox())
+        service._outbox.alert(fired("n1"))
+        service._outbox.acks[("n1", "")] = [7]
+        # Several linger periods pass with nothing taken: the outbox still holds both.
+        for _ in range(5):
+            await asyncio.sleep(ACK_LINGER_S)
+        held = list(publisher.sent)
+        assert service._outbox.transitions and service._outbox.acks
+        publisher.reconnect()
+        while len(publisher.sent) < 3:  # the ack, the retained state, the event
+            publisher.grew.clear()
+            await asyncio.wait_for(publisher.grew.wait(), 10)
+        outbox.cancel()
+        return held, publisher.sent
+
+    held, sent = asyncio.run(run())
+    assert held == []
+    assert (topics.ack("n1"), False) in sent
+    assert (topics.alert("n1", "odour.h2s"), True) in sent
 
 
 def test_what_the_sinks_could_not_deliver_is_logged_once_with_counts(
