@@ -9,12 +9,11 @@ episodes' (the same as one replica's on mosquitto, tests/integration/cluster/tes
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from simulators.local_stack import EnvnetAggregator, Influxd, NatsCluster
+from simulators.local_stack import Influxd, NatsCluster
 from tests.support.harness import wait_for
 from tests.support.replicas import (
     HOURS,
@@ -56,7 +55,7 @@ def test_two_replicas_on_a_nats_cluster_split_the_fleet(
     try:
         with feeds(node_port, t0) as fleet:
             fleet.publish_hours(NODES, range(1, HOURS + 1))
-            fleet.wait_acked(NODES, 60)
+            fleet.settle(NODES, ack_timeout_s=20, timeout_s=90)
             wait_for(lambda: stored_per_node(influxd.url, db) == full, 60, "stored")
             try:
                 wait_for(
@@ -71,16 +70,15 @@ def test_two_replicas_on_a_nats_cluster_split_the_fleet(
             for agg, mine in ((r0, split[0]), (r1, split[1])):
                 stored = metric(agg, "envnet_readings_stored_total")
                 assert stored == len(mine) * HOURS * READINGS_PER_MESSAGE
-                # The wildcard brings each replica the other's messages, one per node-hour.
-                foreign = 0 if readings == "per-node" else (len(NODES) - len(mine)) * HOURS
-                # Counted when the copy is handled, which may come after its owner's ack.
-                wait_for(partial(_skipped, agg, foreign), 30, f"{foreign} foreign skipped")
+                # The wildcard brings each replica the other's messages (one per node-hour and
+                # per copy sent again), and it skips them. Not an exact count: on a loaded
+                # machine nats-server may deliver a copy late or, seen, not at all (settle).
+                others = [n for n in NODES if n not in mine]
+                sent = sum(HOURS + fleet.resent.get(n, 0) for n in others)
+                skipped = metric(agg, "envnet_replica_foreign_messages_total", kind="readings")
+                assert (0 < skipped <= sent) if readings == "wildcard" else skipped == 0
     finally:
         r0.stop()
         r1.stop()
     assert log_clean(r0)() and log_clean(r1)()
     assert other_alert_events(influxd.url, db) == []
-
-
-def _skipped(agg: EnvnetAggregator, foreign: int) -> bool:
-    return metric(agg, "envnet_replica_foreign_messages_total", kind="readings") == foreign
