@@ -189,8 +189,9 @@ class Feeds:
         """Wait for every ack as an edge does: what is still unacked after `ack_timeout_s` is
         published again (counted in `resent`), until all is acked or `timeout_s` is over.
         The contract's delivery guarantee is the edge's journal and resend, not the broker:
-        nats-server 2.9.10 on a loaded machine once in a few runs never delivered one QoS 1
-        message of 72 to a session (docs/cluster/broker.md)."""
+        on a loaded machine, about one run in three, one QoS 1 message of 72 never reached a
+        wildcard replica within 60 s through nats-server 2.9.10; whether the broker or the
+        intake loses it is open (docs/cluster/scale.md)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
