@@ -194,7 +194,7 @@ class Alerting:
         A failure leaves the state file's tracks as they are: logged, counted, and the
         aggregator carries on (the windows warm start's policy)."""
         lookback_h = self._settings.adopt_lookback_h
-        nodes = sorted(info.node for info in self._fleet if self._replica.owns(info.node))
+        nodes = sorted(info.node for info in self._fleet)  # this replica's nodes only
         if lookback_h == 0 or not nodes:
             return 0
         now = self._clock.now_ms()
