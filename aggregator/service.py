@@ -647,8 +647,7 @@ class AggregatorService:
             await asyncio.sleep(ACK_LINGER_S)
             # Hold what waits while the publisher is (re)connecting, rather than flush it into
             # a closed connection: acks would be dropped and each node would wait for its ack
-            # timeout to send again, and alert events would be lost. Found on a loaded NATS
-            # cluster, where the publisher's CONNECT took seconds after intake had started.
+            # timeout to send again, and alert events would be lost.
             while not await self._publisher.wait_ready(timeout_s=PUBLISHER_WAIT_S):
                 log.debug("outbox_waiting_for_publisher")
             await self._flush_outbox()
