@@ -85,14 +85,16 @@ def aggregator_on(
     return EnvnetAggregator(tmp_path / "aggregator", config, port, env)
 
 
-def edge_toml(tmp_path: Path, url: str) -> Path:
+def edge_toml(tmp_path: Path, url: str, ca_file: Path | None = None) -> Path:
+    """The edge's node.toml; with `ca_file`, for a broker whose TLS certificate it signs."""
     path = tmp_path / "node.toml"
+    tls = "" if ca_file is None else f'ca_file = "{ca_file}"\n'
     path.write_text(f"""
 [node]
 id = "{EDGE}"
 [mqtt]
 url = "{url}"
-ack_timeout_s = 2
+{tls}ack_timeout_s = 2
 reconnect_initial_s = 0.1
 reconnect_cap_s = 0.5
 keepalive_s = 5

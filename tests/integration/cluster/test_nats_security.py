@@ -48,6 +48,7 @@ from tests.integration.cluster.test_nats_cluster import (
     WAIT_S,
     clean_env,
     edge_agent,
+    edge_toml,
     journal_depth,
     write_aggregator_config,
 )
@@ -100,30 +101,6 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
     )
     with NatsCluster(tmp_path / "nats", security=security) as cluster:
         yield Secured(cluster, security)
-
-
-def secured_edge_toml(tmp_path: Path, url: str, ca_file: Path) -> Path:
-    path = tmp_path / "node.toml"
-    path.write_text(f"""
-[node]
-id = "{EDGE}"
-[mqtt]
-url = "{url}"
-ca_file = "{ca_file}"
-ack_timeout_s = 2
-reconnect_initial_s = 0.1
-reconnect_cap_s = 0.5
-keepalive_s = 5
-[sampling]
-sample_interval_s = 0.2
-report_interval_s = 1
-[journal]
-path = "{tmp_path / "edge.sqlite"}"
-[[sensors]]
-id = "pm"
-driver = "sim-air"
-""")
-    return path
 
 
 def aggregator_env(config: Path, ca_file: Path, url: str) -> tuple[int, dict[str, str]]:
@@ -234,7 +211,7 @@ def test_the_edge_and_the_aggregator_over_tls_with_logins_across_the_cluster(
     config = write_aggregator_config(tmp_path, influxd)
     port, env = aggregator_env(config, ca, cluster.login_url(1, AGGREGATOR))
     edge_log = tmp_path / "edge.log"
-    edge_config = secured_edge_toml(tmp_path, cluster.login_url(0, EDGE), ca)
+    edge_config = edge_toml(tmp_path, cluster.login_url(0, EDGE), ca)
     with edge_agent(edge_config, edge_log):
         wait_for(lambda: journal_depth(journal) >= 5, WAIT_S, "readings journaled, no aggregator")
         before = read_status(journal, 0)
@@ -288,7 +265,7 @@ def test_a_wrong_password_is_refused_and_the_edge_and_the_aggregator_say_so(
     edge_log = tmp_path / "edge.log"
     url = secured.cluster.login_url(0, EDGE).replace(PASSWORDS[EDGE], "not-the-password")
     journal = tmp_path / "edge.sqlite"
-    with edge_agent(secured_edge_toml(tmp_path, url, ca), edge_log):
+    with edge_agent(edge_toml(tmp_path, url, ca), edge_log):
         wait_for(logged_twice(edge_log, "broker_refused"), WAIT_S,
                  "the edge's broker_refused, twice (it keeps retrying)")  # fmt: skip
         wait_for(lambda: journal_depth(journal) >= 2, WAIT_S, "readings journaled meanwhile")
