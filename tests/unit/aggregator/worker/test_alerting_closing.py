@@ -19,6 +19,17 @@ from aggregator.worker.alerting import Alerting
 from schemas.messages import STATUS_SCHEMA, JournalHealth, Reading, StatusMessage
 
 HOUR = 3_600_000
+DAY = 24 * HOUR
+SUZHOU_OFFSET = 8 * HOUR  # the fleet's alerts.utc_offset_h: local days end at 16:00 UTC
+
+
+def local_noon_before(now_ms: int) -> int:
+    """The latest local noon at or before `now_ms`: data ending then never straddles the
+    local midnight that closes a daily window, whatever hour the suite runs at."""
+    local = now_ms + SUZHOU_OFFSET
+    return local - (local - DAY // 2) % DAY - SUZHOU_OFFSET
+
+
 FLEET = Fleet({"n": NodeInfo(site="x", air_zone=2)})
 
 
@@ -111,7 +122,7 @@ def test_a_drained_backlog_closes_its_open_late_episodes_where_their_data_ended(
     a, sinks = alerting()
     info = FLEET.get("n")
     assert info is not None
-    wall = time.time_ns() // 1_000_000
+    wall = local_noon_before(time.time_ns() // 1_000_000)
     end = wall - wall % HOUR
     # After an outage: 26 hours of haze from the journal, still going when the backlog ends.
     a.stored(info, [pm(end - 30 * HOUR + i * HOUR, 500.0) for i in range(26)], backlog=True)
