@@ -2,8 +2,8 @@
 
 Three implementations, with the aggregator's client options (MQTT 3.1.1, persistent session,
 max_inflight_messages=1000):
-- "intake": the aggregator's own client (aggregator.intake.mqtt_session.BurstReadClient), taking
-  messages straight off its queue: the ceiling the aggregator is measured against;
+- "intake": the aggregator's own intake connection (aggregator.intake.intake_connection),
+  taking messages straight off its deque: the ceiling the aggregator is measured against;
 - "aiomqtt": plain aiomqtt 2.5 with `async for message in client.messages`, as documented;
 - "paho": paho-mqtt's own network loop with a counting callback.
 
@@ -23,8 +23,9 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from aggregator.intake.mqtt_session import BurstReadClient
+from aggregator.intake.intake_connection import IntakeConnection
 from schemas import topics
+from schemas.runtime.endpoints import MqttEndpoint
 
 C = TypeVar("C", bound=aiomqtt.Client)
 
@@ -87,30 +88,28 @@ async def _count_aiomqtt(spec: SubscriberSpec, ready: Event, counters: Counters)
 
 
 async def _count_intake(spec: SubscriberSpec, ready: Event, counters: Counters) -> None:
-    """The aggregator's own intake (BurstReadClient, messages taken straight off its queue)
-    with no processing: what the aggregator could receive if handling cost nothing."""
-    holder: list[asyncio.Queue[aiomqtt.Message]] = []
-
-    class HeldQueue(asyncio.Queue[aiomqtt.Message]):
-        def __init__(self, maxsize: int = 0) -> None:
-            super().__init__(maxsize)
-            holder.append(self)
-
-    client = _connect(BurstReadClient, spec, queue_type=HeldQueue)
-    messages = counters.messages
+    """The aggregator's own intake connection (aggregator.intake.intake_connection), messages
+    taken straight off its deque with no processing: what the aggregator could receive if
+    handling cost nothing."""
+    connection = IntakeConnection(
+        MqttEndpoint("127.0.0.1", spec.port),
+        client_id=spec.client_id,
+        clean=False,
+        keepalive_s=30,
+    )
+    count = counters.messages
     last_at = counters.last_at
-    async with client:
-        await client.subscribe(topics.READINGS_FILTER, qos=1)
+    async with connection:
+        await connection.subscribe([(topics.READINGS_FILTER, 1)], 60)
         ready.set()
-        queue = holder[0]
+        messages = connection.messages
         n = 0
         while True:
-            try:
-                queue.get_nowait()
-            except asyncio.QueueEmpty:
-                await anext(client.messages)
-            n += 1
-            messages.value = n
+            if not messages:
+                await connection.wait()
+            n += len(messages)
+            messages.clear()
+            count.value = n
             last_at.value = time.perf_counter()
 
 

@@ -8,10 +8,14 @@ draining it, alone, with four intakes, in the same run:
 - aiomqtt-queue: aiomqtt, taking messages straight off its queue when they are waiting
   (what the aggregator's Subscriber does);
 - burst: aggregator.intake.mqtt_session.BurstReadClient, which reads every buffered packet per
-  event-loop wake-up.
+  event-loop wake-up (the aggregator's intake until issue #14; its publisher still uses it);
+- intake: aggregator.intake.intake_connection.IntakeConnection, the aggregator's intake now,
+  which parses all packets of a socket read in one call and writes their PUBACKs in one send.
 
-Prints each rate and its ratio to paho's. Last line, machine-readable:
-`paho_msgs_per_s=… aiomqtt_iter_ratio=… aiomqtt_queue_ratio=… burst_ratio=…`
+Prints each rate and CPU time per message and their ratios to paho's. Last line,
+machine-readable:
+`paho_msgs_per_s=… aiomqtt_iter_ratio=… aiomqtt_queue_ratio=… burst_ratio=… intake_ratio=…
+intake_cpu_ratio_to_burst=…`
 
     .venv/bin/python bench/mqtt_intake.py [--messages 60000] [--payload-bytes 700] [--rounds 2]
 """
@@ -30,7 +34,9 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from aggregator.intake.intake_connection import IntakeConnection
 from aggregator.intake.mqtt_session import BurstReadClient
+from schemas.runtime.endpoints import MqttEndpoint
 from simulators.local_stack import Mosquitto
 
 TOPIC_FILTER = "bench/+/readings"
@@ -115,9 +121,30 @@ async def _drain_aiomqtt(port: int, client_id: str, count: int, kind: str) -> fl
     return count / (time.perf_counter() - started)
 
 
+async def _drain_intake(port: int, client_id: str, count: int) -> float:
+    connection = IntakeConnection(
+        MqttEndpoint("127.0.0.1", port), client_id=client_id, clean=False, keepalive_s=30
+    )
+    received = 0
+    started = 0.0
+    async with connection:
+        messages = connection.messages
+        while received < count:
+            if not messages:
+                await connection.wait()
+            messages.popleft()
+            connection.taken()
+            if received == 0:
+                started = time.perf_counter()
+            received += 1
+    return count / (time.perf_counter() - started)
+
+
 def drainer(kind: str) -> Callable[[int, str, int], float]:
     if kind == "paho":
         return drain_paho
+    if kind == "intake":
+        return lambda port, client_id, count: asyncio.run(_drain_intake(port, client_id, count))
     return lambda port, client_id, count: asyncio.run(_drain_aiomqtt(port, client_id, count, kind))
 
 
@@ -127,15 +154,20 @@ def main() -> None:
     parser.add_argument("--payload-bytes", type=int, default=700)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    kinds = ["paho", "aiomqtt-iter", "aiomqtt-queue", "burst"]
+    kinds = ["paho", "aiomqtt-iter", "aiomqtt-queue", "burst", "intake"]
     rates: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu_us: dict[str, list[float]] = {k: [] for k in kinds}
     payload = b"x" * args.payload_bytes
     with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp) / "mosquitto") as broker:
         for round_ in range(args.rounds):
             for kind in kinds:  # interleaved, so machine noise hits every intake alike
                 client_id = f"intake-{kind}-{round_}"
                 fill(broker.port, client_id, args.messages, payload)
+                cpu = time.process_time()
                 rates[kind].append(drainer(kind)(broker.port, client_id, args.messages))
+                # This process's CPU over the drain, connecting included: on a shared machine
+                # steadier than the rate.
+                cpu_us[kind].append((time.process_time() - cpu) / args.messages * 1e6)
     baseline = statistics.median(rates["paho"])
     print(
         f"{args.messages} QoS 1 messages of {args.payload_bytes} bytes, drained alone, "
@@ -143,11 +175,17 @@ def main() -> None:
     )
     for kind in kinds:
         median = statistics.median(rates[kind])
-        print(f"  {kind:<14} {median:>9,.0f} msg/s  {median / baseline:5.2f} x paho")
+        cpu = statistics.median(cpu_us[kind])
+        print(
+            f"  {kind:<14} {median:>9,.0f} msg/s  {median / baseline:5.2f} x paho"
+            f"  {cpu:6.1f} us CPU/msg"
+        )
     ratio = {k: statistics.median(v) / baseline for k, v in rates.items()}
+    cpu_ratio = statistics.median(cpu_us["intake"]) / statistics.median(cpu_us["burst"])
     print(
         f"paho_msgs_per_s={baseline:.0f} aiomqtt_iter_ratio={ratio['aiomqtt-iter']:.2f} "
-        f"aiomqtt_queue_ratio={ratio['aiomqtt-queue']:.2f} burst_ratio={ratio['burst']:.2f}"
+        f"aiomqtt_queue_ratio={ratio['aiomqtt-queue']:.2f} burst_ratio={ratio['burst']:.2f} "
+        f"intake_ratio={ratio['intake']:.2f} intake_cpu_ratio_to_burst={cpu_ratio:.2f}"
     )
 
 

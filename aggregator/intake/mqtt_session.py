@@ -18,6 +18,7 @@ import random
 import select
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, Any, ClassVar, Final, TypeVar
 
@@ -27,6 +28,7 @@ import paho.mqtt.client as mqtt
 from aiomqtt.types import PahoSocket
 from paho.mqtt.reasoncodes import ReasonCode
 
+from aggregator.intake.intake_connection import IntakeConnection, IntakeConnectionError
 from aggregator.intake.publish_batch import publish_batch
 from schemas.runtime.backoff import Backoff
 from schemas.runtime.endpoints import EndpointError, MqttEndpoint, broker_urls, parse_mqtt_urls
@@ -254,7 +256,6 @@ def _client(
     endpoint: MqttEndpoint,
     client_id: str,
     clean: bool,
-    queue_type: type[asyncio.Queue[aiomqtt.Message]] | None = None,
 ) -> BurstReadClient:
     tls = None
     if endpoint.tls:
@@ -270,7 +271,6 @@ def _client(
         keepalive=settings.keepalive_s,
         tls_params=tls,
         max_inflight_messages=1000,
-        queue_type=queue_type,
     )
 
 
@@ -294,42 +294,10 @@ def chunked(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
         yield list(items[start : start + size])
 
 
-class FlowQueue(asyncio.Queue[aiomqtt.Message]):
-    """aiomqtt's receive queue, with watermarks: at `high` messages it stops its client
-    reading the socket, and resumes it once the consumer has taken it down to `low`."""
-
-    def __init__(self, maxsize: int = 0) -> None:
-        super().__init__(maxsize)
-        self._client: BurstReadClient | None = None
-        self._high = self._low = 0
-
-    def attach(self, client: BurstReadClient, high: int) -> None:
-        self._client, self._high, self._low = client, high, high // 4
-
-    def put_nowait(self, item: aiomqtt.Message) -> None:
-        super().put_nowait(item)
-        if self._client is not None and self.qsize() >= self._high:
-            self._client.pause_reading()
-
-    def get_nowait(self) -> aiomqtt.Message:
-        item = super().get_nowait()
-        if self._client is not None and self.qsize() <= self._low:
-            self._client.resume_reading()
-        return item
-
-
-def _flow_queue_type(holder: list[FlowQueue]) -> type[asyncio.Queue[aiomqtt.Message]]:
-    """aiomqtt creates its queue itself (from `queue_type`); this class hands us the instance."""
-
-    class HeldFlowQueue(FlowQueue):
-        def __init__(self, maxsize: int = 0) -> None:
-            super().__init__(maxsize)
-            holder.append(self)
-
-    return HeldFlowQueue
-
-
 class Subscriber:
+    """Intake: one persistent-session connection (aggregator.intake.intake_connection) that
+    subscribes, hands each message to `handler`, pauses and reconnects."""
+
     def __init__(
         self,
         settings: SessionSettings,
@@ -361,8 +329,9 @@ class Subscriber:
         self._wait_resumable = wait_resumable
         self._on_state = on_state
         self._on_pause = on_pause
-        self._queue: FlowQueue | None = None
-        self._carry: list[aiomqtt.Message] = []
+        # Received and not yet handled: the current (or last) connection's messages.
+        self._messages: deque[tuple[str, bytes]] = deque()
+        self._carry: list[tuple[str, bytes]] = []
         # Filters the broker granted on this connection (a SUBACK may refuse some).
         self._granted = 0
         # Set once the first subscription is in place (the broker queues for us from then on).
@@ -372,25 +341,24 @@ class Subscriber:
     @property
     def backlog(self) -> int:
         """Messages received and not yet handled."""
-        return (self._queue.qsize() if self._queue else 0) + len(self._carry)
+        return len(self._messages) + len(self._carry)
 
     async def run(self) -> None:
         """Connect, consume, pause and reconnect until cancelled."""
         choice = self.brokers
         while True:
-            holder: list[FlowQueue] = []
             endpoint = choice.endpoint
-            client = _client(
-                self._s,
+            connection = IntakeConnection(
                 endpoint,
-                self._s.client_id,
+                client_id=self._s.client_id,
                 clean=False,
-                queue_type=_flow_queue_type(holder),
+                keepalive_s=self._s.keepalive_s,
+                ca_file=self._s.ca_file,
             )
-            self._queue = holder[0]
+            self._messages = connection.messages
             try:
-                outcome = await self._session(client, holder[0], choice)
-            except aiomqtt.MqttError as exc:
+                outcome = await self._session(connection, choice)
+            except IntakeConnectionError as exc:
                 outcome = str(exc)
             finally:
                 self._on_state(False)
@@ -404,12 +372,10 @@ class Subscriber:
             log.warning("subscriber_disconnected", broker=endpoint.display, error=outcome)
             await asyncio.sleep(choice.lost())
 
-    async def _session(
-        self, client: BurstReadClient, queue: FlowQueue, choice: BrokerChoice
-    ) -> str:
+    async def _session(self, connection: IntakeConnection, choice: BrokerChoice) -> str:
         """One connection: 'paused' when intake paused, 'home' when it leaves a non-home
         broker for home, else why the connection ended."""
-        async with client:
+        async with connection:
             self._on_state(True)
             choice.connected()
             log.info("subscriber_connected", broker=choice.endpoint.display)
@@ -422,15 +388,15 @@ class Subscriber:
                     # Consuming starts with the first SUBACK, not the last: a replica's
                     # thousands of filters take minutes on a broker where each one is a
                     # replicated consumer (NATS), and its backlog must not pile up meanwhile.
-                    group.create_task(self._consume(client), name="mqtt-consume")
-                    group.create_task(self._subscribe(client, queue), name="mqtt-subscribe")
-                    group.create_task(self._watch(client), name="mqtt-watch")
+                    group.create_task(self._consume(connection), name="mqtt-consume")
+                    group.create_task(self._subscribe(connection), name="mqtt-subscribe")
+                    group.create_task(self._watch(connection), name="mqtt-watch")
                     group.create_task(choice.home_timer(), name="mqtt-home")
             except* _IntakePausedError:
                 outcome = "paused"
             except* _ReturnHomeError:
                 outcome = "home"
-            except* aiomqtt.MqttError as lost:
+            except* IntakeConnectionError as lost:
                 outcome = str(lost.exceptions[0])
         return outcome
 
@@ -442,16 +408,15 @@ class Subscriber:
             self._subscriptions.extend(subscriptions)
             self._added.put_nowait(subscriptions)
 
-    async def _subscribe(self, client: BurstReadClient, queue: FlowQueue) -> None:
+    async def _subscribe(self, connection: IntakeConnection) -> None:
         """The session's filters in chunks, then those add() brings, until cancelled."""
-        if self._unsubscribe_first:
-            for chunk in chunked(self._unsubscribe_first, SUBSCRIBE_CHUNK):
-                await client.unsubscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
+        for unsubscribing in chunked(self._unsubscribe_first, SUBSCRIBE_CHUNK):
+            await connection.unsubscribe(unsubscribing, SUBSCRIBE_TIMEOUT_S)
         self._granted = 0
-        await self._subscribe_chunks(client, list(self._subscriptions))
+        await self._subscribe_chunks(connection, list(self._subscriptions))
         # Flow control starts only now: reading paused before a SUBACK arrived (the broker
         # sends a queued backlog first) would wait for it forever.
-        queue.attach(client, self._read_buffer)
+        connection.limit(self._read_buffer)
         self.subscribed.set()
         while True:
             subscriptions = await self._added.get()
@@ -459,14 +424,14 @@ class Subscriber:
             # of SUBSCRIBEs for all of them rather than one per status.
             while not self._added.empty():
                 subscriptions.extend(self._added.get_nowait())
-            await self._subscribe_chunks(client, subscriptions)
+            await self._subscribe_chunks(connection, subscriptions)
             log.info("subscribed", topics=len(subscriptions), first=subscriptions[0][0])
 
     async def _subscribe_chunks(
-        self, client: aiomqtt.Client, subscriptions: list[tuple[str, int]]
+        self, connection: IntakeConnection, subscriptions: list[tuple[str, int]]
     ) -> None:
         for chunk in chunked(subscriptions, SUBSCRIBE_CHUNK):
-            codes = await client.subscribe(chunk, timeout=SUBSCRIBE_TIMEOUT_S)
+            codes = await connection.subscribe(chunk, SUBSCRIBE_TIMEOUT_S)
             refused = refused_filters(chunk, codes)
             if refused:
                 # The broker will queue nothing for these: say so loudly. nats-server grants
@@ -482,38 +447,35 @@ class Subscriber:
             self._granted += len(chunk) - len(refused)
             self._on_subscribed(self._granted)
 
-    async def _consume(self, client: aiomqtt.Client) -> None:
-        queue = self._queue
-        assert queue is not None
+    async def _consume(self, connection: IntakeConnection) -> None:
+        messages = connection.messages
         slice_end = time.monotonic() + CONSUME_SLICE_S
         while True:
-            try:
-                message = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                # Idle: wait through aiomqtt, which also notices a lost connection.
-                message = await anext(client.messages)
+            if not messages:
+                # Idle: wait, which also notices a lost connection.
+                await connection.wait()
+            message = messages.popleft()
+            connection.taken()
             await self._handle(message)
             if (now := time.monotonic()) > slice_end:
                 await asyncio.sleep(0)
                 slice_end = now + CONSUME_SLICE_S
 
-    async def _handle(self, message: aiomqtt.Message) -> None:
-        payload = message.payload
-        data = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+    async def _handle(self, message: tuple[str, bytes]) -> None:
         try:
-            await self._handler(message.topic.value, bytes(data))
+            await self._handler(*message)
         except asyncio.CancelledError:
             # Cancelled mid-handling (a pause): keep the message, it was already received.
             self._carry.append(message)
             raise
 
-    async def _watch(self, client: BurstReadClient) -> None:
+    async def _watch(self, connection: IntakeConnection) -> None:
         """Reading paused for long means storage is stalled (e.g. InfluxDB down): leave, and
-        let the broker hold the backlog for our persistent session, before paho's keepalive
-        check gives up on a socket we are not reading."""
+        let the broker hold the backlog for our persistent session, before the broker's
+        keep-alive check gives up on a connection that is not reading."""
         while True:
             await asyncio.sleep(WATCH_INTERVAL_S)
-            if client.read_paused_for(time.monotonic()) > self._pause_after_s:
+            if connection.read_paused_for(time.monotonic()) > self._pause_after_s:
                 self._on_pause()
                 log.warning("intake_paused", backlog=self.backlog, paused_s=self._pause_after_s)
                 raise _IntakePausedError
@@ -523,9 +485,9 @@ class Subscriber:
         carry, self._carry = self._carry, []
         for message in carry:
             await self._handle(message)
-        queue = self._queue
-        while queue is not None and not queue.empty():
-            await self._handle(queue.get_nowait())
+        messages = self._messages
+        while messages:
+            await self._handle(messages.popleft())
 
     async def _wait_until_resumable(self) -> None:
         await self._wait_resumable()

@@ -1,16 +1,16 @@
-"""The aggregator's MQTT intake client without a broker (against a real mosquitto:
+"""The aggregator's MQTT sessions without a broker (against a real mosquitto:
 tests/integration/aggregator/test_mqtt_session.py).
 
-BurstReadClient overrides a private hook of aiomqtt 2.5 (see its docstring); the first test
-is a tripwire for an aiomqtt upgrade that changes what it relies on.
+BurstReadClient (the publisher's client) overrides a private hook of aiomqtt 2.5 (see its
+docstring); the first test is a tripwire for an aiomqtt upgrade that changes what it relies on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator
 
 import aiomqtt
 from hypothesis import given
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from aggregator.intake.intake_connection import IntakeConnection, IntakeConnectionError
 from aggregator.intake.mqtt_session import (
-    FlowQueue,
     SessionSettings,
     Subscriber,
     chunked,
@@ -59,17 +59,6 @@ def test_the_consumer_lets_the_event_loop_run_while_it_works_through_a_full_queu
         if len(handled) == count:
             all_handled.set()
 
-    class IdleClient:
-        """What the consumer waits on once the queue is empty: nothing more arrives."""
-
-        @property
-        def messages(self) -> AsyncIterator[aiomqtt.Message]:
-            async def never() -> AsyncIterator[aiomqtt.Message]:
-                await asyncio.Event().wait()
-                yield  # type: ignore[misc]
-
-            return never()
-
     async def scenario() -> None:
         subscriber = Subscriber(
             SessionSettings("mqtt://127.0.0.1:1", "slice-test"),
@@ -79,21 +68,25 @@ def test_the_consumer_lets_the_event_loop_run_while_it_works_through_a_full_queu
             pause_after_s=5,
             wait_resumable=asyncio.sleep,  # type: ignore[arg-type]
         )
-        queue = FlowQueue()
-        for i in range(count):
-            queue.put_nowait(aiomqtt.Message("t", str(i).encode(), 1, False, i + 1, None))
-        subscriber._queue = queue
+        # Never connected: once its messages are handled, the consumer ends with
+        # IntakeConnectionError, as on a lost connection.
+        connection = IntakeConnection(
+            subscriber.brokers.endpoint, client_id="slice-test", clean=False, keepalive_s=30
+        )
+        connection.messages.extend(("t", str(i).encode()) for i in range(count))
 
         async def other() -> None:
             seen_by_other_task.append(len(handled))
 
-        consumer = asyncio.create_task(subscriber._consume(IdleClient()))  # type: ignore[arg-type]
+        consumer = asyncio.create_task(subscriber._consume(connection))
         await asyncio.sleep(0)  # the consumer starts first, with the whole queue before it
         await other()
         try:
             await asyncio.wait_for(all_handled.wait(), 30)
         finally:
             consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, IntakeConnectionError):
+                await consumer
 
     asyncio.run(scenario())
     assert len(handled) == count

@@ -1,0 +1,133 @@
+"""The intake connection's failure modes that no real broker produces on demand: a refused or
+missing CONNACK, a malformed packet, a broker gone silent. A scripted loopback server stands in
+for the broker here; against a real mosquitto: tests/integration/aggregator/test_mqtt_session.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from aggregator.intake.intake_connection import IntakeConnection, IntakeConnectionError
+from aggregator.intake.mqtt_packets import remaining_length
+from schemas.runtime.endpoints import MqttEndpoint
+
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+CONNACK_OK = b"\x20\x02\x00\x00"
+
+
+async def read_packet(reader: asyncio.StreamReader) -> bytes:
+    first = await reader.readexactly(1)
+    length, shift, header = 0, 0, first
+    while True:
+        byte = await reader.readexactly(1)
+        header += byte
+        length |= (byte[0] & 0x7F) << shift
+        shift += 7
+        if byte[0] < 0x80:
+            return header + await reader.readexactly(length)
+
+
+def publish(topic: bytes, payload: bytes, packet_id: int) -> bytes:
+    body = len(topic).to_bytes(2, "big") + topic + packet_id.to_bytes(2, "big") + payload
+    return b"\x32" + remaining_length(len(body)) + body
+
+
+async def with_broker(script: Script, body: Callable[[int], Awaitable[None]]) -> None:
+    server = await asyncio.start_server(script, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        await asyncio.wait_for(body(port), 30)
+    finally:
+        server.close()
+
+
+def connect_to(port: int, keepalive_s: int = 30, timeout_s: float = 10) -> IntakeConnection:
+    return IntakeConnection(
+        MqttEndpoint("127.0.0.1", port),
+        client_id="fake-test",
+        clean=False,
+        keepalive_s=keepalive_s,
+        connect_timeout_s=timeout_s,
+    )
+
+
+def test_a_refused_connack_names_the_reason() -> None:
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)
+        writer.write(b"\x20\x02\x00\x05")  # 3.2.2.3: not authorized
+
+    async def body(port: int) -> None:
+        with pytest.raises(IntakeConnectionError, match="refused the connection: not authorized"):
+            async with connect_to(port):
+                pass
+
+    asyncio.run(with_broker(refuse, body))
+
+
+def test_no_connack_in_time_is_a_connection_error() -> None:
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    async def body(port: int) -> None:
+        with pytest.raises(IntakeConnectionError, match="no CONNACK"):
+            async with connect_to(port, timeout_s=0.5):
+                pass
+
+    asyncio.run(with_broker(mute, body))
+
+
+def test_a_malformed_packet_ends_the_connection_after_the_good_messages_before_it() -> None:
+    acked: list[bytes] = []
+
+    async def garble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)
+        writer.write(CONNACK_OK + publish(b"t/1", b"good", 7) + b"\xf0\x00")
+        acked.append(await read_packet(reader))
+        await reader.read()
+
+    async def body(port: int) -> None:
+        async with connect_to(port) as conn:
+            await conn.wait()
+            assert conn.messages.popleft() == ("t/1", b"good")
+            with pytest.raises(IntakeConnectionError, match=r"protocol error.*type 15"):
+                await conn.wait()
+
+    asyncio.run(with_broker(garble, body))
+    assert acked == [b"\x40\x02\x00\x07"]  # the good message was acknowledged
+
+
+def test_a_silent_broker_is_pinged_then_given_up() -> None:
+    """3.1.2.10: quiet for half a keep-alive, we send PINGREQ; no answer for 1.5 keep-alives
+    and the connection is dead."""
+    seen: list[bytes] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)
+        writer.write(CONNACK_OK)
+        while True:
+            seen.append(await read_packet(reader))
+
+    async def body(port: int) -> None:
+        async with connect_to(port, keepalive_s=1) as conn:
+            with pytest.raises(IntakeConnectionError, match="no packet from the broker"):
+                await conn.wait()
+
+    asyncio.run(with_broker(silent, body))
+    assert b"\xc0\x00" in seen  # PINGREQ
+
+
+def test_a_subscribe_without_suback_times_out_as_a_connection_error() -> None:
+    async def no_suback(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)
+        writer.write(CONNACK_OK)
+        await reader.read()
+
+    async def body(port: int) -> None:
+        async with connect_to(port) as conn:
+            with pytest.raises(IntakeConnectionError, match="no answer to packet 1"):
+                await conn.subscribe([("t/#", 1)], 0.3)
+
+    asyncio.run(with_broker(no_suback, body))
