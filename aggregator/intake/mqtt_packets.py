@@ -30,13 +30,14 @@ _SUBACK: Final = 9
 _UNSUBACK: Final = 11
 _PINGRESP: Final = 13
 
-# CONNACK return codes (3.2.2.3), for the error a refused connection raises.
+# CONNACK return codes (3.2.2.3), for the error a refused connection raises; spelled as paho
+# spells them, so the publisher's and the subscriber's log lines say the same.
 CONNACK_REASONS: Final = {
-    1: "unacceptable protocol version",
-    2: "identifier rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorized",
+    1: "Unsupported protocol version",
+    2: "Client identifier not valid",
+    3: "Server unavailable",
+    4: "Bad user name or password",
+    5: "Not authorized",
 }
 
 

@@ -1,15 +1,18 @@
-"""The aggregator's two broker connections, each owned by one aiomqtt context manager.
+"""The aggregator's two broker connections, each owned by one async context manager.
 
-- The subscriber has a fixed client id and a persistent session, so the broker queues
-  readings for it while it is away. When the storage pipeline falls behind it *pauses*: it
-  disconnects and lets the broker hold the backlog, instead of buffering without bound in
-  memory (aiomqtt acknowledges QoS 1 on receipt, so MQTT flow control alone does not bound
-  it). Messages already received are still processed, none is dropped.
-- The publisher (acks to nodes, alert state and events) is a separate clean session, so acks
-  keep flowing while intake is paused, and at shutdown after intake has stopped.
+- The subscriber (intake) has a fixed client id and a persistent session, so the broker queues
+  readings for it while it is away. It is envnet's own MQTT 3.1.1 connection
+  (aggregator.intake.intake_connection): intake needs only to subscribe and receive, and
+  a general client's per-message objects cost more than the message (bench/mqtt_intake.py).
+  When the storage pipeline falls behind it stops reading the socket, and after a while
+  *pauses*: it disconnects and lets the broker hold the backlog, instead of buffering
+  without bound in memory (QoS 1 is acknowledged on receipt, so MQTT flow control alone does
+  not bound it). Messages already received are still processed, none is dropped.
+- The publisher (acks to nodes, alert state and events) is an aiomqtt client in a separate
+  clean session, so acks keep flowing while intake is paused, and at shutdown after intake
+  has stopped.
 
-Both reconnect with capped, jittered backoff.
-"""
+Both reconnect with capped, jittered backoff."""
 
 from __future__ import annotations
 
@@ -166,7 +169,8 @@ class BrokerChoice:
 
 class BurstReadClient(aiomqtt.Client):
     """aiomqtt.Client that reads every MQTT packet already buffered on the socket per event-
-    loop wake-up, instead of one.
+    loop wake-up, instead of one: the publisher's client, which reads a flush's PUBACKs in
+    bursts (intake, which once used it too, has its own connection now).
 
     aiomqtt registers a reader that calls paho's `loop_read()` once per wake-up, and for a QoS 1
     subscriber that reads a single PUBLISH. The event-loop round trip per message then costs

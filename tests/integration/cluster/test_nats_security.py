@@ -300,7 +300,8 @@ def test_a_wrong_password_is_refused_and_the_edge_and_the_aggregator_say_so(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    # paho reports CONNACK 5 as reason code 135: error="[code:135] Not authorized".
+    # paho (the publisher) reports CONNACK 5 as error="[code:135] Not authorized", the intake
+    # connection as error="mqtts://… refused the connection: Not authorized".
     lost = log_lines(log_path, "subscriber_disconnected") + log_lines(
         log_path, "publisher_disconnected"
     )

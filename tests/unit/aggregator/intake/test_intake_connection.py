@@ -60,7 +60,7 @@ def test_a_refused_connack_names_the_reason() -> None:
         writer.write(b"\x20\x02\x00\x05")  # 3.2.2.3: not authorized
 
     async def body(port: int) -> None:
-        with pytest.raises(IntakeConnectionError, match="refused the connection: not authorized"):
+        with pytest.raises(IntakeConnectionError, match="refused the connection: Not authorized"):
             async with connect_to(port):
                 pass
 
