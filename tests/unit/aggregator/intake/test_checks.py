@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.intake.checks import AcceptedBatch, AcceptedStatus, Intake, Refusal, _SensorIds
+from aggregator.intake.checks import (
+    AcceptedBatch,
+    AcceptedStatus,
+    Intake,
+    Refusal,
+    _NodeTopics,
+    _SensorIds,
+)
 from schemas import codec
 from schemas.codec import ContractError
 
@@ -189,3 +196,20 @@ def test_the_cache_of_checked_sensor_ids_is_bounded(monkeypatch: pytest.MonkeyPa
         assert len(checker._sensor_ids._valid) <= 3
     bad = checker.readings(TOPIC, payload([good(sensor="Bad")], seq=11))
     assert isinstance(bad, AcceptedBatch) and len(bad.bad_readings) == 1
+
+
+def test_remembered_topics_are_bounded_and_judged_as_the_first_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Parsed node topics are remembered; a stream of ever new topics must not grow intake's
+    memory, and a topic refused once is refused again the same way."""
+    monkeypatch.setattr(_NodeTopics, "MAX_TOPICS", 3)
+    checker = intake()
+    for i in range(10):
+        refused = checker.readings(f"envnet/v1/nodes/other-{i}/readings", payload([good()]))
+        assert isinstance(refused, Refusal) and refused.reason == "unknown_node"
+        assert len(checker._topics._parsed) <= 3
+    for _ in range(2):
+        assert isinstance(checker.readings(TOPIC, payload([good()])), AcceptedBatch)
+        bad = checker.readings("envnet/v1/nodes/Bad Id/readings", payload([good()]))
+        assert isinstance(bad, Refusal) and bad.reason == "bad_topic"
