@@ -271,6 +271,7 @@ class AggregatorService:
                 list(plan.keep),
                 self._handle,
                 read_buffer=config.mqtt.read_buffer_messages,
+                read_buffer_bytes=config.mqtt.read_buffer_bytes,
                 pause_after_s=config.mqtt.pause_after_s,
                 wait_resumable=lambda: pipeline.budget.wait_for_room(0.5),
                 on_state=self._on_intake_state,

@@ -50,6 +50,8 @@ WATCH_INTERVAL_S: Final = 0.05
 # is decoded in one go, and meanwhile no InfluxDB response is read, no write is started and
 # no frame reaches the alerting worker: the stages then take turns instead of overlapping.
 CONSUME_SLICE_S: Final = 0.002
+# Default of [mqtt] read_buffer_bytes (IntakeSettings).
+READ_BUFFER_BYTES: Final = 2 * 1024 * 1024
 DEFAULT_MQTT_URL: Final = "mqtt://localhost:1883"
 
 
@@ -94,6 +96,11 @@ class IntakeSettings(SessionSettings, frozen=True, forbid_unknown_fields=True):
     # Flow control: with this many received messages waiting for the pipeline, intake stops
     # reading the socket (TCP then holds the broker back), and reads again below a quarter.
     read_buffer_messages: Annotated[int, msgspec.Meta(ge=4)] = 2000
+    # ... or with this many payload bytes waiting, whichever comes first. The pipeline has a
+    # buffer of its own ([influx] max_buffered_readings): this one only has to keep intake fed
+    # between two reads of the socket. By messages alone, 2000 backlog messages of 100
+    # readings (11 kB each) held 22 MiB, and 2000 of max_payload_bytes up to 2 GiB.
+    read_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = READ_BUFFER_BYTES
     # Reading stopped this long means storage is stalled: intake disconnects and the broker
     # holds the backlog for our persistent session. Must stay below keepalive_s, after which
     # an unread socket counts as dead.
@@ -294,26 +301,39 @@ def chunked(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
         yield list(items[start : start + size])
 
 
+def _payload_size(message: aiomqtt.Message) -> int:
+    payload = message.payload
+    return len(payload) if isinstance(payload, bytes | bytearray | str) else 0
+
+
 class FlowQueue(asyncio.Queue[aiomqtt.Message]):
-    """aiomqtt's receive queue, with watermarks: at `high` messages it stops its client
-    reading the socket, and resumes it once the consumer has taken it down to `low`."""
+    """aiomqtt's receive queue, with watermarks: at `high` messages or `high_bytes` payload
+    bytes it stops its client reading the socket, and resumes it once the consumer has taken
+    it down to a quarter of both."""
 
     def __init__(self, maxsize: int = 0) -> None:
         super().__init__(maxsize)
         self._client: BurstReadClient | None = None
         self._high = self._low = 0
+        self._high_bytes = self._low_bytes = 0
+        self.bytes = 0  # payload bytes queued
 
-    def attach(self, client: BurstReadClient, high: int) -> None:
+    def attach(self, client: BurstReadClient, high: int, high_bytes: int) -> None:
         self._client, self._high, self._low = client, high, high // 4
+        self._high_bytes, self._low_bytes = high_bytes, high_bytes // 4
 
     def put_nowait(self, item: aiomqtt.Message) -> None:
         super().put_nowait(item)
-        if self._client is not None and self.qsize() >= self._high:
+        self.bytes += _payload_size(item)
+        if self._client is not None and (
+            self.qsize() >= self._high or self.bytes >= self._high_bytes
+        ):
             self._client.pause_reading()
 
     def get_nowait(self) -> aiomqtt.Message:
         item = super().get_nowait()
-        if self._client is not None and self.qsize() <= self._low:
+        self.bytes -= _payload_size(item)
+        if self._client is not None and self.qsize() <= self._low and self.bytes <= self._low_bytes:
             self._client.resume_reading()
         return item
 
@@ -337,6 +357,7 @@ class Subscriber:
         handler: Handler,
         *,
         read_buffer: int,
+        read_buffer_bytes: int = READ_BUFFER_BYTES,
         pause_after_s: float,
         wait_resumable: Callable[[], Awaitable[None]],
         on_state: Callable[[bool], None] = lambda connected: None,
@@ -357,6 +378,7 @@ class Subscriber:
         self._on_subscribed = on_subscribed
         self._handler = handler
         self._read_buffer = read_buffer
+        self._read_buffer_bytes = read_buffer_bytes
         self._pause_after_s = pause_after_s
         self._wait_resumable = wait_resumable
         self._on_state = on_state
@@ -451,7 +473,7 @@ class Subscriber:
         await self._subscribe_chunks(client, list(self._subscriptions))
         # Flow control starts only now: reading paused before a SUBACK arrived (the broker
         # sends a queued backlog first) would wait for it forever.
-        queue.attach(client, self._read_buffer)
+        queue.attach(client, self._read_buffer, self._read_buffer_bytes)
         self.subscribed.set()
         while True:
             subscriptions = await self._added.get()

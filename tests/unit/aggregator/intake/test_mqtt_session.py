@@ -117,3 +117,61 @@ def test_refused_filters_are_those_a_suback_answered_0x80() -> None:
     assert refused_filters(subscriptions, [granted, failed, granted]) == ["b"]
     assert refused_filters(subscriptions, [1, 0x80, 0x80]) == ["b", "c"]
     assert refused_filters(subscriptions, [1, 1, 1]) == []
+
+
+class _ReadSwitch:
+    """Stands in for BurstReadClient's flow control: whether the socket is being read."""
+
+    def __init__(self) -> None:
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+def _message(size: int, mid: int = 1) -> aiomqtt.Message:
+    return aiomqtt.Message("t", b"x" * size, 1, False, mid, None)
+
+
+def test_the_receive_queue_stops_reading_at_its_byte_bound_before_its_message_bound() -> None:
+    # Backlog messages of 100 readings are about 11 kB: 2000 of them held 22 MiB.
+    switch = _ReadSwitch()
+    queue = FlowQueue()
+    queue.attach(switch, high=2000, high_bytes=110_000)  # type: ignore[arg-type]
+    for i in range(9):
+        queue.put_nowait(_message(11_000, i + 1))
+    assert switch.reading and queue.bytes == 99_000
+    queue.put_nowait(_message(11_000))
+    assert not switch.reading  # 10 messages, 110 kB: far below 2000 messages
+    # Reading resumes once the bytes are down to a quarter (27.5 kB): 2 messages left.
+    for left in range(9, 2, -1):
+        queue.get_nowait()
+        assert not switch.reading, left
+    queue.get_nowait()
+    assert switch.reading and queue.bytes == 22_000
+
+
+def test_the_receive_queue_still_stops_reading_at_its_message_bound() -> None:
+    switch = _ReadSwitch()
+    queue = FlowQueue()
+    queue.attach(switch, high=8, high_bytes=1_000_000)  # type: ignore[arg-type]
+    for i in range(8):
+        queue.put_nowait(_message(700, i + 1))
+    assert not switch.reading
+    for _ in range(6):  # down to 2 messages, a quarter of 8
+        queue.get_nowait()
+    assert switch.reading
+
+
+def test_a_message_larger_than_the_byte_bound_is_read_and_handled() -> None:
+    # One oversized payload pauses reading; taking it resumes it (no deadlock).
+    switch = _ReadSwitch()
+    queue = FlowQueue()
+    queue.attach(switch, high=2000, high_bytes=64 * 1024)  # type: ignore[arg-type]
+    queue.put_nowait(_message(1024 * 1024))
+    assert not switch.reading
+    queue.get_nowait()
+    assert switch.reading and queue.bytes == 0
