@@ -109,6 +109,14 @@ async def _first(awaitable: Awaitable[object], task: asyncio.Task[None]) -> None
     waiter.cancel()
 
 
+# What an ack needs of a stored batch: (node, journal, seq).
+AckKey = tuple[str, str, int]
+
+
+def ack_keys(batches: list[AcceptedBatch]) -> list[AckKey]:
+    return [(batch.info.node, batch.journal, batch.seq) for batch in batches]
+
+
 @dataclass(slots=True)
 class _Outbox:
     """Acks and alert transitions waiting for the publisher, coalesced per node and journal."""
@@ -122,17 +130,17 @@ class _Outbox:
         self.acks.setdefault((batch.info.node, batch.journal), []).append(batch.seq)
         self.ready.set()
 
-    def ack_all(self, batches: list[AcceptedBatch]) -> None:
+    def ack_all(self, keys: list[AckKey]) -> None:
         """`ack` of each (the batches of one write), waking the publisher once."""
         acks = self.acks
-        for batch in batches:
-            key = (batch.info.node, batch.journal)
+        for node, journal, seq in keys:
+            key = (node, journal)
             seqs = acks.get(key)
             if seqs is None:
-                acks[key] = [batch.seq]
+                acks[key] = [seq]
             else:
-                seqs.append(batch.seq)
-        if batches:
+                seqs.append(seq)
+        if keys:
             self.ready.set()
 
     def alert(self, transition: Transition) -> None:
@@ -263,6 +271,7 @@ class AggregatorService:
                 list(plan.keep),
                 self._handle,
                 read_buffer=config.mqtt.read_buffer_messages,
+                read_buffer_bytes=config.mqtt.read_buffer_bytes,
                 pause_after_s=config.mqtt.pause_after_s,
                 wait_resumable=lambda: pipeline.budget.wait_for_room(0.5),
                 on_state=self._on_intake_state,
@@ -617,17 +626,20 @@ class AggregatorService:
     async def _stored(self, batches: list[AcceptedBatch]) -> None:
         for batch in batches:
             self._seqs.stored(batch.info.node, batch.journal, batch.seq, batch.digest)
+        keys = ack_keys(batches)
         try:
             evaluated = await self._alerting.stored(batches)
         except WorkerError:
-            self._evaluated(batches)  # stored is stored: the alerts are what is lost
+            self._evaluated(keys)  # stored is stored: the alerts are what is lost
             return
         # The acks wait for the evaluation: an acked batch has had its alerts judged and
-        # saved, so a crash cannot lose an alert whose readings the node has deleted.
-        evaluated.add_done_callback(functools.partial(self._evaluated, batches))
+        # saved, so a crash cannot lose an alert whose readings the node has deleted. The
+        # wait holds only the batches' keys: their readings (about 250 B each, up to
+        # MAX_STORED_IN_FLIGHT writes of them) are the worker's now, and freed here.
+        evaluated.add_done_callback(functools.partial(self._evaluated, keys))
 
-    def _evaluated(self, batches: list[AcceptedBatch], _: object = None) -> None:
-        self._outbox.ack_all(batches)
+    def _evaluated(self, keys: list[AckKey], _: object = None) -> None:
+        self._outbox.ack_all(keys)
 
     def _submit_lines(self, lines: list[str]) -> None:
         """What the alerting side derived: windows, AQI, water quality, alert records."""

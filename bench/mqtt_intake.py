@@ -132,8 +132,7 @@ async def _drain_intake(port: int, client_id: str, count: int) -> float:
         while received < count:
             if not messages:
                 await connection.wait()
-            messages.popleft()
-            connection.taken()
+            connection.taken(len(messages.popleft()[1]))
             if received == 0:
                 started = time.perf_counter()
             received += 1

@@ -116,7 +116,9 @@ class IntakeConnection:
         # No flow control until limit(): reading paused before the first SUBACK arrived
         # (the broker sends a queued backlog first) would wait for it for ever.
         self._high = self._low = 0
+        self._high_bytes = self._low_bytes = 0
         self.messages: deque[tuple[str, bytes]] = deque()
+        self.bytes = 0  # payload bytes waiting in `messages`
         self.heard_at = time.monotonic()
         self._transport: asyncio.Transport | None = None
         self._written_at = time.monotonic()
@@ -238,13 +240,15 @@ class IntakeConnection:
     def received(self, publishes: list[Publish]) -> None:
         messages = self.messages
         acks = [puback_packet(packet_id) for _, _, packet_id in publishes if packet_id]
-        messages.extend((topic, payload) for topic, payload, _ in publishes)
+        for topic, payload, _ in publishes:
+            messages.append((topic, payload))
+            self.bytes += len(payload)
         if acks:
             self._write(b"".join(acks))
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self._high and len(messages) >= self._high:
+        if self._high and (len(messages) >= self._high or self.bytes >= self._high_bytes):
             self.pause_reading()
 
     def control(self, packet: Control) -> None:
@@ -280,18 +284,28 @@ class IntakeConnection:
         error = self._lost.exception()
         return str(error) if error else "connection closed"
 
-    def limit(self, high_water: int) -> None:
-        """Flow control from now on: stop reading at `high_water` waiting messages, read
-        again at a quarter of it."""
-        if high_water < 4:
-            raise ValueError("high_water must be at least 4")
-        self._high, self._low = high_water, high_water // 4
-        if len(self.messages) >= high_water:
+    def limit(self, high_messages: int, high_bytes: int) -> None:
+        """Flow control from now on: stop reading at `high_messages` waiting messages or
+        `high_bytes` of their payloads, whichever comes first; read again once both are down
+        to a quarter. The bytes bound matters for large messages: 2,000 backlog messages of
+        100 readings hold 22 MiB, 2,000 of the 1 MiB payload limit 2 GiB."""
+        if high_messages < 4 or high_bytes < 4:
+            raise ValueError("flow control needs marks of at least 4")
+        self._high, self._low = high_messages, high_messages // 4
+        self._high_bytes, self._low_bytes = high_bytes, high_bytes // 4
+        if len(self.messages) >= self._high or self.bytes >= self._high_bytes:
             self.pause_reading()
 
-    def taken(self) -> None:
-        """The consumer took messages off `messages`: read again once below the low mark."""
-        if self._read_paused_at is not None and len(self.messages) <= self._low:
+    def taken(self, payload_bytes: int) -> None:
+        """The consumer took a message of `payload_bytes` off `messages`: read again once
+        below both low marks. A single message above the bytes mark is still read and taken,
+        so it cannot stall intake."""
+        self.bytes -= payload_bytes
+        if (
+            self._read_paused_at is not None
+            and len(self.messages) <= self._low
+            and self.bytes <= self._low_bytes
+        ):
             self.resume_reading()
 
     async def subscribe(self, filters: Sequence[tuple[str, int]], timeout_s: float) -> list[int]:

@@ -55,6 +55,8 @@ WATCH_INTERVAL_S: Final = 0.05
 # is decoded in one go, and meanwhile no InfluxDB response is read, no write is started and
 # no frame reaches the alerting worker: the stages then take turns instead of overlapping.
 CONSUME_SLICE_S: Final = 0.002
+# Default of [mqtt] read_buffer_bytes (IntakeSettings).
+READ_BUFFER_BYTES: Final = 2 * 1024 * 1024
 DEFAULT_MQTT_URL: Final = "mqtt://localhost:1883"
 
 
@@ -99,6 +101,11 @@ class IntakeSettings(SessionSettings, frozen=True, forbid_unknown_fields=True):
     # Flow control: with this many received messages waiting for the pipeline, intake stops
     # reading the socket (TCP then holds the broker back), and reads again below a quarter.
     read_buffer_messages: Annotated[int, msgspec.Meta(ge=4)] = 2000
+    # ... or with this many payload bytes waiting, whichever comes first. The pipeline has a
+    # buffer of its own ([influx] max_buffered_readings): this one only has to keep intake fed
+    # between two reads of the socket. By messages alone, 2000 backlog messages of 100
+    # readings (11 kB each) held 22 MiB, and 2000 of max_payload_bytes up to 2 GiB.
+    read_buffer_bytes: Annotated[int, msgspec.Meta(ge=64 * 1024)] = READ_BUFFER_BYTES
     # Reading stopped this long means storage is stalled: intake disconnects and the broker
     # holds the backlog for our persistent session. Must stay below keepalive_s, after which
     # an unread socket counts as dead.
@@ -309,6 +316,7 @@ class Subscriber:
         handler: Handler,
         *,
         read_buffer: int,
+        read_buffer_bytes: int = READ_BUFFER_BYTES,
         pause_after_s: float,
         wait_resumable: Callable[[], Awaitable[None]],
         on_state: Callable[[bool], None] = lambda connected: None,
@@ -329,6 +337,7 @@ class Subscriber:
         self._on_subscribed = on_subscribed
         self._handler = handler
         self._read_buffer = read_buffer
+        self._read_buffer_bytes = read_buffer_bytes
         self._pause_after_s = pause_after_s
         self._wait_resumable = wait_resumable
         self._on_state = on_state
@@ -420,7 +429,7 @@ class Subscriber:
         await self._subscribe_chunks(connection, list(self._subscriptions))
         # Flow control starts only now: reading paused before a SUBACK arrived (the broker
         # sends a queued backlog first) would wait for it forever.
-        connection.limit(self._read_buffer)
+        connection.limit(self._read_buffer, self._read_buffer_bytes)
         self.subscribed.set()
         while True:
             subscriptions = await self._added.get()
@@ -459,7 +468,7 @@ class Subscriber:
                 # Idle: wait, which also notices a lost connection.
                 await connection.wait()
             message = messages.popleft()
-            connection.taken()
+            connection.taken(len(message[1]))
             await self._handle(message)
             if (now := time.monotonic()) > slice_end:
                 await asyncio.sleep(0)

@@ -40,7 +40,7 @@ async def take(conn: IntakeConnection, count: int) -> list[tuple[str, bytes]]:
         if not conn.messages:
             await conn.wait()
         taken.append(conn.messages.popleft())
-        conn.taken()
+        conn.taken(len(taken[-1][1]))
     return taken
 
 
@@ -86,7 +86,7 @@ def test_reading_stops_at_the_high_mark_and_resumes_below_a_quarter(
             await conn.subscribe([("t/#", 1)], 10)
         publish_all(mosquitto.port, "t/x", [b"m" * 300] * count)
         async with connection(mosquitto.port, "flow-test") as conn:
-            conn.limit(high)
+            conn.limit(high, 1 << 30)
             deadline = time.monotonic() + 30
             paused = conn.read_paused_for
             while paused(time.monotonic()) == 0 and time.monotonic() < deadline:  # noqa: ASYNC110 - polled: the pause has no event

@@ -150,7 +150,9 @@ def received(config: AggregatorConfig, environ: dict[str, str]) -> dict[str, Any
             "session.endpoint": mqtt.endpoint(),
             # Every broker the sessions rotate through (the first is session.endpoint).
             "session.endpoints": mqtt.endpoints(),
-            "subscriber": _fields(mqtt, "read_buffer_messages pause_after_s max_payload_bytes"),
+            "subscriber": _fields(
+                mqtt, "read_buffer_messages read_buffer_bytes pause_after_s max_payload_bytes"
+            ),
             "pipeline": _fields(influx, batching + " retry_initial_s retry_cap_s"),
             "health_limits": _fields(metrics, limits),
             "webhooks": [

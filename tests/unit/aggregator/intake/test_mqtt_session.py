@@ -110,3 +110,53 @@ def test_refused_filters_are_those_a_suback_answered_0x80() -> None:
     assert refused_filters(subscriptions, [granted, failed, granted]) == ["b"]
     assert refused_filters(subscriptions, [1, 0x80, 0x80]) == ["b", "c"]
     assert refused_filters(subscriptions, [1, 1, 1]) == []
+
+
+def unconnected() -> IntakeConnection:
+    """Flow control is bookkeeping: a connection never connected keeps it too."""
+    endpoint = SessionSettings("mqtt://127.0.0.1:1").endpoint()
+    return IntakeConnection(endpoint, client_id="flow-test", clean=False, keepalive_s=30)
+
+
+def reading(connection: IntakeConnection) -> bool:
+    return connection.read_paused_for(time.monotonic()) == 0
+
+
+def take_one(connection: IntakeConnection) -> None:
+    connection.taken(len(connection.messages.popleft()[1]))
+
+
+def test_intake_stops_reading_at_its_byte_bound_before_its_message_bound() -> None:
+    # Backlog messages of 100 readings are about 11 kB: 2000 of them held 22 MiB.
+    connection = unconnected()
+    connection.limit(2000, 110_000)
+    connection.received([("t", b"x" * 11_000, i + 1) for i in range(9)])
+    assert reading(connection) and connection.bytes == 99_000
+    connection.received([("t", b"x" * 11_000, 10)])
+    assert not reading(connection)  # 10 messages, 110 kB: far below 2000 messages
+    # Reading resumes once the bytes are down to a quarter (27.5 kB): 2 messages left.
+    for left in range(9, 2, -1):
+        take_one(connection)
+        assert not reading(connection), left
+    take_one(connection)
+    assert reading(connection) and connection.bytes == 22_000
+
+
+def test_intake_still_stops_reading_at_its_message_bound() -> None:
+    connection = unconnected()
+    connection.limit(8, 1_000_000)
+    connection.received([("t", b"x" * 700, i + 1) for i in range(8)])
+    assert not reading(connection)
+    for _ in range(6):  # down to 2 messages, a quarter of 8
+        take_one(connection)
+    assert reading(connection)
+
+
+def test_a_message_larger_than_the_byte_bound_is_read_and_handled() -> None:
+    # One oversized payload pauses reading; taking it resumes it (no deadlock).
+    connection = unconnected()
+    connection.limit(2000, 64 * 1024)
+    connection.received([("t", b"x" * 1024 * 1024, 1)])
+    assert not reading(connection)
+    take_one(connection)
+    assert reading(connection) and connection.bytes == 0
