@@ -3,13 +3,16 @@ Ctrl-C (SIGINT) stops everything it started, and only that."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from simulators.local_stack import Influxd, Mosquitto
 from tests.support.harness import count, wait_for
@@ -19,8 +22,9 @@ DEMO = [sys.executable, "-m", "envnet.cli", "demo", "--plain", "--nodes", "10"]
 DEMO_CAP_S = 300
 
 
-def processes_mentioning(text: str) -> list[str]:
-    found = []
+def pids_mentioning(text: str) -> dict[int, str]:
+    """Processes whose command line mentions `text`: pid -> command line."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -29,8 +33,22 @@ def processes_mentioning(text: str) -> list[str]:
         except OSError:
             continue
         if text in cmdline and str(os.getpid()) != entry.name:
-            found.append(cmdline)
+            found[int(entry.name)] = cmdline
     return found
+
+
+def processes_mentioning(text: str) -> list[str]:
+    return list(pids_mentioning(text).values())
+
+
+@pytest.fixture(autouse=True)
+def _reap_demo_children(tmp_path: Path) -> Iterator[None]:
+    """A demo killed mid-run (the test's timeout) cannot stop its children: whatever still
+    mentions this test's demo directory afterwards is killed, so no run leaves processes."""
+    yield
+    for pid in pids_mentioning(str(tmp_path / "dev")):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _more_alerts_than(influxd: Influxd, before: int) -> Callable[[], bool]:
