@@ -327,10 +327,16 @@ def _summary(services: Stack, state: DemoState, demo_dir: Path, wanted: str | No
     print(f"\nstored readings: {stored}; alert events seen: {fired}; logs in {demo_dir}")
     if rules:
         print("alerts fired: " + ", ".join(f"{r} x{n}" for r, n in sorted(rules.items())))
-    print(influx_hints(services))
-    print(alertmanager_hint(services))
     if services.own:
-        print(f"(the demo's own influxd has stopped; its data stays in {demo_dir.parent}/influxdb)")
+        # Its own broker, influxd and Alertmanager stop as it exits: pointing at their ports
+        # now would send the reader to nothing (the hints were printed at the start).
+        print(
+            f"(the demo's own services stop now; influxd's data stays in "
+            f"{demo_dir.parent}/influxdb)"
+        )
+    else:
+        print(influx_hints(services))
+        print(alertmanager_hint(services))
     if wanted is not None and wanted not in rules:
         print(f"no {wanted} alert fired")
         return 1

@@ -123,4 +123,7 @@ def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
     assert "stored readings:" in "".join(lines)
     # With no ENVNET_ALERTMANAGER_URL it ran its own Alertmanager, and said where its UI is.
     assert re.search(r"its UI at http://127\.0\.0\.1:\d+/#/alerts", "".join(lines))
+    # ...at the start only: its summary does not send the reader to services it has stopped.
+    summary = "".join(lines).split("stored readings:")[1]
+    assert "its UI at" not in summary and "influx -host" not in summary, summary
     assert (directory / "alertmanager" / "alertmanager.yml").exists()
