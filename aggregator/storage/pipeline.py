@@ -86,8 +86,12 @@ class PipelineSettings(InfluxTarget, frozen=True, forbid_unknown_fields=True):
     linger_ms: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 50
     # Concurrent write requests. influxd answers 500 when overrun; bound it.
     max_inflight: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3
-    # Readings accepted but not yet stored; beyond this, intake waits (backpressure).
-    max_buffered_readings: Annotated[int, msgspec.Meta(ge=1000)] = 200_000
+    # Readings accepted but not yet stored; beyond this, intake waits (backpressure). A
+    # buffered reading takes about 250 B. The stages hold about 20,000 (max_inflight writes
+    # of batch_readings, being written or waiting for the worker, and the next chunk); the
+    # rest only lets intake run ahead. 200,000 cost the service about 35 MiB more at its peak
+    # than 50,000, for no rate measurable on a 2-core machine (bench/README.md, "Memory").
+    max_buffered_readings: Annotated[int, msgspec.Meta(ge=1000)] = 50_000
     retry_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 0.2
     retry_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
