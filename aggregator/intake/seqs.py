@@ -59,8 +59,13 @@ class SeqTracker:
         self._inflight: dict[str, dict[_Key, set[int]]] = {}
         # Per node and journal, the digest last stored under each recent seq, oldest first.
         # Journals are ordered by their last store, so the one a node left goes first. Keyed
-        # by journal first so that the id is kept once per journal, not once per batch.
-        self._stored: dict[str, OrderedDict[str, OrderedDict[int, int]]] = {}
+        # by journal first so that the id is kept once per journal, not once per batch. The
+        # seqs are in a plain dict (insertion-ordered; a re-stored seq is re-inserted): 108 B
+        # a remembered batch against 172 in an OrderedDict, whose links cost the difference,
+        # and every node ends up remembering RECENT_PER_NODE (42 MiB against 67 per 100
+        # nodes). Evicting from its front costs about 1 µs more a batch (it skips the slots
+        # of earlier evictions until the dict is resized).
+        self._stored: dict[str, OrderedDict[str, dict[int, int]]] = {}
         self._remembered: dict[str, int] = {}
 
     def state(self, node: str, journal: str, seq: int, digest: int) -> SeqState:
@@ -95,11 +100,11 @@ class SeqTracker:
             journals = self._stored[node] = OrderedDict()
         recent = journals.get(journal)
         if recent is None:
-            recent = journals[journal] = OrderedDict()
+            recent = journals[journal] = {}
         elif len(journals) > 1:
             journals.move_to_end(journal)
         if seq in recent:
-            recent.move_to_end(seq)
+            del recent[seq]  # to the end, as the newest
             recent[seq] = digest
             return
         recent[seq] = digest
@@ -111,10 +116,10 @@ class SeqTracker:
         """Stored batches of `node` remembered, over all its journals."""
         return self._remembered.get(node, 0)
 
-    def _forget_oldest(self, node: str, journals: OrderedDict[str, OrderedDict[int, int]]) -> None:
+    def _forget_oldest(self, node: str, journals: OrderedDict[str, dict[int, int]]) -> None:
         while self._remembered[node] > self._limit:
             journal, oldest = next(iter(journals.items()))
-            oldest.popitem(last=False)
+            del oldest[next(iter(oldest))]
             if not oldest:
                 del journals[journal]
             self._remembered[node] -= 1
