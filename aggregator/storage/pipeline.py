@@ -90,7 +90,8 @@ class PipelineSettings(InfluxTarget, frozen=True, forbid_unknown_fields=True):
     # buffered reading takes about 250 B. The stages hold about 20,000 (max_inflight writes
     # of batch_readings, being written or waiting for the worker, and the next chunk); the
     # rest only lets intake run ahead. 200,000 cost the service about 35 MiB more at its peak
-    # than 50,000, for no rate measurable on a 2-core machine (bench/README.md, "Memory").
+    # than 50,000, for no rate difference above a shared 2-core machine's noise
+    # (bench/README.md, "Memory").
     max_buffered_readings: Annotated[int, msgspec.Meta(ge=1000)] = 50_000
     retry_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 0.2
     retry_cap_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
