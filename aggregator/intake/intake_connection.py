@@ -164,6 +164,9 @@ class IntakeConnection:
         except OSError as exc:  # refused, unreachable, TLS failure (ssl.SSLError)
             self._close()
             raise IntakeConnectionError(f"cannot connect to {endpoint.display}: {exc}") from None
+        except BaseException:  # lost during the handshake, or cancelled (shutdown)
+            self._close()
+            raise
         if connack.code:
             self._close()
             reason = CONNACK_REASONS.get(connack.code, f"code {connack.code}")

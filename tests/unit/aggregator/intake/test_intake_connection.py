@@ -131,3 +131,29 @@ def test_a_subscribe_without_suback_times_out_as_a_connection_error() -> None:
                 await conn.subscribe([("t/#", 1)], 0.3)
 
     asyncio.run(with_broker(no_suback, body))
+
+
+def test_a_connect_cancelled_during_the_handshake_closes_its_socket() -> None:
+    """Shutdown while the broker has not answered yet: the socket is not left open."""
+    got_connect = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)
+        got_connect.set()
+        await reader.read()  # returns once the client closes its end
+        closed.set()
+
+    async def connect(port: int) -> None:
+        async with connect_to(port):
+            pass
+
+    async def body(port: int) -> None:
+        connecting = asyncio.create_task(connect(port))
+        await got_connect.wait()
+        connecting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await connecting
+        await closed.wait()
+
+    asyncio.run(with_broker(slow, body))
