@@ -193,12 +193,6 @@ class BurstReadClient(aiomqtt.Client):
 
     MAX_PACKETS_PER_WAKEUP: ClassVar[int] = 256
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._reader: Callable[[], None] | None = None
-        self._reader_fd = -1
-        self._read_paused_at: float | None = None
-
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
         loop = self._loop
         queue = self._queue
@@ -208,7 +202,7 @@ class BurstReadClient(aiomqtt.Client):
                 for _ in range(self.MAX_PACKETS_PER_WAKEUP):
                     received = queue.qsize()
                     client.loop_read()
-                    if self._read_paused_at is not None or client.socket() is None:
+                    if client.socket() is None:
                         break
                     # A packet that was a message: read on. Otherwise the socket may be empty
                     # (paho read nothing), and only then is it asked, once per wake-up
@@ -221,36 +215,11 @@ class BurstReadClient(aiomqtt.Client):
                     self._disconnected.set_exception(exc)
 
         def start() -> None:
-            self._reader, self._reader_fd = on_readable, sock.fileno()
-            if self._read_paused_at is None:
-                loop.add_reader(self._reader_fd, on_readable)
+            loop.add_reader(sock.fileno(), on_readable)
             self._misc_task = loop.create_task(self._misc_loop())
 
         # paho calls this from the executor thread that ran connect() (as in aiomqtt).
         loop.call_soon_threadsafe(start)
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
-        super()._on_socket_close(client, userdata, sock)
-        self._reader, self._reader_fd = None, -1
-
-    # -- flow control: stop reading the socket while the consumer is behind, so TCP pushes
-    # back on the broker instead of messages piling up in memory.
-
-    def pause_reading(self) -> None:
-        if self._read_paused_at is None:
-            self._read_paused_at = time.monotonic()
-            if self._reader_fd >= 0:
-                self._loop.remove_reader(self._reader_fd)
-
-    def resume_reading(self) -> None:
-        if self._read_paused_at is not None:
-            self._read_paused_at = None
-            if self._reader is not None and self._reader_fd >= 0:
-                self._loop.add_reader(self._reader_fd, self._reader)
-
-    def read_paused_for(self, now: float) -> float:
-        """Seconds reading has been paused, 0 when it is not."""
-        return 0.0 if self._read_paused_at is None else now - self._read_paused_at
 
 
 def _has_data(sock: PahoSocket) -> bool:
