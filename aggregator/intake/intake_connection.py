@@ -122,7 +122,8 @@ class IntakeConnection:
         self.heard_at = time.monotonic()
         self._transport: asyncio.Transport | None = None
         self._written_at = time.monotonic()
-        self._lost: asyncio.Future[None] | None = None
+        # Why the connection is over; None while it is open (not yet: "not connected").
+        self._ended: str | None = "not connected"
         self._waiter: asyncio.Future[None] | None = None
         self._connack: asyncio.Future[ConnAck] | None = None
         self._pending: dict[int, asyncio.Future[Control]] = {}
@@ -134,7 +135,7 @@ class IntakeConnection:
 
     async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()
-        self._lost = loop.create_future()
+        self._ended = None
         self._connack = loop.create_future()
         endpoint = self._endpoint
         try:
@@ -196,25 +197,24 @@ class IntakeConnection:
         return ssl.create_default_context(cafile=self._ca_file)
 
     def _close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
         self.fail("connection closed")
 
     def fail(self, why: str) -> None:
-        """The connection is over: every waiter gets IntakeConnectionError(why)."""
-        error = IntakeConnectionError(why)
+        """The connection is over: every waiter gets IntakeConnectionError(why); the first
+        reason given is the one kept."""
+        if self._ended is None:
+            self._ended = why
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
-        for future in (self._lost, self._waiter, self._connack, *self._pending.values()):
+        error = IntakeConnectionError(self._ended)
+        for future in (self._waiter, self._connack, *self._pending.values()):
             if future is not None and not future.done():
                 future.set_exception(error)
         self._pending.clear()
-        if self._lost is not None:
-            self._lost.exception()  # retrieved: nobody may be waiting on it
 
     @property
     def closed(self) -> bool:
-        return self._lost is None or self._lost.done()
+        return self._ended is not None
 
     def _write(self, packet: bytes) -> None:
         # On a closing connection nothing is sent: unacknowledged messages come again on the
@@ -242,10 +242,12 @@ class IntakeConnection:
 
     def received(self, publishes: list[Publish]) -> None:
         messages = self.messages
-        acks = [puback_packet(packet_id) for _, _, packet_id in publishes if packet_id]
-        for topic, payload, _ in publishes:
+        acks = []
+        for topic, payload, packet_id in publishes:
             messages.append((topic, payload))
             self.bytes += len(payload)
+            if packet_id:  # QoS 1 (3.3.4); QoS 0 is not acknowledged
+                acks.append(puback_packet(packet_id))
         if acks:
             self._write(b"".join(acks))
         waiter = self._waiter
@@ -271,8 +273,8 @@ class IntakeConnection:
         """Until a message waits in `messages`; IntakeConnectionError once the connection is
         over and nothing waits."""
         while not self.messages:
-            if self.closed:
-                raise IntakeConnectionError(self._why_lost())
+            if self._ended is not None:
+                raise IntakeConnectionError(self._ended)
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await waiter
@@ -280,12 +282,6 @@ class IntakeConnection:
                 continue  # messages that came before the loss are handed out first
             finally:
                 self._waiter = None
-
-    def _why_lost(self) -> str:
-        if self._lost is None:
-            return "not connected"
-        error = self._lost.exception()
-        return str(error) if error else "connection closed"
 
     def limit(self, high_messages: int, high_bytes: int) -> None:
         """Flow control from now on: stop reading at `high_messages` waiting messages or
@@ -330,8 +326,8 @@ class IntakeConnection:
         return self._next_id
 
     async def _request(self, packet_id: int, packet: bytes, timeout_s: float) -> Control:
-        if self.closed:
-            raise IntakeConnectionError(self._why_lost())
+        if self._ended is not None:
+            raise IntakeConnectionError(self._ended)
         future: asyncio.Future[Control] = asyncio.get_running_loop().create_future()
         self._pending[packet_id] = future
         self._write(packet)
