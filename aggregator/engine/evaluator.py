@@ -123,7 +123,7 @@ class Evaluator:
         out = Evaluation()
         node = info.node
         judge = self.health.judge
-        windowed: list[tuple[tuple[str, str, str], ReadingValues, SeriesSpec]] = []
+        windowed: list[ReadingValues] = []
         horizon = now_ms + self._max_future_ms if self._max_future_ms else None
         newest_end = -1
         for r in readings:
@@ -131,22 +131,27 @@ class Evaluator:
                 self.future_readings += 1
                 continue
             judge(node, r)
-            spec = SPECS.get(r.quantity)
-            if spec is not None:
-                windowed.append(((node, r.sensor, r.quantity), r, spec))
-                newest_end = max(newest_end, r.ts + r.period_s * 1000)
-            if r.quantity in POINT:
+            q = r.quantity
+            if q in SPECS:
+                windowed.append(r)
+                end = r.ts + r.period_s * 1000
+                newest_end = max(newest_end, end)
+            if q in POINT:
                 self._point(info, r, backlog, now_ms, out)
         if windowed:
-            for w in self.windows.add_batch(windowed):
+            for w in self.windows.add_node(node, windowed, SPECS):
                 self._window(info, w, backlog, now_ms, out)
-            self._aqi_records(info, backlog, now_ms, out)
+            if self._aqi_due:
+                self._aqi_records(info, backlog, now_ms, out)
             self.clocks.observe(node, newest_end, now_ms)
-        # Health, too, is late when its data is: a flatline in a 2013 replay is not news.
-        out.observations.extend(
-            o if o.late or not self._late(False, False, o.at_ms, now_ms) else replace(o, late=True)
-            for o in self.health.take_observations(late=backlog)
-        )
+        if health := self.health.take_observations(late=backlog):
+            # Health, too, is late when its data is: a flatline in a 2013 replay is not news.
+            out.observations.extend(
+                o
+                if o.late or not self._late(False, False, o.at_ms, now_ms)
+                else replace(o, late=True)
+                for o in health
+            )
         return out
 
     def close(self, info: NodeInfo, until_ms: int, now_ms: int) -> Evaluation:
@@ -156,7 +161,7 @@ class Evaluator:
         closed = self.windows.advance_node(info.node, until_ms)
         for w in closed:
             self._window(info, w, False, now_ms, out)
-        if closed:
+        if self._aqi_due:
             self._aqi_records(info, False, now_ms, out)
         return out
 
@@ -169,11 +174,7 @@ class Evaluator:
         still count the pollutants that closed it before, or the AQI drops and the alert
         flaps (resolved, then fired again)."""
         node = info.node
-        closed = self.windows.add_batch(
-            ((node, r.sensor, r.quantity), r, spec)
-            for r in readings
-            if (spec := SPECS.get(r.quantity)) is not None
-        )
+        closed = self.windows.add_node(node, (r for r in readings if r.quantity in SPECS), SPECS)
         horizon = now_ms + self._max_future_ms if self._max_future_ms else None
         ends = [
             r.ts + r.period_s * 1000

@@ -666,7 +666,10 @@ class HealthMonitor:
     def take_observations(self, late: bool) -> list[Observation]:
         """Observations for every sensor check that turned on or off since the last call,
         in order. Call after judging a batch, with the batch's `late` flag."""
-        changes, self._changes = self._changes, []
+        changes = self._changes
+        if not changes:
+            return []  # almost every batch: no list swap
+        self._changes = []
         return [
             self._observation(c.sensor, c.check, c.active, c.detail, late, c.active)
             for c in changes

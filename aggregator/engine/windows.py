@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Final, Literal
 
@@ -58,6 +58,7 @@ import msgspec
 
 from aggregator.engine.event_time import EventTime
 from schemas.messages import ReadingValues
+from schemas.quantities import Quantity
 from schemas.standards.gb3095 import MIN_COVERAGE_1H_S
 from schemas.storage import WindowKind
 
@@ -414,10 +415,42 @@ class WindowEngine:
             for key, reading, spec in items:
                 self._add(key, reading, spec, out, defer=True)
         finally:
-            for series in self._dirty:
-                self._flush(series, out)
-            self._dirty.clear()
+            self._flush_dirty(out)
         return _ordered(out)
+
+    def add_node(
+        self, node: str, readings: Iterable[ReadingValues], specs: Mapping[Quantity, SeriesSpec]
+    ) -> list[WindowResult]:
+        """`add_batch` for readings of one node, each in the series its `specs[quantity]`
+        defines: what one message brings. The common case (a new reading inside its series'
+        open hour, which closes nothing) is inline, as in `add`: at the live rate the call
+        and the key tuples `add_batch` takes cost more than storing the reading."""
+        out: list[WindowResult] = []
+        get = self._series.get
+        try:
+            for r in readings:
+                spec = specs[r.quantity]
+                key = (node, r.sensor, r.quantity)
+                series = get(key)
+                if series is not None and series.spec is spec:
+                    ts = r.ts
+                    hour = ts - ts % HOUR_MS
+                    weight = r.period_s * 1000
+                    if hour == series.watermark and ts - hour + weight <= HOUR_MS:
+                        samples = series.open
+                        if ts not in samples:
+                            samples[ts] = (r.value, weight)
+                            continue
+                self._add(key, r, spec, out, defer=True)
+        finally:
+            self._flush_dirty(out)
+        return _ordered(out) if out else out
+
+    def _flush_dirty(self, out: list[WindowResult]) -> None:
+        """Re-evaluate, once each, the series that late readings of a batch changed."""
+        for series in self._dirty:
+            self._flush(series, out)
+        self._dirty.clear()
 
     def advance(self, key: SeriesKey, watermark_ms: int) -> list[WindowResult]:
         """Close what a reading of `key` starting at `watermark_ms` would close (e.g. after

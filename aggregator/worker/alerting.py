@@ -277,7 +277,18 @@ class Alerting:
 
     def stored(self, info: NodeInfo, readings: Sequence[ReadingValues], backlog: bool) -> None:
         """Judge a batch that is now stored (`backlog`: it came from the node's backlog)."""
+        self._stored(info, readings, backlog, self._clock.now_ms())
+
+    def stored_all(self, batches: Iterable[tuple[NodeInfo, Sequence[ReadingValues], bool]]) -> None:
+        """`stored` for the batches of one write, judged at one reading of the clock (they
+        were stored together; a live write holds hundreds of one-message batches)."""
         wall = self._clock.now_ms()
+        for info, readings, backlog in batches:
+            self._stored(info, readings, backlog, wall)
+
+    def _stored(
+        self, info: NodeInfo, readings: Sequence[ReadingValues], backlog: bool, wall: int
+    ) -> None:
         future = self.evaluator.future_readings
         result = self.evaluator.evaluate(info, readings, backlog, wall)
         if backlog:
@@ -287,12 +298,16 @@ class Alerting:
         self._judge(info, result, wall)
 
     def _judge(self, info: NodeInfo, result: Evaluation, wall: int) -> None:
-        self._store_derived(info, result)
-        self._apply(result.observations, wall)
+        # Most live batches close no window and change nothing: skip the empty passes.
+        if result.windows or result.aqi or result.water:
+            self._store_derived(info, result)
+        if result.observations:
+            self._apply(result.observations, wall)
         skipped = self.evaluator.skipped
-        for reason, count in skipped.items():
-            self._metrics.rules_skipped.labels(reason).inc(count)
-        skipped.clear()
+        if skipped:
+            for reason, count in skipped.items():
+                self._metrics.rules_skipped.labels(reason).inc(count)
+            skipped.clear()
 
     def _warn_future(self, node: str, count: int, wall: int) -> None:
         """Readings too far ahead of our clock are stored but not judged: say so (they are

@@ -262,9 +262,10 @@ class _Worker:
         self.out.live_alerts = list(self.alerting.book.live())
 
     def _stored(self, batches: list[StoredBatch]) -> None:
-        for b in batches:
-            if (info := self.fleet.get(b.node)) is not None:
-                self.alerting.stored(info, b.readings, b.backlog)
+        get = self.fleet.get
+        self.alerting.stored_all(
+            (info, b.readings, b.backlog) for b in batches if (info := get(b.node)) is not None
+        )
 
     def _heard(self, nodes: list[HeardNode]) -> None:
         for h in nodes:
