@@ -20,7 +20,7 @@ from bench._aggregator import AggregatorProcess, AggregatorSetup, Overrides
 from bench._influx_ceiling import bodies, measure_influx_writes
 from bench._procstat import CpuSampler, children, peak_rss_mb
 from bench._profile import PySpy, summarize
-from bench._publisher import PublisherSpec
+from bench._publisher import PublisherClient, PublisherSpec
 from bench._publishers import BenchError, PublisherFleet, SentTotals
 from bench._results import (
     AggregatorRun,
@@ -55,6 +55,7 @@ class BenchOptions:
     log_level: str = "info"
     profile_dir: Path | None = None
     rate: float = 0.0  # messages/s over all publishers in the aggregator run; 0: unpaced
+    client: PublisherClient = "raw"  # the publishers' MQTT client (bench/_publisher.py)
 
     @property
     def nodes(self) -> list[tuple[str, ...]]:
@@ -79,7 +80,18 @@ def publisher_specs(
     sent_ms = int(time.time() * 1000)
     each = rate / opts.publishers
     return [
-        PublisherSpec(i, port, nodes, shape.mode, t0_ms, sent_ms, opts.seconds, opts.window, each)
+        PublisherSpec(
+            i,
+            port,
+            nodes,
+            shape.mode,
+            t0_ms,
+            sent_ms,
+            opts.seconds,
+            opts.window,
+            each,
+            client=opts.client,
+        )
         for i, nodes in enumerate(opts.nodes)
     ]
 

@@ -28,6 +28,7 @@ if not __package__:  # run as a script: make the repository root importable for 
 from bench._aggregator import AggregatorError, TomlScalar
 from bench._influx_ceiling import InfluxWriteFailedError
 from bench._phases import BenchOptions, run_mode
+from bench._publisher import CLIENTS
 from bench._publishers import BenchError
 from bench._report import last_line, spread, table
 from bench._results import ModeResult
@@ -116,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="consecutive runs, each printed, then their spread and whether every one met the "
         "floors (default 1)",
     )
+    p.add_argument(
+        "--publisher-client",
+        choices=CLIENTS,
+        default="raw",
+        help="the publishers' MQTT client: raw (lean, the default) or paho (bench/_publisher.py)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, data)")
     return p
 
@@ -135,6 +142,7 @@ def options(args: argparse.Namespace) -> BenchOptions:
         log_level=args.agg_log_level,
         profile_dir=args.py_spy,
         rate=args.rate,
+        client=args.publisher_client,
     )
 
 

@@ -52,6 +52,7 @@ from bench._phases import (
     wait_stored,
 )
 from bench._procstat import CpuSampler, peak_rss_mb
+from bench._publisher import CLIENTS
 from bench._publishers import BenchError, PublisherFleet
 from bench._report import TARGET_LIVE_MESSAGES_PER_S, TARGET_READINGS_PER_S
 from bench._results import AggregatorRun, DeliveredRun, Delivery, Timeline
@@ -406,6 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-red", default=NODE_RED_SPEC, help="npm version spec")
     p.add_argument("--influxdb-node", default=INFLUXDB_NODE_SPEC, help="npm version spec")
     p.add_argument("--no-cache", action="store_true", help="install into the work directory")
+    p.add_argument(
+        "--publisher-client",
+        choices=CLIENTS,
+        default="raw",
+        help="the publishers' MQTT client: raw (lean, the default) or paho (bench/_publisher.py)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p
 
@@ -425,6 +432,7 @@ def options(args: argparse.Namespace) -> PeerOptions:
         drain_timeout_s=args.drain_timeout,
         subscriber_kinds=(),
         influx_ceiling=False,
+        client=args.publisher_client,
     )
     return PeerOptions(bench, args.join_readings, args.join_timeout, args.stall)
 
