@@ -1,10 +1,15 @@
 """The alerting worker's evaluation rate on one core, without MQTT or InfluxDB.
 
-Feeds bench-shaped backlog batches (100 nodes × 6 quantities, 1-min readings, 30 days old)
-through aggregator.worker.process's request handler in-process, decoding each request from
-msgpack as the worker does, and prints readings/s. Last line: `readings_per_s=…`.
+Feeds bench-shaped batches (100 nodes × 6 quantities, 1-min readings, 30 days old) through
+aggregator.worker.process's request handler in-process, decoding each request from msgpack
+as the worker does, and prints readings/s and the CPU time per reading and per batch. Two
+shapes, as bench/ingest.py sends them:
+- backlog: requests of 50 batches of 100 readings (a node's journal drain);
+- live: requests of 40 one-message batches of 6 readings (one sample), nodes in turn.
 
-    .venv/bin/python bench/alerting_worker.py [--requests 60]
+Last line: `readings_per_s=… cpu_us_per_reading=… cpu_us_per_batch=…`.
+
+    .venv/bin/python bench/alerting_worker.py [--shape backlog|live] [--requests N]
 """
 
 from __future__ import annotations
@@ -29,20 +34,25 @@ SAMPLE: list[tuple[Quantity, str, float, float]] = [
     ("rh", "met", 55.0, 0.01),
 ]
 NODES = [f"b000n{i:03d}" for i in range(100)]
-PER_BATCH = 100
+# (readings per batch, batches per request) of each shape.
+SHAPES = {"backlog": (100, 50), "live": (6, 40)}
 
 
-def requests(count: int) -> list[bytes]:
+def requests(count: int, shape: str) -> list[bytes]:
+    per_batch, per_request = SHAPES[shape]
     rng = random.Random(1)
     t0 = int(time.time() * 1000) - 30 * 86_400_000
     t0 -= t0 % 3_600_000
     k = dict.fromkeys(NODES, 0)
     out = []
-    for i in range(count):
+    turn = 0
+    for _ in range(count):
         batches = []
-        for node in NODES[:50] if i % 2 == 0 else NODES[50:]:
+        for _ in range(per_request):
+            node = NODES[turn % len(NODES)]
+            turn += 1
             readings = []
-            for _ in range(PER_BATCH):
+            for _ in range(per_batch):
                 q, sensor, typical, spread = SAMPLE[k[node] % 6]
                 value = round(typical * rng.uniform(1 - spread, 1 + spread), 1)
                 ts = t0 + (k[node] // 6) * 60_000
@@ -51,26 +61,33 @@ def requests(count: int) -> list[bytes]:
                             stat="mean", sensor=sensor)
                 )  # fmt: skip
                 k[node] += 1
-            batches.append(StoredBatch(node, k[node], True, readings))
+            batches.append(StoredBatch(node, k[node], shape == "backlog", readings))
         out.append(_ENCODER.encode(Stored(batches)))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=60, help="requests of 5,000 readings")
+    parser.add_argument("--shape", choices=list(SHAPES), default="backlog")
+    parser.add_argument("--requests", type=int, help="default: 60 backlog, 3000 live")
     args = parser.parse_args()
+    count = args.requests or (60 if args.shape == "backlog" else 3000)
     fleet = Fleet({node: NodeInfo(site="bench", air_zone=2) for node in NODES})
     worker = _Worker(load_aggregator_config(None, {}), fleet)
     worker.handle(Open(tempfile.mkdtemp(prefix="envnet-bench-worker-")))
-    bodies = requests(args.requests)
-    started = time.perf_counter()
+    bodies = requests(count, args.shape)
+    per_batch, per_request = SHAPES[args.shape]
+    started, cpu_started = time.perf_counter(), time.process_time()
     for body in bodies:
         worker.handle(_REQUEST.decode(body))
-    elapsed = time.perf_counter() - started
-    rate = len(bodies) * 50 * PER_BATCH / elapsed
-    print(f"{len(bodies) * 50 * PER_BATCH:,} readings in {elapsed:.2f} s")
-    print(f"readings_per_s={rate:.0f}")
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    batches = count * per_request
+    readings = batches * per_batch
+    print(f"{args.shape}: {readings:,} readings in {batches:,} batches, {elapsed:.2f} s")
+    print(
+        f"readings_per_s={readings / elapsed:.0f} cpu_us_per_reading={cpu / readings * 1e6:.2f} "
+        f"cpu_us_per_batch={cpu / batches * 1e6:.1f}"
+    )
 
 
 if __name__ == "__main__":
