@@ -71,7 +71,7 @@ class AckReport:
 
 
 @dataclass(slots=True)
-class _State:
+class PublisherState:
     published: int = 0
     pubacked: int = 0
     subscribed: bool = False
@@ -84,7 +84,7 @@ class _State:
         return sum(len(seqs) for seqs in self.acked.values())
 
 
-def _note_ack(state: _State, payload: bytes | bytearray) -> None:
+def _note_ack(state: PublisherState, payload: bytes | bytearray) -> None:
     try:
         ack = codec.ACK.decode(payload)
     except ContractError:
@@ -94,7 +94,7 @@ def _note_ack(state: _State, payload: bytes | bytearray) -> None:
 
 
 class _Link(Protocol):
-    """A connected client that keeps `_State` up to date. `publish` and `loop` raise
+    """A connected client that keeps `PublisherState` up to date. `publish` and `loop` raise
     ConnectionError (an OSError) when the connection fails."""
 
     def subscribe(self, filters: list[tuple[str, int]]) -> None: ...
@@ -107,7 +107,7 @@ class _Link(Protocol):
 
 
 class _PahoLink:
-    def __init__(self, spec: PublisherSpec, state: _State) -> None:
+    def __init__(self, spec: PublisherSpec, state: PublisherState) -> None:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"bench-pub-{spec.index}",
@@ -153,7 +153,7 @@ class _PahoLink:
 
 
 class _RawLink:
-    def __init__(self, spec: PublisherSpec, state: _State) -> None:
+    def __init__(self, spec: PublisherSpec, state: PublisherState) -> None:
         self._client = RawPublisher(spec.port, f"bench-pub-{spec.index}")
         self._state = state
         self._topics: dict[str, bytes] = {}
@@ -180,7 +180,7 @@ class _RawLink:
         self._client.close()
 
 
-def _connect(spec: PublisherSpec, state: _State) -> _Link:
+def connect(spec: PublisherSpec, state: PublisherState) -> _Link:
     link: _Link = _RawLink(spec, state) if spec.client == "raw" else _PahoLink(spec, state)
     if not _loop_until(link, lambda: state.connected, CONNECT_TIMEOUT_S):
         raise ConnectionError(f"publisher {spec.index}: no CONNACK in {CONNECT_TIMEOUT_S:g} s")
@@ -198,7 +198,7 @@ def _loop_until(link: _Link, done: Any, timeout_s: float) -> bool:
     return True
 
 
-def _publish_for(link: _Link, spec: PublisherSpec, state: _State) -> tuple[float, float]:
+def _publish_for(link: _Link, spec: PublisherSpec, state: PublisherState) -> tuple[float, float]:
     """Publish round-robin over the nodes until `seconds` have passed; return the times of
     the first and the last publish."""
     shape = SHAPES[spec.mode]
@@ -225,7 +225,7 @@ def _publish_for(link: _Link, spec: PublisherSpec, state: _State) -> tuple[float
     return first, last
 
 
-def _send(link: _Link, spec: PublisherSpec, state: _State) -> SentReport:
+def send(link: _Link, spec: PublisherSpec, state: PublisherState) -> SentReport:
     """Publish for `seconds`, wait for the broker's PUBACKs, and say what was sent."""
     error = ""
     first = last = time.perf_counter()
@@ -239,7 +239,7 @@ def _send(link: _Link, spec: PublisherSpec, state: _State) -> SentReport:
     return SentReport(spec.index, sent, sent * SHAPES[spec.mode].readings, first, last, error)
 
 
-def _count_acks(link: _Link, state: _State, sent: int, finish: Event) -> None:
+def _count_acks(link: _Link, state: PublisherState, sent: int, finish: Event) -> None:
     """Keep receiving acks until every sent batch is acked or the parent says finish."""
     while not finish.is_set() and state.acked_total < sent:
         try:
@@ -252,11 +252,11 @@ def run_publisher(spec: PublisherSpec, go: Event, finish: Event, results: Queue[
     """Process entry point: connect, report ready, publish on `go`, report sent, then count
     acks until every sent batch is acked or `finish` is set."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-    state = _State()
-    link = _connect(spec, state)
+    state = PublisherState()
+    link = connect(spec, state)
     results.put(("ready", spec.index))
     go.wait()
-    report = _send(link, spec, state)
+    report = send(link, spec, state)
     results.put(report)
     _count_acks(link, state, report.messages, finish)
     results.put(AckReport(spec.index, state.acked_total))

@@ -22,7 +22,7 @@ if not __package__:  # run as a script: make the repository root importable for 
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._publisher import CLIENTS, PublisherClient, PublisherSpec, _connect, _send, _State
+from bench._publisher import CLIENTS, PublisherClient, PublisherSpec, PublisherState, connect, send
 from bench._shapes import node_ids, start_ts_ms
 from simulators.local_stack import Mosquitto
 
@@ -43,11 +43,11 @@ def cost(port: int, client: PublisherClient, messages: int, index: int) -> float
         messages_per_node=messages // NODES,
         client=client,
     )
-    state = _State()
-    link = _connect(spec, state)
+    state = PublisherState()
+    link = connect(spec, state)
     try:
         started = time.process_time()
-        report = _send(link, spec, state)
+        report = send(link, spec, state)
         used = time.process_time() - started
     finally:
         link.close()
