@@ -10,7 +10,6 @@ connection.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
 import time
@@ -612,7 +611,7 @@ class AggregatorService:
             if n:
                 counter.labels(result).inc(n)
         if calibrated.readings is not batch.readings:
-            batch = dataclasses.replace(batch, readings=calibrated.readings)
+            batch = msgspec.structs.replace(batch, readings=calibrated.readings)
         return PendingBatch(calibrated.lines, batch)
 
     def _node_lines(self, info: NodeInfo) -> ReadingLines:

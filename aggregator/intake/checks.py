@@ -15,7 +15,7 @@ physical bounds) is accepted with the good readings; each bad one is refused and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Final, Literal, get_args
 
 import msgspec
@@ -57,14 +57,17 @@ class ReadingError:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptedBatch:
+class AcceptedBatch(msgspec.Struct, frozen=True, gc=False):
+    """One per accepted readings message, so a msgspec Struct: a frozen dataclass's __init__
+    (object.__setattr__ per field) cost about ten times as much (bench/README.md). Never
+    encoded; gc=False since it cannot be part of a cycle (NodeInfo and readings are not)."""
+
     info: NodeInfo
     seq: int
     readings: list[Reading]
     backlog: bool
     sent_ms: int | None
-    bad_readings: list[ReadingError] = field(default_factory=list)
+    bad_readings: list[ReadingError] = []
     # The batch is (node, journal, seq); "" for a node that names no journal.
     journal: str = ""
     # Tells a copy of this batch from other content under the same key (aggregator.intake.seqs).
