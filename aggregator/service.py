@@ -491,25 +491,23 @@ class AggregatorService:
     # -- intake ---------------------------------------------------------------------------
 
     async def _handle(self, topic: str, payload: bytes) -> None:
+        # Dispatched here rather than in a coroutine of its own: one fewer per message.
         try:
-            await self._dispatch(topic, payload)
+            if topic.endswith("/readings"):
+                await self._handle_readings(topic, payload)
+            elif topic.endswith("/status"):
+                self._handle_status(topic, payload)
+            elif topic == topics.ALERT_COMMANDS:
+                self._alerting.command(payload)
+            else:
+                self._refusals.report(
+                    Refusal("bad_topic", f"unexpected topic {topic[:120]!r}"), time.monotonic()
+                )
         except Exception as exc:  # noqa: BLE001 - the last resort, see below
             # Every decoder refuses bad input itself, counted under its reason. A failure that
             # still escapes is a bug, and must cost one message, never the service: with
             # Restart=always one hostile node could otherwise keep the aggregator down.
             self._refusals.report_failure(_topic_kind(topic), exc, time.monotonic())
-
-    async def _dispatch(self, topic: str, payload: bytes) -> None:
-        if topic.endswith("/readings"):
-            await self._handle_readings(topic, payload)
-        elif topic.endswith("/status"):
-            self._handle_status(topic, payload)
-        elif topic == topics.ALERT_COMMANDS:
-            self._alerting.command(payload)
-        else:
-            self._refusals.report(
-                Refusal("bad_topic", f"unexpected topic {topic[:120]!r}"), time.monotonic()
-            )
 
     async def _handle_readings(self, topic: str, payload: bytes) -> None:
         self._readings_messages.inc()
@@ -543,10 +541,14 @@ class AggregatorService:
         if not result.readings:
             await self._stored([result])
             return
-        assert self._pipeline is not None
+        pipeline = self._pipeline
+        assert pipeline is not None
         try:
             # From here on the batch carries calibrated readings: the standards judge those.
-            await self._pipeline.submit(self._pending(result))
+            pending = self._pending(result)
+            # Most messages find room at once, and then need no coroutine of submit's own.
+            if not pipeline.try_submit(pending):
+                await pipeline.submit(pending)
         except BaseException:  # cancelled (a pause), or a failure that _handle counts
             self._seqs.abandon(*key)
             raise
@@ -600,7 +602,7 @@ class AggregatorService:
         builder = self._node_lines(batch.info)
         if self._calibration is None:
             # Formatted when written, not held as text while buffered (PendingBatch).
-            return PendingBatch([], batch, render=builder.lines)
+            return PendingBatch([], batch, builder=builder)
         calibrated = calibrate_batch(builder, self._calibration, batch.readings)
         counter = self.metrics.calibrations
         for result, n in (
