@@ -174,6 +174,7 @@ class AggregatorService:
         # This process's share of the fleet (aggregator.cluster, docs/cluster/replicas.md):
         # it subscribes to, stores, acks and evaluates its own nodes alone.
         self._replica = replica = config.cluster.parsed()
+        self._solo = replica.solo  # read per message
         self._owned = owned_fleet(fleet, replica)
         self._node_topics = NodeSubscriptions(replica, config.cluster.readings)
         self._mqtt = msgspec.structs.replace(
@@ -511,7 +512,7 @@ class AggregatorService:
 
     async def _handle_readings(self, topic: str, payload: bytes) -> None:
         self._readings_messages.inc()
-        if not self._replica.solo and not self._mine(topic):
+        if not self._solo and not self._mine(topic):
             return
         result = self._intake.readings(topic, payload)
         if isinstance(result, Refusal):
@@ -523,29 +524,30 @@ class AggregatorService:
             detail = f"seq {seq} reading {first.index}: {first.detail}"
             self._refusals.report_readings(node, len(result.bad_readings), detail, time.monotonic())
         key = (node, result.journal, seq, result.digest)
-        state = self._seqs.state(*key)
+        # A batch to write is in flight from here on: every way out below stores or abandons it.
+        state = self._seqs.claim(*key)
         if state is SeqState.IN_FLIGHT or state is SeqState.STORED:
             self.metrics.duplicates.inc()
             if state is SeqState.STORED:
                 self._outbox.ack(result)
             return
-        if state is SeqState.CONFLICT:
-            # The seq came again with other readings (a node that reused it): store these
-            # too, since the ack will say they are stored. Rewriting a point is idempotent.
-            self.metrics.seq_conflicts.inc()
-        self._readings_received.inc(len(result.readings))
-        self._alerting.heard(
-            node, result.readings, self._clock.now_ms(), result.sent_ms, result.backlog
-        )
-        self._seqs.begin(*key)
-        if not result.readings:
-            await self._stored([result])
-            return
-        pipeline = self._pipeline
-        assert pipeline is not None
         try:
+            if state is SeqState.CONFLICT:
+                # The seq came again with other readings (a node that reused it): store these
+                # too, since the ack will say they are stored. Rewriting a point is idempotent.
+                self.metrics.seq_conflicts.inc()
+            readings = result.readings
+            self._readings_received.inc(len(readings))
+            self._alerting.heard(
+                node, readings, self._clock.now_ms(), result.sent_ms, result.backlog
+            )
+            if not readings:
+                await self._stored([result])
+                return
             # From here on the batch carries calibrated readings: the standards judge those.
             pending = self._pending(result)
+            pipeline = self._pipeline
+            assert pipeline is not None
             # Most messages find room at once, and then need no coroutine of submit's own.
             if not pipeline.try_submit(pending):
                 await pipeline.submit(pending)

@@ -431,14 +431,21 @@ class Subscriber:
 
     async def _consume(self, connection: IntakeConnection) -> None:
         messages = connection.messages
+        handler = self._handler
         slice_end = time.monotonic() + CONSUME_SLICE_S
         while True:
             if not messages:
                 # Idle: wait, which also notices a lost connection.
                 await connection.wait()
             message = messages.popleft()
-            connection.taken(len(message[1]))
-            await self._handle(message)
+            topic, payload = message
+            connection.taken(len(payload))
+            # `_handle`, inlined: one coroutine fewer per message.
+            try:
+                await handler(topic, payload)
+            except asyncio.CancelledError:
+                self._carry.append(message)
+                raise
             if (now := time.monotonic()) > slice_end:
                 await asyncio.sleep(0)
                 slice_end = now + CONSUME_SLICE_S
