@@ -62,8 +62,9 @@ class ReadingError:
 
 class AcceptedBatch(msgspec.Struct, frozen=True, gc=False):
     """One per accepted readings message, so a msgspec Struct: a frozen dataclass's __init__
-    (object.__setattr__ per field) cost about ten times as much (bench/README.md). Never
-    encoded; gc=False since it cannot be part of a cycle (NodeInfo and readings are not)."""
+    (object.__setattr__ per field) cost about ten times as much (bench/README.md, "The
+    service's own work per live message"). Never encoded; gc=False since it cannot be part
+    of a cycle (NodeInfo and readings are not)."""
 
     info: NodeInfo
     seq: int
@@ -115,7 +116,7 @@ class _FastMessage(ReadingsMessage, frozen=True, omit_defaults=True, gc=False):
     """The readings message on the hot path, with its ids' patterns left to `Intake`: the
     node must be the topic's (whose id is checked when the topic is parsed), and the journal
     id is checked once per distinct id. The node's regex search alone was about a fifth of
-    decoding a live message (bench/README.md, "Live path profile")."""
+    decoding a live message (bench/README.md, "The service's own work per live message")."""
 
     node: str
     # A list of Readings (subclass instances), never appended to: the override is sound.
