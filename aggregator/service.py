@@ -10,7 +10,6 @@ connection.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import os
 import time
@@ -175,6 +174,7 @@ class AggregatorService:
         # This process's share of the fleet (aggregator.cluster, docs/cluster/replicas.md):
         # it subscribes to, stores, acks and evaluates its own nodes alone.
         self._replica = replica = config.cluster.parsed()
+        self._solo = replica.solo  # read per message
         self._owned = owned_fleet(fleet, replica)
         self._node_topics = NodeSubscriptions(replica, config.cluster.readings)
         self._mqtt = msgspec.structs.replace(
@@ -492,29 +492,27 @@ class AggregatorService:
     # -- intake ---------------------------------------------------------------------------
 
     async def _handle(self, topic: str, payload: bytes) -> None:
+        # Dispatched here rather than in a coroutine of its own: one fewer per message.
         try:
-            await self._dispatch(topic, payload)
+            if topic.endswith("/readings"):
+                await self._handle_readings(topic, payload)
+            elif topic.endswith("/status"):
+                self._handle_status(topic, payload)
+            elif topic == topics.ALERT_COMMANDS:
+                self._alerting.command(payload)
+            else:
+                self._refusals.report(
+                    Refusal("bad_topic", f"unexpected topic {topic[:120]!r}"), time.monotonic()
+                )
         except Exception as exc:  # noqa: BLE001 - the last resort, see below
             # Every decoder refuses bad input itself, counted under its reason. A failure that
             # still escapes is a bug, and must cost one message, never the service: with
             # Restart=always one hostile node could otherwise keep the aggregator down.
             self._refusals.report_failure(_topic_kind(topic), exc, time.monotonic())
 
-    async def _dispatch(self, topic: str, payload: bytes) -> None:
-        if topic.endswith("/readings"):
-            await self._handle_readings(topic, payload)
-        elif topic.endswith("/status"):
-            self._handle_status(topic, payload)
-        elif topic == topics.ALERT_COMMANDS:
-            self._alerting.command(payload)
-        else:
-            self._refusals.report(
-                Refusal("bad_topic", f"unexpected topic {topic[:120]!r}"), time.monotonic()
-            )
-
     async def _handle_readings(self, topic: str, payload: bytes) -> None:
         self._readings_messages.inc()
-        if not self._replica.solo and not self._mine(topic):
+        if not self._solo and not self._mine(topic):
             return
         result = self._intake.readings(topic, payload)
         if isinstance(result, Refusal):
@@ -526,28 +524,33 @@ class AggregatorService:
             detail = f"seq {seq} reading {first.index}: {first.detail}"
             self._refusals.report_readings(node, len(result.bad_readings), detail, time.monotonic())
         key = (node, result.journal, seq, result.digest)
-        state = self._seqs.state(*key)
+        # A batch to write is in flight from here on: every way out below stores or abandons it.
+        state = self._seqs.claim(*key)
         if state is SeqState.IN_FLIGHT or state is SeqState.STORED:
             self.metrics.duplicates.inc()
             if state is SeqState.STORED:
                 self._outbox.ack(result)
             return
-        if state is SeqState.CONFLICT:
-            # The seq came again with other readings (a node that reused it): store these
-            # too, since the ack will say they are stored. Rewriting a point is idempotent.
-            self.metrics.seq_conflicts.inc()
-        self._readings_received.inc(len(result.readings))
-        self._alerting.heard(
-            node, result.readings, self._clock.now_ms(), result.sent_ms, result.backlog
-        )
-        self._seqs.begin(*key)
-        if not result.readings:
-            await self._stored([result])
-            return
-        assert self._pipeline is not None
         try:
+            if state is SeqState.CONFLICT:
+                # The seq came again with other readings (a node that reused it): store these
+                # too, since the ack will say they are stored. Rewriting a point is idempotent.
+                self.metrics.seq_conflicts.inc()
+            readings = result.readings
+            self._readings_received.inc(len(readings))
+            self._alerting.heard(
+                node, readings, self._clock.now_ms(), result.sent_ms, result.backlog
+            )
+            if not readings:
+                await self._stored([result])
+                return
             # From here on the batch carries calibrated readings: the standards judge those.
-            await self._pipeline.submit(self._pending(result))
+            pending = self._pending(result)
+            pipeline = self._pipeline
+            assert pipeline is not None
+            # Most messages find room at once, and then need no coroutine of submit's own.
+            if not pipeline.try_submit(pending):
+                await pipeline.submit(pending)
         except BaseException:  # cancelled (a pause), or a failure that _handle counts
             self._seqs.abandon(*key)
             raise
@@ -601,7 +604,7 @@ class AggregatorService:
         builder = self._node_lines(batch.info)
         if self._calibration is None:
             # Formatted when written, not held as text while buffered (PendingBatch).
-            return PendingBatch([], batch, render=builder.lines)
+            return PendingBatch([], batch, builder=builder)
         calibrated = calibrate_batch(builder, self._calibration, batch.readings)
         counter = self.metrics.calibrations
         for result, n in (
@@ -612,7 +615,7 @@ class AggregatorService:
             if n:
                 counter.labels(result).inc(n)
         if calibrated.readings is not batch.readings:
-            batch = dataclasses.replace(batch, readings=calibrated.readings)
+            batch = msgspec.structs.replace(batch, readings=calibrated.readings)
         return PendingBatch(calibrated.lines, batch)
 
     def _node_lines(self, info: NodeInfo) -> ReadingLines:

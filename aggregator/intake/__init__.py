@@ -1,8 +1,9 @@
 """Intake: the aggregator's side of the broker.
 
-- `mqtt_session`: the two broker connections (a persistent-session subscriber that reads in
-  bursts, and a publisher for acks, alerts and refusals), each owned by one aiomqtt context
-  manager, with capped, jittered reconnects.
+- `mqtt_session`: the two broker connections (a persistent-session subscriber, and a publisher
+  for acks, alerts and refusals), with capped, jittered reconnects; each is an
+  `intake_connection` (envnet's own MQTT 3.1.1 client, one async context manager, its packets
+  in `mqtt_packets`).
 - `checks`: a raw message in, an accepted batch or a counted refusal out (the contract and the
   fleet inventory). Pure.
 - `seqs`: which batches, by (node, journal, seq) and content, are stored or in flight, so a

@@ -15,7 +15,8 @@ physical bounds) is accepted with the good readings; each bad one is refused and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import Annotated, Final, Literal, get_args
 
 import msgspec
@@ -26,7 +27,9 @@ from schemas import codec, topics
 from schemas.codec import NESTED_TOO_DEEPLY, ContractError
 from schemas.messages import (
     ID_REGEX,
+    JOURNAL_ID_PATTERN,
     MAX_READINGS_PER_MESSAGE,
+    SERIAL_PATTERN,
     EpochMs,
     JournalId,
     NodeId,
@@ -57,14 +60,18 @@ class ReadingError:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptedBatch:
+class AcceptedBatch(msgspec.Struct, frozen=True, gc=False):
+    """One per accepted readings message, so a msgspec Struct: a frozen dataclass's __init__
+    (object.__setattr__ per field) cost about ten times as much (bench/README.md, "The
+    service's own work per live message"). Never encoded; gc=False since it cannot be part
+    of a cycle (NodeInfo and readings are not)."""
+
     info: NodeInfo
     seq: int
     readings: list[Reading]
     backlog: bool
     sent_ms: int | None
-    bad_readings: list[ReadingError] = field(default_factory=list)
+    bad_readings: list[ReadingError] = []
     # The batch is (node, journal, seq); "" for a node that names no journal.
     journal: str = ""
     # Tells a copy of this batch from other content under the same key (aggregator.intake.seqs).
@@ -90,45 +97,59 @@ class _Envelope(msgspec.Struct, frozen=True):
 
 
 _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
+JOURNAL_ID_REGEX: Final = re.compile(JOURNAL_ID_PATTERN)
+SERIAL_REGEX: Final = re.compile(SERIAL_PATTERN)
 _READING: Final = msgspec.json.Decoder(Reading)
 
 
 class _SensorUnchecked(Reading, frozen=True, omit_defaults=True, gc=False):
     """A Reading decoded on the hot path. Everything is checked as the contract says except
-    the sensor id's pattern: a regex search per reading was about half of all the checking.
-    `_SensorIds` checks it instead, with the same pattern, once per distinct id."""
+    the patterns of the sensor id and serial: a regex search per reading was about half of
+    all the checking. `_ValidIds` checks them instead, with the same patterns, once per
+    distinct id."""
 
     sensor: str
+    serial: str | None = None
 
 
 class _FastMessage(ReadingsMessage, frozen=True, omit_defaults=True, gc=False):
+    """The readings message on the hot path, with its ids' patterns left to `Intake`: the
+    node must be the topic's (whose id is checked when the topic is parsed), and the journal
+    id is checked once per distinct id. The node's regex search alone was about a fifth of
+    decoding a live message (bench/README.md, "The service's own work per live message")."""
+
+    node: str
     # A list of Readings (subclass instances), never appended to: the override is sound.
     readings: Annotated[  # type: ignore[assignment]
         list[_SensorUnchecked], msgspec.Meta(min_length=1, max_length=MAX_READINGS_PER_MESSAGE)
     ]
+    journal: str | None = None
 
 
 _FAST: Final = msgspec.json.Decoder(_FastMessage)
 
 
-class _SensorIds:
-    """Sensor ids already found to match the contract's pattern. A fleet has a few of them per
-    node; the bound keeps a hostile stream of ever new ids from growing it."""
+class _ValidIds:
+    """Ids already found to match one of the contract's patterns (msgspec searches the
+    pattern's regex at every occurrence). A fleet has a few sensor ids per node and one
+    journal per node; the bound keeps a hostile stream of ever new ids from growing it."""
 
     MAX_IDS: Final = 65_536
 
-    def __init__(self) -> None:
-        self._valid: set[str] = set()
+    def __init__(self, regex: re.Pattern[str]) -> None:
+        self._regex = regex
+        self.known: set[str] = set()
 
-    def all_valid(self, readings: list[_SensorUnchecked]) -> bool:
-        valid = self._valid
-        for r in readings:
-            if r.sensor not in valid:
-                if ID_REGEX.search(r.sensor) is None:  # as msgspec checks SensorId
-                    return False
-                if len(valid) >= self.MAX_IDS:
-                    valid.clear()
-                valid.add(r.sensor)
+    def valid(self, text: str) -> bool:
+        """Whether `text` matches the pattern, as msgspec would check it."""
+        known = self.known
+        if text in known:
+            return True
+        if self._regex.search(text) is None:
+            return False
+        if len(known) >= self.MAX_IDS:
+            known.clear()
+        known.add(text)
         return True
 
 
@@ -158,7 +179,9 @@ class Intake:
     def __init__(self, fleet: Fleet, max_payload_bytes: int) -> None:
         self._fleet = fleet
         self._max = max_payload_bytes
-        self._sensor_ids = _SensorIds()
+        self._sensor_ids = _ValidIds(ID_REGEX)
+        self._serials = _ValidIds(SERIAL_REGEX)
+        self._journal_ids = _ValidIds(JOURNAL_ID_REGEX)
         self._topics = _NodeTopics()
 
     def replace_fleet(self, fleet: Fleet) -> None:
@@ -169,7 +192,7 @@ class Intake:
         checked = self._check(topic, payload, "readings")
         if isinstance(checked, Refusal):
             return checked
-        message = self._decode_fast(payload)
+        message = self._decode_fast(payload, checked.node)
         if message is None:
             try:
                 message = codec.READINGS.decode(payload)
@@ -181,16 +204,32 @@ class Intake:
             return _mismatch(checked.node, message.node, message.seq)
         return _accepted(checked, message, content_digest(payload))
 
-    def _decode_fast(self, payload: bytes) -> ReadingsMessage | None:
+    def _decode_fast(self, payload: bytes, node: str) -> ReadingsMessage | None:
         """The message if the hot path accepts it, else None. It accepts exactly what the
-        contract accepts (tests/unit/aggregator/intake/test_checks.py); what it refuses takes
-        the contract's own path, which gives the refusal its usual reason and detail, and salvages
-        readings."""
+        contract accepts from `node`'s topic (tests/unit/aggregator/intake/test_checks.py);
+        what it refuses takes the contract's own path, which gives the refusal its usual reason
+        and detail (an invalid node id is "invalid", another node's is "node_mismatch"), and
+        salvages readings."""
         try:
             fast = _FAST.decode(payload)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
             return None
-        return fast if self._sensor_ids.all_valid(fast.readings) else None
+        if fast.node != node:  # `node` came from the topic, its id checked (_NodeTopics)
+            return None
+        if fast.journal is not None and not self._journal_ids.valid(fast.journal):
+            return None
+        return fast if self._readings_valid(fast.readings) else None
+
+    def _readings_valid(self, readings: list[_SensorUnchecked]) -> bool:
+        """The checks `_SensorUnchecked` leaves out."""
+        sensors, serials = self._sensor_ids, self._serials
+        known = sensors.known  # inlined first: nearly every sensor id is known
+        for r in readings:
+            if r.sensor not in known and not sensors.valid(r.sensor):
+                return False
+            if r.serial is not None and not serials.valid(r.serial):
+                return False
+        return True
 
     def status(self, topic: str, payload: bytes) -> AcceptedStatus | Refusal:
         checked = self._check(topic, payload, "status")

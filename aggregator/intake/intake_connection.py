@@ -1,12 +1,15 @@
-"""The aggregator's intake connection: one MQTT 3.1.1 subscriber socket, owned by one async
-context manager.
+"""The aggregator's own MQTT 3.1.1 connection, one socket owned by one async context manager:
+intake's subscriber, and the publisher's connection (acks, alert states and events).
 
-It does what intake needs and no more (aggregator.intake.mqtt_packets): connect with a
-persistent session, subscribe, receive QoS 0/1 PUBLISHes and acknowledge them, keep the
-connection alive. What arrives in one socket read is parsed in one call and its PUBACKs are
-written in one send, and messages wait as (topic, payload) tuples in a deque. Measured
-against the aiomqtt client it replaces (with a burst-reading override of aiomqtt's private
-reader): bench/mqtt_intake.py.
+It does what those need and no more (aggregator.intake.mqtt_packets): connect with a
+persistent session (intake) or a clean one (the publisher), subscribe, receive QoS 0/1
+PUBLISHes and acknowledge them, publish at QoS 0/1, keep the connection alive. What arrives in
+one socket read is parsed in one call and its PUBACKs are written in one send, and messages
+wait as (topic, payload) tuples in a deque. Measured against the aiomqtt client it replaces
+(with a burst-reading override of aiomqtt's private reader): bench/mqtt_intake.py. A batch
+of PUBLISHes (an ack flush: one per node with stored batches) goes out in one send and shares
+one wait for its PUBACKs, which paho and aiomqtt handled one by one, with a few objects each:
+bench/README.md, "The service's own work per live message".
 
 Flow control is explicit: at `high_water` waiting messages it stops reading the socket (TCP
 then holds the broker back) and reads again at a quarter of that.
@@ -36,11 +39,13 @@ from aggregator.intake.mqtt_packets import (
     PacketReader,
     PingResp,
     ProtocolError,
+    PubAck,
     Publish,
     SubAck,
     UnsubAck,
     connect_packet,
     puback_packet,
+    publish_packet,
     subscribe_packet,
     unsubscribe_packet,
 )
@@ -51,6 +56,31 @@ CONNECT_TIMEOUT_S: Final = 10.0
 PING_AFTER_FRACTION: Final = 0.5
 # Nothing heard for this many keep-alives (while reading) means the connection is dead.
 DEAD_AFTER_KEEPALIVES: Final = 1.5
+
+
+# Packet ids are 16 bits (2.3.1): one `publish` takes at most this many, so that ids stay
+# free for the requests and publishes around it.
+MAX_PUBLISH_BATCH: Final = 0x7FFF
+
+
+class _Countdown:
+    """One wait for the PUBACKs of a batch of PUBLISHes: `done` resolves when the last of them
+    is acknowledged, or when the connection ends."""
+
+    __slots__ = ("done", "left")
+
+    def __init__(self, left: int, done: asyncio.Future[None]) -> None:
+        self.left = left
+        self.done = done
+
+    def acknowledged(self) -> None:
+        self.left -= 1
+        if self.left <= 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def give_up(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 class IntakeConnectionError(Exception):
@@ -127,6 +157,8 @@ class IntakeConnection:
         self._waiter: asyncio.Future[None] | None = None
         self._connack: asyncio.Future[ConnAck] | None = None
         self._pending: dict[int, asyncio.Future[Control]] = {}
+        # Our QoS 1 PUBLISHes not yet acknowledged, by packet id.
+        self._unacked: dict[int, _Countdown] = {}
         self._next_id = 0
         self._read_paused_at: float | None = None
         self._keepalive: asyncio.Task[None] | None = None
@@ -211,10 +243,18 @@ class IntakeConnection:
             if future is not None and not future.done():
                 future.set_exception(error)
         self._pending.clear()
+        for countdown in self._unacked.values():  # what is unacknowledged now stays so
+            countdown.give_up()
+        self._unacked.clear()
 
     @property
     def closed(self) -> bool:
         return self._ended is not None
+
+    @property
+    def ended(self) -> str | None:
+        """Why the connection is over; None while it is open."""
+        return self._ended
 
     def _write(self, packet: bytes) -> None:
         # On a closing connection nothing is sent: unacknowledged messages come again on the
@@ -260,6 +300,11 @@ class IntakeConnection:
         if isinstance(packet, ConnAck):
             if self._connack is not None and not self._connack.done():
                 self._connack.set_result(packet)
+            return
+        if isinstance(packet, PubAck):
+            countdown = self._unacked.pop(packet.packet_id, None)
+            if countdown is not None:
+                countdown.acknowledged()
             return
         if isinstance(packet, PingResp):
             return
@@ -321,9 +366,56 @@ class IntakeConnection:
         if not isinstance(answer, UnsubAck):
             raise IntakeConnectionError("UNSUBSCRIBE answered by a SUBACK")
 
+    async def publish(
+        self,
+        messages: Sequence[tuple[str, bytes]],
+        *,
+        qos: int,
+        retain: bool = False,
+        timeout_s: float,
+    ) -> int:
+        """PUBLISH each (topic, payload) at `qos` (0 or 1), all in one send, and wait up to
+        `timeout_s` for the broker's PUBACKs of all of them at once. Returns how many the
+        broker acknowledged (at QoS 0: how many were sent); 0 once the connection is over."""
+        if qos not in (0, 1):
+            raise ValueError(f"QoS {qos}: the aggregator publishes at QoS 0 or 1")
+        if len(messages) > MAX_PUBLISH_BATCH:
+            raise ValueError(f"{len(messages)} messages > {MAX_PUBLISH_BATCH} in one batch")
+        if self._ended is not None or not messages:
+            return 0
+        if qos == 0:
+            self._write(b"".join(publish_packet(t, p, retain=retain) for t, p in messages))
+            return len(messages)
+        ids = [self._packet_id() for _ in messages]
+        packets = [
+            publish_packet(topic, payload, packet_id, retain=retain)
+            for (topic, payload), packet_id in zip(messages, ids, strict=True)
+        ]
+        countdown = _Countdown(len(ids), asyncio.get_running_loop().create_future())
+        unacked = self._unacked
+        for packet_id in ids:
+            unacked[packet_id] = countdown
+        self._write(b"".join(packets))
+        try:
+            async with asyncio.timeout(timeout_s):
+                await countdown.done
+        except TimeoutError:
+            pass
+        finally:
+            if countdown.left > 0:  # forget the unacknowledged: their ids are free again
+                for packet_id in ids:
+                    if unacked.get(packet_id) is countdown:
+                        del unacked[packet_id]
+        return len(ids) - max(countdown.left, 0)
+
     def _packet_id(self) -> int:
-        self._next_id = self._next_id % 0xFFFF + 1
-        return self._next_id
+        """The next packet id not in use by a request or an unacknowledged PUBLISH."""
+        if len(self._pending) + len(self._unacked) >= 0xFFFF:
+            raise IntakeConnectionError("every packet id is in use")
+        while True:
+            self._next_id = self._next_id % 0xFFFF + 1
+            if self._next_id not in self._pending and self._next_id not in self._unacked:
+                return self._next_id
 
     async def _request(self, packet_id: int, packet: bytes, timeout_s: float) -> Control:
         if self._ended is not None:

@@ -1,10 +1,11 @@
-"""MQTT 3.1.1 packets of a subscribing client, built and parsed without I/O.
+"""MQTT 3.1.1 packets of the aggregator's own client, built and parsed without I/O.
 
-The aggregator's intake connection only subscribes, receives PUBLISH and acknowledges it, so
-it needs a small part of the protocol: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBACK, PINGREQ and
-DISCONNECT out; CONNACK, SUBACK, UNSUBACK, PINGRESP and PUBLISH in (MQTT 3.1.1, OASIS
-standard, chapters 2 and 3; section numbers below are its). `PacketReader` parses every
-complete packet of what the socket gave in one call, and hands PUBLISHes over as plain
+The aggregator's connections (aggregator.intake.intake_connection) subscribe, receive PUBLISH
+and acknowledge it (intake), and publish at QoS 0 or 1 (acks, alert states and events), so
+they need a small part of the protocol: CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, PUBACK,
+PINGREQ and DISCONNECT out; CONNACK, SUBACK, UNSUBACK, PUBACK, PINGRESP and PUBLISH in
+(MQTT 3.1.1, OASIS standard, chapters 2 and 3; section numbers below are its). `PacketReader`
+parses every complete packet of what the socket gave in one call, and hands PUBLISHes over as plain
 tuples: the per-message objects, callbacks and topic matching of a general client were about
 a quarter of the aggregator's time with live messages (bench/README.md, "Live path profile").
 """
@@ -26,6 +27,7 @@ DISCONNECT: Final = b"\xe0\x00"  # 3.14
 # Fixed-header packet types (2.2.1).
 _CONNACK: Final = 2
 _PUBLISH: Final = 3
+_PUBACK: Final = 4
 _SUBACK: Final = 9
 _UNSUBACK: Final = 11
 _PINGRESP: Final = 13
@@ -63,11 +65,16 @@ class UnsubAck:
 
 
 @dataclass(frozen=True, slots=True)
+class PubAck:
+    packet_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class PingResp:
     pass
 
 
-Control = ConnAck | SubAck | UnsubAck | PingResp
+Control = ConnAck | SubAck | UnsubAck | PubAck | PingResp
 # A received PUBLISH: topic, payload, packet id (0 at QoS 0, which is not acknowledged).
 Publish = tuple[str, bytes, int]
 
@@ -148,6 +155,19 @@ def unsubscribe_packet(packet_id: int, filters: Sequence[str]) -> bytes:
 def puback_packet(packet_id: int) -> bytes:
     """3.4."""
     return b"\x40\x02" + packet_id.to_bytes(2, "big")
+
+
+def publish_packet(
+    topic: str, payload: bytes, packet_id: int = 0, *, retain: bool = False
+) -> bytes:
+    """3.3: at QoS 1 with a packet id, at QoS 0 without (0). Never DUP (3.3.1.1): a message
+    not acknowledged when its connection is lost is not sent again on the next one (a clean
+    session), and its publisher is told it was not acknowledged."""
+    if not topic or "+" in topic or "#" in topic:
+        raise ValueError(f"{topic!r} is not a topic to publish to (3.3.2.1)")
+    first = 0x30 | (0x02 if packet_id else 0) | (0x01 if retain else 0)
+    body = _string(topic) + (_check_packet_id(packet_id) if packet_id else b"") + payload
+    return _packet(first, body)
 
 
 class PacketReader:
@@ -241,6 +261,8 @@ def _control(first: int, body: bytes) -> Control:
         return SubAck((body[0] << 8) | body[1], tuple(body[2:]))
     if kind == _UNSUBACK and len(body) == 2:
         return UnsubAck((body[0] << 8) | body[1])
+    if kind == _PUBACK and len(body) == 2:
+        return PubAck((body[0] << 8) | body[1])
     if kind == _PINGRESP and not body:
         return PingResp()
     raise ProtocolError(f"unexpected packet: type {kind}, {len(body)} bytes (2.2.1)")

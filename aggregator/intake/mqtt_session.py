@@ -8,9 +8,10 @@
   *pauses*: it disconnects and lets the broker hold the backlog, instead of buffering
   without bound in memory (QoS 1 is acknowledged on receipt, so MQTT flow control alone does
   not bound it). Messages already received are still processed, none is dropped.
-- The publisher (acks to nodes, alert state and events) is an aiomqtt client in a separate
-  clean session, so acks keep flowing while intake is paused, and at shutdown after intake
-  has stopped.
+- The publisher (acks to nodes, alert state and events) is a connection of the same kind in a
+  separate clean session, so acks keep flowing while intake is paused, and at shutdown after
+  intake has stopped. A flush of acks goes out in one send and shares one wait for its
+  PUBACKs (IntakeConnection.publish).
 
 Both reconnect with capped, jittered backoff."""
 
@@ -18,21 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-import select
-import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Annotated, Any, ClassVar, Final, TypeVar
+from typing import Annotated, Final, TypeVar
 
-import aiomqtt
 import msgspec
-import paho.mqtt.client as mqtt
-from aiomqtt.types import PahoSocket
 from paho.mqtt.reasoncodes import ReasonCode
 
-from aggregator.intake.intake_connection import IntakeConnection, IntakeConnectionError
-from aggregator.intake.publish_batch import publish_batch
+from aggregator.intake.intake_connection import (
+    MAX_PUBLISH_BATCH,
+    IntakeConnection,
+    IntakeConnectionError,
+)
 from schemas.runtime.backoff import Backoff
 from schemas.runtime.endpoints import EndpointError, MqttEndpoint, broker_urls, parse_mqtt_urls
 from schemas.runtime.failover import DEFAULT_RETURN_HOME_S, BrokerRotation
@@ -58,6 +57,8 @@ CONSUME_SLICE_S: Final = 0.002
 # Default of [mqtt] read_buffer_bytes (IntakeSettings).
 READ_BUFFER_BYTES: Final = 2 * 1024 * 1024
 DEFAULT_MQTT_URL: Final = "mqtt://localhost:1883"
+# How long a publish waits for its PUBACK (or a batch for all of theirs).
+PUBLISH_TIMEOUT_S: Final = 10.0
 
 
 class SessionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -172,86 +173,6 @@ class BrokerChoice:
             return
         await asyncio.sleep(max(0.0, at - time.monotonic()))
         raise _ReturnHomeError
-
-
-class BurstReadClient(aiomqtt.Client):
-    """aiomqtt.Client that reads every MQTT packet already buffered on the socket per event-
-    loop wake-up, instead of one: the publisher's client, which reads a flush's PUBACKs in
-    bursts (intake, which once used it too, has its own connection now).
-
-    aiomqtt registers a reader that calls paho's `loop_read()` once per wake-up, and for a QoS 1
-    subscriber that reads a single PUBLISH. The event-loop round trip per message then costs
-    more than the message: draining a mosquitto queue of 700-byte QoS 1 messages alone on one
-    core, plain aiomqtt reached 19-20k messages/s and this class 42-44k, the same as paho's own
-    network loop (bench/README.md, "MQTT intake"). The PUBACKs that paho queues during the
-    burst are written once, through aiomqtt's own write registration.
-
-    This overrides a private method of aiomqtt and reads the size of its private receive
-    queue (`_queue`), so pyproject.toml pins aiomqtt to 2.5.x and
-    tests/test_mqtt_session.py checks the hooks it relies on.
-    """
-
-    MAX_PACKETS_PER_WAKEUP: ClassVar[int] = 256
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: PahoSocket) -> None:
-        loop = self._loop
-        queue = self._queue
-
-        def on_readable() -> None:
-            try:
-                for _ in range(self.MAX_PACKETS_PER_WAKEUP):
-                    received = queue.qsize()
-                    client.loop_read()
-                    if client.socket() is None:
-                        break
-                    # A packet that was a message: read on. Otherwise the socket may be empty
-                    # (paho read nothing), and only then is it asked, once per wake-up
-                    # instead of once per message (a select() per message was 8 % of the
-                    # aggregator's time with live 6-reading messages).
-                    if queue.qsize() == received and not _has_data(sock):
-                        break
-            except Exception as exc:  # noqa: BLE001 - as aiomqtt: any failure ends the connection
-                if not self._disconnected.done():
-                    self._disconnected.set_exception(exc)
-
-        def start() -> None:
-            loop.add_reader(sock.fileno(), on_readable)
-            self._misc_task = loop.create_task(self._misc_loop())
-
-        # paho calls this from the executor thread that ran connect() (as in aiomqtt).
-        loop.call_soon_threadsafe(start)
-
-
-def _has_data(sock: PahoSocket) -> bool:
-    # An SSL socket may hold decrypted bytes that select() cannot see.
-    pending = getattr(sock, "pending", None)
-    if pending is not None and pending() > 0:
-        return True
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
-
-
-def _client(
-    settings: SessionSettings,
-    endpoint: MqttEndpoint,
-    client_id: str,
-    clean: bool,
-) -> BurstReadClient:
-    tls = None
-    if endpoint.tls:
-        tls = aiomqtt.TLSParameters(ca_certs=settings.ca_file, cert_reqs=ssl.CERT_REQUIRED)
-    return BurstReadClient(
-        endpoint.host,
-        endpoint.port,
-        username=endpoint.username,
-        password=endpoint.password,
-        identifier=client_id,
-        clean_session=clean,
-        protocol=aiomqtt.ProtocolVersion.V311,
-        keepalive=settings.keepalive_s,
-        tls_params=tls,
-        max_inflight_messages=1000,
-    )
 
 
 _T = TypeVar("_T")
@@ -431,14 +352,21 @@ class Subscriber:
 
     async def _consume(self, connection: IntakeConnection) -> None:
         messages = connection.messages
+        handler = self._handler
         slice_end = time.monotonic() + CONSUME_SLICE_S
         while True:
             if not messages:
                 # Idle: wait, which also notices a lost connection.
                 await connection.wait()
             message = messages.popleft()
-            connection.taken(len(message[1]))
-            await self._handle(message)
+            topic, payload = message
+            connection.taken(len(payload))
+            # `_handle`, inlined: one coroutine fewer per message.
+            try:
+                await handler(topic, payload)
+            except asyncio.CancelledError:
+                self._carry.append(message)
+                raise
             if (now := time.monotonic()) > slice_end:
                 await asyncio.sleep(0)
                 slice_end = now + CONSUME_SLICE_S
@@ -477,11 +405,12 @@ class Subscriber:
 
 
 class Publisher:
-    """A connection for outgoing messages; `publish` returns False while it is down."""
+    """A connection for outgoing messages (aggregator.intake.intake_connection, in a clean
+    session); `publish` returns False while it is down."""
 
     def __init__(self, settings: SessionSettings) -> None:
         self._s = settings
-        self._client: aiomqtt.Client | None = None
+        self._connection: IntakeConnection | None = None
         self._ready = asyncio.Event()
         # Wall time of the last connect or disconnect (or of creation), for /healthz.
         self.changed_at = time.time()
@@ -489,26 +418,32 @@ class Publisher:
 
     @property
     def connected(self) -> bool:
-        return self._client is not None
+        return self._connection is not None
 
     async def run(self) -> None:
         choice = self.brokers
         while True:
             endpoint = choice.endpoint
-            client = _client(self._s, endpoint, f"{self._s.client_id}-pub", clean=True)
+            connection = IntakeConnection(
+                endpoint,
+                client_id=f"{self._s.client_id}-pub",
+                clean=True,
+                keepalive_s=self._s.keepalive_s,
+                ca_file=self._s.ca_file,
+            )
             try:
-                async with client:
-                    self._client = client
+                async with connection:
+                    self._connection = connection
                     self._ready.set()
                     self.changed_at = time.time()
                     choice.connected()
-                    outcome = await self._serve(client, choice)
-            except aiomqtt.MqttError as exc:
+                    outcome = await self._serve(connection, choice)
+            except IntakeConnectionError as exc:
                 outcome = str(exc)
             finally:
-                if self._client is not None:
+                if self._connection is not None:
                     self.changed_at = time.time()
-                self._client = None
+                self._connection = None
                 self._ready.clear()
             if outcome == "home":
                 choice.go_home()
@@ -517,12 +452,15 @@ class Publisher:
             await asyncio.sleep(choice.lost())
 
     @staticmethod
-    async def _serve(client: aiomqtt.Client, choice: BrokerChoice) -> str:
+    async def _serve(connection: IntakeConnection, choice: BrokerChoice) -> str:
         """Until the connection ends (why) or it is time to go home ('home')."""
 
         async def until_lost() -> None:
-            async for _ in client.messages:  # no subscriptions: raises on disconnect
-                pass
+            messages = connection.messages
+            while True:
+                await connection.wait()  # raises once the connection is over
+                while messages:  # none expected: this session subscribes to nothing
+                    connection.taken(len(messages.popleft()[1]))
 
         outcome = "closed"
         try:
@@ -531,7 +469,7 @@ class Publisher:
                 group.create_task(choice.home_timer(), name="mqtt-pub-home")
         except* _ReturnHomeError:
             outcome = "home"
-        except* aiomqtt.MqttError as lost:
+        except* IntakeConnectionError as lost:
             outcome = str(lost.exceptions[0])
         return outcome
 
@@ -543,22 +481,25 @@ class Publisher:
         return True
 
     async def publish_all(self, messages: Sequence[tuple[str, bytes]], qos: int = 1) -> int:
-        """Publish many (acks of a flush) sharing one wait for their PUBACKs; return how
-        many the broker acknowledged (aggregator.intake.publish_batch)."""
-        client = self._client
-        if client is None or not messages:
-            return 0
-        return await publish_batch(client, messages, qos, timeout_s=10)
+        """Publish many (the acks of a flush) in one send, sharing one wait for their
+        PUBACKs; return how many the broker acknowledged."""
+        acknowledged = 0
+        for chunk in chunked(messages, MAX_PUBLISH_BATCH):
+            connection = self._connection
+            if connection is None:
+                break
+            acknowledged += await connection.publish(chunk, qos=qos, timeout_s=PUBLISH_TIMEOUT_S)
+        return acknowledged
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
     ) -> bool:
-        client = self._client
-        if client is None:
+        connection = self._connection
+        if connection is None:
             return False
-        try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=10)
-        except aiomqtt.MqttError as exc:
-            log.warning("publish_failed", topic=topic, error=str(exc))
-            return False
-        return True
+        sent = [(topic, payload)]
+        if await connection.publish(sent, qos=qos, retain=retain, timeout_s=PUBLISH_TIMEOUT_S):
+            return True
+        why = connection.ended or f"no PUBACK within {PUBLISH_TIMEOUT_S} s"
+        log.warning("publish_failed", topic=topic, error=why)
+        return False

@@ -83,6 +83,27 @@ class SeqTracker:
             return SeqState.CONFLICT
         return SeqState.NEW
 
+    def claim(self, node: str, journal: str, seq: int, digest: int) -> SeqState:
+        """`state`, and for a batch that is to be written (NEW or CONFLICT) `begin` too, in
+        one pass over the tables: what intake does with every message."""
+        key = (journal, seq)
+        inflight = self._inflight.get(node)
+        if inflight is None:
+            inflight = self._inflight[node] = {}
+        writing = inflight.get(key)
+        if writing is not None and digest in writing:
+            return SeqState.IN_FLIGHT
+        journals = self._stored.get(node)
+        recent = None if journals is None else journals.get(journal)
+        stored = None if recent is None else recent.get(seq)
+        if stored == digest:
+            return SeqState.STORED
+        if writing is None:
+            inflight[key] = {digest}
+            return SeqState.NEW if stored is None else SeqState.CONFLICT
+        writing.add(digest)
+        return SeqState.CONFLICT
+
     def begin(self, node: str, journal: str, seq: int, digest: int) -> None:
         inflight = self._inflight.get(node)
         if inflight is None:

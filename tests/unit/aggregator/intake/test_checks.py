@@ -16,7 +16,7 @@ from aggregator.intake.checks import (
     Intake,
     Refusal,
     _NodeTopics,
-    _SensorIds,
+    _ValidIds,
 )
 from schemas import codec
 from schemas.codec import ContractError
@@ -38,8 +38,12 @@ def good(**overrides: object) -> dict[str, object]:
     }
 
 
-def payload(readings: list[dict[str, object]], node: str = "n1", seq: int = 5) -> bytes:
+def payload(
+    readings: list[dict[str, object]], node: str = "n1", seq: int = 5, journal: str | None = None
+) -> bytes:
     message = {"schema": "envnet.readings/1", "node": node, "seq": seq, "readings": readings}
+    if journal is not None:
+        message["journal"] = journal
     return json.dumps(message).encode()
 
 
@@ -136,6 +140,8 @@ SPOILED: dict[str, st.SearchStrategy[object]] = {
     "period_s": st.just(0),
     "stat": st.just("median"),
     "flags": st.just(["bogus"]),
+    # Good and bad serials: checked once per distinct serial on the hot path.
+    "serial": st.sampled_from(["SN-1", "Ab.9_x", "SN 1", "SN-1\n", "", "-SN"]),
 }
 
 
@@ -156,15 +162,31 @@ def readings_maybe_spoiled(draw: st.DrawFn) -> dict[str, object]:
 READINGS = readings_maybe_spoiled()
 
 
-@given(st.lists(READINGS, min_size=1, max_size=4), st.integers(0, 100))
+# The message's own ids: the node (checked against the topic's) and the journal (checked once
+# per distinct id), each good or not.
+NODES = st.sampled_from(["n1", "n1", "n2", "ghost", "N1", "n1\n", "n1 value=1", ""])
+JOURNALS = st.one_of(
+    st.none(),
+    st.sampled_from(["5f0c2a9be41d7368", "5f0c2a9be41d7368" * 2, "5F0C2A9BE41D7368"]),
+    st.text(alphabet="0af\n", max_size=34),  # mostly not journal ids
+)
+
+
+@given(
+    st.lists(READINGS, min_size=1, max_size=4),
+    st.integers(0, 100),
+    NODES,
+    JOURNALS,
+)
 def test_the_hot_path_accepts_exactly_what_the_contract_accepts(
-    readings: list[dict[str, object]], repeat_first: int
+    readings: list[dict[str, object]], repeat_first: int, node: str, journal: str | None
 ) -> None:
-    """Intake decodes with a faster type that checks sensor ids itself (aggregator.intake.checks
-    _SensorIds). Every message must fare exactly as under the contract's own type."""
-    body = payload(readings)
+    """Intake decodes with a faster type that checks sensor and journal ids itself
+    (aggregator.intake.checks _ValidIds), and the node against the topic's. Every message must
+    fare exactly as under the contract's own type."""
+    body = payload(readings, node=node, journal=journal)
     checker = intake()
-    for _ in range(1 + repeat_first % 3):  # sensor ids are cached after the first message
+    for _ in range(1 + repeat_first % 3):  # ids are cached after the first message
         result = checker.readings(TOPIC, body)
         try:
             message = codec.READINGS.decode(body)
@@ -172,10 +194,41 @@ def test_the_hot_path_accepts_exactly_what_the_contract_accepts(
             # Refused whole, or salvaged with each bad reading refused: never accepted clean.
             assert isinstance(result, Refusal) or result.bad_readings
             continue
+        if message.node != "n1":
+            assert isinstance(result, Refusal) and result.reason == "node_mismatch"
+            continue
         assert isinstance(result, AcceptedBatch) and result.bad_readings == []
+        assert result.journal == (message.journal or "")
         assert [msgspec.structs.asdict(r) for r in result.readings] == [
             msgspec.structs.asdict(r) for r in message.readings
         ]
+
+
+def test_a_bad_journal_id_is_refused_as_invalid_after_a_good_one() -> None:
+    checker = intake()
+    good_journal = checker.readings(TOPIC, payload([good()], journal="5f0c2a9be41d7368"))
+    assert isinstance(good_journal, AcceptedBatch) and good_journal.journal == "5f0c2a9be41d7368"
+    for journal in ("5f0c2a9be41d7368\n", "5F0C2A9BE41D7368", "5f0c"):
+        refused = checker.readings(TOPIC, payload([good()], journal=journal))
+        assert isinstance(refused, Refusal) and refused.reason == "invalid", journal
+
+
+def test_a_bad_serial_after_a_good_one_is_still_refused() -> None:
+    checker = intake()
+    accepted = checker.readings(TOPIC, payload([good(serial="SN-1")]))
+    assert isinstance(accepted, AcceptedBatch) and accepted.readings[0].serial == "SN-1"
+    for serial in ("SN 1", "SN-1\n", "-SN", ""):
+        result = checker.readings(TOPIC, payload([good(serial="SN-1"), good(serial=serial)]))
+        assert isinstance(result, AcceptedBatch), serial
+        assert len(result.readings) == 1 and [e.index for e in result.bad_readings] == [1]
+
+
+def test_a_node_other_than_the_topics_is_refused_even_when_the_topic_was_seen() -> None:
+    checker = intake()
+    assert isinstance(checker.readings(TOPIC, payload([good()])), AcceptedBatch)
+    for node, reason in (("n2", "node_mismatch"), ("n1\n", "invalid"), ("N1", "invalid")):
+        refused = checker.readings(TOPIC, payload([good()], node=node))
+        assert isinstance(refused, Refusal) and refused.reason == reason, node
 
 
 def test_a_bad_sensor_id_after_good_ones_is_still_refused() -> None:
@@ -188,12 +241,15 @@ def test_a_bad_sensor_id_after_good_ones_is_still_refused() -> None:
 
 def test_the_cache_of_checked_sensor_ids_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node sending ever new (valid) sensor ids must not grow intake's memory without end."""
-    monkeypatch.setattr(_SensorIds, "MAX_IDS", 3)
+    monkeypatch.setattr(_ValidIds, "MAX_IDS", 3)
     checker = intake()
     for i in range(10):
         result = checker.readings(TOPIC, payload([good(sensor=f"s{i}")], seq=i + 1))
         assert isinstance(result, AcceptedBatch) and result.bad_readings == []
-        assert len(checker._sensor_ids._valid) <= 3
+        assert len(checker._sensor_ids.known) <= 3
+        journal = checker.readings(TOPIC, payload([good()], seq=i + 1, journal=f"{i:016x}"))
+        assert isinstance(journal, AcceptedBatch) and journal.journal == f"{i:016x}"
+        assert len(checker._journal_ids.known) <= 3
     bad = checker.readings(TOPIC, payload([good(sensor="Bad")], seq=11))
     assert isinstance(bad, AcceptedBatch) and len(bad.bad_readings) == 1
 

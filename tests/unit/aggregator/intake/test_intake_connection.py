@@ -1,6 +1,7 @@
-"""The intake connection's failure modes that no real broker produces on demand: a refused or
-missing CONNACK, a malformed packet, a broker gone silent. A scripted loopback server stands in
-for the broker here; against a real mosquitto: tests/integration/aggregator/test_mqtt_session.py.
+"""The aggregator's MQTT connection's failure modes that no real broker produces on demand: a
+refused or missing CONNACK, a malformed packet, a broker gone silent, PUBACKs missing. A
+scripted loopback server stands in for the broker here; against a real mosquitto:
+tests/integration/aggregator/test_mqtt_session.py and test_publish.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from aggregator.intake.intake_connection import IntakeConnection, IntakeConnectionError
+from aggregator.intake.intake_connection import (
+    IntakeConnection,
+    IntakeConnectionError,
+    _Countdown,
+)
 from aggregator.intake.mqtt_packets import remaining_length
 from schemas.runtime.endpoints import MqttEndpoint
 
@@ -157,3 +162,85 @@ def test_a_connect_cancelled_during_the_handshake_closes_its_socket() -> None:
         await closed.wait()
 
     asyncio.run(with_broker(slow, body))
+
+
+def puback(packet_id: int) -> bytes:
+    return b"\x40\x02" + packet_id.to_bytes(2, "big")
+
+
+def publish_id(packet: bytes) -> int:
+    """The packet id of a QoS 1 PUBLISH with a one-byte remaining length."""
+    topic_end = 4 + int.from_bytes(packet[2:4], "big")
+    return int.from_bytes(packet[topic_end : topic_end + 2], "big")
+
+
+def test_a_batch_is_counted_as_far_as_it_is_acknowledged_when_the_wait_ends() -> None:
+    """Two of three PUBACKs, then silence: the count after the timeout is 2, and the missing
+    one's packet id is free again."""
+    got: list[bytes] = []
+
+    async def acks_two(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)
+        writer.write(CONNACK_OK)
+        got.extend([await read_packet(reader) for _ in range(3)])
+        writer.write(puback(publish_id(got[2])) + puback(publish_id(got[0])))
+        await reader.read()
+
+    async def body(port: int) -> None:
+        async with connect_to(port) as conn:
+            messages = [("t/a", b"1"), ("t/b", b"2"), ("t/c", b"3")]
+            assert await conn.publish(messages, qos=1, timeout_s=0.5) == 2
+            assert conn._unacked == {}
+
+    asyncio.run(with_broker(acks_two, body))
+    assert [packet[0] for packet in got] == [0x32, 0x32, 0x32]  # QoS 1, not retained, not DUP
+    assert len({publish_id(packet) for packet in got}) == 3
+
+
+def test_a_lost_connection_ends_the_wait_at_once_with_what_was_acknowledged() -> None:
+    async def acks_one_then_hangs_up(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_packet(reader)
+        writer.write(CONNACK_OK)
+        first = await read_packet(reader)
+        await read_packet(reader)
+        writer.write(puback(publish_id(first)))
+        await writer.drain()
+        writer.close()
+
+    async def body(port: int) -> None:
+        async with connect_to(port) as conn:
+            started = asyncio.get_running_loop().time()
+            assert await conn.publish([("t/a", b"1"), ("t/b", b"2")], qos=1, timeout_s=20) == 1
+            assert asyncio.get_running_loop().time() - started < 10
+            assert await conn.publish([("t/c", b"3")], qos=1, timeout_s=20) == 0  # over
+
+    asyncio.run(with_broker(acks_one_then_hangs_up, body))
+
+
+def test_qos_0_is_counted_as_sent_and_packet_ids_in_use_are_skipped() -> None:
+    got: list[bytes] = []
+
+    async def acks_all(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_packet(reader)
+        writer.write(CONNACK_OK)
+        while True:
+            packet = await read_packet(reader)
+            got.append(packet)
+            if packet[0] & 0x06:  # QoS 1
+                writer.write(puback(publish_id(packet)))
+
+    async def body(port: int) -> None:
+        async with connect_to(port) as conn:
+            assert await conn.publish([("t/a", b"1")], qos=0, retain=True, timeout_s=1) == 1
+            conn._next_id = 0xFFFE
+            held = _Countdown(2, asyncio.get_running_loop().create_future())
+            conn._unacked[0xFFFF] = conn._unacked[1] = held  # another batch's, unacknowledged
+            assert await conn.publish([("t/b", b"2")], qos=1, timeout_s=5) == 1
+            with pytest.raises(ValueError, match="QoS 2"):
+                await conn.publish([("t/c", b"3")], qos=2, timeout_s=1)
+
+    asyncio.run(with_broker(acks_all, body))
+    assert got[0] == b"\x31\x06\x00\x03t/a1"  # QoS 0, retained, no packet id
+    assert publish_id(got[1]) == 2  # 0xFFFF and 1 were in use

@@ -1,4 +1,4 @@
-"""The intake's MQTT 3.1.1 codec, without a broker: packets against the standard's layout,
+"""The aggregator's MQTT 3.1.1 codec, without a broker: packets against the standard's layout,
 and the reader against any split of a stream and every malformed packet it must refuse."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from aggregator.intake.mqtt_packets import (
     PacketReader,
     PingResp,
     ProtocolError,
+    PubAck,
     Publish,
     SubAck,
     UnsubAck,
@@ -23,6 +24,7 @@ from aggregator.intake.mqtt_packets import (
     subscribe_packet,
     unsubscribe_packet,
 )
+from aggregator.intake.mqtt_packets import publish_packet as our_publish_packet
 
 
 def publish_packet(topic: str, payload: bytes, packet_id: int, *, dup: bool = False) -> bytes:
@@ -93,10 +95,25 @@ def test_subscribe_unsubscribe_and_puback_bytes() -> None:
         subscribe_packet(1, [("a", 3)])
 
 
+def test_our_publish_bytes_at_qos_1_and_0_retained_or_not() -> None:
+    """3.3: the fixed header's QoS and RETAIN bits, the topic, the packet id at QoS 1 only."""
+    assert our_publish_packet("a/b", b"xy", 0x0102) == b"\x32\x09\x00\x03a/b\x01\x02xy"
+    assert our_publish_packet("a/b", b"xy", retain=True) == b"\x31\x07\x00\x03a/bxy"
+    # What the reader makes of ours is what was sent (the reader is tested independently).
+    publishes: list[Publish] = []
+    PacketReader().feed(our_publish_packet("t/é", b"p" * 200, 9), publishes, [])
+    assert publishes == [("t/é", b"p" * 200, 9)]
+    for topic in ("", "a/+", "a/#"):
+        with pytest.raises(ValueError, match="not a topic to publish to"):
+            our_publish_packet(topic, b"x", 1)
+    with pytest.raises(ValueError, match="packet id"):
+        our_publish_packet("a", b"x", 0x10000)
+
+
 def test_control_packets_are_parsed() -> None:
     publishes: list[Publish] = []
     stream = b"\x20\x02\x01\x00" + b"\x90\x05\x00\x03\x01\x80\x00" + b"\xb0\x02\x00\x04"
-    stream += b"\xd0\x00"
+    stream += b"\xd0\x00" + b"\x40\x02\x12\x34"
     controls: list[Control] = []
     PacketReader().feed(stream, publishes, controls)
     assert controls == [
@@ -104,6 +121,7 @@ def test_control_packets_are_parsed() -> None:
         SubAck(3, (1, 0x80, 0)),
         UnsubAck(4),
         PingResp(),
+        PubAck(0x1234),
     ]
     assert publishes == []
 
@@ -172,7 +190,7 @@ def test_a_topic_that_is_not_utf8_is_kept_for_the_checks_to_refuse() -> None:
         (b"\x34\x05\x00\x01a\x00\x01", "QoS 2"),
         (b"\x32\x05\x00\x01a\x00\x00", "packet id 0"),
         (b"\x20\x03\x00\x00\x00", "unexpected packet: type 2"),
-        (b"\x40\x02\x00\x01", "unexpected packet: type 4"),
+        (b"\x40\x03\x00\x01\x00", "unexpected packet: type 4"),  # a PUBACK is 2 bytes
         (b"\xf0\x00", "unexpected packet: type 15"),
     ],
 )

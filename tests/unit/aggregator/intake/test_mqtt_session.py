@@ -1,18 +1,12 @@
 """The aggregator's MQTT sessions without a broker (against a real mosquitto:
-tests/integration/aggregator/test_mqtt_session.py).
-
-BurstReadClient (the publisher's client) overrides a private hook of aiomqtt 2.5 (see its
-docstring); the first test is a tripwire for an aiomqtt upgrade that changes what it relies on.
-"""
+tests/integration/aggregator/test_mqtt_session.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import time
 
-import aiomqtt
 from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
@@ -25,21 +19,6 @@ from aggregator.intake.mqtt_session import (
     chunked,
     refused_filters,
 )
-
-
-def test_the_aiomqtt_hooks_it_overrides_still_exist() -> None:
-    base = inspect.signature(aiomqtt.Client._on_socket_open)
-    assert list(base.parameters) == ["self", "client", "userdata", "sock"]
-    assert inspect.iscoroutinefunction(aiomqtt.Client._misc_loop)
-
-    async def construct() -> None:
-        client = aiomqtt.Client("127.0.0.1", 1)
-        assert isinstance(client._disconnected, asyncio.Future)
-        assert isinstance(client._queue, asyncio.Queue)  # received messages, counted per read
-        assert client._loop is asyncio.get_running_loop()
-        assert hasattr(client, "_misc_task")
-
-    asyncio.run(construct())
 
 
 def test_the_consumer_lets_the_event_loop_run_while_it_works_through_a_full_queue() -> None:

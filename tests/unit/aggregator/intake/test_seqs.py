@@ -94,10 +94,11 @@ class Dedup(RuleBasedStateMachine):
         self.pending: list[Key] = []
         self.stored_ever: set[Key] = set()
 
-    @rule(node=NODES, journal=JOURNALS, seq=SEQ_NUMBERS, digest=DIGESTS)
-    def receive(self, node: str, journal: str, seq: int, digest: int) -> None:
+    @rule(node=NODES, journal=JOURNALS, seq=SEQ_NUMBERS, digest=DIGESTS, claim=st.booleans())
+    def receive(self, node: str, journal: str, seq: int, digest: int, claim: bool) -> None:
+        """As the service does it (`claim`), or in two steps (`state`, then `begin`)."""
         key = (node, journal, seq, digest)
-        state = self.tracker.state(*key)
+        state = self.tracker.claim(*key) if claim else self.tracker.state(*key)
         if state is SeqState.STORED:
             assert key in self.stored_ever, f"acked {key} unstored"
             return
@@ -107,7 +108,8 @@ class Dedup(RuleBasedStateMachine):
         same_batch = [k for k in self.pending if k[:3] == key[:3]]
         if state is SeqState.NEW:
             assert not same_batch, f"{key} called new while {same_batch} are being written"
-        self.tracker.begin(*key)
+        if not claim:
+            self.tracker.begin(*key)
         self.pending.append(key)
 
     @precondition(lambda self: bool(self.pending))
