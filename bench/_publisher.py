@@ -26,7 +26,7 @@ from typing import Any, Final, Literal, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench._raw_mqtt import RawPublisher, publish_header
+from bench._raw_mqtt import RawPublisher
 from bench._shapes import SHAPES, PayloadTemplates, check_payload
 from schemas import codec, topics
 from schemas.codec import ContractError
@@ -156,16 +156,12 @@ class _RawLink:
     def __init__(self, spec: PublisherSpec, state: PublisherState) -> None:
         self._client = RawPublisher(spec.port, f"bench-pub-{spec.index}")
         self._state = state
-        self._topics: dict[str, bytes] = {}
 
     def subscribe(self, filters: list[tuple[str, int]]) -> None:
         self._client.subscribe(filters)
 
     def publish(self, node: PayloadTemplates, m: int) -> None:
-        topic = self._topics.get(node.topic)
-        if topic is None:
-            topic = self._topics[node.topic] = publish_header(node.topic)
-        self._client.publish(topic, node.payload(m))
+        self._client.publish(node.topic, node.payload(m))
 
     def loop(self, timeout: float) -> None:
         got = self._client.loop(timeout)
@@ -173,7 +169,7 @@ class _RawLink:
         state.pubacked += got.pubacks
         state.connected = state.connected or got.connected
         state.subscribed = state.subscribed or got.subacks > 0
-        for payload, _ in got.messages:
+        for _, payload, _ in got.messages:
             _note_ack(state, payload)
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench._raw_mqtt import RawPublisher, Received, publish_header
+from bench._raw_mqtt import RawPublisher, Received
 from simulators.local_stack import Mosquitto
 
 DEADLINE_S = 60.0
@@ -32,14 +32,13 @@ def test_publishes_are_acked_and_subscriptions_delivered(mosquitto: Mosquitto) -
         _loop_until(client, lambda: seen.connected, seen)
         client.subscribe([("raw/#", 1)])
         _loop_until(client, lambda: seen.subacks == 1, seen)
-        topic = publish_header("raw/n1")
         for i in range(COUNT):
-            client.publish(topic, str(i).encode())
+            client.publish("raw/n1", str(i).encode())
         _loop_until(client, lambda: seen.pubacks == COUNT and len(seen.messages) == COUNT, seen)
     finally:
         client.close()
-    assert [payload for payload, _ in seen.messages] == [str(i).encode() for i in range(COUNT)]
-    assert all(packet_id for _, packet_id in seen.messages)  # QoS 1: each one PUBACKed by us
+    assert [payload for _, payload, _ in seen.messages] == [str(i).encode() for i in range(COUNT)]
+    assert all(packet_id for _, _, packet_id in seen.messages)  # QoS 1: each one PUBACKed by us
 
 
 def test_a_lost_broker_is_an_error(mosquitto: Mosquitto) -> None:
@@ -58,5 +57,5 @@ def _publish_until_it_fails(client: RawPublisher) -> None:
     """RawMqttError when the broker closed the connection, or the socket's own error."""
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
-        client.publish(publish_header("raw/n1"), b"x")
+        client.publish("raw/n1", b"x")
         client.loop(0.05)
