@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, Final, TypeVar
 
 import msgspec
-from paho.mqtt.reasoncodes import ReasonCode
 
 from aggregator.intake.intake_connection import (
     MAX_PUBLISH_BATCH,
@@ -178,15 +177,9 @@ class BrokerChoice:
 _T = TypeVar("_T")
 
 
-def refused_filters(
-    subscriptions: Sequence[tuple[str, int]], codes: Sequence[int | ReasonCode]
-) -> list[str]:
+def refused_filters(subscriptions: Sequence[tuple[str, int]], codes: Sequence[int]) -> list[str]:
     """The filters a SUBACK refused (return code 0x80, MQTT 3.1.1 section 3.9.3)."""
-    return [
-        topic
-        for (topic, _), code in zip(subscriptions, codes, strict=False)
-        if (code.is_failure if isinstance(code, ReasonCode) else code >= 0x80)
-    ]
+    return [topic for (topic, _), code in zip(subscriptions, codes, strict=False) if code >= 0x80]
 
 
 def chunked(items: Sequence[_T], size: int) -> Iterator[list[_T]]:
