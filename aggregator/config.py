@@ -19,6 +19,7 @@ from aggregator.service_health import HealthLimits
 from aggregator.storage.pipeline import PipelineSettings
 from aggregator.webhook import WebhookSettings
 from aggregator.worker.event_clock import ClockSettings, overlay_clock_env
+from aggregator.worker.protocol import WorkerSettings
 from schemas.runtime.configfile import ConfigError, convert, overlay_env, read_toml
 from schemas.runtime.endpoints import EndpointError, overlay_mqtt_url_env
 
@@ -78,6 +79,14 @@ class AlertsSection(EngineSettings, frozen=True, forbid_unknown_fields=True):
     adopt_lookback_h: Annotated[int, msgspec.Meta(ge=0, le=24 * 366)] = 168
     webhooks: list[WebhookSettings] = msgspec.field(default_factory=list)
 
+    def engine(self) -> EngineSettings:
+        """The engine's keys alone, without what the service adds: what the alerting worker
+        is started with, so it need not import the service's settings (and their I/O
+        modules) to unpickle them."""
+        return EngineSettings(
+            **{name: getattr(self, name) for name in EngineSettings.__struct_fields__}
+        )
+
 
 class ClusterSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """[cluster]: this process's share of the fleet (docs/cluster/replicas.md)."""
@@ -123,6 +132,10 @@ class AggregatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # `envnet report`'s evaluation rules (aggregator.reports.settings).
     report: ReportSettings = ReportSettings()
     cluster: ClusterSection = ClusterSection()
+
+    def worker_settings(self) -> WorkerSettings:
+        """What the alerting worker reads of this file (aggregator.worker.protocol)."""
+        return WorkerSettings(self.alerts.engine(), self.clock, self.cluster.parsed())
 
 
 def load_aggregator_config(

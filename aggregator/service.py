@@ -49,8 +49,8 @@ from aggregator.storage.pipeline import PendingBatch, Pipeline, PipelineSettings
 from aggregator.storage.records import ReadingLines, node_lines, status_line
 from aggregator.storage.setup import prepare_storage
 from aggregator.webhook import WebhookSink
+from aggregator.worker.client import AlertingWorker, WorkerError
 from aggregator.worker.event_clock import EventClock, wall_ms
-from aggregator.worker.process import AlertingWorker, WorkerError
 from schemas import codec, topics
 from schemas.messages import (
     ACK_SCHEMA,

@@ -21,7 +21,8 @@ import time
 
 from aggregator.config import load_aggregator_config
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.worker.process import _ENCODER, _REQUEST, Open, Stored, StoredBatch, _Worker
+from aggregator.worker.process import _Worker
+from aggregator.worker.protocol import ENCODER, REQUESTS, Open, Stored, StoredBatch
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
 
@@ -62,7 +63,7 @@ def requests(count: int, shape: str) -> list[bytes]:
                 )  # fmt: skip
                 k[node] += 1
             batches.append(StoredBatch(node, k[node], shape == "backlog", readings))
-        out.append(_ENCODER.encode(Stored(batches)))
+        out.append(ENCODER.encode(Stored(batches)))
     return out
 
 
@@ -73,13 +74,13 @@ def main() -> None:
     args = parser.parse_args()
     count = args.requests or (60 if args.shape == "backlog" else 3000)
     fleet = Fleet({node: NodeInfo(site="bench", air_zone=2) for node in NODES})
-    worker = _Worker(load_aggregator_config(None, {}), fleet)
+    worker = _Worker(load_aggregator_config(None, {}).worker_settings(), fleet)
     worker.handle(Open(tempfile.mkdtemp(prefix="envnet-bench-worker-")))
     bodies = requests(count, args.shape)
     per_batch, per_request = SHAPES[args.shape]
     started, cpu_started = time.perf_counter(), time.process_time()
     for body in bodies:
-        worker.handle(_REQUEST.decode(body))
+        worker.handle(REQUESTS.decode(body))
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     batches = count * per_request
     readings = batches * per_batch

@@ -67,8 +67,7 @@ class InfluxTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return f"{type(self).__name__}({self.display})"
 
     def target(self) -> InfluxTarget:
-        """The target alone, without the keys a subclass adds (the pipeline's batching), for
-        a message whose decoder expects exactly an InfluxTarget (the alerting worker's)."""
+        """The target alone, without the keys a subclass adds (the pipeline's batching)."""
         if type(self) is InfluxTarget:
             return self
         return InfluxTarget(

@@ -11,33 +11,31 @@ each checkpoint; windows are rebuilt from InfluxDB at start (aggregator.storage.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final
-
-import aiohttp
+from typing import TYPE_CHECKING, Final
 
 from aggregator.cluster.partition import SOLO, Replica
-from aggregator.config import AlertsSection
 from aggregator.engine.adoption import StoredEvent, plan_adoption
-from aggregator.engine.evaluator import SPECS, WATER, Evaluation, Evaluator
+from aggregator.engine.evaluator import Evaluation, Evaluator
 from aggregator.engine.lifecycle import AckRefusedError, AlertBook, Transition
 from aggregator.engine.liveness import Liveness, LivenessSnapshotError
 from aggregator.engine.observations import Observation
 from aggregator.engine.sensor_health import HealthMonitor, HealthSnapshotError
+from aggregator.engine.settings import EngineSettings
 from aggregator.fleet import Fleet, NodeInfo
-from aggregator.metrics import Metrics
-from aggregator.storage.alert_history import AlertHistoryError, EventCounts, parse_events
-from aggregator.storage.alert_history import fetch as alert_history
-from aggregator.storage.influx import InfluxTarget
 from aggregator.storage.records import WindowLines, alert_line, aqi_line, water_line
-from aggregator.storage.warm_start import ParseCounts, WarmStartError, fetch, parse_series
 from aggregator.worker.event_clock import EventClock
 from aggregator.worker.state_store import StateStore
 from schemas import codec
 from schemas.codec import ContractError
 from schemas.messages import ReadingValues, StatusMessage
 from schemas.runtime.logs import get_logger
+
+if TYPE_CHECKING:
+    # The type only: the worker process records metric operations instead
+    # (aggregator.worker.process.RecordedMetrics) and never imports the registry.
+    from aggregator.metrics import Metrics
 
 log = get_logger("aggregator.worker.alerting")
 
@@ -55,7 +53,7 @@ TransitionSink = Callable[[Transition], None]
 class Alerting:
     def __init__(
         self,
-        settings: AlertsSection,
+        settings: EngineSettings,
         fleet: Fleet,
         metrics: Metrics,
         lines: LinesSink,
@@ -83,13 +81,6 @@ class Alerting:
         # Nodes that sent backlog batches since they last said their journal was empty.
         self._backlog_nodes: set[str] = set()
         self._next_future_log_ms: dict[str, int] = {}
-        if settings.late_idle_s is not None:
-            log.warning(
-                "config_obsolete",
-                field="alerts.late_idle_s",
-                note="ignored: late episodes close in event time (README: Replays, backlogs "
-                "and event time)",
-            )
 
     # -- state ----------------------------------------------------------------------------
 
@@ -157,79 +148,29 @@ class Alerting:
             self._store.close()
             self._store = None
 
-    async def warm_start(self, target: InfluxTarget) -> None:
-        """Rebuild the windows from the readings InfluxDB holds for the late horizon."""
-        horizon_ms = self._settings.windows.late_horizon_h * 3_600_000
-        since = self._clock.now_ms() - horizon_ms
-        counts = ParseCounts()
-        by_node: dict[str, list[ReadingValues]] = {}
-        timeout = aiohttp.ClientTimeout(total=120)
-        # A partitioned replica reads back its own nodes only (all of them for one replica).
-        nodes = None if self._replica.solo else sorted(info.node for info in self._fleet)
-        if nodes == []:
-            log.info("warm_start", readings=0, skipped=0, nodes=0, note="this replica owns none")
-            return
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                for quantity in (*SPECS, *sorted(WATER)):
-                    answer = await fetch(session, target, quantity, since, nodes)
-                    for item in parse_series(quantity, answer, counts):
-                        if item.node in self._fleet:
-                            by_node.setdefault(item.node, []).append(item.reading)
-        except WarmStartError as exc:
-            self._metrics.state_saves.labels("warm_start_failed").inc()
-            log.error("warm_start_failed", error=str(exc), note="windows start empty")
-            return
+    def warm(self, by_node: Mapping[str, list[ReadingValues]]) -> None:
+        """Replay the readings InfluxDB holds for the late horizon into the windows, silently
+        (the service reads them back, aggregator.storage.warm_start)."""
         for node, readings in by_node.items():
             info = self._fleet.get(node)
             if info is not None:
                 readings.sort(key=lambda r: r.ts)
                 self.evaluator.warm(info, readings, self._clock.now_ms())
-        log.info("warm_start", readings=counts.rows, skipped=counts.skipped, nodes=len(by_node))
 
-    async def adopt_open_alerts(self, target: InfluxTarget) -> int:
+    def adopt(self, events: Sequence[StoredEvent]) -> tuple[int, int]:
         """Rebuild the open alerts of this replica's nodes that the state file does not know
-        of from the `alerts` points InfluxDB holds (aggregator.engine.adoption): a node's
-        previous owner on another host or pod had them open. Returns how many were adopted.
-        A failure leaves the state file's tracks as they are: logged, counted, and the
-        aggregator carries on (the windows warm start's policy)."""
-        lookback_h = self._settings.adopt_lookback_h
-        nodes = sorted(info.node for info in self._fleet)  # this replica's nodes only
-        if lookback_h == 0 or not nodes:
-            return 0
-        now = self._clock.now_ms()
-        since = now - lookback_h * 3_600_000
-        counts = EventCounts()
-        events: list[StoredEvent] = []
-        timeout = aiohttp.ClientTimeout(total=120)
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                for answer in await alert_history(session, target, since, nodes):
-                    events.extend(parse_events(answer, counts))
-        except AlertHistoryError as exc:
-            self._metrics.state_saves.labels("alert_adoption_failed").inc()
-            log.error(
-                "alert_adoption_failed",
-                error=str(exc),
-                note="open alerts of another replica's state file are not adopted",
-            )
-            return 0
-        plan = plan_adoption(events, self.book.live_tracks(), self._fleet.get, now)
+        of from the `alerts` points InfluxDB holds (aggregator.engine.adoption; the service
+        reads them back, aggregator.storage.alert_history): a node's previous owner on
+        another host or pod had them open. Returns how many tracks were adopted, and how
+        many local ones they superseded."""
+        plan = plan_adoption(events, self.book.live_tracks(), self._fleet.get, self._clock.now_ms())
         for key, track in plan.tracks().items():
             self.book.install(key, track)
         self.save_alerts()
         for how, tracks in (("adopted", plan.adopted), ("superseded", plan.superseded)):
             if tracks:
                 self._metrics.alerts_adopted.labels(how).inc(len(tracks))
-        log.info(
-            "alert_tracks_adopted",
-            count=len(plan.adopted),
-            superseded=len(plan.superseded),
-            points=counts.rows,
-            skipped=counts.skipped,
-            lookback_h=lookback_h,
-        )
-        return len(plan.adopted)
+        return len(plan.adopted), len(plan.superseded)
 
     # -- input ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from aggregator.engine.lifecycle import Transition
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake.checks import AcceptedBatch
 from aggregator.metrics import Metrics
-from aggregator.worker.process import (
+from aggregator.worker.client import (
     AlertingWorker,
     WorkerError,
 )

@@ -4,6 +4,9 @@ cross-field rules while the file is read."""
 
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -11,23 +14,43 @@ import pytest
 
 from aggregator.config import load_aggregator_config
 from aggregator.engine.event_time import EventTime
-from aggregator.storage.influx import InfluxTarget
-from aggregator.worker import process
+from aggregator.engine.settings import EngineSettings
+from aggregator.worker.protocol import WorkerSettings
 from schemas.runtime.configfile import ConfigError
 
 
-def test_the_influx_section_reaches_the_worker_as_a_bare_target() -> None:
-    """[influx] is the pipeline's settings, which extend InfluxTarget; the worker's message
-    decoder forbids unknown fields, so warm start sends the target alone."""
-    influx = load_aggregator_config(None, environ={}).influx
-    request = process._REQUEST.decode(process._ENCODER.encode(process.Warm(influx.target())))
-    assert isinstance(request, process.Warm)
-    assert type(request.target) is InfluxTarget
-    assert msgspec.structs.asdict(request.target) == {
-        name: getattr(influx, name) for name in InfluxTarget.__struct_fields__
+def test_the_worker_is_started_with_the_engines_keys_alone() -> None:
+    """[alerts] is the engine's settings plus what the service alone reads (webhooks,
+    adoption); the worker is handed the engine's part, as an EngineSettings, so that
+    unpickling it needs none of the service's settings modules (and their I/O clients)."""
+    alerts = load_aggregator_config(
+        None, environ={"ENVNET_ALERTMANAGER_URL": "http://am:9093"}
+    ).alerts
+    alerts = msgspec.structs.replace(alerts, aqi_alert_level=4, adopt_lookback_h=0)
+    config = msgspec.structs.replace(load_aggregator_config(None, environ={}), alerts=alerts)
+    settings = pickle.loads(pickle.dumps(config.worker_settings()))
+    assert type(settings) is WorkerSettings
+    assert type(settings.engine) is EngineSettings
+    assert msgspec.structs.asdict(settings.engine) == {
+        name: getattr(alerts, name) for name in EngineSettings.__struct_fields__
     }
-    with pytest.raises(msgspec.ValidationError, match="unknown field"):
-        process._REQUEST.decode(process._ENCODER.encode(process.Warm(influx)))
+    assert settings.engine.aqi_alert_level == 4
+    assert settings.replica == config.cluster.parsed()
+
+
+def test_the_worker_process_imports_no_network_client_nor_registry() -> None:
+    """The worker does no network I/O (aggregator.worker.process): an import of aiohttp,
+    asyncio, an MQTT client or prometheus_client there costs it 2 to 20 MiB resident for
+    nothing (bench/README.md, "Memory")."""
+    heavy = ("aiohttp", "asyncio", "aiomqtt", "paho", "prometheus_client", "ssl")
+    code = (
+        "import sys, aggregator.worker.process, aggregator.worker.__main__\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert [m for m in heavy if m in out] == []
 
 
 def test_secrets_stay_out_of_the_targets_repr() -> None:

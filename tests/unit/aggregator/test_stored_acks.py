@@ -13,7 +13,8 @@ from aggregator.config import AggregatorConfig, load_aggregator_config
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.intake.checks import AcceptedBatch
 from aggregator.service import AggregatorService
-from aggregator.worker.process import Reply, WorkerError
+from aggregator.worker.client import WorkerError
+from aggregator.worker.protocol import Reply
 from schemas.messages import Reading
 
 FLEET: Final = Fleet({"n1": NodeInfo(site="Site 1")})

@@ -1,7 +1,9 @@
-"""The alerting side adopting open alerts at start (Alerting.adopt_open_alerts), against a tiny
-local aiohttp server answering `/query` as InfluxDB does (with a v2 target, as InfluxDB 2.x's
-v1 compatibility API), and with no server at all: the failure is logged and counted, and the
-state file's tracks stay as they were."""
+"""Adopting open alerts at start: the service reads the `alerts` points back
+(aggregator.worker.readback.alert_events) from a tiny local aiohttp server answering `/query` as
+InfluxDB does (with a v2 target, as InfluxDB 2.x's v1 compatibility API), and the alerting side
+adopts them (Alerting.adopt); with no server at all, or an error answer, the service
+(AlertingWorker) logs and counts the failure and sends the worker nothing, so the state file's
+tracks stay as they were."""
 
 from __future__ import annotations
 
@@ -15,13 +17,17 @@ import msgspec
 from aiohttp import web
 
 from aggregator.cluster.partition import Replica
-from aggregator.config import AlertsSection
+from aggregator.config import AlertsSection, load_aggregator_config
+from aggregator.engine.adoption import StoredEvent
 from aggregator.engine.lifecycle import Transition
-from aggregator.engine.observations import Observation, Rule
+from aggregator.engine.observations import Rule
 from aggregator.fleet import Fleet, NodeInfo
 from aggregator.metrics import Metrics
+from aggregator.storage.alert_history import EventCounts
 from aggregator.storage.influx import InfluxTarget
 from aggregator.worker.alerting import Alerting
+from aggregator.worker.client import AlertingWorker
+from aggregator.worker.readback import alert_events
 from simulators.local_stack import free_port
 
 RULE = Rule("odour.h2s", "exceedance", "warning", "h2s", "GB 14554-93", "Table 1", 60)
@@ -39,9 +45,13 @@ class Clock:
         return NOW
 
 
-def alerting(events: list[Transition], metrics: Metrics, lookback_h: int = 168) -> Alerting:
-    owned = Fleet({i.node: i for i in FLEET if REPLICA.owns(i.node)})
-    settings = msgspec.structs.replace(AlertsSection(), adopt_lookback_h=lookback_h)
+OWNED = Fleet({i.node: i for i in FLEET if REPLICA.owns(i.node)})
+SINCE = NOW - 168 * 3_600_000
+
+
+def alerting(events: list[Transition], metrics: Metrics) -> Alerting:
+    owned = OWNED
+    settings = AlertsSection()
     return Alerting(
         settings, owned, metrics, lambda lines: None, events.append,
         Clock(), replica=REPLICA,  # type: ignore[arg-type]
@@ -91,13 +101,20 @@ def test_open_alerts_of_its_nodes_are_adopted_saved_and_counted(tmp_path: Path) 
         rows = [fired_row(n) for n in NODES]
         return {"results": [{"statement_id": 0, "series": rows}]}
 
+    def read(target: InfluxTarget) -> list[StoredEvent]:
+        return with_influx(  # type: ignore[no-any-return]
+            answer,
+            lambda url: alert_events(
+                msgspec.structs.replace(target, url=url), SINCE, OWNED, EventCounts()
+            ),
+        )
+
     metrics = Metrics()
     events: list[Transition] = []
     a = alerting(events, metrics)
     a.open(tmp_path)
-    v2 = InfluxTarget(org="o", bucket="b", token="secret")
-    got = with_influx(answer, lambda url: a.adopt_open_alerts(msgspec.structs.replace(v2, url=url)))
-    assert got == len(MINE) and events == []  # adopted quietly: nothing fires or pages
+    got = a.adopt(read(InfluxTarget(org="o", bucket="b", token="secret")))
+    assert got == (len(MINE), 0) and events == []  # adopted quietly: nothing fires or pages
     assert sorted(x.node for x in a.book.firing()) == MINE
     ((form, headers),) = asked
     assert form["db"] == "b" and headers["Authorization"] == "Token secret"
@@ -111,61 +128,60 @@ def test_open_alerts_of_its_nodes_are_adopted_saved_and_counted(tmp_path: Path) 
     again = alerting([], Metrics())
     again.open(tmp_path)
     assert sorted(x.node for x in again.book.firing()) == MINE
-    v1 = InfluxTarget()
-    assert (
-        with_influx(
-            answer, lambda url: again.adopt_open_alerts(msgspec.structs.replace(v1, url=url))
-        )
-        == 0
-    )
+    assert again.adopt(read(InfluxTarget())) == (0, 0)
     again.close()
 
 
-def test_an_unreachable_influxdb_leaves_the_local_state_and_is_counted(tmp_path: Path) -> None:
+def service_side(metrics: Metrics, lookback_h: int = 168) -> AlertingWorker:
+    """The service's handle, never started: a failed read must not send the worker anything
+    (a send to a worker not started raises WorkerError)."""
+    config = load_aggregator_config(None, environ={})
+    alerts = msgspec.structs.replace(config.alerts, adopt_lookback_h=lookback_h)
+    config = msgspec.structs.replace(config, alerts=alerts)
+    return AlertingWorker(config, OWNED, metrics, lambda lines: None, lambda t: None)
+
+
+def test_an_unreachable_influxdb_leaves_the_local_state_and_is_counted() -> None:
     metrics = Metrics()
-    a = alerting([], metrics)
-    a.open(tmp_path)
-    node = MINE[0]
-    info = FLEET.get(node)
-    assert info is not None
-    a.book.apply(Observation(RULE, node, True, 0.09, 0.06, NOW, False, "m"), info, NOW)
+    worker = service_side(metrics)
     target = InfluxTarget(url=f"http://127.0.0.1:{free_port()}")  # nobody listens
-    assert asyncio.run(a.adopt_open_alerts(target)) == 0
-    assert [x.node for x in a.book.firing()] == [node]
+    asyncio.run(worker._adopt_open_alerts(target))
+    assert worker.live_alerts == []
     assert (
         metrics.registry.get_sample_value(
             "envnet_state_saves_total", {"what": "alert_adoption_failed"}
         )
         == 1
     )
-    a.close()
 
 
-def test_an_influxdb_error_answer_is_a_failure_too(tmp_path: Path) -> None:
+def test_an_influxdb_error_answer_is_a_failure_too() -> None:
     metrics = Metrics()
-    a = alerting([], metrics)
-    a.open(tmp_path)
+    worker = service_side(metrics)
     target = InfluxTarget()
 
     def answer(form: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
         return {"results": [{"statement_id": 0, "error": "database not found: envnet"}]}
 
-    got = with_influx(
-        answer, lambda url: a.adopt_open_alerts(msgspec.structs.replace(target, url=url))
+    with_influx(
+        answer, lambda url: worker._adopt_open_alerts(msgspec.structs.replace(target, url=url))
     )
-    assert got == 0 and a.book.firing() == []
     assert (
         metrics.registry.get_sample_value(
             "envnet_state_saves_total", {"what": "alert_adoption_failed"}
         )
         == 1
     )
-    a.close()
 
 
-def test_a_look_back_of_zero_asks_nothing(tmp_path: Path) -> None:
-    a = alerting([], Metrics(), lookback_h=0)
-    a.open(tmp_path)
+def test_a_look_back_of_zero_asks_nothing() -> None:
+    metrics = Metrics()
+    worker = service_side(metrics, lookback_h=0)
     target = InfluxTarget(url=f"http://127.0.0.1:{free_port()}")
-    assert asyncio.run(a.adopt_open_alerts(target)) == 0
-    a.close()
+    asyncio.run(worker._adopt_open_alerts(target))
+    assert (
+        metrics.registry.get_sample_value(
+            "envnet_state_saves_total", {"what": "alert_adoption_failed"}
+        )
+        is None
+    )

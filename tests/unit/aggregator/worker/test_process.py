@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from aggregator.metrics import Metrics
-from aggregator.worker.process import (
-    _REQUEST,
-    RecordedMetrics,
+from aggregator.worker.client import apply_ops
+from aggregator.worker.process import RecordedMetrics, _Worker
+from aggregator.worker.protocol import (
+    REQUESTS,
+    Close,
+    Open,
     Stored,
     StoredBatch,
-    apply_ops,
+    Warm,
+    WarmReadings,
     frame,
 )
 from schemas.messages import Reading, ReadingValues
@@ -53,7 +58,7 @@ def test_frames_are_length_prefixed() -> None:
 def test_stored_readings_reach_the_worker_unchecked_with_every_field() -> None:
     """The service checked them on arrival; the worker decodes them without checking again."""
     sent = msgspec.structs.replace(h2s(1.5, NOW), flags=("incomplete",), serial="SN-1")
-    request = _REQUEST.decode(frame(Stored([StoredBatch("n1", 7, True, [sent])]))[4:])
+    request = REQUESTS.decode(frame(Stored([StoredBatch("n1", 7, True, [sent])]))[4:])
     assert isinstance(request, Stored)
     (batch,) = request.batches
     (got,) = batch.readings
@@ -84,7 +89,8 @@ def test_a_reset_socket_is_a_worker_error_and_a_queued_batch_waits_for_the_reade
     from aggregator.config import load_aggregator_config
     from aggregator.fleet import Fleet, NodeInfo
     from aggregator.intake.checks import AcceptedBatch
-    from aggregator.worker.process import AlertingWorker, Checkpoint, WorkerError
+    from aggregator.worker.client import AlertingWorker, WorkerError
+    from aggregator.worker.protocol import Checkpoint
 
     node = NodeInfo(site="Plant fence", odour_grade="II-new", node="n1")
 
@@ -102,3 +108,47 @@ def test_a_reset_socket_is_a_worker_error_and_a_queued_batch_waits_for_the_reade
         assert writer.written > 0
 
     asyncio.run(main())
+
+
+def _warm_worker(tmp_path: Path) -> _Worker:
+    from aggregator.config import load_aggregator_config
+    from aggregator.fleet import Fleet, NodeInfo
+
+    fleet = Fleet({"n1": NodeInfo(site="Plant fence", odour_grade="II-new", node="n1")})
+    worker = _Worker(load_aggregator_config(None, {}).worker_settings(), fleet)
+    worker.handle(Open(str(tmp_path)))
+    return worker
+
+
+def _warm_readings(node: str, values: list[float], first_min: int = 10) -> WarmReadings:
+    """As the service sends them: encoded Readings, decoded unchecked (ReadingValues); one a
+    minute, the first `first_min` minutes ago."""
+    readings = [h2s(v, NOW - (first_min - i) * 60_000) for i, v in enumerate(values)]
+    request = REQUESTS.decode(frame(WarmReadings({node: readings}))[4:])  # type: ignore[dict-item]
+    assert isinstance(request, WarmReadings)
+    return request
+
+
+def test_warm_readings_are_replayed_into_the_windows_once_warm_says_so(tmp_path: Path) -> None:
+    """The service reads the stored readings back a quantity at a time (worker/readback.py):
+    the worker holds them until Warm, replays them silently, and answers nothing."""
+    worker = _warm_worker(tmp_path)
+    reply = worker.handle(_warm_readings("n1", [1.0, 2.0]))
+    assert reply.lines == [] and worker.alerting.evaluator.windows.held_readings == 0
+    worker.handle(_warm_readings("stranger", [3.0]))  # not in the inventory: ignored
+    worker.handle(_warm_readings("n1", [4.0], first_min=5))
+    reply = worker.handle(Warm(True))
+    assert (reply.lines, reply.events, reply.error) == ([], [], None)
+    assert worker.alerting.evaluator.windows.held_readings == 3
+    worker.handle(Close())
+
+
+def test_a_failed_read_back_drops_what_was_sent(tmp_path: Path) -> None:
+    """All or nothing: the windows start empty rather than with some quantities."""
+    worker = _warm_worker(tmp_path)
+    worker.handle(_warm_readings("n1", [1.0, 2.0]))
+    worker.handle(Warm(False))
+    assert worker.alerting.evaluator.windows.held_readings == 0
+    worker.handle(Warm(True))  # nothing left to replay
+    assert worker.alerting.evaluator.windows.held_readings == 0
+    worker.handle(Close())
