@@ -17,7 +17,7 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -31,7 +31,6 @@ from aggregator.service_health import WorkerObservation
 from aggregator.storage.alert_history import AlertHistoryError, EventCounts
 from aggregator.storage.influx import InfluxTarget
 from aggregator.storage.warm_start import ParseCounts, WarmStartError
-from aggregator.worker.alerting import LinesSink, TransitionSink
 from aggregator.worker.event_clock import EventClock
 from aggregator.worker.protocol import (
     HEADER,
@@ -61,6 +60,11 @@ from aggregator.worker.protocol import (
 from aggregator.worker.readback import alert_events, recent_readings
 from schemas.messages import Alert, Reading, ReadingValues, StatusMessage
 from schemas.runtime.logs import get_logger, logging_settings
+
+if TYPE_CHECKING:
+    # Types only: the engine and its state store run in the worker; the service need not
+    # load them (about 1.4 MiB).
+    from aggregator.worker.alerting import LinesSink, TransitionSink
 
 log = get_logger("aggregator.worker.client")
 
