@@ -42,7 +42,8 @@ Sums use math.fsum, which is exactly rounded, so results do not depend on arriva
 Cost: a reading for the open hour is a dict insert. Closing an hour computes it and the
 derived windows ending with it, packs its readings into arrays (20 bytes each) and prunes:
 raw readings are kept for `late_horizon_h` (and, for noise percentiles, the rest of the
-period that reaches into it), hourly and derived results for four days more. `add_batch`
+period that reaches into it), hourly and derived results for the longest window more (a day
+by default), rounded to a local day. `add_batch`
 re-evaluates late data once per batch instead of once per reading.
 """
 
@@ -291,27 +292,48 @@ _Sample = tuple[float, int]
 
 
 class _Packed:
-    """A closed hour's readings in three arrays: 20 bytes a reading instead of ~170 for a dict
-    entry, a tuple and its numbers. Unpacked again only when a late reading lands in it."""
+    """A closed hour's readings, unpacked again only when a late reading lands in it.
 
-    __slots__ = ("ts", "values", "weights")
+    The values in an array (8 bytes a reading). The time stamps likewise (8 more), unless
+    they step evenly (a sensor sampled at a fixed period, in order): then the first and the
+    step alone, `ts` a range. The weights (milliseconds of the hour each covers) likewise
+    (4 bytes), unless all are equal (every reading of a fixed period inside the hour): then
+    the one weight. A regular hour of 1-min readings holds 8 bytes a reading instead of 20,
+    and one array instead of three (each about 80 bytes more), against about 170 bytes a
+    reading for a dict entry, a tuple and its numbers. Packing checks both in C (array
+    comparison, tuple.count): no per-reading bytecode."""
+
+    __slots__ = ("_weight", "_weights", "ts", "values")
 
     def __init__(self, samples: dict[int, _Sample]) -> None:
-        self.ts = array("q", samples)
+        stamps = array("q", samples)
+        n = len(stamps)
+        step = stamps[1] - stamps[0] if n > 1 else 1
+        grid = range(stamps[0], stamps[0] + n * step, step) if step > 0 else None
+        self.ts: Sequence[int] = grid if grid is not None and stamps == array("q", grid) else stamps
         values, weights = zip(*samples.values(), strict=True)  # one pass, no per-item bytecode
         self.values = array("d", values)
-        self.weights = array("i", weights)  # <= 3.6e6 ms
+        self._weight: int = weights[0]
+        self._weights: array[int] | None = (
+            None if weights.count(weights[0]) == n else array("i", weights)  # <= 3.6e6 ms
+        )
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return len(self.values)
+
+    @property
+    def weights(self) -> Sequence[int]:
+        return self._weights if self._weights is not None else [self._weight] * len(self.values)
 
     def unpacked(self) -> dict[int, _Sample]:
         return dict(zip(self.ts, zip(self.values, self.weights, strict=True), strict=True))
 
     def get(self, ts: int) -> _Sample | None:
-        for i, held in enumerate(self.ts):  # linear, but only for duplicates of late readings
+        # Linear, but only for duplicates of late readings.
+        for i, held in enumerate(self.ts):
             if held == ts:
-                return (self.values[i], self.weights[i])
+                weight = self._weights[i] if self._weights is not None else self._weight
+                return (self.values[i], weight)
         return None
 
 
@@ -334,7 +356,8 @@ class _Series:
     origin: int  # start of the earliest hour with an accepted reading
     raw: dict[int, _Hour]  # hour start -> readings; closed hours packed
     open: dict[int, _Sample]  # raw[watermark], for the hot path
-    results: dict[tuple[WindowKind, int], WindowResult]  # last emitted, by (kind, start)
+    # Last emitted, by kind, then start: one dict a kind, not a (kind, start) tuple a result.
+    results: dict[WindowKind, dict[int, WindowResult]]
     results_floor: int = 0
     dirty: set[int] = field(default_factory=set)  # closed hours changed by late readings
 
@@ -350,6 +373,9 @@ class WindowEngine:
         _check_day_night(self.settings, self.time)
         self._geometry = _geometries(self.settings, self.time)
         self._horizon_ms = self.settings.late_horizon_h * HOUR_MS
+        # The longest window (24 h by default; an MDA8 span up to 47 h): how far before the
+        # late horizon results are still needed (_prune).
+        self._longest_ms = max(g.length_ms for g in self._geometry.values())
         self._offset_ms = self.time.offset_ms
         self._minimum_hours: dict[WindowKind, int] = {
             "8h": self.settings.min_8h_hours,
@@ -381,7 +407,9 @@ class WindowEngine:
     def windows(self, key: SeriesKey) -> list[WindowResult]:
         """The retained closed windows of a series, latest result of each, by end time."""
         series = self._series.get(key)
-        return [] if series is None else _ordered(list(series.results.values()))
+        if series is None:
+            return []
+        return _ordered([r for by_start in series.results.values() for r in by_start.values()])
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -655,13 +683,15 @@ class WindowEngine:
             raw_floor = self._period_start(lowest)
         for hour in [h for h in series.raw if h < raw_floor]:
             del series.raw[hour]
-        # A window containing an hour >= lowest starts less than _SPAN_MS before it; rounding
-        # down to a local day prunes once a day instead of every hour.
-        results_floor = self._day_start(lowest - _SPAN_MS)
+        # A window containing an hour >= lowest (all a late reading can re-evaluate, and the
+        # 1-h results they are computed from) starts less than the longest window before it;
+        # rounding down to a local day prunes once a day instead of every hour.
+        results_floor = self._day_start(lowest - self._longest_ms)
         if results_floor > series.results_floor:
             series.results_floor = results_floor
-            for key in [k for k in series.results if k[1] < results_floor]:
-                del series.results[key]
+            for by_start in series.results.values():
+                for start in [t for t in by_start if t < results_floor]:
+                    del by_start[start]
 
     def _day_start(self, ms: int) -> int:
         return ms - (ms + self._offset_ms) % DAY_MS
@@ -776,15 +806,18 @@ def _record(series: _Series, result: WindowResult, out: list[WindowResult]) -> N
     A change only in `hours` or `coverage_s` (say, 30 -> 40 min in a still invalid hour) is
     kept without a re-emission: nothing a rule acts on changed.
     """
-    key = (result.kind, result.start_ms)
-    previous = series.results.get(key)
+    by_start = series.results.get(result.kind)
+    if by_start is None:
+        by_start = series.results[result.kind] = {}
+    start = result.start_ms
+    previous = by_start.get(start)
     if previous is not None:
         if _same_outcome(previous, result):
             if previous.hours != result.hours or previous.coverage_s != result.coverage_s:
-                series.results[key] = replace(result, revision=previous.revision)
+                by_start[start] = replace(result, revision=previous.revision)
             return
         result = replace(result, revision=True)
-    series.results[key] = result
+    by_start[start] = result
     out.append(result)
 
 
@@ -814,8 +847,9 @@ def _valid_hours(series: _Series, start: int, end: int) -> tuple[list[float], in
     """The valid hourly means in [start, end), and the seconds of data in all its hours."""
     values: list[float] = []
     coverage_s = 0
+    hourly = series.results.get("1h", {})
     for hour in range(start, end, HOUR_MS):
-        result = series.results.get(("1h", hour))
+        result = hourly.get(hour)
         if result is not None:
             coverage_s += result.coverage_s
             if result.valid:

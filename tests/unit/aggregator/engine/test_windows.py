@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ from aggregator.engine.windows import (
     WindowResult,
     WindowSettings,
     WindowSettingsError,
+    _Packed,
 )
 from schemas.messages import Reading
 from schemas.quantities import SPECS, Quantity
@@ -637,3 +639,54 @@ def test_a_batch_closes_a_day_with_its_own_late_data_included() -> None:
     (daily,) = of(out, "24h")  # emitted once, already with the late hour
     assert (daily.revision, daily.hours) == (False, 23)
     assert daily.value == pytest.approx((22 * 50 + 98) / 23)
+
+
+@given(
+    st.lists(st.integers(0, 3599), min_size=1, max_size=60, unique=True),
+    st.sampled_from(["grid", "shuffled", "as drawn"]),
+    st.lists(st.sampled_from([60_000, 60_000, 1_000, 300_000]), min_size=60, max_size=60),
+)
+def test_a_packed_hour_gives_back_exactly_what_it_was_given(
+    seconds: list[int], order: str, weights: list[int]
+) -> None:
+    """Closed hours are packed (regular time stamps as a range, equal weights as one) and
+    unpacked for late readings: the same readings, in the same order, whatever the form."""
+    if order == "grid":
+        seconds = [s * 60 % 3600 for s in range(len(seconds) % 60 + 1)]
+    elif order == "shuffled":
+        random.Random(len(seconds)).shuffle(seconds)
+    samples = {DAY0 + s * 1000: (float(i) / 3, weights[i % 60]) for i, s in enumerate(seconds)}
+    packed = _Packed(samples)
+    assert list(packed.unpacked().items()) == list(samples.items())
+    assert len(packed) == len(samples)
+    assert list(packed.ts) == list(samples) and list(packed.weights) == [
+        w for _, w in samples.values()
+    ]
+    for ts, sample in samples.items():
+        assert packed.get(ts) == sample
+    assert packed.get(DAY0 - 1) is None
+
+
+def test_a_regular_hour_packs_into_one_array() -> None:
+    regular = _Packed({DAY0 + m * MIN_MS: (1.0, MIN_MS) for m in range(60)})
+    assert isinstance(regular.ts, range) and not isinstance(regular.weights, array)
+    ragged = _Packed({DAY0 + m * MIN_MS + (m == 7): (1.0, MIN_MS - (m == 59)) for m in range(60)})
+    assert isinstance(ragged.ts, array) and isinstance(ragged.weights, array)
+
+
+def test_results_are_kept_for_the_longest_window_beyond_the_late_horizon() -> None:
+    """What a late reading can re-evaluate: windows that contain an hour within the horizon,
+    and the hourly results they are computed from; older results are forgotten."""
+    settings = WindowSettings(late_horizon_h=20, mda8_first_end_hour=15, mda8_last_end_hour=31)
+    engine = WindowEngine(settings)
+    feed(engine, OZONE, hours("o3", DAY0, [80.0] * 10 * 24))
+    watermark = DAY0 + (10 * 24 - 1) * HOUR_MS  # day 9, 23:00
+    lowest = watermark - 20 * HOUR_MS
+    floor = min(r.start_ms for r in engine.windows(O3))
+    longest = (31 - 15 + 8) * HOUR_MS  # the MDA8 span
+    assert lowest - longest - DAY_MS < floor <= lowest - longest
+    # A late reading at the horizon (day 9, 03:00) still revises the MDA8 of day 8, which
+    # spans day 8 07:00 to day 9 07:00.
+    late = feed(engine, OZONE, [reading("o3", lowest, 200.0, 3600)])
+    (mda8,) = of(late, "mda8")
+    assert mda8.revision and mda8.start_ms == DAY0 + 8 * DAY_MS + 7 * HOUR_MS
