@@ -187,7 +187,7 @@ class AlertingWorker:
             async for by_node in recent_readings(target, since, self._fleet, replica, counts):
                 if by_node:
                     nodes.update(by_node)
-                    await self.send(WarmReadings(by_node))  # type: ignore[arg-type]
+                    await self.send(WarmReadings(by_node))
         except WarmStartError as exc:
             self._metrics.state_saves.labels("warm_start_failed").inc()
             log.error("warm_start_failed", error=str(exc), note="windows start empty")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import pickle
 import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -149,7 +150,7 @@ class _Worker:
             adopted=self.out.adopted,
         )
 
-    def _warm_readings(self, readings: dict[str, list[ReadingValues]]) -> None:
+    def _warm_readings(self, readings: Mapping[str, Sequence[ReadingValues]]) -> None:
         for node, rs in readings.items():
             self._warming.setdefault(node, []).extend(rs)
 

@@ -14,7 +14,7 @@ started with `WorkerSettings`, the part of agg.toml it reads).
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, Literal, NamedTuple
 
 import msgspec
@@ -53,7 +53,7 @@ class WarmReadings(msgspec.Struct, tag=True, array_like=True):
     """Stored readings of one quantity, by node, read back by the service for the warm start
     (aggregator.storage.warm_start); replayed once `Warm` follows."""
 
-    readings: dict[str, list[ReadingValues]]
+    readings: Mapping[str, Sequence[ReadingValues]]
 
 
 class Warm(msgspec.Struct, tag=True, array_like=True):

@@ -124,7 +124,7 @@ def _warm_readings(node: str, values: list[float], first_min: int = 10) -> WarmR
     """As the service sends them: encoded Readings, decoded unchecked (ReadingValues); one a
     minute, the first `first_min` minutes ago."""
     readings = [h2s(v, NOW - (first_min - i) * 60_000) for i, v in enumerate(values)]
-    request = REQUESTS.decode(frame(WarmReadings({node: readings}))[4:])  # type: ignore[dict-item]
+    request = REQUESTS.decode(frame(WarmReadings({node: readings}))[4:])
     assert isinstance(request, WarmReadings)
     return request
 
