@@ -30,7 +30,7 @@ from aggregator.fleet import Fleet
 from aggregator.service import AggregatorService
 from aggregator.storage.deadletter import DeadLetters
 from aggregator.storage.pipeline import Pipeline
-from aggregator.worker.process import Reply
+from aggregator.worker.protocol import Reply
 from bench._shapes import SHAPES, PayloadTemplates, node_info, start_ts_ms
 
 NODES = [f"b{p:03d}n{i:03d}" for p in range(4) for i in range(25)]
