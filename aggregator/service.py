@@ -193,7 +193,7 @@ class AggregatorService:
         self._intake = Intake(fleet, config.mqtt.max_payload_bytes)
         self._refusals = RefusalReporter(self.metrics)
         self._notices = RefusalNotices()
-        self._seqs = SeqTracker()
+        self._seqs = SeqTracker(config.mqtt.dedup_batches_per_node)
         self._lines: dict[str, ReadingLines] = {}
         # No calibration file: every line is built exactly as before calibration existed.
         path = config.calibration.path
