@@ -56,6 +56,8 @@ class BenchOptions:
     profile_dir: Path | None = None
     rate: float = 0.0  # messages/s over all publishers in the aggregator run; 0: unpaced
     client: PublisherClient = "raw"  # the publishers' MQTT client (bench/_publisher.py)
+    # Messages per node a phase publishes at most; None: the shape's budget, 0: no limit.
+    messages_per_node: int | None = None
 
     @property
     def nodes(self) -> list[tuple[str, ...]]:
@@ -79,6 +81,7 @@ def publisher_specs(
     t0_ms = start_ts_ms()
     sent_ms = int(time.time() * 1000)
     each = rate / opts.publishers
+    budget = shape.budget_per_node if opts.messages_per_node is None else opts.messages_per_node
     return [
         PublisherSpec(
             i,
@@ -90,6 +93,7 @@ def publisher_specs(
             opts.seconds,
             opts.window,
             each,
+            messages_per_node=budget,
             client=opts.client,
         )
         for i, nodes in enumerate(opts.nodes)

@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="raw",
         help="the publishers' MQTT client: raw (lean, the default) or paho (bench/_publisher.py)",
     )
+    p.add_argument(
+        "--messages-per-node",
+        type=int,
+        help="at most this many messages per node and phase (default: 1000 backlog, 4000 "
+        "live; 0: no limit, only --seconds)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, data)")
     return p
 
@@ -143,6 +149,7 @@ def options(args: argparse.Namespace) -> BenchOptions:
         profile_dir=args.py_spy,
         rate=args.rate,
         client=args.publisher_client,
+        messages_per_node=args.messages_per_node,
     )
 
 

@@ -413,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="raw",
         help="the publishers' MQTT client: raw (lean, the default) or paho (bench/_publisher.py)",
     )
+    p.add_argument(
+        "--messages-per-node",
+        type=int,
+        help="at most this many messages per node and phase (default: 1000 backlog, 4000 "
+        "live; 0: no limit, only --seconds)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p
 
@@ -433,6 +439,7 @@ def options(args: argparse.Namespace) -> PeerOptions:
         subscriber_kinds=(),
         influx_ceiling=False,
         client=args.publisher_client,
+        messages_per_node=args.messages_per_node,
     )
     return PeerOptions(bench, args.join_readings, args.join_timeout, args.stall)
 
