@@ -306,14 +306,16 @@ class _Packed:
     __slots__ = ("_first", "_stamps", "_step", "_weight", "_weights", "values")
 
     def __init__(self, samples: dict[int, _Sample]) -> None:
-        stamps = array("q", samples)
+        # Compared as lists: building an array from a dict or a range costs several times
+        # more than the list, and most hours are regular, so never need the array.
+        stamps = list(samples)
         n = len(stamps)
         self._first: int = stamps[0]
         self._step: int = stamps[1] - stamps[0] if n > 1 else 1
         grid = range(self._first, self._first + n * self._step, self._step)
         # Two ints rather than the range itself (about 80 bytes less an hour).
         self._stamps: array[int] | None = (
-            None if self._step > 0 and stamps == array("q", grid) else stamps
+            None if self._step > 0 and stamps == list(grid) else array("q", stamps)
         )
         values, weights = zip(*samples.values(), strict=True)  # one pass, no per-item bytecode
         self.values = array("d", values)
