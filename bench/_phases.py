@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import sys
 import time
@@ -20,7 +21,7 @@ from bench._aggregator import AggregatorProcess, AggregatorSetup, Overrides
 from bench._influx_ceiling import bodies, measure_influx_writes
 from bench._procstat import CpuSampler, children, peak_rss_mb
 from bench._profile import PySpy, summarize
-from bench._publisher import PublisherClient, PublisherSpec
+from bench._publisher import CLIENTS, PublisherClient, PublisherSpec
 from bench._publishers import BenchError, PublisherFleet, SentTotals
 from bench._results import (
     AggregatorRun,
@@ -73,6 +74,22 @@ def log_warnings(path: Path) -> tuple[str, ...]:
         return ()
     needles = ("warn", "error", "dropp", "lvl=")
     return tuple(line for line in text.splitlines() if any(n in line.lower() for n in needles))
+
+
+def add_load_arguments(p: argparse.ArgumentParser) -> None:
+    """The publishers' options that bench/ingest.py and bench/peer_nodered.py share."""
+    p.add_argument(
+        "--publisher-client",
+        choices=CLIENTS,
+        default="raw",
+        help="the publishers' MQTT client: raw (lean, the default) or paho (bench/_publisher.py)",
+    )
+    p.add_argument(
+        "--messages-per-node",
+        type=int,
+        help="at most this many messages per node and phase (default: 1000 backlog, 4000 "
+        "live; 0: no limit, only --seconds)",
+    )
 
 
 def publisher_specs(

@@ -27,8 +27,7 @@ if not __package__:  # run as a script: make the repository root importable for 
 
 from bench._aggregator import AggregatorError, TomlScalar
 from bench._influx_ceiling import InfluxWriteFailedError
-from bench._phases import BenchOptions, run_mode
-from bench._publisher import CLIENTS
+from bench._phases import BenchOptions, add_load_arguments, run_mode
 from bench._publishers import BenchError
 from bench._report import last_line, spread, table
 from bench._results import ModeResult
@@ -117,18 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="consecutive runs, each printed, then their spread and whether every one met the "
         "floors (default 1)",
     )
-    p.add_argument(
-        "--publisher-client",
-        choices=CLIENTS,
-        default="raw",
-        help="the publishers' MQTT client: raw (lean, the default) or paho (bench/_publisher.py)",
-    )
-    p.add_argument(
-        "--messages-per-node",
-        type=int,
-        help="at most this many messages per node and phase (default: 1000 backlog, 4000 "
-        "live; 0: no limit, only --seconds)",
-    )
+    add_load_arguments(p)
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, data)")
     return p
 

@@ -45,6 +45,7 @@ from bench._nodered import (
 from bench._phases import (
     DATABASE,
     BenchOptions,
+    add_load_arguments,
     aggregator_run,
     count_readings,
     log_warnings,
@@ -52,7 +53,6 @@ from bench._phases import (
     wait_stored,
 )
 from bench._procstat import CpuSampler, peak_rss_mb
-from bench._publisher import CLIENTS
 from bench._publishers import BenchError, PublisherFleet
 from bench._report import TARGET_LIVE_MESSAGES_PER_S, TARGET_READINGS_PER_S
 from bench._results import AggregatorRun, DeliveredRun, Delivery, Timeline
@@ -407,18 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-red", default=NODE_RED_SPEC, help="npm version spec")
     p.add_argument("--influxdb-node", default=INFLUXDB_NODE_SPEC, help="npm version spec")
     p.add_argument("--no-cache", action="store_true", help="install into the work directory")
-    p.add_argument(
-        "--publisher-client",
-        choices=CLIENTS,
-        default="raw",
-        help="the publishers' MQTT client: raw (lean, the default) or paho (bench/_publisher.py)",
-    )
-    p.add_argument(
-        "--messages-per-node",
-        type=int,
-        help="at most this many messages per node and phase (default: 1000 backlog, 4000 "
-        "live; 0: no limit, only --seconds)",
-    )
+    add_load_arguments(p)
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     return p
 

@@ -75,9 +75,7 @@ class SeqTracker:
         writing = None if inflight is None else inflight.get(key)
         if writing is not None and digest in writing:
             return SeqState.IN_FLIGHT
-        journals = self._stored.get(node)
-        recent = None if journals is None else journals.get(journal)
-        stored = None if recent is None else recent.get(seq)
+        stored = self._stored_digest(node, journal, seq)
         if stored == digest:
             return SeqState.STORED
         if writing is not None or stored is not None:
@@ -94,9 +92,7 @@ class SeqTracker:
         writing = inflight.get(key)
         if writing is not None and digest in writing:
             return SeqState.IN_FLIGHT
-        journals = self._stored.get(node)
-        recent = None if journals is None else journals.get(journal)
-        stored = None if recent is None else recent.get(seq)
+        stored = self._stored_digest(node, journal, seq)
         if stored == digest:
             return SeqState.STORED
         if writing is None:
@@ -104,6 +100,11 @@ class SeqTracker:
             return SeqState.NEW if stored is None else SeqState.CONFLICT
         writing.add(digest)
         return SeqState.CONFLICT
+
+    def _stored_digest(self, node: str, journal: str, seq: int) -> int | None:
+        journals = self._stored.get(node)
+        recent = None if journals is None else journals.get(journal)
+        return None if recent is None else recent.get(seq)
 
     def begin(self, node: str, journal: str, seq: int, digest: int) -> None:
         inflight = self._inflight.get(node)
