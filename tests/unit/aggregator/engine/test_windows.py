@@ -3,6 +3,7 @@ UTC+8, the MDA8 convention, late data, duplicates, and memory bounds."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from array import array
@@ -690,3 +691,37 @@ def test_results_are_kept_for_the_longest_window_beyond_the_late_horizon() -> No
     late = feed(engine, OZONE, [reading("o3", lowest, 200.0, 3600)])
     (mda8,) = of(late, "mda8")
     assert mda8.revision and mda8.start_ms == DAY0 + 8 * DAY_MS + 7 * HOUR_MS
+
+
+@st.composite
+def node_messages(draw: st.DrawFn) -> list[list[Reading]]:
+    """One node's readings of three windowed quantities over 30 hours, in any order (late
+    ones and duplicates included), cut into messages of 1 to 12 readings."""
+    start = DAY0 + draw(st.integers(0, 23)) * HOUR_MS
+    readings = [
+        reading(q, start + m * MIN_MS, draw(st.floats(1, 150)), draw(PERIODS))
+        for q in ("o3", "no2", "laeq")
+        for m in draw(st.lists(st.integers(0, 30 * 60 - 1), max_size=40))
+    ]
+    order = draw(st.permutations(readings))
+    cuts = sorted(draw(st.lists(st.integers(0, len(order)), max_size=8)))
+    bounds = [0, *cuts, len(order)]
+    return [list(order[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+NODE_SPECS: dict[Quantity, SeriesSpec] = {"o3": OZONE, "no2": AIR_DAILY, "laeq": NOISE}
+
+
+@given(node_messages())
+def test_add_node_emits_what_add_batch_emits(messages: list[list[Reading]]) -> None:
+    # add_node takes the open-hour case inline (aggregator.engine.windows); it must emit the
+    # same windows, in the same order, as the general path, and hold the same state after.
+    general, inline = WindowEngine(), WindowEngine()
+    for message in messages:
+        expected = general.add_batch(
+            (("n1", r.sensor, r.quantity), r, NODE_SPECS[r.quantity]) for r in message
+        )
+        assert inline.add_node("n1", message, NODE_SPECS) == expected
+    for q in NODE_SPECS:
+        assert inline.windows(("n1", "s", q)) == general.windows(("n1", "s", q))
+    assert inline.counters == general.counters
