@@ -1,5 +1,5 @@
 """Intake and the batch dedup, per reading, as the aggregator's service runs them on each
-readings message: `Intake.readings`, then `SeqTracker.state`, `begin` and `stored` with the
+readings message: `Intake.readings`, then `SeqTracker.claim` and `stored` with the
 batch's (node, journal, seq, digest). Pure CPU, no MQTT or InfluxDB.
 
 300 backlog-mode bench payloads (100 readings, bench/_shapes.py) over 10 nodes, sent as nodes
@@ -58,8 +58,7 @@ def intake_and_dedup(batch: Payloads) -> Callable[[], None]:
             accepted = intake.readings(topic, payload)
             assert isinstance(accepted, AcceptedBatch)
             key = (accepted.info.node, accepted.journal, accepted.seq, accepted.digest)
-            seqs.state(*key)
-            seqs.begin(*key)
+            seqs.claim(*key)  # as the service does: state and begin in one pass
             seqs.stored(*key)
 
     return run

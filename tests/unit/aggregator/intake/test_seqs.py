@@ -238,7 +238,7 @@ def test_a_journal_id_outside_the_pattern_is_refused(journal: str) -> None:
 
 def test_a_remembered_batch_costs_under_130_bytes_at_the_bound() -> None:
     # Every node ends up remembering RECENT_PER_NODE batches (a node at one batch a minute
-    # after under 3 days): in OrderedDicts that was about 175 B a batch, 67 MiB per 100 nodes.
+    # after 17 hours): in OrderedDicts that was about 175 B a batch.
     rng = random.Random(1)
     nodes = [f"n{i}" for i in range(5)]
     tracemalloc.start()
