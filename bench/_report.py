@@ -63,6 +63,8 @@ def _run_lines(run: AggregatorRun) -> list[str]:
         f"duplicates {m.get('envnet_duplicate_batches_total', 0):.0f}; "
         f"intake pauses {m.get('envnet_intake_pauses_total', 0):.0f}; "
         f"write failures {_labelled(m, 'envnet_write_failures_total')}",
+        f"  windows            {_labelled(m, 'envnet_window_readings_total')} readings handled "
+        "specially (late: re-evaluated closed hours)",
         f"  CPU (1 core=100%)  {_cpu(d)}",
         f"  peak RSS           {_rss(run)}",
         f"  stored readings/s  per 2 s from the first publish: {_timeline(run)}",
