@@ -7,9 +7,10 @@ Backpressure is explicit at every stage:
   database outage fills the buffer and stops intake instead of dropping anything.
 
 Only after a write succeeded are its batches handed to `on_stored` (acks and alert
-evaluation), and in the order they were taken, whichever write finishes first. A batch the database rejects as data (HTTP 400) is isolated by writing its
-chunk's batches one by one; one that still fails goes to the dead-letter file and is acked,
-so a poisoned batch cannot block its node forever and is still kept.
+evaluation), and in the order they were taken, whichever write finishes first. A batch the
+database rejects as data (HTTP 400) is isolated by writing its chunk's batches one by one;
+one that still fails goes to the dead-letter file and is acked, so a poisoned batch cannot
+block its node forever and is still kept.
 """
 
 from __future__ import annotations
