@@ -29,7 +29,7 @@ from aggregator.config import load_aggregator_config
 from aggregator.fleet import Fleet
 from aggregator.service import AggregatorService
 from aggregator.storage.deadletter import DeadLetters
-from aggregator.storage.pipeline import Pipeline, _Turn
+from aggregator.storage.pipeline import Pipeline
 from aggregator.worker.protocol import Reply
 from bench._shapes import SHAPES, PayloadTemplates, node_info, start_ts_ms
 
@@ -101,7 +101,7 @@ async def measure(rounds: int, dead_letters: Path) -> float:
             if pipeline._buffer.lines >= config.influx.batch_readings or i == len(messages) - 1:
                 chunk = pipeline._take_chunk()
                 await pipeline._slots.acquire()
-                await pipeline._write_chunk(chunk, _Turn(None))
+                await pipeline._write_chunk(chunk, None, asyncio.Event())
                 while worker._waiters:  # the worker's replies
                     waiter = worker._waiters.popleft()
                     if waiter is not None:
