@@ -58,7 +58,7 @@ def intake_and_dedup(batch: Payloads) -> Callable[[], None]:
             accepted = intake.readings(topic, payload)
             assert isinstance(accepted, AcceptedBatch)
             key = (accepted.info.node, accepted.journal, accepted.seq, accepted.digest)
-            seqs.claim(*key)  # as the service does: state and begin in one pass
+            seqs.claim(*key)  # as the service does
             seqs.stored(*key)
 
     return run

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Final
 
 if not __package__:  # run as a script: make the repository root importable for bench.*
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,6 +42,10 @@ from bench._scale_run import (
     say,
 )
 from simulators.local_stack import ServiceError
+
+# Seconds a run has, beyond a live run's publishing time, to store and settle; and all the
+# catch-up run has (its 14.4 million readings took 160 s here, docs/cluster/scale.md).
+DRAIN_S: Final = 600.0
 
 
 def _replica_counts(text: str) -> tuple[int, ...]:
@@ -65,8 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--msgs-per-s",
         type=float,
-        default=1500.0,
-        help="offered live load when --rate is not given (default 1500 messages/s)",
+        # What the 3-server NATS cluster carried here at 10,000 nodes with headroom (broker
+        # at 80-96 % of a core, docs/cluster/scale.md); more saturates it.
+        default=280.0,
+        help="offered live load when --rate is not given (default 280 messages/s)",
     )
     p.add_argument("--replicas", type=_replica_counts, default=(1, 2, 3), help="default 1,2,3")
     p.add_argument("--publishers", type=int, default=4, help="publisher processes (default 4)")
@@ -84,7 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--catchup-nodes", type=int, default=1000, help="default 1000; 0 skips")
     p.add_argument("--catchup-hours", type=int, default=24, help="backlog per node (default 24)")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--deadline", type=float, default=600.0, help="s per run (default 600)")
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=0.0,
+        help=f"s per run (default: a live run's publishing time + {DRAIN_S:g}, "
+        f"the catch-up {DRAIN_S:g})",
+    )
     p.add_argument(
         "--quick",
         action="store_true",
@@ -93,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agg-log-level", default="info", choices=["debug", "info", "warning"])
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs, data)")
     return p
+
+
+def deadlines(asked_s: float, rate: float) -> tuple[float, float]:
+    """Seconds a live run and the catch-up run each have: `asked_s` for both when given.
+    A live run publishes for MINUTES x 60 / rate s (about half an hour at the defaults)
+    before it can drain, so one fixed default would fail the default invocation."""
+    if asked_s:
+        return asked_s, asked_s
+    return MINUTES * 60.0 / rate + DRAIN_S, DRAIN_S
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -106,6 +128,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run(args: argparse.Namespace, workdir: Path) -> Outcome:
     nodes = 500 if args.quick else args.nodes
     rate = args.rate or args.msgs_per_s * 60.0 / nodes
+    live_deadline, catchup_deadline = deadlines(args.deadline, rate)
     plan = LivePlan(nodes=nodes, origin_ms=origin_for(time.time_ns() // 1_000_000), seed=args.seed)
     broker: BrokerKind = args.broker
     # nats-server: a filter is a replicated consumer, and a session gets at most 65,535 /
@@ -114,7 +137,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
         "wildcard" if broker == "nats" else "per-node"
     )
     opts = LiveOptions(
-        plan, rate, args.publishers, broker, deadline_s=args.deadline,
+        plan, rate, args.publishers, broker, deadline_s=live_deadline,
         log_level=args.agg_log_level, readings=readings,
     )  # fmt: skip
     if not args.only_catchup:
@@ -142,7 +165,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Outcome:
         hours = 6 if args.quick else args.catchup_hours
         say(f"catch-up run: {catchup_nodes} nodes x {hours} h backlog")
         catchup = catchup_run(
-            catchup_nodes, hours, args.publishers, broker, workdir, args.deadline,
+            catchup_nodes, hours, args.publishers, broker, workdir, catchup_deadline,
             args.agg_log_level,
         )  # fmt: skip
     return Outcome(plan, rate, broker, tuple(lives), chaos, catchup)

@@ -69,22 +69,10 @@ class SeqTracker:
         self._stored: dict[str, OrderedDict[str, dict[int, int]]] = {}
         self._remembered: dict[str, int] = {}
 
-    def state(self, node: str, journal: str, seq: int, digest: int) -> SeqState:
-        key = (journal, seq)
-        inflight = self._inflight.get(node)
-        writing = None if inflight is None else inflight.get(key)
-        if writing is not None and digest in writing:
-            return SeqState.IN_FLIGHT
-        stored = self._stored_digest(node, journal, seq)
-        if stored == digest:
-            return SeqState.STORED
-        if writing is not None or stored is not None:
-            return SeqState.CONFLICT
-        return SeqState.NEW
-
     def claim(self, node: str, journal: str, seq: int, digest: int) -> SeqState:
-        """`state`, and for a batch that is to be written (NEW or CONFLICT) `begin` too, in
-        one pass over the tables: what intake does with every message."""
+        """What to do with this copy of a batch, which intake asks of every message. A batch
+        that is to be written (NEW or CONFLICT) is in flight from here on, until `stored` or
+        `abandon`; asking about a STORED or IN_FLIGHT copy changes nothing."""
         key = (journal, seq)
         inflight = self._inflight.get(node)
         if inflight is None:
@@ -105,16 +93,6 @@ class SeqTracker:
         journals = self._stored.get(node)
         recent = None if journals is None else journals.get(journal)
         return None if recent is None else recent.get(seq)
-
-    def begin(self, node: str, journal: str, seq: int, digest: int) -> None:
-        inflight = self._inflight.get(node)
-        if inflight is None:
-            inflight = self._inflight[node] = {}
-        writing = inflight.get((journal, seq))
-        if writing is None:
-            inflight[journal, seq] = {digest}
-        else:
-            writing.add(digest)
 
     def stored(self, node: str, journal: str, seq: int, digest: int) -> None:
         self._forget_inflight(node, (journal, seq), digest)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from bench._alert_events import ALERTS_QUERY, AlertEvent, compare, parse_alerts
 from bench._scale_load import (
     EXCEED_NO2,
     FIRST_MINUTE,
     HOUR_MS,
+    MINUTES,
     NO2,
     LivePlan,
     due_wall_ms,
@@ -21,6 +24,7 @@ from bench._scale_load import (
 from bench._scale_report import MB, Outcome, last_line
 from bench._scale_run import CatchupResult, ChaosResult, Cost, LiveResult, NodeCheck
 from bench._shapes import SAMPLE
+from bench.scale import DRAIN_S, build_parser, deadlines
 from schemas import codec
 from schemas.standards import gb3095
 
@@ -138,3 +142,12 @@ def test_no_alerts_at_all_is_not_equal_alerts() -> None:
     assert not outcome.alerts_equal
     assert "alerts_equal=no" in last_line(outcome)
     assert "catchup_s=n/a" in last_line(outcome)
+
+
+def test_the_default_deadline_leaves_a_live_run_its_publishing_time_and_more() -> None:
+    args = build_parser().parse_args([])
+    rate = args.msgs_per_s * 60.0 / args.nodes  # 1.68 event s per wall s at the defaults
+    live, catchup = deadlines(args.deadline, rate)
+    publishing = MINUTES * 60.0 / rate  # 1,714 s
+    assert live == pytest.approx(publishing + DRAIN_S) and catchup == DRAIN_S
+    assert deadlines(2700.0, rate) == (2700.0, 2700.0)

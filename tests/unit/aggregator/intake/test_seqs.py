@@ -24,26 +24,25 @@ NEW = "0a1b2c3d4e5f6071"
 
 def test_a_batch_is_new_then_in_flight_then_stored_and_memory_is_bounded() -> None:
     seqs = SeqTracker(recent_per_node=2)
-    assert seqs.state("n", OLD, 1, 7) is SeqState.NEW
-    seqs.begin("n", OLD, 1, 7)
-    assert seqs.state("n", OLD, 1, 7) is SeqState.IN_FLIGHT
+    assert seqs.claim("n", OLD, 1, 7) is SeqState.NEW
+    assert seqs.claim("n", OLD, 1, 7) is SeqState.IN_FLIGHT
     seqs.stored("n", OLD, 1, 7)
-    assert seqs.state("n", OLD, 1, 7) is SeqState.STORED
-    assert seqs.state("other", OLD, 1, 7) is SeqState.NEW
+    assert seqs.claim("n", OLD, 1, 7) is SeqState.STORED
+    assert seqs.claim("other", OLD, 1, 7) is SeqState.NEW
     seqs.stored("n", OLD, 2, 7)
     seqs.stored("n", NEW, 3, 7)
-    assert seqs.state("n", OLD, 1, 7) is SeqState.NEW  # bounded memory: forgotten
-    seqs.begin("n", OLD, 9, 7)
+    assert seqs.claim("n", OLD, 1, 7) is SeqState.NEW  # bounded memory: forgotten
+    assert seqs.claim("n", OLD, 9, 7) is SeqState.NEW
     seqs.abandon("n", OLD, 9, 7)
-    assert seqs.state("n", OLD, 9, 7) is SeqState.NEW
+    assert seqs.claim("n", OLD, 9, 7) is SeqState.NEW  # abandoned: it may come again
 
 
 def test_a_new_journal_s_seq_1_is_a_new_batch() -> None:
     seqs = SeqTracker()
     seqs.stored("n", OLD, 1, 7)
     # Even with the same content: another journal's batch is another batch.
-    assert seqs.state("n", NEW, 1, 7) is SeqState.NEW
-    assert seqs.state("n", "", 1, 7) is SeqState.NEW
+    assert seqs.claim("n", NEW, 1, 7) is SeqState.NEW
+    assert seqs.claim("n", "", 1, 7) is SeqState.NEW
 
 
 def test_the_journal_a_node_left_is_forgotten_first() -> None:
@@ -54,20 +53,19 @@ def test_the_journal_a_node_left_is_forgotten_first() -> None:
     seqs.stored("n", NEW, 2, 8)
     seqs.stored("n", NEW, 3, 8)
     assert seqs.remembered("n") == 3
-    assert [seqs.state("n", OLD, s, 7) for s in (1, 2)] == [SeqState.NEW] * 2
-    assert [seqs.state("n", NEW, s, 8) for s in (1, 2, 3)] == [SeqState.STORED] * 3
+    assert [seqs.claim("n", OLD, s, 7) for s in (1, 2)] == [SeqState.NEW] * 2
+    assert [seqs.claim("n", NEW, s, 8) for s in (1, 2, 3)] == [SeqState.STORED] * 3
 
 
 def test_a_seq_repeated_with_other_content_is_a_conflict_stored_or_in_flight() -> None:
     seqs = SeqTracker()
     seqs.stored("n", "", 5, 1)  # a node without journal ids, before its journal was replaced
-    assert seqs.state("n", "", 5, 2) is SeqState.CONFLICT
-    seqs.begin("n", "", 5, 2)
-    assert seqs.state("n", "", 5, 2) is SeqState.IN_FLIGHT
-    assert seqs.state("n", "", 5, 3) is SeqState.CONFLICT
-    assert seqs.state("n", "", 5, 1) is SeqState.STORED  # that content is stored
+    assert seqs.claim("n", "", 5, 2) is SeqState.CONFLICT
+    assert seqs.claim("n", "", 5, 2) is SeqState.IN_FLIGHT
+    assert seqs.claim("n", "", 5, 3) is SeqState.CONFLICT  # beside the one in flight
+    assert seqs.claim("n", "", 5, 1) is SeqState.STORED  # that content is stored
     seqs.stored("n", "", 5, 2)
-    assert seqs.state("n", "", 5, 2) is SeqState.STORED
+    assert seqs.claim("n", "", 5, 2) is SeqState.STORED
 
 
 # -- any interleaving ---------------------------------------------------------------------------
@@ -94,11 +92,10 @@ class Dedup(RuleBasedStateMachine):
         self.pending: list[Key] = []
         self.stored_ever: set[Key] = set()
 
-    @rule(node=NODES, journal=JOURNALS, seq=SEQ_NUMBERS, digest=DIGESTS, claim=st.booleans())
-    def receive(self, node: str, journal: str, seq: int, digest: int, claim: bool) -> None:
-        """As the service does it (`claim`), or in two steps (`state`, then `begin`)."""
+    @rule(node=NODES, journal=JOURNALS, seq=SEQ_NUMBERS, digest=DIGESTS)
+    def receive(self, node: str, journal: str, seq: int, digest: int) -> None:
         key = (node, journal, seq, digest)
-        state = self.tracker.claim(*key) if claim else self.tracker.state(*key)
+        state = self.tracker.claim(*key)
         if state is SeqState.STORED:
             assert key in self.stored_ever, f"acked {key} unstored"
             return
@@ -108,8 +105,6 @@ class Dedup(RuleBasedStateMachine):
         same_batch = [k for k in self.pending if k[:3] == key[:3]]
         if state is SeqState.NEW:
             assert not same_batch, f"{key} called new while {same_batch} are being written"
-        if not claim:
-            self.tracker.begin(*key)
         self.pending.append(key)
 
     @precondition(lambda self: bool(self.pending))
@@ -119,8 +114,9 @@ class Dedup(RuleBasedStateMachine):
         if written:
             self.tracker.stored(*key)
             self.stored_ever.add(key)
-            # What was just stored is recognised, so a copy of it is not written again.
-            assert self.tracker.state(*key) in (SeqState.STORED, SeqState.IN_FLIGHT)
+            # What was just stored is recognised, so a copy of it is not written again
+            # (and claiming a STORED or IN_FLIGHT copy starts no write).
+            assert self.tracker.claim(*key) in (SeqState.STORED, SeqState.IN_FLIGHT)
         else:
             self.tracker.abandon(*key)
 
@@ -247,7 +243,7 @@ def test_a_remembered_batch_costs_under_130_bytes_at_the_bound() -> None:
         for seq in range(1, 2 * RECENT_PER_NODE + 1):
             for node in nodes:
                 digest = rng.getrandbits(64) - 2**63
-                seqs.begin(node, "j1", seq, digest)
+                seqs.claim(node, "j1", seq, digest)
                 seqs.stored(node, "j1", seq, digest)
         held = tracemalloc.get_traced_memory()[0]
     finally:
