@@ -6,7 +6,6 @@ bench nodes), and the broker and database through ENVNET_* variables, as in prod
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -25,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from bench._shapes import node_info
 from schemas import codec, topics
 from schemas.messages import STATUS_SCHEMA, StatusMessage
+from schemas.runtime.toml_text import dumps
 from simulators.local_stack import free_port
 
 READY_TIMEOUT_S: Final = 60.0
@@ -49,29 +49,9 @@ class AggregatorSetup:
     env: Mapping[str, str] = field(default_factory=dict)  # e.g. ENVNET_REPLICA
 
 
-def toml_value(value: TomlScalar) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(value)  # a TOML basic string for the characters used here
-
-
-def toml_text(tables: Overrides) -> str:
-    out = []
-    for table, values in tables.items():
-        out.append(f"[{table}]")
-        out.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
-        out.append("")
-    return "\n".join(out)
-
-
-def fleet_text(nodes: tuple[str, ...]) -> str:
-    out = []
-    for node in nodes:
-        info = node_info(node)
-        out.append(f"[nodes.{node}]\nsite = {json.dumps(info.site)}\nair_zone = {info.air_zone}\n")
-    return "\n".join(out)
+def fleet_document(nodes: tuple[str, ...]) -> dict[str, object]:
+    """fleet.toml of the bench nodes: each node's site and air zone (bench._shapes)."""
+    return {"nodes": {n: {"site": (i := node_info(n)).site, "air_zone": i.air_zone} for n in nodes}}
 
 
 def _merge(base: dict[str, dict[str, TomlScalar]], extra: Overrides) -> Overrides:
@@ -109,7 +89,7 @@ class AggregatorProcess:
         s = self._setup
         s.directory.mkdir(parents=True, exist_ok=True)
         fleet = s.directory / "fleet.toml"
-        fleet.write_text(fleet_text(s.nodes), encoding="utf-8")
+        fleet.write_text(dumps(fleet_document(s.nodes)), encoding="utf-8")
         base: dict[str, dict[str, TomlScalar]] = {
             "mqtt": {"client_id": "envnet-aggregator-bench"},
             "fleet": {"path": str(fleet)},
@@ -117,7 +97,7 @@ class AggregatorProcess:
             "state": {"dir": str(s.directory / "state")},
         }
         config = s.directory / "agg.toml"
-        config.write_text(toml_text(_merge(base, s.overrides)), encoding="utf-8")
+        config.write_text(dumps(_merge(base, s.overrides)), encoding="utf-8")
         return config
 
     def __enter__(self) -> Self:
