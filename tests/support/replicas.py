@@ -190,8 +190,9 @@ class Feeds:
         published again (counted in `resent`), until all is acked or `timeout_s` is over.
         The contract's delivery guarantee is the edge's journal and resend, not the broker:
         on a loaded machine, about one run in three, one QoS 1 message of 72 never reached a
-        wildcard replica within 60 s through nats-server 2.9.10; whether the broker or the
-        intake loses it is open (docs/cluster/scale.md)."""
+        wildcard replica within 60 s through nats-server 2.9.10: the broker delivers it to one
+        wildcard session and not another, likely a server bug fixed in 2.9.16
+        (docs/cluster/replicas.md)."""
         deadline = time.monotonic() + timeout_s
         while True:
             try:
