@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--msgs-per-s",
         type=float,
         # What the 3-server NATS cluster carried here at 10,000 nodes with headroom (broker
-        # at 80-96 % of a core, docs/cluster/scale.md); more saturates it.
+        # at 72-94 % of a core for 1-3 replicas, docs/cluster/scale.md); more saturates it.
         default=280.0,
         help="offered live load when --rate is not given (default 280 messages/s)",
     )
