@@ -23,6 +23,7 @@ from edge.drivers.base import Driver, Sample
 from edge.runtime import build_agent
 from edge.sampler import Sampler
 from schemas.messages import Flag, Reading, SensorHealth
+from tests.support.harness import wait_for
 
 
 @dataclass
@@ -46,11 +47,14 @@ class RampDriver:
 
 @dataclass
 class CountingProducer:
-    """Wraps a producer and keeps every reading it handed to the agent."""
+    """Wraps a producer and keeps every reading it handed to the agent. Once paused, it still
+    steps the inner producer (so the agent's timing is unchanged) but hands nothing on: a
+    test can then wait for the journal to drain knowing no new batch follows."""
 
     inner: Producer
     produced: list[Reading] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    paused: threading.Event = field(default_factory=threading.Event)
 
     def step(self, now_ms: int) -> list[Reading]:
         return self._keep(self.inner.step(now_ms))
@@ -58,8 +62,13 @@ class CountingProducer:
     def flush(self, now_ms: int) -> list[Reading]:
         return self._keep(self.inner.flush(now_ms))
 
+    def pause(self) -> None:
+        self.paused.set()
+
     def _keep(self, readings: list[Reading]) -> list[Reading]:
         with self.lock:
+            if self.paused.is_set():
+                return []
             self.produced.extend(readings)
         return readings
 
@@ -102,6 +111,18 @@ class RunningAgent:
     producer: CountingProducer
     stop: threading.Event
     thread: threading.Thread
+
+
+def drain_and_stop(run: RunningAgent, deadline_s: float, what: str = "the journal drained") -> None:
+    """Stop sampling, wait until every journaled batch is acknowledged, then stop the agent.
+    Sampling stops first because a batch sampled after the drain is sent at shutdown, and
+    its ack may come after the agent's short shutdown wait: it then stays journaled for the
+    next run, as designed, and a check that the journal is empty would race with it."""
+    run.producer.pause()
+    wait_for(lambda: run.agent.journal_depth == 0, deadline_s, what)
+    run.stop.set()
+    run.thread.join(timeout=20)
+    assert not run.thread.is_alive(), "edge agent did not stop"
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from edge.config import EdgeConfig
 from edge.journal import Journal
 from edge.link import MqttLink
 from simulators.local_stack import Influxd
-from tests.support.edge_harness import RunningAgent, node_config
+from tests.support.edge_harness import RunningAgent, drain_and_stop, node_config
 from tests.support.harness import RunningAggregator, aggregator_config, count, wait_for
 
 NODE = "edge-1"
@@ -66,9 +66,7 @@ def switches(agg: RunningAggregator) -> tuple[float, float]:
 def finish_lossless(run: RunningAgent, influxd: Influxd, tmp_path: Path) -> None:
     """Journal drained (every batch acknowledged), agent stopped, and InfluxDB holds exactly
     the readings sampled."""
-    wait_for(lambda: run.agent.journal_depth == 0, 40, "the journal drained")
-    run.stop.set()
-    run.thread.join(timeout=20)
+    drain_and_stop(run, 40)
     produced = run.producer.count()
     wait_for(lambda: stored(influxd) == produced, 20, f"all {produced} readings stored")
     assert stored(influxd) == produced

@@ -26,7 +26,7 @@ from aggregator.cluster.partition import Replica
 from schemas import codec
 from schemas.messages import ALERT_COMMAND_SCHEMA, AlertCommand
 from simulators.local_stack import EnvnetAggregator, Influxd, Mosquitto
-from tests.support.edge_harness import node_config, running_agent
+from tests.support.edge_harness import drain_and_stop, node_config, running_agent
 from tests.support.harness import MqttProbe, wait_for
 from tests.support.replicas import (
     EPISODES,
@@ -276,13 +276,8 @@ def test_an_edge_resends_what_it_published_before_its_owner_subscribed(
         assert stored() == 0 and run.agent.journal_depth > 0
         r1 = start_replica(edge, "1/2")
         with stopping(r1):
-            wait_for(
-                lambda: run.agent.journal_depth == 0 and run.producer.count() >= 30,
-                45,
-                "the journal drained to replica 1",
-            )
-            run.stop.set()
-            run.thread.join(timeout=20)
+            wait_for(lambda: run.producer.count() >= 30, 45, "thirty readings sampled")
+            drain_and_stop(run, 45, "the journal drained to replica 1")
             wait_for(lambda: stored() == run.producer.count(), 30, "every reading stored")
             # Read while both run (a stopped process has no metrics): replica 0 saw none.
             assert metric(r0, "envnet_readings_received_total") == 0
@@ -335,9 +330,7 @@ def test_a_new_node_is_found_by_its_status_and_its_readings_reach_its_owner(
         )
         # What was refused stayed in the journal, and its resends are stored now.
         wait_for(lambda: stored() >= refused, 45, "the refused readings stored")
-        wait_for(lambda: run.agent.journal_depth == 0, 30, "the journal drained to replica 1")
-        run.stop.set()
-        run.thread.join(timeout=20)
+        drain_and_stop(run, 30, "the journal drained to replica 1")
         wait_for(lambda: stored() == run.producer.count(), 30, "every reading stored")
         wait_for(lambda: metric(r0, "envnet_replica_nodes") == len(split[0]), 10, "r0 reloaded")
         assert metric(r0, "envnet_mqtt_subscriptions") == 2 + len(split[0])

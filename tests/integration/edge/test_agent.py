@@ -9,7 +9,7 @@ from aggregator.fleet import Fleet, NodeInfo
 from edge.journal import Journal
 from schemas import codec
 from simulators.local_stack import Influxd, Mosquitto
-from tests.support.edge_harness import node_config, running_agent
+from tests.support.edge_harness import drain_and_stop, node_config, running_agent
 from tests.support.harness import MqttProbe, aggregator_config, count, running_aggregator, wait_for
 
 FLEET = Fleet({"edge-1": NodeInfo(site="Test")})
@@ -31,13 +31,8 @@ def test_journal_keeps_readings_until_the_aggregator_acks(
         with running_aggregator(aggregator_config(mosquitto, influxd.url, tmp_path), FLEET):
             # Batches sent before the aggregator subscribed were lost by the broker; the
             # node's resend after its ack timeout recovers them.
-            wait_for(
-                lambda: run.agent.journal_depth == 0 and run.producer.count() >= 10,
-                30,
-                "journal drained",
-            )
-            run.stop.set()
-            run.thread.join(timeout=20)
+            wait_for(lambda: run.producer.count() >= 10, 30, "ten readings sampled")
+            drain_and_stop(run, 30)
             wait_for(lambda: stored(influxd) == run.producer.count(), 20, "all readings stored")
     assert Journal(tmp_path / "edge-1.sqlite", 10**9, 10**9).depth() == 0
 

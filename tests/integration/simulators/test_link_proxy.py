@@ -14,7 +14,7 @@ from aggregator.fleet import Fleet, NodeInfo
 from schemas import codec, topics
 from simulators.link_proxy import LinkProxy
 from simulators.local_stack import Influxd, Mosquitto
-from tests.support.edge_harness import node_config, running_agent
+from tests.support.edge_harness import drain_and_stop, node_config, running_agent
 from tests.support.harness import MqttProbe, aggregator_config, count, running_aggregator, wait_for
 
 START = 1_796_000_000_000
@@ -96,9 +96,7 @@ def test_an_edge_agent_journals_through_a_cut_and_drains_after_restore(
             wait_for(lambda: run.producer.count() >= produced + 20, 60, "readings while cut")
             assert run.agent.journal_depth >= 20
             proxy.restore()
-            wait_for(lambda: run.agent.journal_depth == 0, 120, "backlog drained")
-            run.stop.set()
-            run.thread.join(timeout=20)
+            drain_and_stop(run, 120, "backlog drained")
             wait_for(lambda: stored(influxd) == run.producer.count(), 60, "every reading stored")
     status.stop()
 

@@ -13,6 +13,8 @@ a publish), and can be down for a while, or up with an aggregator that acks noth
    drain fills the window, and live batches still go out at once.
 3. An aggregator that acks nothing for 2 hours: the agent keeps at most MAX_UNACKED_BATCHES
    batches in memory, the rest waits in the journal; when acks come back, all is delivered.
+4. The stop: the interval in progress is sent, and the agent waits for its ack at most
+   SHUTDOWN_ACK_WAIT_S; what is still unacked then stays journaled for the next run.
 
 The journal lives on /dev/shm when there is one: 86,400 offline commits with a real fsync
 each would take minutes here, and these tests are about scheduling, not the disk (the crash
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent import MAX_UNACKED_BATCHES, AgentSettings, EdgeAgent
+from edge.agent import MAX_UNACKED_BATCHES, SHUTDOWN_ACK_WAIT_S, AgentSettings, EdgeAgent
 from edge.journal import Journal
 from edge.link import AckReceived, Connected, Disconnected, LinkEvent
 from schemas import codec
@@ -362,3 +364,55 @@ def test_the_end_of_a_drain_is_told_at_once_by_a_status_with_an_empty_journal(
     drain_end = run.after_reconnect(backlog=True)[-1].at_us
     told = [at for at, depth in run.link.statuses if at > drain_end and depth == 0]
     assert told and told[0] - drain_end <= 2_000_000, (drain_end, run.link.statuses[-5:])
+
+
+@dataclass
+class WithTail(Channels):
+    """Channels whose interval in progress, flushed at the stop, holds one more reading."""
+
+    def flush(self, now_ms: int) -> list[Reading]:
+        ts = self.next_ms - 1000
+        tail = Reading(ts, "pm2_5", 35.0, "ug/m3", period_s=1, stat="mean", sensor="ch0")
+        self.produced += 1
+        return [tail]
+
+
+def stop_with_tail(directory: Path, *, acks: bool) -> tuple[EdgeAgent, SimLink, int, int]:
+    """Run 10 s, then stop: (agent, link, the stop's start, its end), in simulated us."""
+    time = SimTime(START_MS)
+    never = 1 << 62
+    link = SimLink(time, 20, down_us=0, up_us=0, acks_from_us=0 if acks else never)
+    stop = threading.Event()
+    producer = WithTail(time, START_MS + 10_000, stop)
+    settings = AgentSettings(
+        node="stop-node",
+        version="test",
+        ack_timeout_s=60.0,
+        ack_timeout_cap_s=900.0,
+        drain_rate_per_s=RATE,
+        drain_batch=DRAIN_BATCH,
+        status_interval_s=60.0,
+    )
+    journal = Journal(directory / "journal.sqlite", 1 << 30, 86400)
+    agent = EdgeAgent(
+        settings, producer, journal, link, time, monotonic=time.monotonic, transport_clock=time
+    )
+    agent.run(stop)
+    tail_sent_us = link.published[-1].at_us
+    return agent, link, tail_sent_us, time.us
+
+
+def test_the_stop_sends_the_interval_in_progress_and_waits_for_its_ack(tmp_path: Path) -> None:
+    agent, link, tail_sent_us, end_us = stop_with_tail(tmp_path, acks=True)
+    assert link.published[-1].count == 1, "the flushed tail was not sent"
+    assert agent.journal_depth == 0, "the stop did not wait for the tail's ack"
+    assert end_us - tail_sent_us <= ACK_US + 100_000, "the stop waited longer than the ack"
+
+
+def test_a_stop_without_acks_gives_up_after_its_wait_and_keeps_the_batches(tmp_path: Path) -> None:
+    _, link, tail_sent_us, end_us = stop_with_tail(tmp_path, acks=False)
+    assert link.published[-1].count == 1
+    waited_s = (end_us - tail_sent_us) / 1e6
+    assert SHUTDOWN_ACK_WAIT_S <= waited_s <= SHUTDOWN_ACK_WAIT_S + 0.1
+    # Unacked, so kept for the next run: ten 1-s intervals of 10 channels, and the tail.
+    assert Journal(tmp_path / "journal.sqlite", 1 << 30, 86400).depth() == 10 * CHANNELS + 1
