@@ -229,6 +229,18 @@ class Run:
         return [p for p in self.link.published if p.at_us >= self.up_us and p.backlog == backlog]
 
 
+def agent_settings(node: str) -> AgentSettings:
+    return AgentSettings(
+        node=node,
+        version="test",
+        ack_timeout_s=60.0,
+        ack_timeout_cap_s=900.0,
+        drain_rate_per_s=RATE,
+        drain_batch=DRAIN_BATCH,
+        status_interval_s=60.0,
+    )
+
+
 def simulate(
     directory: Path,
     *,
@@ -254,15 +266,7 @@ def simulate(
     )
     stop = threading.Event()
     producer = Channels(time, up_us // 1000 + run_after_s * 1000, stop)
-    settings = AgentSettings(
-        node="outage-node",
-        version="test",
-        ack_timeout_s=60.0,
-        ack_timeout_cap_s=900.0,
-        drain_rate_per_s=RATE,
-        drain_batch=DRAIN_BATCH,
-        status_interval_s=60.0,
-    )
+    settings = agent_settings("outage-node")
     journal = Journal(directory / "journal.sqlite", 1 << 30, 30 * 86400)
     agent = EdgeAgent(
         settings, producer, journal, link, time, monotonic=time.monotonic, transport_clock=time
@@ -384,15 +388,7 @@ def stop_with_tail(directory: Path, *, acks: bool) -> tuple[EdgeAgent, SimLink, 
     link = SimLink(time, 20, down_us=0, up_us=0, acks_from_us=0 if acks else never)
     stop = threading.Event()
     producer = WithTail(time, START_MS + 10_000, stop)
-    settings = AgentSettings(
-        node="stop-node",
-        version="test",
-        ack_timeout_s=60.0,
-        ack_timeout_cap_s=900.0,
-        drain_rate_per_s=RATE,
-        drain_batch=DRAIN_BATCH,
-        status_interval_s=60.0,
-    )
+    settings = agent_settings("stop-node")
     journal = Journal(directory / "journal.sqlite", 1 << 30, 86400)
     agent = EdgeAgent(
         settings, producer, journal, link, time, monotonic=time.monotonic, transport_clock=time
