@@ -382,7 +382,8 @@ class WithTail(Channels):
 
 
 def stop_with_tail(directory: Path, *, acks: bool) -> tuple[EdgeAgent, SimLink, int, int]:
-    """Run 10 s, then stop: (agent, link, the stop's start, its end), in simulated us."""
+    """Run 10 s, then stop: (agent, link, when the tail went out, when the run ended), the
+    times in simulated us."""
     time = SimTime(START_MS)
     never = 1 << 62
     link = SimLink(time, 20, down_us=0, up_us=0, acks_from_us=0 if acks else never)
