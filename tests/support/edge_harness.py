@@ -112,6 +112,12 @@ class RunningAgent:
     stop: threading.Event
     thread: threading.Thread
 
+    def halt(self) -> None:
+        """Stop the agent and wait for its thread to end."""
+        self.stop.set()
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "edge agent did not stop"
+
 
 def drain_and_stop(run: RunningAgent, deadline_s: float, what: str = "the journal drained") -> None:
     """Stop sampling, wait until every journaled batch is acknowledged, then stop the agent.
@@ -120,9 +126,7 @@ def drain_and_stop(run: RunningAgent, deadline_s: float, what: str = "the journa
     next run, as designed, and a check that the journal is empty would race with it."""
     run.producer.pause()
     wait_for(lambda: run.agent.journal_depth == 0, deadline_s, what)
-    run.stop.set()
-    run.thread.join(timeout=20)
-    assert not run.thread.is_alive(), "edge agent did not stop"
+    run.halt()
 
 
 @contextmanager
@@ -142,9 +146,8 @@ def running_agent(
     agent = build_agent(config, clock=clock, producer=producer, stop=stop)
     thread = threading.Thread(target=agent.run, args=(stop,), name=config.node.id, daemon=True)
     thread.start()
+    run = RunningAgent(agent, producer, stop, thread)
     try:
-        yield RunningAgent(agent, producer, stop, thread)
+        yield run
     finally:
-        stop.set()
-        thread.join(timeout=20)
-        assert not thread.is_alive(), "edge agent did not stop"
+        run.halt()

@@ -52,8 +52,7 @@ def test_broker_outage_is_drained_live_first_and_nothing_is_lost(
         mosquitto.start()
         probe = MqttProbe(mosquitto.port, ["envnet/v1/nodes/edge-1/readings"]).start()
         wait_for(lambda: run.agent.journal_depth == 0, 60, "backlog drained")
-        run.stop.set()
-        run.thread.join(timeout=20)
+        run.halt()
         wait_for(lambda: stored(influxd) == run.producer.count(), 30, "every reading stored")
         probe.stop()
     flags = [codec.READINGS.decode(p).backlog for p in probe.on(lambda t: True)]

@@ -70,8 +70,7 @@ def test_hostile_acks_do_not_kill_the_link_and_a_real_ack_still_deletes(
             30,
             "the real ack applied",
         )
-        run.stop.set()
-        run.thread.join(timeout=20)
+        run.halt()
     probe.stop()
     client.loop_stop()
     depth = Journal(tmp_path / f"{NODE}.sqlite", 10**9, 10**9).depth()

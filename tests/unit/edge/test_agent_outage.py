@@ -250,6 +250,7 @@ def simulate(
     puback_us: int = 5_000,
     silent_aggregator_s: int = 0,
     watch: Callable[[EdgeAgent], None] | None = None,
+    producer_type: type[Channels] = Channels,
 ) -> Run:
     time = SimTime(START_MS)
     down_us = (START_MS + LIVE_BEFORE_S * 1000) * 1000 + 500_000
@@ -265,7 +266,7 @@ def simulate(
         acks_from_us=up_us + silent_aggregator_s * 1_000_000 if silent_aggregator_s else 0,
     )
     stop = threading.Event()
-    producer = Channels(time, up_us // 1000 + run_after_s * 1000, stop)
+    producer = producer_type(time, up_us // 1000 + run_after_s * 1000, stop)
     settings = agent_settings("outage-node")
     journal = Journal(directory / "journal.sqlite", 1 << 30, 30 * 86400)
     agent = EdgeAgent(
@@ -381,35 +382,22 @@ class WithTail(Channels):
         return [tail]
 
 
-def stop_with_tail(directory: Path, *, acks: bool) -> tuple[EdgeAgent, SimLink, int, int]:
-    """Run 10 s, then stop: (agent, link, when the tail went out, when the run ended), the
-    times in simulated us."""
-    time = SimTime(START_MS)
-    never = 1 << 62
-    link = SimLink(time, 20, down_us=0, up_us=0, acks_from_us=0 if acks else never)
-    stop = threading.Event()
-    producer = WithTail(time, START_MS + 10_000, stop)
-    settings = agent_settings("stop-node")
-    journal = Journal(directory / "journal.sqlite", 1 << 30, 86400)
-    agent = EdgeAgent(
-        settings, producer, journal, link, time, monotonic=time.monotonic, transport_clock=time
+def test_the_stop_sends_the_interval_in_progress_and_waits_for_its_ack(shm_dir: Path) -> None:
+    run = simulate(shm_dir, outage_s=0, run_after_s=0, producer_type=WithTail)
+    tail = run.link.published[-1]
+    assert tail.count == 1, "the flushed tail was not sent"
+    assert run.agent.journal_depth == 0, "the stop did not wait for the tail's ack"
+    assert run.link.time.us - tail.at_us <= ACK_US + 100_000, "the stop waited longer than the ack"
+
+
+def test_a_stop_without_acks_gives_up_after_its_wait_and_keeps_the_batches(shm_dir: Path) -> None:
+    run = simulate(
+        shm_dir, outage_s=0, run_after_s=0, silent_aggregator_s=3600, producer_type=WithTail
     )
-    agent.run(stop)
-    tail_sent_us = link.published[-1].at_us
-    return agent, link, tail_sent_us, time.us
-
-
-def test_the_stop_sends_the_interval_in_progress_and_waits_for_its_ack(tmp_path: Path) -> None:
-    agent, link, tail_sent_us, end_us = stop_with_tail(tmp_path, acks=True)
-    assert link.published[-1].count == 1, "the flushed tail was not sent"
-    assert agent.journal_depth == 0, "the stop did not wait for the tail's ack"
-    assert end_us - tail_sent_us <= ACK_US + 100_000, "the stop waited longer than the ack"
-
-
-def test_a_stop_without_acks_gives_up_after_its_wait_and_keeps_the_batches(tmp_path: Path) -> None:
-    _, link, tail_sent_us, end_us = stop_with_tail(tmp_path, acks=False)
-    assert link.published[-1].count == 1
-    waited_s = (end_us - tail_sent_us) / 1e6
+    tail = run.link.published[-1]
+    assert tail.count == 1
+    waited_s = (run.link.time.us - tail.at_us) / 1e6
     assert SHUTDOWN_ACK_WAIT_S <= waited_s <= SHUTDOWN_ACK_WAIT_S + 0.1
-    # Unacked, so kept for the next run: ten 1-s intervals of 10 channels, and the tail.
-    assert Journal(tmp_path / "journal.sqlite", 1 << 30, 86400).depth() == 10 * CHANNELS + 1
+    # Unacked, so kept for the next run: every 1-s interval of 10 channels, and the tail.
+    assert run.producer.produced == LIVE_BEFORE_S * CHANNELS + 1
+    assert Journal(shm_dir / "journal.sqlite", 1 << 30, 30 * 86400).depth() == run.producer.produced
